@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# The test command named in the README: does its own set-up, then runs every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo test --all-features --all-targets
+cargo test --all-features --doc

@@ -1,0 +1,49 @@
+//! # majordomo
+//!
+//! An embeddable async LLM router: `async fn(Request) -> Result<Response>` over
+//! many providers, with failover chains, health benching of sick targets, and a
+//! scriptable fake provider so tests run with no network and no sleeps.
+//!
+//! The whole public surface is re-exported here; modules are private except
+//! where a namespace helps (`health`, `providers`).
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod chain;
+mod llm;
+
+pub mod health;
+pub mod providers;
+
+pub use chain::{Chain, ChainConfig, ChainTarget};
+pub use llm::capabilities::{Capabilities, Capability, required_capabilities};
+pub use llm::context::CallContext;
+pub use llm::error::{
+    Classifier, DefaultClassifier, Error, ErrorClass, ErrorKind, Result, class_of_code,
+    class_of_status,
+};
+pub use llm::message::{Image, ImageSource, Message, Part, Role, Thinking, ToolCall, ToolResult};
+pub use llm::model::{Model, Provider};
+pub use llm::request::{Options, ReasoningLevel, Request, ResponseFormat, ToolChoice};
+pub use llm::response::{Attempt, AttemptOutcome, FinishReason, Response, Usage};
+pub use llm::secret::Secret;
+pub use llm::stream::{
+    BoxedEventStream, EventStream, StreamAccumulator, StreamEvent, response_to_events,
+};
+pub use llm::target::Target;
+pub use llm::tool::{Tool, Toolbox};
+
+// Promises the API makes, checked at compile time.
+#[allow(dead_code)]
+fn _assert_api() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<Error>();
+    send_sync::<std::sync::Arc<dyn Model>>();
+    send_sync::<std::sync::Arc<dyn Provider>>();
+    send_sync::<health::HealthTracker>();
+    send_sync::<Request>();
+    send::<EventStream>();
+}

@@ -1,0 +1,105 @@
+//! The [`Model`] and [`Provider`] traits every provider, decorator and chain implements.
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::capabilities::Capabilities;
+use super::error::Result;
+use super::request::Request;
+use super::response::Response;
+use super::stream::EventStream;
+
+/// A model that answers requests: one provider's model, a decorated model, or a
+/// failover chain. Object safe; use it as `Arc<dyn Model>`.
+///
+/// Dropping a returned future cancels the call.
+#[async_trait]
+pub trait Model: Send + Sync {
+    /// What the model declares it supports. Unknown is not "no".
+    fn capabilities(&self) -> &Capabilities;
+
+    /// Answers `request` in one piece.
+    async fn generate(&self, request: Request) -> Result<Response>;
+
+    /// Answers `request` as a stream of events.
+    ///
+    /// The default implementation calls [`Model::generate`] and replays the
+    /// answer as events, for models without native streaming.
+    async fn stream(&self, request: Request) -> Result<EventStream> {
+        let response = self.generate(request).await?;
+        Ok(EventStream::from_response(response))
+    }
+}
+
+/// A source of models, addressed by model id: `openai`, `anthropic`, a DSN-built
+/// server, the fake. Object safe; use it as `Arc<dyn Provider>`.
+pub trait Provider: Send + Sync {
+    /// The provider's name: the part before `/` in a spec.
+    fn name(&self) -> &str;
+
+    /// A model by id. Cheap: no network call is made here; an unknown model
+    /// surfaces as a model-not-found error when it is called.
+    ///
+    /// # Errors
+    /// A configuration error when the provider cannot be used at all (for
+    /// example a malformed DSN remembered from the environment).
+    fn model(&self, id: &str) -> Result<Arc<dyn Model>>;
+}
+
+#[async_trait]
+impl<M: Model + ?Sized> Model for Arc<M> {
+    fn capabilities(&self) -> &Capabilities {
+        (**self).capabilities()
+    }
+
+    async fn generate(&self, request: Request) -> Result<Response> {
+        (**self).generate(request).await
+    }
+
+    async fn stream(&self, request: Request) -> Result<EventStream> {
+        (**self).stream(request).await
+    }
+}
+
+#[async_trait]
+impl<M: Model + ?Sized> Model for Box<M> {
+    fn capabilities(&self) -> &Capabilities {
+        (**self).capabilities()
+    }
+
+    async fn generate(&self, request: Request) -> Result<Response> {
+        (**self).generate(request).await
+    }
+
+    async fn stream(&self, request: Request) -> Result<EventStream> {
+        (**self).stream(request).await
+    }
+}
+
+impl<P: Provider + ?Sized> Provider for Arc<P> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+
+    fn model(&self, id: &str) -> Result<Arc<dyn Model>> {
+        (**self).model(id)
+    }
+}
+
+impl fmt::Debug for dyn Model {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("dyn Model")
+            .field("capabilities", self.capabilities())
+            .finish()
+    }
+}
+
+impl fmt::Debug for dyn Provider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("dyn Provider")
+            .field("name", &self.name())
+            .finish()
+    }
+}

@@ -1,0 +1,415 @@
+//! [`Request`]: everything a model call needs, built with chainable methods.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::context::CallContext;
+use super::message::{Image, Message, Part, Role, ToolResult};
+use super::tool::Tool;
+
+/// How hard the model should think. Providers map the level onto their own
+/// controls (OpenAI `reasoning_effort`, Anthropic thinking budget, Gemini
+/// `thinkingConfig`, Ollama `think`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ReasoningLevel {
+    /// No reasoning.
+    Off,
+    /// The least reasoning the provider offers.
+    Minimal,
+    /// Low effort.
+    Low,
+    /// Medium effort.
+    Medium,
+    /// High effort.
+    High,
+    /// The most the provider offers.
+    Max,
+    /// An explicit thinking-token budget.
+    Budget(u32),
+}
+
+impl ReasoningLevel {
+    /// A token budget for providers that take one, derived from the level.
+    /// `None` for [`ReasoningLevel::Off`].
+    pub fn token_budget(self) -> Option<u32> {
+        Some(match self {
+            ReasoningLevel::Off => return None,
+            ReasoningLevel::Minimal => 1024,
+            ReasoningLevel::Low => 2048,
+            ReasoningLevel::Medium => 8192,
+            ReasoningLevel::High => 16384,
+            ReasoningLevel::Max => 32768,
+            ReasoningLevel::Budget(n) => n,
+        })
+    }
+}
+
+impl fmt::Display for ReasoningLevel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReasoningLevel::Off => f.write_str("off"),
+            ReasoningLevel::Minimal => f.write_str("minimal"),
+            ReasoningLevel::Low => f.write_str("low"),
+            ReasoningLevel::Medium => f.write_str("medium"),
+            ReasoningLevel::High => f.write_str("high"),
+            ReasoningLevel::Max => f.write_str("max"),
+            ReasoningLevel::Budget(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+impl FromStr for ReasoningLevel {
+    type Err = crate::Error;
+
+    /// Parses `off|minimal|low|medium|high|max` or a positive token budget.
+    fn from_str(s: &str) -> crate::Result<Self> {
+        Ok(match s {
+            "off" => ReasoningLevel::Off,
+            "minimal" => ReasoningLevel::Minimal,
+            "low" => ReasoningLevel::Low,
+            "medium" => ReasoningLevel::Medium,
+            "high" => ReasoningLevel::High,
+            "max" => ReasoningLevel::Max,
+            _ => match s.parse::<u32>() {
+                Ok(n) if n > 0 && s.bytes().all(|b| b.is_ascii_digit()) => {
+                    ReasoningLevel::Budget(n)
+                }
+                _ => {
+                    return Err(crate::Error::config(format!(
+                        "invalid reasoning level {s:?}: expected off, minimal, low, medium, high, max or a positive token budget"
+                    )));
+                }
+            },
+        })
+    }
+}
+
+impl Serialize for ReasoningLevel {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            ReasoningLevel::Budget(n) => s.serialize_u32(*n),
+            other => s.serialize_str(&other.to_string()),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ReasoningLevel {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Budget(u32),
+            Name(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Budget(n) => Ok(ReasoningLevel::Budget(n)),
+            Raw::Name(s) => s.parse().map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+/// Which tool the model may or must call.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "mode", content = "name", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ToolChoice {
+    /// The model decides (the default).
+    #[default]
+    Auto,
+    /// No tool calls.
+    None,
+    /// At least one tool call.
+    Required,
+    /// A call to this tool.
+    Tool(String),
+}
+
+/// The shape of the answer.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ResponseFormat {
+    /// Free text (the default).
+    #[default]
+    Text,
+    /// Any JSON object.
+    Json,
+    /// JSON matching a schema.
+    JsonSchema {
+        /// A name for the schema (OpenAI requires one).
+        name: String,
+        /// The JSON schema.
+        schema: serde_json::Value,
+        /// Ask the provider to enforce the schema strictly where it can.
+        #[serde(default)]
+        strict: bool,
+    },
+}
+
+/// Sampling and length options. All optional: unset means the provider's default.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Options {
+    /// Sampling temperature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f32>,
+    /// Nucleus sampling.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f32>,
+    /// Cap on output tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+    /// Stop sequences.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stop: Vec<String>,
+    /// Sampling seed, where supported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+}
+
+/// A model call: messages, system prompt, options, tools, reasoning level,
+/// response format and the call context.
+///
+/// Cloning is cheap: messages and tools are shared until changed, so the chain
+/// can hand each attempt its own copy.
+///
+/// ```
+/// use majordomo::{Request, ReasoningLevel};
+/// let req = Request::new()
+///     .system("Answer briefly.")
+///     .user("What is the capital of France?")
+///     .temperature(0.2)
+///     .reasoning(ReasoningLevel::Low)
+///     .caller("user-42");
+/// assert_eq!(req.messages().len(), 1);
+/// assert_eq!(req.system_prompt(), Some("Answer briefly."));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Request {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    system: Option<Arc<str>>,
+    #[serde(default)]
+    messages: Arc<Vec<Message>>,
+    #[serde(default)]
+    options: Options,
+    #[serde(default, skip_serializing_if = "is_empty_tools")]
+    tools: Arc<Vec<Tool>>,
+    #[serde(default)]
+    tool_choice: ToolChoice,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reasoning: Option<ReasoningLevel>,
+    #[serde(default)]
+    response_format: ResponseFormat,
+    #[serde(default, skip_serializing_if = "CallContext::is_empty")]
+    context: CallContext,
+}
+
+fn is_empty_tools(tools: &Arc<Vec<Tool>>) -> bool {
+    tools.is_empty()
+}
+
+impl Request {
+    /// An empty request.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    // ----- building -----
+
+    /// Sets the system prompt.
+    pub fn system(mut self, text: impl Into<String>) -> Self {
+        self.system = Some(Arc::from(text.into()));
+        self
+    }
+
+    /// Appends a user message with one text part.
+    pub fn user(self, text: impl Into<String>) -> Self {
+        self.message(Message::user(text))
+    }
+
+    /// Appends a user message with text and an image.
+    pub fn user_with_image(self, text: impl Into<String>, image: Image) -> Self {
+        self.message(Message::new(
+            Role::User,
+            vec![Part::text(text), Part::Image(image)],
+        ))
+    }
+
+    /// Appends an assistant message with one text part.
+    pub fn assistant(self, text: impl Into<String>) -> Self {
+        self.message(Message::assistant(text))
+    }
+
+    /// Appends tool results.
+    pub fn tool_results(self, results: impl IntoIterator<Item = ToolResult>) -> Self {
+        self.message(Message::tool_results(results))
+    }
+
+    /// Appends a message.
+    pub fn message(mut self, message: Message) -> Self {
+        Arc::make_mut(&mut self.messages).push(message);
+        self
+    }
+
+    /// Appends messages.
+    pub fn messages_from(mut self, messages: impl IntoIterator<Item = Message>) -> Self {
+        Arc::make_mut(&mut self.messages).extend(messages);
+        self
+    }
+
+    /// Sets the temperature.
+    pub fn temperature(mut self, temperature: f32) -> Self {
+        self.options.temperature = Some(temperature);
+        self
+    }
+
+    /// Sets top-p.
+    pub fn top_p(mut self, top_p: f32) -> Self {
+        self.options.top_p = Some(top_p);
+        self
+    }
+
+    /// Caps output tokens.
+    pub fn max_tokens(mut self, max_tokens: u32) -> Self {
+        self.options.max_tokens = Some(max_tokens);
+        self
+    }
+
+    /// Adds a stop sequence.
+    pub fn stop(mut self, stop: impl Into<String>) -> Self {
+        self.options.stop.push(stop.into());
+        self
+    }
+
+    /// Sets the sampling seed.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.options.seed = Some(seed);
+        self
+    }
+
+    /// Replaces all options.
+    pub fn options(mut self, options: Options) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Offers a tool to the model.
+    pub fn tool(mut self, tool: Tool) -> Self {
+        Arc::make_mut(&mut self.tools).push(tool);
+        self
+    }
+
+    /// Offers tools to the model.
+    pub fn tools(mut self, tools: impl IntoIterator<Item = Tool>) -> Self {
+        Arc::make_mut(&mut self.tools).extend(tools);
+        self
+    }
+
+    /// Sets the tool choice.
+    pub fn tool_choice(mut self, choice: ToolChoice) -> Self {
+        self.tool_choice = choice;
+        self
+    }
+
+    /// Sets the reasoning level.
+    pub fn reasoning(mut self, level: ReasoningLevel) -> Self {
+        self.reasoning = Some(level);
+        self
+    }
+
+    /// Sets the response format.
+    pub fn response_format(mut self, format: ResponseFormat) -> Self {
+        self.response_format = format;
+        self
+    }
+
+    /// Asks for output matching a JSON schema.
+    pub fn json_schema(self, name: impl Into<String>, schema: serde_json::Value) -> Self {
+        self.response_format(ResponseFormat::JsonSchema {
+            name: name.into(),
+            schema,
+            strict: true,
+        })
+    }
+
+    /// Sets the caller id of the call context.
+    pub fn caller(mut self, caller_id: impl Into<Arc<str>>) -> Self {
+        self.context.caller_id = Some(caller_id.into());
+        self
+    }
+
+    /// Sets the run id of the call context.
+    pub fn run_id(mut self, run_id: impl Into<Arc<str>>) -> Self {
+        self.context.run_id = Some(run_id.into());
+        self
+    }
+
+    /// Adds a label to the call context.
+    pub fn label(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.context.labels.insert(key.into(), value.into());
+        self
+    }
+
+    /// Replaces the call context.
+    pub fn context(mut self, context: CallContext) -> Self {
+        self.context = context;
+        self
+    }
+
+    // ----- reading -----
+
+    /// The system prompt.
+    pub fn system_prompt(&self) -> Option<&str> {
+        self.system.as_deref()
+    }
+
+    /// The messages, in order.
+    pub fn messages(&self) -> &[Message] {
+        &self.messages
+    }
+
+    /// The sampling options.
+    pub fn model_options(&self) -> &Options {
+        &self.options
+    }
+
+    /// The tools offered.
+    pub fn tool_list(&self) -> &[Tool] {
+        &self.tools
+    }
+
+    /// The tool choice.
+    pub fn tool_choice_mode(&self) -> &ToolChoice {
+        &self.tool_choice
+    }
+
+    /// The reasoning level, if set.
+    pub fn reasoning_level(&self) -> Option<ReasoningLevel> {
+        self.reasoning
+    }
+
+    /// The response format.
+    pub fn output_format(&self) -> &ResponseFormat {
+        &self.response_format
+    }
+
+    /// The call context.
+    pub fn call_context(&self) -> &CallContext {
+        &self.context
+    }
+
+    /// Mutable access to the messages (copied on first write if shared).
+    pub fn messages_mut(&mut self) -> &mut Vec<Message> {
+        Arc::make_mut(&mut self.messages)
+    }
+
+    /// Sets the reasoning level in place (used by the chain for `#level` targets).
+    pub fn set_reasoning(&mut self, level: Option<ReasoningLevel>) {
+        self.reasoning = level;
+    }
+}

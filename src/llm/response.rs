@@ -1,0 +1,319 @@
+//! [`Response`], [`FinishReason`], [`Usage`] and the [`Attempt`] log a chain attaches.
+
+use std::fmt;
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+use super::error::ErrorClass;
+use super::message::{Message, Role};
+use super::target::Target;
+
+/// Why the model stopped.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum FinishReason {
+    /// A natural stop or a stop sequence.
+    #[default]
+    Stop,
+    /// The output token cap was reached.
+    Length,
+    /// The model wants tools run.
+    ToolCalls,
+    /// The provider's filter stopped the output (includes refusals).
+    ContentFilter,
+    /// Anything else, verbatim from the provider.
+    Other(String),
+}
+
+impl FinishReason {
+    /// The canonical lower-case name (`stop`, `length`, `tool_calls`,
+    /// `content_filter`, or the provider's own string).
+    pub fn as_str(&self) -> &str {
+        match self {
+            FinishReason::Stop => "stop",
+            FinishReason::Length => "length",
+            FinishReason::ToolCalls => "tool_calls",
+            FinishReason::ContentFilter => "content_filter",
+            FinishReason::Other(s) => s,
+        }
+    }
+
+    /// Parses a canonical name; anything unknown becomes [`FinishReason::Other`].
+    pub fn from_name(name: &str) -> Self {
+        match name {
+            "stop" => FinishReason::Stop,
+            "length" => FinishReason::Length,
+            "tool_calls" => FinishReason::ToolCalls,
+            "content_filter" => FinishReason::ContentFilter,
+            other => FinishReason::Other(other.to_owned()),
+        }
+    }
+}
+
+impl fmt::Display for FinishReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for FinishReason {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for FinishReason {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Ok(FinishReason::from_name(&s))
+    }
+}
+
+/// Token counts. Each is `None` where the provider did not say.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Usage {
+    /// Prompt tokens, including cached ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_tokens: Option<u64>,
+    /// Completion tokens, including reasoning ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_tokens: Option<u64>,
+    /// Prompt tokens served from the provider's cache.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached_input_tokens: Option<u64>,
+    /// Output tokens spent on reasoning.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_tokens: Option<u64>,
+}
+
+impl Usage {
+    /// Usage with input and output counts.
+    pub fn new(input_tokens: u64, output_tokens: u64) -> Self {
+        Usage {
+            input_tokens: Some(input_tokens),
+            output_tokens: Some(output_tokens),
+            ..Usage::default()
+        }
+    }
+
+    /// Sets the cached input count.
+    pub fn with_cached_input(mut self, tokens: u64) -> Self {
+        self.cached_input_tokens = Some(tokens);
+        self
+    }
+
+    /// Sets the reasoning count.
+    pub fn with_reasoning(mut self, tokens: u64) -> Self {
+        self.reasoning_tokens = Some(tokens);
+        self
+    }
+
+    /// Input plus output, where both are known.
+    pub fn total_tokens(&self) -> Option<u64> {
+        Some(self.input_tokens? + self.output_tokens?)
+    }
+
+    /// Overwrites each field that `later` knows. Streams report usage in pieces
+    /// (Anthropic sends input at the start and output at the end).
+    pub fn merge(&mut self, later: &Usage) {
+        if later.input_tokens.is_some() {
+            self.input_tokens = later.input_tokens;
+        }
+        if later.output_tokens.is_some() {
+            self.output_tokens = later.output_tokens;
+        }
+        if later.cached_input_tokens.is_some() {
+            self.cached_input_tokens = later.cached_input_tokens;
+        }
+        if later.reasoning_tokens.is_some() {
+            self.reasoning_tokens = later.reasoning_tokens;
+        }
+    }
+}
+
+/// What happened at one step of a chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum AttemptOutcome {
+    /// The target answered.
+    Ok,
+    /// The target was called and failed.
+    Error,
+    /// The target was not called: benched, or lacking a capability.
+    Skipped,
+}
+
+/// One step of a chain: a call to a target, or a skip.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Attempt {
+    /// The target.
+    pub target: Target,
+    /// What happened.
+    pub outcome: AttemptOutcome,
+    /// The error's class, for failed attempts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class: Option<ErrorClass>,
+    /// The error (or skip reason) as text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// For a target skipped while benched: when it is admitted again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admitted_at: Option<SystemTime>,
+}
+
+impl Attempt {
+    /// A successful call.
+    pub fn ok(target: Target) -> Self {
+        Attempt {
+            target,
+            outcome: AttemptOutcome::Ok,
+            class: None,
+            error: None,
+            admitted_at: None,
+        }
+    }
+
+    /// A failed call.
+    pub fn failed(target: Target, class: ErrorClass, error: impl fmt::Display) -> Self {
+        Attempt {
+            target,
+            outcome: AttemptOutcome::Error,
+            class: Some(class),
+            error: Some(error.to_string()),
+            admitted_at: None,
+        }
+    }
+
+    /// A skip, with its reason and, for a benched target, when it returns.
+    pub fn skipped(
+        target: Target,
+        reason: impl Into<String>,
+        admitted_at: Option<SystemTime>,
+    ) -> Self {
+        Attempt {
+            target,
+            outcome: AttemptOutcome::Skipped,
+            class: None,
+            error: Some(reason.into()),
+            admitted_at,
+        }
+    }
+}
+
+impl fmt::Display for Attempt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.outcome {
+            AttemptOutcome::Ok => write!(f, "{}: ok", self.target),
+            AttemptOutcome::Error => write!(
+                f,
+                "{} failed ({}): {}",
+                self.target,
+                self.class.map_or("unclassified", |c| c.as_str()),
+                self.error.as_deref().unwrap_or("")
+            ),
+            AttemptOutcome::Skipped => {
+                write!(
+                    f,
+                    "{} skipped: {}",
+                    self.target,
+                    self.error.as_deref().unwrap_or("")
+                )?;
+                if let Some(at) = self.admitted_at {
+                    let secs = at
+                        .duration_since(SystemTime::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_secs());
+                    write!(f, " (admitted again at unix time {secs})")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A model's answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Response {
+    /// The assistant message.
+    pub message: Message,
+    /// Why the model stopped.
+    pub finish_reason: FinishReason,
+    /// Token counts.
+    #[serde(default)]
+    pub usage: Usage,
+    /// The provider that answered.
+    pub provider: String,
+    /// The model that answered (the provider's echo where it gives one).
+    pub model: String,
+    /// The steps a chain took to get this answer; one entry for a direct call.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attempts: Vec<Attempt>,
+    /// Provider-specific metadata (ids, fingerprints) worth keeping.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw: Option<serde_json::Value>,
+}
+
+impl Response {
+    /// A response with an assistant message.
+    pub fn new(provider: impl Into<String>, model: impl Into<String>, message: Message) -> Self {
+        Response {
+            message,
+            finish_reason: FinishReason::Stop,
+            usage: Usage::default(),
+            provider: provider.into(),
+            model: model.into(),
+            attempts: Vec::new(),
+            raw: None,
+        }
+    }
+
+    /// A response whose message is one assistant text part.
+    pub fn text_reply(
+        provider: impl Into<String>,
+        model: impl Into<String>,
+        text: impl Into<String>,
+    ) -> Self {
+        Response::new(provider, model, Message::assistant(text))
+    }
+
+    /// Sets the finish reason.
+    pub fn with_finish_reason(mut self, reason: FinishReason) -> Self {
+        self.finish_reason = reason;
+        self
+    }
+
+    /// Sets usage.
+    pub fn with_usage(mut self, usage: Usage) -> Self {
+        self.usage = usage;
+        self
+    }
+
+    /// The concatenated text of the answer.
+    pub fn text(&self) -> String {
+        self.message.text()
+    }
+
+    /// The tool calls the model made.
+    pub fn tool_calls(&self) -> impl Iterator<Item = &super::message::ToolCall> {
+        self.message.tool_calls()
+    }
+
+    /// The number of calls made to get this answer (skips not counted).
+    pub fn call_count(&self) -> usize {
+        self.attempts
+            .iter()
+            .filter(|a| a.outcome != AttemptOutcome::Skipped)
+            .count()
+            .max(1)
+    }
+
+    /// The message to append to the conversation for the next turn.
+    pub fn to_message(&self) -> Message {
+        debug_assert_eq!(self.message.role, Role::Assistant);
+        self.message.clone()
+    }
+}

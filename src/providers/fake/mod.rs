@@ -1,0 +1,248 @@
+//! A scriptable in-process provider for tests — ours and our users'.
+//!
+//! Per model it keeps a queue of [`Outcome`]s (a response, an error of any
+//! class, a stream of events, a delay then an outcome), a default outcome for
+//! when the queue is empty, capability overrides, and a record of every request
+//! it received. Delays use tokio time, so tests run under paused time and never
+//! sleep for real.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> majordomo::Result<()> {
+//! use majordomo::{Error, Model, Provider, Request};
+//! use majordomo::providers::fake::{FakeProvider, Outcome};
+//!
+//! let fake = FakeProvider::new("fake");
+//! fake.push("m", Outcome::error(Error::overloaded()))
+//!     .push("m", Outcome::text("hello"));
+//! let model = fake.model("m")?;
+//! assert!(model.generate(Request::new().user("hi")).await.is_err());
+//! assert_eq!(model.generate(Request::new().user("hi")).await?.text(), "hello");
+//! assert_eq!(fake.calls("m"), 2);
+//! # Ok(()) }
+//! ```
+
+mod outcome;
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use async_trait::async_trait;
+
+pub use outcome::{Outcome, StreamStep};
+
+use crate::{Capabilities, Error, EventStream, Model, Provider, Request, Response, Result, Target};
+
+/// A scriptable provider. Clones share their scripts and recordings, so a test
+/// keeps one handle and registers another.
+#[derive(Clone)]
+pub struct FakeProvider {
+    inner: Arc<Shared>,
+}
+
+struct Shared {
+    name: String,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    scripts: HashMap<String, VecDeque<Outcome>>,
+    defaults: HashMap<String, Outcome>,
+    default_all: Option<Outcome>,
+    capabilities: HashMap<String, Capabilities>,
+    default_capabilities: Capabilities,
+    requests: HashMap<String, Vec<Request>>,
+    calls: HashMap<String, usize>,
+}
+
+impl FakeProvider {
+    /// A fake provider named `name` with nothing scripted. A call with no
+    /// scripted outcome and no default fails with a permanent error saying so.
+    pub fn new(name: impl Into<String>) -> Self {
+        FakeProvider {
+            inner: Arc::new(Shared {
+                name: name.into(),
+                state: Mutex::new(State::default()),
+            }),
+        }
+    }
+
+    /// A fake provider named `fake` whose every model answers `text`.
+    pub fn always_text(text: impl Into<String>) -> Self {
+        let fake = FakeProvider::new("fake");
+        fake.set_default_all(Outcome::text(text));
+        fake
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic elsewhere must not make the fake unusable: the state is
+        // consistent after every statement, so a poisoned lock is safe to reuse.
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues `outcome` for the next call to `model`.
+    pub fn push(&self, model: &str, outcome: Outcome) -> &Self {
+        self.state()
+            .scripts
+            .entry(model.to_owned())
+            .or_default()
+            .push_back(outcome);
+        self
+    }
+
+    /// Queues several outcomes for `model`, in order.
+    pub fn push_all(&self, model: &str, outcomes: impl IntoIterator<Item = Outcome>) -> &Self {
+        self.state()
+            .scripts
+            .entry(model.to_owned())
+            .or_default()
+            .extend(outcomes);
+        self
+    }
+
+    /// The outcome for `model` once its queue is empty.
+    pub fn set_default(&self, model: &str, outcome: Outcome) -> &Self {
+        self.state().defaults.insert(model.to_owned(), outcome);
+        self
+    }
+
+    /// The outcome for any model without a queue entry or its own default.
+    pub fn set_default_all(&self, outcome: Outcome) -> &Self {
+        self.state().default_all = Some(outcome);
+        self
+    }
+
+    /// Declares `model`'s capabilities. Applies to models obtained after this call.
+    pub fn set_capabilities(&self, model: &str, capabilities: Capabilities) -> &Self {
+        self.state()
+            .capabilities
+            .insert(model.to_owned(), capabilities);
+        self
+    }
+
+    /// Declares capabilities for models without their own declaration.
+    pub fn set_default_capabilities(&self, capabilities: Capabilities) -> &Self {
+        self.state().default_capabilities = capabilities;
+        self
+    }
+
+    /// Calls made to `model` (`generate` and `stream`).
+    pub fn calls(&self, model: &str) -> usize {
+        self.state().calls.get(model).copied().unwrap_or(0)
+    }
+
+    /// Calls made to every model.
+    pub fn total_calls(&self) -> usize {
+        self.state().calls.values().sum()
+    }
+
+    /// The requests `model` received, in order.
+    pub fn requests(&self, model: &str) -> Vec<Request> {
+        self.state()
+            .requests
+            .get(model)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The last request `model` received.
+    pub fn last_request(&self, model: &str) -> Option<Request> {
+        self.state()
+            .requests
+            .get(model)
+            .and_then(|r| r.last().cloned())
+    }
+
+    /// Outcomes still queued for `model`.
+    pub fn remaining(&self, model: &str) -> usize {
+        self.state().scripts.get(model).map_or(0, VecDeque::len)
+    }
+
+    /// Records the call and takes the outcome for it.
+    fn take(&self, model: &str, request: &Request) -> Outcome {
+        let mut state = self.state();
+        *state.calls.entry(model.to_owned()).or_default() += 1;
+        state
+            .requests
+            .entry(model.to_owned())
+            .or_default()
+            .push(request.clone());
+        if let Some(outcome) = state.scripts.get_mut(model).and_then(VecDeque::pop_front) {
+            return outcome;
+        }
+        if let Some(outcome) = state.defaults.get(model) {
+            return outcome.clone();
+        }
+        if let Some(outcome) = &state.default_all {
+            return outcome.clone();
+        }
+        Outcome::error(Error::other(
+            crate::ErrorClass::Permanent,
+            format!(
+                "fake provider {:?}: no outcome scripted for model {model:?} and no default set",
+                self.inner.name
+            ),
+        ))
+    }
+}
+
+impl Provider for FakeProvider {
+    fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    fn model(&self, id: &str) -> Result<Arc<dyn Model>> {
+        let target = Target::new(&self.inner.name, id)?;
+        let capabilities = {
+            let state = self.state();
+            state
+                .capabilities
+                .get(id)
+                .cloned()
+                .unwrap_or_else(|| state.default_capabilities.clone())
+        };
+        Ok(Arc::new(FakeModel {
+            provider: self.clone(),
+            target,
+            capabilities,
+        }))
+    }
+}
+
+impl fmt::Debug for FakeProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FakeProvider")
+            .field("name", &self.inner.name)
+            .field("calls", &self.total_calls())
+            .finish()
+    }
+}
+
+/// A model of the [`FakeProvider`].
+struct FakeModel {
+    provider: FakeProvider,
+    target: Target,
+    capabilities: Capabilities,
+}
+
+#[async_trait]
+impl Model for FakeModel {
+    fn capabilities(&self) -> &Capabilities {
+        &self.capabilities
+    }
+
+    async fn generate(&self, request: Request) -> Result<Response> {
+        let outcome = self.provider.take(self.target.model(), &request);
+        outcome.into_response(&self.target).await
+    }
+
+    async fn stream(&self, request: Request) -> Result<EventStream> {
+        let outcome = self.provider.take(self.target.model(), &request);
+        outcome.into_stream(&self.target).await
+    }
+}

@@ -1,0 +1,25 @@
+//! The one integration-test binary (one link step for every area).
+//! Each area owns a module; shared helpers live in `support`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+mod anthropic;
+mod chain;
+mod chat_example;
+mod dsn;
+mod errors;
+mod fake;
+mod gemini;
+mod health;
+mod http_plumbing;
+mod lanes;
+mod media;
+mod ollama;
+mod openai;
+mod registry;
+mod serde_roundtrip;
+mod spec;
+mod timeout;
+mod toolbox;

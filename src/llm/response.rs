@@ -98,6 +98,18 @@ impl Usage {
         }
     }
 
+    /// Sets the input count.
+    pub fn with_input(mut self, tokens: u64) -> Self {
+        self.input_tokens = Some(tokens);
+        self
+    }
+
+    /// Sets the output count.
+    pub fn with_output(mut self, tokens: u64) -> Self {
+        self.output_tokens = Some(tokens);
+        self
+    }
+
     /// Sets the cached input count.
     pub fn with_cached_input(mut self, tokens: u64) -> Self {
         self.cached_input_tokens = Some(tokens);

@@ -12,10 +12,13 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod chain;
+mod dsn;
 mod llm;
+mod registry;
 
 pub mod health;
 pub mod providers;
+pub mod spec;
 
 pub use chain::{Chain, ChainConfig, ChainTarget};
 pub use llm::capabilities::{Capabilities, Capability, required_capabilities};
@@ -35,6 +38,10 @@ pub use llm::stream::{
 pub use llm::target::Target;
 pub use llm::tool::{Tool, Toolbox};
 
+pub use dsn::{Dsn, DsnError, DsnErrorKind};
+pub use registry::{Registry, RegistryBuilder, SchemeFactory};
+pub use spec::{SpecError, SpecErrorKind, SpecTarget};
+
 // Promises the API makes, checked at compile time.
 #[allow(dead_code)]
 fn _assert_api() {
@@ -44,6 +51,7 @@ fn _assert_api() {
     send_sync::<std::sync::Arc<dyn Model>>();
     send_sync::<std::sync::Arc<dyn Provider>>();
     send_sync::<health::HealthTracker>();
+    send_sync::<Registry>();
     send_sync::<Request>();
     send::<EventStream>();
 }

@@ -1,0 +1,498 @@
+//! [`Registry`]: providers, aliases, DSN schemes, health and chain settings,
+//! and [`Registry::parse`], the front door (design §4).
+
+mod builder;
+mod env;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+pub use builder::RegistryBuilder;
+pub(crate) use env::EnvLookup;
+
+use crate::dsn::{Dsn, DsnError, DsnErrorKind};
+use crate::health::HealthTracker;
+use crate::spec::{self, Element, SpecError, SpecErrorKind, SpecTarget};
+use crate::{Chain, ChainConfig, ChainTarget, Error, Provider, Result};
+
+/// Builds a provider from a DSN: registered per scheme with
+/// [`Registry::register_scheme`]. Any `Fn(&str, &Dsn) -> Result<Arc<dyn Provider>>`
+/// is one.
+///
+/// A factory must not resolve providers through the registry that is calling
+/// it: the name it builds is locked until it returns.
+pub trait SchemeFactory: Send + Sync {
+    /// Builds the provider registered as `name` (`m1` for `LLM_M1`) from `dsn`.
+    ///
+    /// # Errors
+    /// Any error; [`Dsn::reject_unknown_options`] gives the standard one for
+    /// an option the scheme does not know.
+    fn build(&self, name: &str, dsn: &Dsn) -> Result<Arc<dyn Provider>>;
+}
+
+impl<F> SchemeFactory for F
+where
+    F: Fn(&str, &Dsn) -> Result<Arc<dyn Provider>> + Send + Sync,
+{
+    fn build(&self, name: &str, dsn: &Dsn) -> Result<Arc<dyn Provider>> {
+        self(name, dsn)
+    }
+}
+
+/// Owns providers, aliases, DSN scheme factories, the health tracker and the
+/// chain settings, and turns specs into chains.
+///
+/// Cheap to clone: clones share state. Safe to use from many tasks at once.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> majordomo::Result<()> {
+/// use majordomo::{Model, Registry, Request};
+/// use majordomo::providers::fake::{FakeProvider, Outcome};
+///
+/// let registry = Registry::builder().without_env().build();
+/// let fake = FakeProvider::new("fake");
+/// fake.push("b", Outcome::text("hi from b"));
+/// registry.register_provider(fake.clone());
+/// registry.register_alias("fast", "fake/a#low,fake/b")?;
+///
+/// let chain = registry.parse("fast#high, gpt-4o")?;
+/// assert_eq!(chain.to_string(), "fake/a#low,fake/b#high,openai/gpt-4o");
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Registry {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    state: RwLock<State>,
+    /// One lock per name being built from its variable, so concurrent first
+    /// uses build it once.
+    building: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    health: HealthTracker,
+    chain: Arc<ChainConfig>,
+    env: EnvLookup,
+}
+
+#[derive(Default)]
+struct State {
+    providers: HashMap<String, Arc<dyn Provider>>,
+    aliases: HashMap<String, Alias>,
+    schemes: HashMap<String, Arc<dyn SchemeFactory>>,
+    /// `LLM_*` variables that failed the eager scan, by provider name; returned
+    /// when (and only when) the name is used.
+    env_errors: HashMap<String, Error>,
+}
+
+struct Alias {
+    spec: String,
+    elements: Vec<Element>,
+}
+
+/// Why a provider name did not resolve.
+enum Unresolved {
+    /// Neither registered nor defined by its variable.
+    Unknown { variable: String },
+    /// Defined, but its DSN or factory failed.
+    Failed(Error),
+}
+
+impl Unresolved {
+    fn message(name: &str, variable: &str) -> String {
+        format!("unknown provider {name:?}: not registered, and {variable} is not set")
+    }
+
+    fn into_error(self, name: &str) -> Error {
+        match self {
+            Unresolved::Unknown { variable } => {
+                Error::config(Self::message(name, &variable)).with_provider(name)
+            }
+            Unresolved::Failed(e) => e,
+        }
+    }
+
+    fn into_spec_error(self, name: &str, position: usize) -> Error {
+        match self {
+            Unresolved::Unknown { variable } => SpecError::new(
+                SpecErrorKind::UnknownProvider,
+                position,
+                Self::message(name, &variable),
+            )
+            .into(),
+            Unresolved::Failed(e) => e,
+        }
+    }
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Registry::new()
+    }
+}
+
+impl Registry {
+    /// The built-in providers and schemes, then every `LLM_*` DSN in the
+    /// process environment. Never fails: a malformed variable's error is
+    /// returned when its provider name is used.
+    pub fn new() -> Self {
+        RegistryBuilder::default().build()
+    }
+
+    /// A builder for clock, health, chain settings and environment.
+    pub fn builder() -> RegistryBuilder {
+        RegistryBuilder::default()
+    }
+
+    fn assemble(health: HealthTracker, chain: Arc<ChainConfig>, env: EnvLookup) -> Self {
+        let mut state = State::default();
+        for provider in crate::providers::builtin::providers(&env) {
+            state.providers.insert(provider.name().to_owned(), provider);
+        }
+        for (scheme, factory) in crate::providers::builtin::schemes() {
+            state.schemes.insert(scheme.to_owned(), factory);
+        }
+        Registry {
+            inner: Arc::new(Inner {
+                state: RwLock::new(state),
+                building: Mutex::new(HashMap::new()),
+                health,
+                chain,
+                env,
+            }),
+        }
+    }
+
+    /// The eager scan: builds every `LLM_*` provider now. A variable defining
+    /// a built-in name replaces the built-in; a failure removes it, so the
+    /// error is what using the name returns.
+    fn load_vars(&self, vars: Vec<(String, String)>) {
+        for (variable, value) in vars {
+            let Some(name) = env::provider_for_variable(&variable) else {
+                continue;
+            };
+            let built = self.build_from_dsn(&name, &variable, &value);
+            let mut state = self.write();
+            match built {
+                Ok(provider) => {
+                    state.env_errors.remove(&name);
+                    state.providers.insert(name, provider);
+                }
+                Err(error) => {
+                    state.providers.remove(&name);
+                    state.env_errors.insert(name, error);
+                }
+            }
+        }
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, State> {
+        // Nothing panics while holding the lock, and every write leaves the
+        // maps consistent, so a poisoned lock is still usable.
+        self.inner
+            .state
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, State> {
+        self.inner
+            .state
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    // ===== registration =====
+
+    /// Adds `provider` under its [`Provider::name`], replacing any provider or
+    /// remembered `LLM_*` error of that name.
+    pub fn register_provider(&self, provider: impl Provider + 'static) {
+        self.register_shared_provider(Arc::new(provider));
+    }
+
+    /// [`Registry::register_provider`] for a provider already in an `Arc`, so
+    /// [`Registry::provider`] returns that same `Arc`.
+    pub fn register_shared_provider(&self, provider: Arc<dyn Provider>) {
+        let name = provider.name().to_owned();
+        let mut state = self.write();
+        state.env_errors.remove(&name);
+        state.providers.insert(name, provider);
+    }
+
+    /// Maps the bare `name` to `spec`, which may name other aliases; they are
+    /// resolved when a spec using `name` is parsed. Replaces an alias of the
+    /// same name.
+    ///
+    /// # Errors
+    /// An [`crate::ErrorKind::Spec`] error when `name` is not a bare name (no
+    /// `/`, `,`, `#` or whitespace) or `spec` does not parse; its source is the
+    /// [`SpecError`], positioned in `name` or `spec` respectively.
+    pub fn register_alias(&self, name: &str, spec: &str) -> Result<()> {
+        spec::validate_alias_name(name)?;
+        let elements = spec::parse(spec).map_err(|e| {
+            Error::new(
+                crate::ErrorKind::Spec,
+                format!("alias {name:?}: invalid spec: {e}"),
+            )
+            .with_source(e)
+        })?;
+        self.write().aliases.insert(
+            name.to_owned(),
+            Alias {
+                spec: spec.to_owned(),
+                elements,
+            },
+        );
+        Ok(())
+    }
+
+    /// Adds `factory` for DSNs of `scheme` (`LLM_X=scheme://…`), replacing a
+    /// factory of that name, built-ins included.
+    ///
+    /// # Errors
+    /// A configuration error when `scheme` is not a lower-case name of
+    /// letters, digits, `-` and `.` starting with a letter, as DSNs require.
+    pub fn register_scheme(
+        &self,
+        scheme: &str,
+        factory: impl SchemeFactory + 'static,
+    ) -> Result<()> {
+        let valid = scheme
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase())
+            && scheme
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+        if !valid {
+            return Err(Error::config(format!(
+                "invalid scheme name {scheme:?}: use lower-case letters, digits, '-' and '.', starting with a letter"
+            )));
+        }
+        self.write()
+            .schemes
+            .insert(scheme.to_owned(), Arc::new(factory));
+        Ok(())
+    }
+
+    // ===== lookup =====
+
+    /// The provider called `name`: registered, or built from `LLM_<NAME>`
+    /// (upper-cased, `-` → `_`) on first use and cached.
+    ///
+    /// # Errors
+    /// A configuration error naming the variable checked when the name is
+    /// unknown; the DSN's error (source [`DsnError`]) or the factory's when
+    /// the variable is malformed.
+    pub fn provider(&self, name: &str) -> Result<Arc<dyn Provider>> {
+        self.resolve(name).map_err(|u| u.into_error(name))
+    }
+
+    fn resolve(&self, name: &str) -> std::result::Result<Arc<dyn Provider>, Unresolved> {
+        if let Some(found) = self.registered(name) {
+            return found.map_err(Unresolved::Failed);
+        }
+        let variable = env::variable_for(name);
+        let slot = {
+            let mut building = self
+                .inner
+                .building
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            Arc::clone(building.entry(name.to_owned()).or_default())
+        };
+        let result = {
+            let _only_builder = slot.lock().unwrap_or_else(PoisonError::into_inner);
+            // Whoever held the slot before us may have built it already.
+            match self.registered(name) {
+                Some(found) => found.map_err(Unresolved::Failed),
+                None => self.build_lazily(name, variable),
+            }
+        };
+        self.inner
+            .building
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(name);
+        result
+    }
+
+    /// A registered provider, or the remembered error of its variable.
+    fn registered(&self, name: &str) -> Option<Result<Arc<dyn Provider>>> {
+        let state = self.read();
+        if let Some(error) = state.env_errors.get(name) {
+            return Some(Err(error.clone()));
+        }
+        state.providers.get(name).cloned().map(Ok)
+    }
+
+    fn build_lazily(
+        &self,
+        name: &str,
+        variable: String,
+    ) -> std::result::Result<Arc<dyn Provider>, Unresolved> {
+        let value = match (self.inner.env)(&variable) {
+            Some(value) if !value.is_empty() => value,
+            _ => return Err(Unresolved::Unknown { variable }),
+        };
+        let provider = self
+            .build_from_dsn(name, &variable, &value)
+            .map_err(Unresolved::Failed)?;
+        let mut state = self.write();
+        Ok(Arc::clone(
+            state.providers.entry(name.to_owned()).or_insert(provider),
+        ))
+    }
+
+    fn build_from_dsn(&self, name: &str, variable: &str, value: &str) -> Result<Arc<dyn Provider>> {
+        let dsn = Dsn::from_env(variable, value)?;
+        let factory = self.read().schemes.get(dsn.scheme()).cloned();
+        let Some(factory) = factory else {
+            let mut known = self.schemes();
+            known.sort();
+            return Err(DsnError::new(
+                DsnErrorKind::UnknownScheme,
+                variable,
+                format!(
+                    "unknown scheme {:?}; registered schemes: {}",
+                    dsn.scheme(),
+                    known.join(", ")
+                ),
+            )
+            .into());
+        };
+        factory.build(name, &dsn).map_err(|e| {
+            if e.provider().is_some() {
+                e
+            } else {
+                e.with_provider(name)
+            }
+        })
+    }
+
+    /// The health tracker every chain from this registry reports to.
+    pub fn health(&self) -> &HealthTracker {
+        &self.inner.health
+    }
+
+    /// The chain settings.
+    pub fn chain_config(&self) -> &ChainConfig {
+        &self.inner.chain
+    }
+
+    // ===== diagnostics =====
+
+    /// Registered provider names (built-in, explicit and from `LLM_*`), sorted.
+    pub fn providers(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.read().providers.keys().cloned().collect();
+        names.sort();
+        names
+    }
+
+    /// Registered aliases as (name, spec), sorted by name.
+    pub fn aliases(&self) -> Vec<(String, String)> {
+        let mut aliases: Vec<(String, String)> = self
+            .read()
+            .aliases
+            .iter()
+            .map(|(name, alias)| (name.clone(), alias.spec.clone()))
+            .collect();
+        aliases.sort();
+        aliases
+    }
+
+    /// Registered DSN schemes, sorted.
+    pub fn schemes(&self) -> Vec<String> {
+        let mut schemes: Vec<String> = self.read().schemes.keys().cloned().collect();
+        schemes.sort();
+        schemes
+    }
+
+    /// Provider names whose `LLM_*` variable failed the eager scan, with the
+    /// error using them returns, sorted by name.
+    pub fn env_errors(&self) -> Vec<(String, Error)> {
+        let mut errors: Vec<(String, Error)> = self
+            .read()
+            .env_errors
+            .iter()
+            .map(|(name, error)| (name.clone(), error.clone()))
+            .collect();
+        errors.sort_by(|a, b| a.0.cmp(&b.0));
+        errors
+    }
+
+    // ===== parsing =====
+
+    /// Parses `spec` into a failover chain (design §5): aliases expanded,
+    /// bare model families resolved, duplicates removed, every provider
+    /// resolved and every model built. A one-element spec is a chain too.
+    ///
+    /// # Errors
+    /// An [`crate::ErrorKind::Spec`] error with a [`SpecError`] source for
+    /// grammar mistakes, unknown names, alias cycles and unknown providers
+    /// (naming the `LLM_*` variable checked); the remembered configuration
+    /// error of a malformed `LLM_*` variable; or a provider's error building
+    /// a model.
+    pub fn parse(&self, spec: &str) -> Result<Chain> {
+        let mut targets = Vec::new();
+        for (planned, provider) in self.plan(spec)? {
+            let model = provider
+                .model(planned.target.model())
+                .map_err(|e| e.or_target(&planned.target))?;
+            targets.push(ChainTarget::new(planned.target, planned.reasoning, model));
+        }
+        Ok(Chain::new(
+            targets,
+            self.inner.health.clone(),
+            Arc::clone(&self.inner.chain),
+        ))
+    }
+
+    /// The expanded, de-duplicated targets of `spec`, with every provider
+    /// resolved but no model built: what [`Registry::parse`] would chain.
+    ///
+    /// # Errors
+    /// As [`Registry::parse`], except for model construction errors.
+    pub fn parse_targets(&self, spec: &str) -> Result<Vec<SpecTarget>> {
+        Ok(self.plan(spec)?.into_iter().map(|(t, _)| t).collect())
+    }
+
+    fn plan(&self, spec: &str) -> Result<Vec<(SpecTarget, Arc<dyn Provider>)>> {
+        let elements = spec::parse(spec)?;
+        let expanded = {
+            let state = self.read();
+            spec::expand_positioned(&elements, |name| {
+                state.aliases.get(name).map(|a| a.elements.as_slice())
+            })?
+        };
+        let mut planned = Vec::with_capacity(expanded.len());
+        for (target, position) in expanded {
+            let name = target.target.provider();
+            let provider = self
+                .resolve(name)
+                .map_err(|u| u.into_spec_error(name, position))?;
+            planned.push((target, provider));
+        }
+        Ok(planned)
+    }
+}
+
+impl fmt::Debug for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registry")
+            .field("providers", &self.providers())
+            .field("aliases", &self.aliases())
+            .field("schemes", &self.schemes())
+            .field(
+                "env_errors",
+                &self
+                    .env_errors()
+                    .into_iter()
+                    .map(|(n, _)| n)
+                    .collect::<Vec<_>>(),
+            )
+            .field("chain", &self.inner.chain)
+            .finish_non_exhaustive()
+    }
+}

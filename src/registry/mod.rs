@@ -248,7 +248,8 @@ impl Registry {
     }
 
     /// Adds `factory` for DSNs of `scheme` (`LLM_X=scheme://…`), replacing a
-    /// factory of that name, built-ins included.
+    /// factory of that name, built-ins included. Variables that failed the
+    /// eager scan for an unknown scheme are read again when next used.
     ///
     /// # Errors
     /// A configuration error when `scheme` is not a lower-case name of
@@ -270,9 +271,13 @@ impl Registry {
                 "invalid scheme name {scheme:?}: use lower-case letters, digits, '-' and '.', starting with a letter"
             )));
         }
-        self.write()
-            .schemes
-            .insert(scheme.to_owned(), Arc::new(factory));
+        let mut state = self.write();
+        state.schemes.insert(scheme.to_owned(), Arc::new(factory));
+        // A variable seen by the eager scan before its scheme was registered
+        // is read again on first use instead of failing with "unknown scheme".
+        state.env_errors.retain(|_, e| {
+            e.source_as::<DsnError>().map(DsnError::kind) != Some(DsnErrorKind::UnknownScheme)
+        });
         Ok(())
     }
 

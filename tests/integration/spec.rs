@@ -9,7 +9,10 @@ use crate::support::registry::test_registry;
 const ALIASES: &[(&str, &str)] = &[
     ("fast", "openai/gpt-4o-mini,anthropic/claude-haiku-4-5"),
     ("smart", "fast, openai/o3"),
-    ("lowfast", "openai/gpt-4o-mini#low,anthropic/claude-haiku-4-5"),
+    (
+        "lowfast",
+        "openai/gpt-4o-mini#low,anthropic/claude-haiku-4-5",
+    ),
     ("outer", "inner#medium"),
     ("inner", "openai/x,openai/y#low"),
     ("cyc-a", "cyc-b"),
@@ -43,8 +46,14 @@ const CASES: &[(&str, Want)] = &[
         "openrouter/meta-llama/llama-3-70b",
         Chain("openrouter/meta-llama/llama-3-70b"),
     ),
-    ("vertex/claude-3@20240229", Chain("vertex/claude-3@20240229")),
-    ("openrouter/a.b/c:d@e#max", Chain("openrouter/a.b/c:d@e#max")),
+    (
+        "vertex/claude-3@20240229",
+        Chain("vertex/claude-3@20240229"),
+    ),
+    (
+        "openrouter/a.b/c:d@e#max",
+        Chain("openrouter/a.b/c:d@e#max"),
+    ),
     // Whitespace around elements is ignored.
     (
         "  openai/gpt-4o ,\tanthropic/claude-haiku-4-5\n",
@@ -107,7 +116,10 @@ const CASES: &[(&str, Want)] = &[
         Error(SpecErrorKind::BadReasoning, 10, "\"banana\""),
     ),
     ("openai/o3#", Error(SpecErrorKind::BadReasoning, 10, "\"\"")),
-    ("openai/o3#0", Error(SpecErrorKind::BadReasoning, 10, "\"0\"")),
+    (
+        "openai/o3#0",
+        Error(SpecErrorKind::BadReasoning, 10, "\"0\""),
+    ),
     (
         "openai/o3#-5",
         Error(SpecErrorKind::BadReasoning, 10, "\"-5\""),

@@ -156,12 +156,7 @@ impl Dsn {
             Some((scheme, transport)) => (scheme, Some(transport)),
             None => (scheme_part, None),
         };
-        if scheme.is_empty()
-            || !scheme
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
-            || !scheme.as_bytes()[0].is_ascii_lowercase()
-        {
+        if !is_valid_scheme(scheme) {
             return Err(err(
                 DsnErrorKind::Malformed,
                 format!(
@@ -404,6 +399,18 @@ impl fmt::Display for Dsn {
         }
         Ok(())
     }
+}
+
+/// A scheme name DSNs can carry: lower-case letters, digits, `-` and `.`,
+/// starting with a letter.
+pub(crate) fn is_valid_scheme(scheme: &str) -> bool {
+    scheme
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_lowercase())
+        && scheme
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
 }
 
 /// The percent-decoded `user[:password]` of `url`, if any.

@@ -259,14 +259,7 @@ impl Registry {
         scheme: &str,
         factory: impl SchemeFactory + 'static,
     ) -> Result<()> {
-        let valid = scheme
-            .bytes()
-            .next()
-            .is_some_and(|b| b.is_ascii_lowercase())
-            && scheme
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
-        if !valid {
+        if !crate::dsn::is_valid_scheme(scheme) {
             return Err(Error::config(format!(
                 "invalid scheme name {scheme:?}: use lower-case letters, digits, '-' and '.', starting with a letter"
             )));

@@ -11,16 +11,21 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod attribution;
 mod chain;
 mod dsn;
+mod layer;
 mod llm;
 mod registry;
+mod timeout;
 
 pub mod health;
+pub mod lanes;
 pub mod providers;
 pub mod spec;
 
 pub use chain::{Chain, ChainConfig, ChainTarget};
+pub use layer::{Layers, ProviderLayer};
 pub use llm::capabilities::{Capabilities, Capability, required_capabilities};
 pub use llm::context::CallContext;
 pub use llm::error::{
@@ -37,6 +42,7 @@ pub use llm::stream::{
 };
 pub use llm::target::Target;
 pub use llm::tool::{Tool, Toolbox};
+pub use timeout::{Deadlines, TimeoutLayer, TimeoutProvider};
 
 pub use dsn::{Dsn, DsnError, DsnErrorKind};
 pub use registry::{Registry, RegistryBuilder, SchemeFactory};
@@ -52,6 +58,9 @@ fn _assert_api() {
     send_sync::<std::sync::Arc<dyn Provider>>();
     send_sync::<health::HealthTracker>();
     send_sync::<Registry>();
+    send_sync::<lanes::LaneRegistry>();
+    send_sync::<lanes::LanePermit>();
+    send_sync::<Layers>();
     send_sync::<Request>();
     send::<EventStream>();
 }

@@ -226,6 +226,10 @@ impl Future for Acquire {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<LanePermit> {
         let this = &mut *self;
+        if this.done {
+            // Polled again after completing: never take a second slot.
+            return Poll::Pending;
+        }
         let mut state = this.lane.state();
         let deadline = state.settings.execution_deadline;
         match this.ticket {
@@ -301,5 +305,68 @@ impl fmt::Debug for LanePermit {
         f.debug_struct("LanePermit")
             .field("lane", &self.lane.shared.name)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::pin::pin;
+    use std::task::{Context, Poll, Waker};
+
+    use super::*;
+
+    fn lane(cap: usize) -> Lane {
+        Lane::new(
+            "test".to_owned(),
+            Settings {
+                cap,
+                policy: QueuePolicy::FairShare,
+                execution_deadline: Duration::from_secs(1),
+            },
+        )
+    }
+
+    fn poll_once(acquire: Pin<&mut Acquire>) -> Poll<LanePermit> {
+        acquire.poll(&mut Context::from_waker(Waker::noop()))
+    }
+
+    #[test]
+    fn a_waiter_dropped_after_its_grant_passes_the_slot_on() {
+        let lane = lane(1);
+        let first = pin!(lane.acquire_as(Some("a".into())));
+        let Poll::Ready(held) = poll_once(first) else {
+            panic!("a free lane admits at once");
+        };
+        let mut second = Box::pin(lane.acquire_as(Some("b".into())));
+        let mut third = pin!(lane.acquire_as(Some("c".into())));
+        assert!(poll_once(second.as_mut()).is_pending());
+        assert!(poll_once(third.as_mut()).is_pending());
+        assert_eq!(lane.stats().queued, 2);
+
+        drop(held); // the slot goes to `second`, which never comes to take it
+        assert_eq!((lane.stats().running, lane.stats().queued), (1, 1));
+        drop(second);
+        assert_eq!((lane.stats().running, lane.stats().queued), (1, 0));
+        let Poll::Ready(permit) = poll_once(third.as_mut()) else {
+            panic!("the slot passed on to the next waiter");
+        };
+        assert!(poll_once(third.as_mut()).is_pending(), "no second slot");
+        drop(permit);
+        assert_eq!((lane.stats().running, lane.stats().queued), (0, 0));
+    }
+
+    #[test]
+    fn a_waiter_dropped_while_queued_leaves_no_trace() {
+        let lane = lane(1);
+        let Poll::Ready(held) = poll_once(pin!(lane.acquire_as(None))) else {
+            panic!("a free lane admits at once");
+        };
+        let mut waiting = Box::pin(lane.acquire_as(None));
+        assert!(poll_once(waiting.as_mut()).is_pending());
+        assert_eq!(lane.stats().queued_by_caller.get(""), Some(&1));
+        drop(waiting);
+        assert_eq!((lane.stats().running, lane.stats().queued), (1, 0));
+        drop(held);
+        assert_eq!(lane.stats().running, 0);
     }
 }

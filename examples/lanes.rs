@@ -51,7 +51,7 @@ async fn serve(policy: QueuePolicy) -> majordomo::Result<Vec<String>> {
                 tokio::time::sleep(Duration::from_millis(1500)).await;
                 call(model.clone(), "occasional", n).await?;
             }
-            majordomo::Result::Ok(())
+            Ok::<(), majordomo::Error>(())
         })
     };
     for handle in calls {

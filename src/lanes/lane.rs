@@ -137,11 +137,22 @@ impl Lane {
     /// Waits for a slot as `caller` (`None` joins the shared anonymous bucket).
     ///
     /// Dropping the returned future before it completes leaves the line at
-    /// once and leaks nothing; dropping the [`LanePermit`] frees the slot.
-    pub fn acquire(
-        &self,
-        caller: Option<&str>,
-    ) -> impl Future<Output = LanePermit> + Send + 'static {
+    /// once and leaks nothing; dropping the [`LanePermit`] frees the slot. The
+    /// future does not borrow the lane. Use this to hold a slot for work that is
+    /// not a model call; [`Lane::run`] is the usual way in.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use majordomo::lanes::LaneRegistry;
+    /// let lane = LaneRegistry::default().lane("batch");
+    /// let permit = lane.acquire(Some("alice")).await;
+    /// assert_eq!(lane.stats().running, 1);
+    /// drop(permit);
+    /// assert_eq!(lane.stats().running, 0);
+    /// # }
+    /// ```
+    pub fn acquire(&self, caller: Option<&str>) -> impl Future<Output = LanePermit> + Send + use<> {
         self.acquire_as(caller.map(Arc::from))
     }
 

@@ -24,7 +24,9 @@ pub mod lanes;
 pub mod providers;
 pub mod spec;
 
-pub use chain::{Chain, ChainConfig, ChainTarget};
+pub use chain::{
+    Chain, ChainConfig, ChainTarget, FailoverAction, FailoverEvent, FailoverObserver, RetryBudget,
+};
 pub use layer::{Layers, ProviderLayer};
 pub use llm::capabilities::{Capabilities, Capability, required_capabilities};
 pub use llm::context::CallContext;

@@ -2,10 +2,26 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
+use super::budget::RetryBudget;
+use super::event::FailoverObserver;
 use crate::{Classifier, DefaultClassifier};
 
 /// Chain settings, set on the registry builder and shared by every chain it parses.
+///
+/// ```
+/// use std::time::Duration;
+/// use majordomo::{ChainConfig, RetryBudget};
+/// let config = ChainConfig::default()
+///     .transient_retries(2)
+///     .retry_pause(Duration::from_millis(200))
+///     .deadline(Duration::from_secs(30))
+///     .retry_budget(RetryBudget::new(0.2, 10, Duration::from_secs(10))?)
+///     .observer(|event: &majordomo::FailoverEvent| eprintln!("{event}"));
+/// assert_eq!(config.transient_retries, 2);
+/// # Ok::<(), majordomo::Error>(())
+/// ```
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct ChainConfig {
@@ -15,6 +31,16 @@ pub struct ChainConfig {
     pub advance_on_permanent: bool,
     /// Assigns classes to errors. Default: [`DefaultClassifier`].
     pub classifier: Arc<dyn Classifier>,
+    /// Pause (tokio time) before each same-target retry. Default: none.
+    pub retry_pause: Option<Duration>,
+    /// Deadline for one call across every attempt, skip and pause; for a
+    /// stream, until its first event. Default: none.
+    pub deadline: Option<Duration>,
+    /// Caps same-target retries at a share of recent calls. Default: none
+    /// (only `transient_retries` and benching limit retries).
+    pub retry_budget: Option<RetryBudget>,
+    /// Receives a [`crate::FailoverEvent`] for every failover step. Default: none.
+    pub observer: Option<Arc<dyn FailoverObserver>>,
 }
 
 impl Default for ChainConfig {
@@ -23,26 +49,58 @@ impl Default for ChainConfig {
             transient_retries: 1,
             advance_on_permanent: false,
             classifier: Arc::new(DefaultClassifier),
+            retry_pause: None,
+            deadline: None,
+            retry_budget: None,
+            observer: None,
         }
     }
 }
 
 impl ChainConfig {
-    /// Sets the number of same-target retries after a transient error.
+    /// Sets the number of same-target retries after a transient error. Default: 1.
     pub fn transient_retries(mut self, retries: u32) -> Self {
         self.transient_retries = retries;
         self
     }
 
-    /// Advance on permanent errors instead of failing fast.
+    /// Advance on permanent errors instead of failing fast. Default: false.
     pub fn advance_on_permanent(mut self, advance: bool) -> Self {
         self.advance_on_permanent = advance;
         self
     }
 
-    /// Installs a custom classifier.
+    /// Installs a custom classifier. Default: [`DefaultClassifier`].
     pub fn classifier(mut self, classifier: impl Classifier + 'static) -> Self {
         self.classifier = Arc::new(classifier);
+        self
+    }
+
+    /// Pauses before each same-target retry, on tokio time (so paused-time
+    /// tests stay instant). Default: no pause.
+    pub fn retry_pause(mut self, pause: Duration) -> Self {
+        self.retry_pause = Some(pause);
+        self
+    }
+
+    /// Bounds one call, across all its attempts, with a deadline. When it
+    /// expires the call fails with [`crate::ErrorKind::Timeout`] carrying the
+    /// attempts made so far. Default: no deadline.
+    pub fn deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+
+    /// Installs a retry budget. Default: none.
+    pub fn retry_budget(mut self, budget: RetryBudget) -> Self {
+        self.retry_budget = Some(budget);
+        self
+    }
+
+    /// Installs the failover observer. Closures `Fn(&FailoverEvent)` work.
+    /// Default: none.
+    pub fn observer(mut self, observer: impl FailoverObserver + 'static) -> Self {
+        self.observer = Some(Arc::new(observer));
         self
     }
 }
@@ -52,6 +110,10 @@ impl fmt::Debug for ChainConfig {
         f.debug_struct("ChainConfig")
             .field("transient_retries", &self.transient_retries)
             .field("advance_on_permanent", &self.advance_on_permanent)
+            .field("retry_pause", &self.retry_pause)
+            .field("deadline", &self.deadline)
+            .field("retry_budget", &self.retry_budget)
+            .field("observer", &self.observer.is_some())
             .finish_non_exhaustive()
     }
 }

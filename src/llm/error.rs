@@ -333,6 +333,14 @@ impl Error {
         self
     }
 
+    /// Attaches the steps a chain took before this error ended the call (a
+    /// permanent error returned at once, a chain deadline). Kind and class are
+    /// unchanged.
+    pub fn with_attempts(mut self, attempts: Vec<Attempt>) -> Self {
+        self.inner.attempts = Some(attempts.into());
+        self
+    }
+
     /// Attaches the underlying error, kept in the [`std::error::Error::source`] chain.
     pub fn with_source(mut self, source: impl StdError + Send + Sync + 'static) -> Self {
         self.inner.source = Some(Arc::new(source));
@@ -407,7 +415,8 @@ impl Error {
         self.inner.capability
     }
 
-    /// Every step a chain took, for [`ErrorKind::Exhausted`]; empty otherwise.
+    /// Every step a chain took before returning this error (always set for
+    /// [`ErrorKind::Exhausted`]); empty for errors that did not come from a chain.
     pub fn attempts(&self) -> &[Attempt] {
         self.inner.attempts.as_deref().unwrap_or(&[])
     }

@@ -1,4 +1,5 @@
 //! Shared helpers for integration tests.
 
+pub mod chain;
 pub mod lanes;
 pub mod registry;

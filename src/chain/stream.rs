@@ -1,0 +1,109 @@
+//! Streams through a chain: failover up to the first event, then hand over.
+//!
+//! [`StreamOp`] opens a target's stream and waits for its first item, so an
+//! error before any event reaches the caller fails over like a `generate`
+//! error. After the first event the stream belongs to the caller: a later
+//! error is passed through (never spliced with a second answer), and health
+//! learns the outcome when the stream ends.
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use futures::{Stream, StreamExt as _};
+
+use super::ChainConfig;
+use super::event::{FailoverAction, FailoverEvent, notify};
+use super::executor::Op;
+use crate::health::HealthTracker;
+use crate::{
+    CallContext, Error, ErrorClass, EventStream, Model, Request, Result, StreamEvent, Target,
+};
+
+/// A stream that has yielded its first event.
+pub(super) struct Opened {
+    pub(super) first: StreamEvent,
+    pub(super) rest: EventStream,
+}
+
+/// `Model::stream`, up to the first event.
+pub(super) struct StreamOp;
+
+impl Op for StreamOp {
+    type Output = Opened;
+    const STREAMING: bool = true;
+
+    fn call<'a>(
+        &'a self,
+        model: &'a dyn Model,
+        request: Request,
+    ) -> BoxFuture<'a, Result<Self::Output>> {
+        Box::pin(async move {
+            let mut rest = model.stream(request).await?;
+            match rest.next().await {
+                Some(Ok(first)) => Ok(Opened { first, rest }),
+                Some(Err(error)) => Err(error),
+                // Nothing was yielded, so failing over loses nothing; an
+                // empty answer is a truncated one.
+                None => Err(Error::stream_ended_early()),
+            }
+        })
+    }
+}
+
+/// What the stream after the first event needs to report its end.
+pub(super) struct Tail {
+    pub(super) health: HealthTracker,
+    pub(super) config: Arc<ChainConfig>,
+    pub(super) target: Target,
+    pub(super) attempt: u32,
+    pub(super) context: CallContext,
+}
+
+impl Tail {
+    /// The first event, then the rest of `opened`. A clean end records a
+    /// health success; a transient error records a failure and is passed to
+    /// the caller; dropping the stream early records nothing.
+    pub(super) fn into_stream(
+        self,
+        opened: Opened,
+    ) -> impl Stream<Item = Result<StreamEvent>> + Send + 'static {
+        let Opened { first, rest } = opened;
+        let tail = futures::stream::unfold(Some((self, rest)), |state| async move {
+            let (tail, mut rest) = state?;
+            match rest.next().await {
+                Some(Ok(event)) => Some((Ok(event), Some((tail, rest)))),
+                Some(Err(error)) => Some((Err(tail.failed(error).await), None)),
+                None => {
+                    tail.health.record_success(&tail.target).await;
+                    None
+                }
+            }
+        });
+        futures::stream::once(futures::future::ready(Ok(first))).chain(tail)
+    }
+
+    async fn failed(self, error: Error) -> Error {
+        let error = error
+            .or_target(&self.target)
+            .with_context(self.context.clone());
+        let class = self.config.classifier.classify(&error);
+        let mut admitted_at = None;
+        if class == ErrorClass::Transient {
+            let state = self
+                .health
+                .record_failure(&self.target, error.retry_after())
+                .await;
+            admitted_at = state.admitted_at(self.health.now());
+        }
+        notify(&self.config, || {
+            let mut event = FailoverEvent::new(FailoverAction::GiveUp, &self.context, true);
+            event.target = Some(self.target.clone());
+            event.attempt = self.attempt;
+            event.error = Some(error.clone());
+            event.class = Some(class);
+            event.admitted_at = admitted_at;
+            event
+        });
+        error
+    }
+}

@@ -111,14 +111,22 @@ impl Run<'_> {
                 self.skip_benched(&element.target, until);
                 continue;
             }
-            let mut request = request.clone();
-            if element.reasoning.is_some() {
-                request.set_reasoning(element.reasoning);
-            }
+            // Each attempt gets its own copy of the request; a `#level`
+            // suffix needs one more, made once per target.
+            let adjusted;
+            let request = match element.reasoning {
+                Some(level) if request.reasoning_level() != Some(level) => {
+                    let mut copy = request.clone();
+                    copy.set_reasoning(Some(level));
+                    adjusted = copy;
+                    &adjusted
+                }
+                _ => request,
+            };
             if let Some(capability) = element
                 .model
                 .capabilities()
-                .missing_for(&request, self.streaming)
+                .missing_for(request, self.streaming)
             {
                 self.skip_capability(&element.target, capability);
                 continue;
@@ -136,7 +144,7 @@ impl Run<'_> {
         op: &O,
         index: usize,
         element: &ChainTarget,
-        request: Request,
+        request: &Request,
     ) -> Result<Option<(O::Output, u32)>> {
         let chain = self.chain;
         let config = &*chain.config;

@@ -6,13 +6,9 @@
 //! ```
 #![allow(clippy::print_stdout)]
 
-use std::sync::Arc;
-
-use majordomo::health::{FakeClock, HealthConfig, HealthTracker};
+use majordomo::health::FakeClock;
 use majordomo::providers::fake::{FakeProvider, Outcome};
-use majordomo::{
-    Chain, ChainConfig, ChainTarget, Error, FailoverEvent, Model, Provider, Request, Target,
-};
+use majordomo::{Error, FailoverEvent, Model, Registry, Request};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> majordomo::Result<()> {
@@ -21,18 +17,14 @@ async fn main() -> majordomo::Result<()> {
         .set_default("gone", Outcome::error(Error::model_not_found("gone")))
         .set_default("steady", Outcome::text("Paris."));
 
-    let config =
-        ChainConfig::default().observer(|event: &FailoverEvent| println!("  step: {event}"));
-    let health = HealthTracker::new(HealthConfig::default(), Arc::new(FakeClock::new()));
-    let targets = ["busy", "gone", "steady"]
-        .into_iter()
-        .map(|model| {
-            let target = Target::new(fake.name(), model)?;
-            Ok(ChainTarget::new(target, None, fake.model(model)?))
-        })
-        .collect::<majordomo::Result<Vec<_>>>()?;
-    let chain = Chain::new(targets, health.clone(), Arc::new(config));
+    let registry = Registry::builder()
+        .clock(FakeClock::new())
+        .without_env()
+        .observer(|event: &FailoverEvent| println!("  step: {event}"))
+        .build();
+    registry.register_provider(fake);
 
+    let chain = registry.parse("fake/busy, fake/gone, fake/steady")?;
     println!("chain: {chain}");
     let request = Request::new().user("Capital of France?").caller("demo");
     let reply = chain.generate(request).await?;
@@ -45,7 +37,7 @@ async fn main() -> majordomo::Result<()> {
     for attempt in &reply.attempts {
         println!("  attempt: {attempt}");
     }
-    for status in health.snapshot().await {
+    for status in registry.health().snapshot().await {
         println!(
             "health: {} failures={} benched={}",
             status.target,

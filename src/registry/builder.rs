@@ -71,6 +71,15 @@ impl RegistryBuilder {
         self
     }
 
+    /// Installs the failover observer on the chain settings (see
+    /// [`ChainConfig::observer`]): it receives a [`crate::FailoverEvent`] for
+    /// every failover step of every chain the registry parses. Set it after
+    /// [`RegistryBuilder::chain_config`], which replaces the whole settings.
+    pub fn observer(mut self, observer: impl crate::FailoverObserver + 'static) -> Self {
+        self.chain_config = self.chain_config.observer(observer);
+        self
+    }
+
     /// Reads variables through `lookup` instead of the process environment,
     /// for lazy `LLM_<NAME>` resolution and the built-in providers' keys. A
     /// function cannot be listed, so there is no eager `LLM_*` scan.

@@ -1162,3 +1162,132 @@ async fn a_thousand_concurrent_calls_leave_health_consistent_with_the_outcomes()
         );
     }
 }
+
+// ===== through the registry =====
+
+/// A registry on a fake clock with `fake` registered and `recorder` as its observer.
+fn registry_with(
+    fake: &FakeProvider,
+    clock: &FakeClock,
+    recorder: &crate::support::chain::Recorder,
+) -> majordomo::Registry {
+    let recorder = recorder.clone();
+    let registry = majordomo::Registry::builder()
+        .clock(clock.clone())
+        .health_config(two_strikes())
+        .env_vars(std::iter::empty::<(String, String)>())
+        .without_env()
+        .observer(move |event: &FailoverEvent| recorder.push(event))
+        .build();
+    registry.register_provider(fake.clone());
+    registry
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_alias_element_fails_over_through_its_expanded_targets() {
+    let fake = FakeProvider::new("fake");
+    let clock = FakeClock::new();
+    let recorder = crate::support::chain::Recorder::default();
+    let registry = registry_with(&fake, &clock, &recorder);
+    registry.register_alias("fast", "fake/a,fake/b").unwrap();
+    fake.push_all("a", [Outcome::status(529), Outcome::status(529)])
+        .push("b", Outcome::error(Error::model_not_found("b")))
+        .set_default("b", Outcome::text("from b"))
+        .set_default("c", Outcome::text("from c"));
+    let chain = registry.parse("fast, fake/c").unwrap();
+    assert_eq!(chain.to_string(), "fake/a,fake/b,fake/c");
+
+    let reply = chain.generate(hi()).await.unwrap();
+    assert_eq!(reply.text(), "from c");
+    assert_eq!(
+        outcomes(&reply.attempts),
+        [
+            "fake/a:transient",
+            "fake/a:transient",
+            "fake/b:model-not-found",
+            "fake/c:ok"
+        ]
+    );
+    assert_eq!(
+        recorder.steps(),
+        ["fake/a:1:retry", "fake/a:2:advance", "fake/b:1:advance"]
+    );
+
+    // The registry's tracker benched a; the next call skips it and b answers.
+    recorder.clear();
+    let reply = chain.generate(hi()).await.unwrap();
+    assert_eq!(reply.text(), "from b");
+    assert_eq!(recorder.steps(), ["fake/a:0:skip-benched"]);
+    assert!(
+        registry
+            .health()
+            .is_benched(&Target::new("fake", "a").unwrap())
+            .await
+    );
+
+    // Every chain of the registry shares that health: a second spec naming
+    // a skips it too.
+    recorder.clear();
+    let other = registry.parse("fake/a,fake/c").unwrap();
+    assert_eq!(other.generate(hi()).await.unwrap().text(), "from c");
+    assert_eq!(recorder.steps(), ["fake/a:0:skip-benched"]);
+
+    // After the cooldown, a is admitted again.
+    clock.advance(secs(30));
+    fake.set_default("a", Outcome::text("from a"));
+    assert_eq!(chain.generate(hi()).await.unwrap().text(), "from a");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_alias_suffix_sets_the_reasoning_of_each_expanded_target() {
+    let fake = FakeProvider::new("fake");
+    let clock = FakeClock::new();
+    let recorder = crate::support::chain::Recorder::default();
+    let registry = registry_with(&fake, &clock, &recorder);
+    registry
+        .register_alias("deep", "fake/a,fake/b#low")
+        .unwrap();
+    fake.push(
+        "a",
+        Outcome::error(Error::context_length_exceeded("too long")),
+    )
+    .set_default("b", Outcome::text("from b"));
+    let chain = registry.parse("deep#high").unwrap();
+
+    assert_eq!(chain.generate(hi()).await.unwrap().text(), "from b");
+    let sent_a = fake.last_request("a").unwrap().reasoning_level();
+    let sent_b = fake.last_request("b").unwrap().reasoning_level();
+    assert_eq!(
+        (sent_a, sent_b),
+        (Some(ReasoningLevel::High), Some(ReasoningLevel::Low))
+    );
+    assert_eq!(recorder.steps(), ["fake/a:1:advance"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_design_sketch_runs_with_the_retry_scripted_too() {
+    // design.md's sketch pushes one error for a; the retry would then find no
+    // script and the fake answers that with a permanent error, which stops
+    // the chain. Scripting the retry's failure gives the sketch's outcome.
+    let clock = FakeClock::new();
+    let fake = FakeProvider::new("fake");
+    fake.push("a", Outcome::error(Error::overloaded()));
+    fake.push("a", Outcome::error(Error::overloaded()));
+    fake.push("b", Outcome::text("hi from b"));
+    let registry = majordomo::Registry::builder()
+        .clock(clock.clone())
+        .without_env()
+        .env_vars(std::iter::empty::<(String, String)>())
+        .build();
+    registry.register_provider(fake.clone());
+    let chain = registry.parse("fake/a,fake/b").unwrap();
+    assert_eq!(
+        chain
+            .generate(Request::new().user("hi"))
+            .await
+            .unwrap()
+            .text(),
+        "hi from b"
+    );
+    assert_eq!(fake.calls("a"), 2, "one retry, then failover");
+}

@@ -17,8 +17,13 @@ pub struct Recorder {
 impl Recorder {
     /// Installs the recorder as `config`'s observer.
     pub fn install(&self, config: ChainConfig) -> ChainConfig {
-        let events = Arc::clone(&self.events);
-        config.observer(move |event: &FailoverEvent| events.lock().unwrap().push(event.clone()))
+        let recorder = self.clone();
+        config.observer(move |event: &FailoverEvent| recorder.push(event))
+    }
+
+    /// Records `event`.
+    pub fn push(&self, event: &FailoverEvent) {
+        self.events.lock().unwrap().push(event.clone());
     }
 
     /// The events so far.

@@ -77,7 +77,8 @@ impl ChainConfig {
     }
 
     /// Pauses before each same-target retry, on tokio time (so paused-time
-    /// tests stay instant). Default: no pause.
+    /// tests stay instant; calls must then run on a Tokio runtime with time
+    /// enabled). Default: no pause.
     pub fn retry_pause(mut self, pause: Duration) -> Self {
         self.retry_pause = Some(pause);
         self
@@ -85,7 +86,8 @@ impl ChainConfig {
 
     /// Bounds one call, across all its attempts, with a deadline. When it
     /// expires the call fails with [`crate::ErrorKind::Timeout`] carrying the
-    /// attempts made so far. Default: no deadline.
+    /// attempts made so far. Uses tokio time, like [`ChainConfig::retry_pause`].
+    /// Default: no deadline.
     pub fn deadline(mut self, deadline: Duration) -> Self {
         self.deadline = Some(deadline);
         self

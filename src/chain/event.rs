@@ -145,7 +145,9 @@ where
 /// Hands the event built by `build` to the observer, if one is installed.
 /// The event is only built when someone listens.
 pub(super) fn notify(config: &ChainConfig, build: impl FnOnce() -> FailoverEvent) {
-    if config.observer.is_none() && !tracing::enabled!(tracing::Level::DEBUG) {
+    if config.observer.is_none()
+        && !tracing::enabled!(target: "majordomo::chain", tracing::Level::DEBUG)
+    {
         return;
     }
     let event = build();

@@ -157,7 +157,7 @@ impl Run<'_> {
                 gen_ai.provider.name = target.provider(),
                 gen_ai.request.model = target.model(),
                 majordomo.attempt = attempt,
-                error.r#type = tracing::field::Empty,
+                "error.type" = tracing::field::Empty,
             );
             self.in_flight = Some((index, attempt));
             let result = op

@@ -377,6 +377,33 @@ async fn rate_limit_with_retry_after_benches_at_once_for_that_long() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_later_shorter_retry_after_never_shortens_a_bench() {
+    let rig = Rig::new(HealthConfig::default());
+    // Two calls in flight on a: the one answering second has the shorter hint.
+    rig.fake
+        .push(
+            "a",
+            Outcome::delay(secs(2), Outcome::error(Error::rate_limited(Some(secs(5))))),
+        )
+        .push(
+            "a",
+            Outcome::delay(secs(1), Outcome::error(Error::rate_limited(Some(secs(60))))),
+        )
+        .set_default("b", Outcome::text("from b"));
+    let chain = rig.chain(&["a", "b"], ChainConfig::default());
+
+    let (first, second) = tokio::join!(chain.generate(hi()), chain.generate(hi()));
+
+    assert_eq!(first.unwrap().text(), "from b");
+    assert_eq!(second.unwrap().text(), "from b");
+    assert_eq!(rig.benched_for("a").await, Some(secs(60)));
+    assert_eq!(
+        rig.recorder.steps(),
+        ["fake/a:1:advance", "fake/a:1:advance"]
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn exhaustion_lists_every_attempt_and_benched_target() {
     let rig = Rig::new(HealthConfig::default());
     let a = rig.target("a");
@@ -550,6 +577,18 @@ async fn a_chain_of_one_behaves_like_the_bare_model_apart_from_health() {
         }
     }
     assert_eq!(bare_fake.calls("solo"), rig.fake.calls("solo"));
+    assert_eq!(
+        rig.recorder.steps(),
+        [
+            "fake/solo:1:give-up",
+            "fake/solo:1:advance",
+            "chain:0:give-up",
+            "fake/solo:1:advance",
+            "chain:0:give-up",
+            "fake/solo:1:advance",
+            "chain:0:give-up"
+        ]
+    );
     // Apart from health: the chain benched its target for the Retry-After.
     assert_eq!(rig.benched_for("solo").await, Some(secs(5)));
 }
@@ -1290,4 +1329,30 @@ async fn the_design_sketch_runs_with_the_retry_scripted_too() {
         "hi from b"
     );
     assert_eq!(fake.calls("a"), 2, "one retry, then failover");
+}
+
+// ===== tracing =====
+
+#[tokio::test(start_paused = true)]
+async fn calls_and_attempts_get_gen_ai_spans() {
+    let spans = crate::support::chain::SpanLog::default();
+    let _guard = tracing::subscriber::set_default(spans.clone());
+    let rig = Rig::new(HealthConfig::default());
+    rig.fake
+        .push("a", Outcome::status(503))
+        .push("a", Outcome::text("from a"));
+    let chain = rig.chain(&["a"], ChainConfig::default());
+
+    chain.generate(hi()).await.unwrap();
+
+    let calls = spans.named("gen_ai.chain");
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0]["gen_ai.operation.name"], "chat");
+    assert_eq!(calls[0]["majordomo.chain"], "fake/a");
+    let attempts = spans.named("gen_ai.attempt");
+    assert_eq!(attempts.len(), 2);
+    assert_eq!(attempts[0]["gen_ai.provider.name"], "fake");
+    assert_eq!(attempts[0]["gen_ai.request.model"], "a");
+    assert_eq!(attempts[0]["error.type"], "transient");
+    assert!(!attempts[1].contains_key("error.type"));
 }

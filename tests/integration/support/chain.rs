@@ -114,3 +114,66 @@ impl Rig {
         Some(at.duration_since(self.health.now()).unwrap())
     }
 }
+
+/// A tracing subscriber that keeps every span's name and fields, for
+/// checking the chain's `gen_ai.*` spans. Install with
+/// `tracing::subscriber::set_default` on a current-thread runtime.
+#[derive(Clone, Default)]
+pub struct SpanLog {
+    spans: Arc<Mutex<Vec<(String, SpanFields)>>>,
+}
+
+/// A span's fields by name, values as text.
+pub type SpanFields = std::collections::BTreeMap<String, String>;
+
+impl SpanLog {
+    /// Spans named `name`, as their fields.
+    pub fn named(&self, name: &str) -> Vec<SpanFields> {
+        let spans = self.spans.lock().unwrap();
+        spans
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, f)| f.clone())
+            .collect()
+    }
+}
+
+struct Fields<'a>(&'a mut SpanFields);
+
+impl tracing::field::Visit for Fields<'_> {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        self.0.insert(field.name().to_owned(), value.to_owned());
+    }
+
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        self.0.insert(field.name().to_owned(), format!("{value:?}"));
+    }
+}
+
+impl tracing::Subscriber for SpanLog {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+
+    fn new_span(&self, span: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        let mut fields = SpanFields::new();
+        span.record(&mut Fields(&mut fields));
+        let mut spans = self.spans.lock().unwrap();
+        spans.push((span.metadata().name().to_owned(), fields));
+        tracing::span::Id::from_u64(spans.len() as u64)
+    }
+
+    fn record(&self, span: &tracing::span::Id, values: &tracing::span::Record<'_>) {
+        let mut spans = self.spans.lock().unwrap();
+        let index = usize::try_from(span.into_u64()).unwrap() - 1;
+        values.record(&mut Fields(&mut spans[index].1));
+    }
+
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+
+    fn event(&self, _: &tracing::Event<'_>) {}
+
+    fn enter(&self, _: &tracing::span::Id) {}
+
+    fn exit(&self, _: &tracing::span::Id) {}
+}

@@ -34,7 +34,7 @@ async fn outcomes_are_served_in_scripted_order_then_the_default() {
 }
 
 #[tokio::test]
-async fn an_unscripted_call_fails_with_a_clear_permanent_error() {
+async fn an_unscripted_call_fails_like_a_model_the_provider_does_not_serve() {
     let fake = FakeProvider::new("fake");
     let err = fake
         .model("nothing")
@@ -42,7 +42,8 @@ async fn an_unscripted_call_fails_with_a_clear_permanent_error() {
         .generate(hi())
         .await
         .unwrap_err();
-    assert_eq!(err.class(), ErrorClass::Permanent);
+    assert_eq!(err.class(), ErrorClass::ModelNotFound);
+    assert_eq!(err.target().unwrap().as_str(), "fake/nothing");
     assert!(err.to_string().contains("no outcome scripted"), "{err}");
 }
 

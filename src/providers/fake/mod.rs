@@ -59,7 +59,8 @@ struct State {
 
 impl FakeProvider {
     /// A fake provider named `name` with nothing scripted. A call with no
-    /// scripted outcome and no default fails with a permanent error saying so.
+    /// scripted outcome and no default fails with a model-not-found error saying
+    /// so, as a real provider does for a model it does not serve.
     pub fn new(name: impl Into<String>) -> Self {
         FakeProvider {
             inner: Arc::new(Shared {
@@ -181,13 +182,19 @@ impl FakeProvider {
         if let Some(outcome) = &state.default_all {
             return outcome.clone();
         }
-        Outcome::error(Error::other(
-            crate::ErrorClass::Permanent,
-            format!(
-                "fake provider {:?}: no outcome scripted for model {model:?} and no default set",
-                self.inner.name
-            ),
-        ))
+        // An unscripted model behaves like a model the provider does not serve:
+        // a chain advances past it without penalty, which is what a test that
+        // scripted only the first failure of a target expects.
+        Outcome::error(
+            Error::new(
+                crate::ErrorKind::ModelNotFound,
+                format!(
+                    "fake provider {:?}: no outcome scripted for model {model:?} and no default set",
+                    self.inner.name
+                ),
+            )
+            .with_model(model),
+        )
     }
 }
 

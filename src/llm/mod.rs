@@ -5,6 +5,7 @@
 pub(crate) mod capabilities;
 pub(crate) mod context;
 pub(crate) mod error;
+pub(crate) mod media_cache;
 pub(crate) mod message;
 pub(crate) mod model;
 pub(crate) mod request;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::context::CallContext;
+use super::media_cache::MediaCache;
 use super::message::{Image, Message, Part, Role, ToolResult};
 use super::tool::Tool;
 
@@ -207,6 +208,8 @@ pub struct Request {
     response_format: ResponseFormat,
     #[serde(default, skip_serializing_if = "CallContext::is_empty")]
     context: CallContext,
+    #[serde(skip)]
+    media: MediaCache,
 }
 
 fn is_empty_tools(tools: &Arc<Vec<Tool>>) -> bool {
@@ -406,6 +409,12 @@ impl Request {
     /// Mutable access to the messages (copied on first write if shared).
     pub fn messages_mut(&mut self) -> &mut Vec<Message> {
         Arc::make_mut(&mut self.messages)
+    }
+
+    /// The per-call media cache, shared by clones of this request.
+    #[allow(dead_code)] // used by the HTTP providers' media pipeline
+    pub(crate) fn media_cache(&self) -> &MediaCache {
+        &self.media
     }
 
     /// Sets the reasoning level in place (used by the chain for `#level` targets).

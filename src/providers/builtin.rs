@@ -1,55 +1,110 @@
 //! The built-in tables: which providers `Registry::new()` registers by name,
 //! and which DSN schemes it understands.
 //!
-//! This is the one place an HTTP provider is wired in: when a client lands,
-//! replace its [`NotBuilt`] entries below with the real constructor. Rules for
-//! entries:
+//! This is the one place an HTTP provider is wired in. Rules for entries:
 //! - A built-in provider must not fail to construct when its key is missing:
 //!   it reads its standard variables (through `env`, never `std::env`) when
 //!   first used, and a missing key is a permanent error at call time.
 //! - A scheme factory calls [`Dsn::reject_unknown_options`] with the options
 //!   its protocol knows, so a typo in an `LLM_*` variable is an error naming
 //!   the variable and the option.
+//! - A provider compiled out (its cargo feature off) still resolves, as a
+//!   [`NotBuilt`] placeholder whose calls say which feature to enable.
 
 use std::sync::Arc;
 
+#[allow(unused_imports)] // unused when every provider feature is on
 use super::not_built::NotBuilt;
 use crate::registry::{EnvLookup, SchemeFactory};
 use crate::{Dsn, Provider, Result};
 
 /// Options every HTTP scheme accepts.
-const COMMON_OPTIONS: &[&str] = &["timeout", "connect_timeout"];
+pub(crate) const COMMON_OPTIONS: &[&str] = &["timeout", "connect_timeout"];
 
 /// The providers registered by name: `openai`, `anthropic`, `ollama`, `gemini`.
 pub(crate) fn providers(env: &EnvLookup) -> Vec<Arc<dyn Provider>> {
-    // Not built yet; the real clients will read OPENAI_API_KEY, OPENAI_BASE_URL,
-    // ANTHROPIC_API_KEY, OLLAMA_HOST and GEMINI_API_KEY through `env`.
     let _ = env;
     vec![
+        #[cfg(feature = "openai")]
+        super::openai::builtin(env),
+        #[cfg(not(feature = "openai"))]
         Arc::new(NotBuilt::new("openai", "openai")),
+        #[cfg(feature = "anthropic")]
+        super::anthropic::builtin(env),
+        #[cfg(not(feature = "anthropic"))]
         Arc::new(NotBuilt::new("anthropic", "anthropic")),
+        #[cfg(feature = "ollama")]
+        super::ollama::builtin(env),
+        #[cfg(not(feature = "ollama"))]
         Arc::new(NotBuilt::new("ollama", "ollama")),
+        #[cfg(feature = "gemini")]
+        super::gemini::builtin(env),
+        #[cfg(not(feature = "gemini"))]
         Arc::new(NotBuilt::new("gemini", "gemini")),
     ]
 }
 
+type Build = fn(&str, &Dsn) -> Result<Arc<dyn Provider>>;
+
 /// The DSN schemes: `openai`, `anthropic`, `ollama`, `gemini`, `foreman`.
 pub(crate) fn schemes() -> Vec<(&'static str, Arc<dyn SchemeFactory>)> {
     vec![
-        ("openai", not_built("openai", &[])),
-        ("anthropic", not_built("anthropic", &["version"])),
-        ("ollama", not_built("ollama", &[])),
-        ("gemini", not_built("gemini", &[])),
-        ("foreman", not_built("foreman", &[])),
+        (
+            "openai",
+            scheme(&[], {
+                #[cfg(feature = "openai")]
+                let build: Build = super::openai::from_dsn;
+                #[cfg(not(feature = "openai"))]
+                let build: Build = |name, _| Ok(Arc::new(NotBuilt::new(name, "openai")));
+                build
+            }),
+        ),
+        (
+            "anthropic",
+            scheme(&["version"], {
+                #[cfg(feature = "anthropic")]
+                let build: Build = super::anthropic::from_dsn;
+                #[cfg(not(feature = "anthropic"))]
+                let build: Build = |name, _| Ok(Arc::new(NotBuilt::new(name, "anthropic")));
+                build
+            }),
+        ),
+        (
+            "ollama",
+            scheme(&[], {
+                #[cfg(feature = "ollama")]
+                let build: Build = super::ollama::from_dsn;
+                #[cfg(not(feature = "ollama"))]
+                let build: Build = |name, _| Ok(Arc::new(NotBuilt::new(name, "ollama")));
+                build
+            }),
+        ),
+        (
+            "gemini",
+            scheme(&[], {
+                #[cfg(feature = "gemini")]
+                let build: Build = super::gemini::from_dsn;
+                #[cfg(not(feature = "gemini"))]
+                let build: Build = |name, _| Ok(Arc::new(NotBuilt::new(name, "gemini")));
+                build
+            }),
+        ),
+        (
+            "foreman",
+            scheme(&[], {
+                #[cfg(feature = "openai")]
+                let build: Build = super::openai::foreman_from_dsn;
+                #[cfg(not(feature = "openai"))]
+                let build: Build = |name, _| Ok(Arc::new(NotBuilt::new(name, "openai")));
+                build
+            }),
+        ),
     ]
 }
 
-/// A factory that validates the DSN's options like the real one will, then
-/// builds a [`NotBuilt`] placeholder.
-fn not_built(
-    protocol: &'static str,
-    extra_options: &'static [&'static str],
-) -> Arc<dyn SchemeFactory> {
+/// A factory that checks the DSN's options (common ones plus `extra_options`)
+/// and their durations, then builds with `build`.
+fn scheme(extra_options: &'static [&'static str], build: Build) -> Arc<dyn SchemeFactory> {
     Arc::new(move |name: &str, dsn: &Dsn| -> Result<Arc<dyn Provider>> {
         let known: Vec<&str> = COMMON_OPTIONS
             .iter()
@@ -60,6 +115,6 @@ fn not_built(
         for option in COMMON_OPTIONS {
             dsn.duration_option(option)?;
         }
-        Ok(Arc::new(NotBuilt::new(name, protocol)))
+        build(name, dsn)
     })
 }

@@ -1,6 +1,19 @@
 //! Providers: the scriptable [`fake`] (always built) and, behind features, the
-//! HTTP clients.
+//! HTTP clients ([`openai`], [`anthropic`], [`ollama`], [`gemini`]) over the
+//! shared [`http`] plumbing.
 
 pub(crate) mod builtin;
 pub mod fake;
 mod not_built;
+
+#[cfg(feature = "http")]
+pub mod http;
+
+#[cfg(feature = "anthropic")]
+pub mod anthropic;
+#[cfg(feature = "gemini")]
+pub mod gemini;
+#[cfg(feature = "ollama")]
+pub mod ollama;
+#[cfg(feature = "openai")]
+pub mod openai;

@@ -1,5 +1,5 @@
-//! A placeholder for a built-in provider whose HTTP client is not in this
-//! build yet: it resolves like the real one (so specs, aliases and `LLM_*`
+//! A placeholder for a built-in provider whose HTTP client is compiled out
+//! (its cargo feature is off): it resolves like the real one (so specs, aliases and `LLM_*`
 //! DSNs naming it parse), and every call fails with a permanent error that says
 //! so. It never fails at construction.
 
@@ -9,7 +9,7 @@ use async_trait::async_trait;
 
 use crate::{Capabilities, Error, ErrorClass, Model, Provider, Request, Response, Result, Target};
 
-/// A provider named `name` that speaks `protocol`, not built in this version.
+/// A provider named `name` that speaks `protocol`, compiled out (its cargo feature is off).
 #[derive(Debug, Clone)]
 pub(crate) struct NotBuilt {
     name: String,
@@ -51,8 +51,8 @@ impl NotBuiltModel {
         Error::other(
             ErrorClass::Permanent,
             format!(
-                "the {} provider is not built in this version of majordomo",
-                self.protocol
+                "the {} provider is not compiled in: enable majordomo's `{}` cargo feature",
+                self.protocol, self.protocol
             ),
         )
         .with_target(&self.target)

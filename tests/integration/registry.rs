@@ -72,10 +72,7 @@ async fn built_in_providers_resolve_and_fail_calls_with_a_clear_permanent_error(
     assert_eq!(err.class(), ErrorClass::Permanent);
     assert_eq!(err.provider(), Some("openai"));
     assert_eq!(err.model(), Some("gpt-4o"));
-    assert!(
-        err.to_string().contains("not built in this version"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("not compiled in"), "{err}");
 }
 
 #[tokio::test]

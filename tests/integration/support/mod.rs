@@ -1,5 +1,6 @@
 //! Shared helpers for integration tests.
 
 pub mod chain;
+pub mod http;
 pub mod lanes;
 pub mod registry;

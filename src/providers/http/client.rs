@@ -1,0 +1,298 @@
+//! [`HttpSettings`] (where a provider lives and how long to wait) and
+//! [`HttpClient`]: one `reqwest` client per provider instance, so connections
+//! are reused across calls and models (ADR 0010).
+
+use std::fmt;
+use std::time::Duration;
+
+use bytes::Bytes;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+
+use super::errors;
+use crate::{Dsn, Error, Result, Secret};
+
+/// Default time to establish a connection.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default bound on a `generate` call and on the silence between stream chunks.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Where an HTTP provider's server is and how long to wait for it.
+///
+/// ```
+/// use std::time::Duration;
+/// use majordomo::providers::http::HttpSettings;
+/// let settings = HttpSettings::new("http://127.0.0.1:8000/v1")
+///     .api_key("sk-test")
+///     .timeout(Duration::from_secs(30));
+/// assert_eq!(settings.base_url(), "http://127.0.0.1:8000/v1");
+/// assert!(!format!("{settings:?}").contains("sk-test"));
+/// ```
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct HttpSettings {
+    base_url: String,
+    credential: Option<Secret>,
+    /// Bound on a whole `generate` call, and on the silence between chunks
+    /// of a stream (a cap on a whole stream would cut long answers).
+    pub request_timeout: Duration,
+    /// Bound on establishing a connection.
+    pub connect_timeout: Duration,
+    headers: Vec<(String, String)>,
+}
+
+impl HttpSettings {
+    /// A server at `base_url` (scheme, host, port and base path, e.g.
+    /// `https://api.openai.com/v1`), no credential, default timeouts.
+    pub fn new(base_url: impl Into<String>) -> Self {
+        let mut base_url = base_url.into();
+        while base_url.ends_with('/') {
+            base_url.pop();
+        }
+        HttpSettings {
+            base_url,
+            credential: None,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            headers: Vec::new(),
+        }
+    }
+
+    /// Settings from a DSN: its base URL, credential and the `timeout` and
+    /// `connect_timeout` options; `default_timeout` applies when the DSN gives none.
+    ///
+    /// # Errors
+    /// A configuration error naming the variable for a malformed duration.
+    pub fn from_dsn(dsn: &Dsn, default_timeout: Duration) -> Result<Self> {
+        let mut settings = HttpSettings::new(dsn.base_url());
+        settings.credential = dsn.credential().cloned().filter(|c| !c.is_empty());
+        settings.request_timeout = dsn.duration_option("timeout")?.unwrap_or(default_timeout);
+        if let Some(connect) = dsn.duration_option("connect_timeout")? {
+            settings.connect_timeout = connect;
+        }
+        Ok(settings)
+    }
+
+    /// Sets the credential (API key or bearer token).
+    pub fn api_key(mut self, key: impl Into<Secret>) -> Self {
+        let key = key.into();
+        self.credential = (!key.is_empty()).then_some(key);
+        self
+    }
+
+    /// Sets the request timeout.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// Sets the connect timeout.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Adds a header sent with every request (e.g. OpenRouter's `X-Title`).
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// The base URL, without a trailing `/`.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The credential, if any.
+    pub fn credential(&self) -> Option<&Secret> {
+        self.credential.as_ref()
+    }
+}
+
+impl fmt::Debug for HttpSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpSettings")
+            .field("base_url", &self.base_url)
+            .field("credential", &self.credential.as_ref().map(|_| "***"))
+            .field("request_timeout", &self.request_timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field(
+                "headers",
+                &self.headers.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+/// One provider instance's HTTP client. Cloning shares the connection pool.
+#[derive(Clone)]
+pub struct HttpClient {
+    client: reqwest::Client,
+    settings: HttpSettings,
+}
+
+impl fmt::Debug for HttpClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpClient")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A successful answer whose body has not been read yet.
+pub struct HttpResponse {
+    pub(crate) inner: reqwest::Response,
+    pub(crate) secret: Option<Secret>,
+}
+
+impl fmt::Debug for HttpResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpResponse")
+            .field("status", &self.inner.status().as_u16())
+            .finish_non_exhaustive()
+    }
+}
+
+impl HttpResponse {
+    /// The response headers.
+    pub fn headers(&self) -> &HeaderMap {
+        self.inner.headers()
+    }
+
+    /// The whole body.
+    ///
+    /// # Errors
+    /// A transient transport or timeout error when the body cannot be read.
+    pub async fn bytes(self) -> Result<Bytes> {
+        let secret = self.secret;
+        self.inner
+            .bytes()
+            .await
+            .map_err(|e| errors::from_transport(&e, secret.as_ref()))
+    }
+
+    /// The whole body decoded as JSON into `T`.
+    ///
+    /// # Errors
+    /// A transport error, or a decode error (transient) naming what did not fit.
+    pub async fn json<T: serde::de::DeserializeOwned>(self) -> Result<T> {
+        let bytes = self.bytes().await?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| Error::decode(format!("unexpected response body: {e}")))
+    }
+}
+
+impl HttpClient {
+    /// A client for `settings`: rustls, a connection pool, the connect timeout,
+    /// and the request timeout as a bound on each read.
+    ///
+    /// # Errors
+    /// A configuration error when a header is malformed or the TLS backend
+    /// cannot start.
+    pub fn new(settings: HttpSettings) -> Result<Self> {
+        let mut headers = HeaderMap::new();
+        for (name, value) in &settings.headers {
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| Error::config(format!("invalid header name {name:?}")))?;
+            let value = HeaderValue::from_str(value)
+                .map_err(|_| Error::config(format!("invalid value for header {name}")))?;
+            headers.insert(name, value);
+        }
+        let client = reqwest::Client::builder()
+            .connect_timeout(settings.connect_timeout)
+            .read_timeout(settings.request_timeout)
+            .default_headers(headers)
+            .user_agent(concat!("majordomo/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::config(format!("cannot build the HTTP client: {e}")))?;
+        Ok(HttpClient { client, settings })
+    }
+
+    /// The settings the client was built from.
+    pub fn settings(&self) -> &HttpSettings {
+        &self.settings
+    }
+
+    /// The credential, if any.
+    pub fn credential(&self) -> Option<&Secret> {
+        self.settings.credential.as_ref()
+    }
+
+    /// `base_url` joined with `path` (which starts with `/`).
+    pub fn url(&self, path: &str) -> String {
+        let mut url = String::with_capacity(self.settings.base_url.len() + path.len());
+        url.push_str(&self.settings.base_url);
+        url.push_str(path);
+        url
+    }
+
+    /// POSTs `body` (already serialized JSON) to `path` with `headers`.
+    /// `streaming` lifts the whole-call timeout (each read stays bounded).
+    /// A non-success status becomes the mapped error, its body read first.
+    ///
+    /// # Errors
+    /// Transport, timeout and HTTP errors, classified (design §2).
+    pub async fn post_json(
+        &self,
+        path: &str,
+        headers: HeaderMap,
+        body: Vec<u8>,
+        streaming: bool,
+    ) -> Result<HttpResponse> {
+        let mut request = self
+            .client
+            .post(self.url(path))
+            .headers(headers)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body);
+        if !streaming {
+            request = request.timeout(self.settings.request_timeout);
+        }
+        let secret = self.settings.credential.as_ref();
+        let send = request.send();
+        // The read timeout does not cover the wait for headers of a stream
+        // whose server is silent; bound it by the request timeout too.
+        let response = match tokio::time::timeout(self.settings.request_timeout, send).await {
+            Ok(result) => result.map_err(|e| errors::from_transport(&e, secret))?,
+            Err(_) => {
+                return Err(Error::timeout(format!(
+                    "no answer within {:?}",
+                    self.settings.request_timeout
+                )));
+            }
+        };
+        self.check(response).await
+    }
+
+    /// GETs `url` (absolute), for the media pipeline.
+    ///
+    /// # Errors
+    /// Transport and timeout errors.
+    pub async fn get_absolute(&self, url: &str, timeout: Duration) -> Result<reqwest::Response> {
+        self.client
+            .get(url)
+            .timeout(timeout)
+            .send()
+            .await
+            .map_err(|e| errors::from_transport(&e, None))
+    }
+
+    async fn check(&self, response: reqwest::Response) -> Result<HttpResponse> {
+        let status = response.status();
+        let secret = self.settings.credential.clone();
+        if status.is_success() {
+            return Ok(HttpResponse {
+                inner: response,
+                secret,
+            });
+        }
+        let headers = response.headers().clone();
+        // The error body is small; a failure to read it still leaves the status.
+        let body = response.bytes().await.unwrap_or_default();
+        Err(errors::from_status(
+            status.as_u16(),
+            &headers,
+            &body,
+            secret.as_ref(),
+        ))
+    }
+}

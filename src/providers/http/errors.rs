@@ -1,0 +1,410 @@
+//! Mapping an HTTP error answer (status, headers, body) or a transport failure
+//! into the crate's [`Error`] with its [`ErrorClass`] (design §2; the
+//! protocol reference §7).
+//!
+//! Order of evidence: body signals that change the meaning of a status
+//! (context length, content filter, quota, unknown model) win; then
+//! `x-should-retry`; then the status. A 401 whose body says
+//! `invalid_request_error` is still an auth failure: the status decides.
+
+use std::time::{Duration, SystemTime};
+
+use reqwest::header::HeaderMap;
+use serde_json::Value;
+
+use crate::{Error, ErrorClass, ErrorKind, Secret};
+
+/// Longest error message we keep from a body; the rest is cut.
+const MAX_MESSAGE: usize = 2000;
+
+/// What an error body says, whatever its provider's shape.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ErrorBody {
+    /// The human-readable message.
+    pub message: Option<String>,
+    /// The most specific machine code: `code` when it is a string, else
+    /// `type` (OpenAI, Anthropic), else an `ErrorInfo` reason or `status`
+    /// (Gemini).
+    pub code: Option<String>,
+    /// The `type` field, when there is one (OpenAI puts `insufficient_quota` there).
+    pub kind: Option<String>,
+    /// Gemini's `RetryInfo.retryDelay`, if given.
+    pub retry_delay: Option<Duration>,
+}
+
+impl ErrorBody {
+    /// Reads any of the shapes providers use:
+    /// `{"error":{"message","type","code"}}` (OpenAI and compatibles),
+    /// `{"type":"error","error":{"type","message"}}` (Anthropic),
+    /// `{"error":{"code":400,"message","status","details"}}` (Gemini),
+    /// `{"error":"text"}` (Ollama, LM Studio), a top-level
+    /// `{"object":"error","message","type","code"}` (older vLLM), or plain text.
+    pub fn parse(body: &[u8]) -> ErrorBody {
+        let Ok(json) = serde_json::from_slice::<Value>(body) else {
+            let text = String::from_utf8_lossy(body).trim().to_owned();
+            return ErrorBody {
+                message: (!text.is_empty()).then_some(text),
+                ..ErrorBody::default()
+            };
+        };
+        Self::from_json(&json)
+    }
+
+    /// Reads an error object already parsed (e.g. an in-stream error event).
+    pub fn from_json(json: &Value) -> ErrorBody {
+        let obj = match json.get("error") {
+            Some(Value::String(message)) => {
+                return ErrorBody {
+                    message: Some(message.clone()),
+                    ..ErrorBody::default()
+                };
+            }
+            Some(inner @ Value::Object(_)) => inner,
+            _ => json,
+        };
+        let text = |key: &str| obj.get(key).and_then(Value::as_str).map(str::to_owned);
+        let kind = text("type");
+        let reason = obj
+            .get("details")
+            .and_then(Value::as_array)
+            .and_then(|details| {
+                details
+                    .iter()
+                    .find_map(|d| d.get("reason").and_then(Value::as_str))
+            })
+            .map(str::to_owned);
+        let retry_delay = obj
+            .get("details")
+            .and_then(Value::as_array)
+            .and_then(|details| {
+                details
+                    .iter()
+                    .find_map(|d| d.get("retryDelay").and_then(Value::as_str))
+            })
+            .and_then(parse_seconds_suffix);
+        let code = text("code")
+            .or_else(|| kind.clone())
+            .or(reason)
+            .or_else(|| text("status"));
+        ErrorBody {
+            message: text("message").or_else(|| {
+                // Some servers put a bare string in `detail` (FastAPI-style fronts).
+                obj.get("detail").and_then(Value::as_str).map(str::to_owned)
+            }),
+            code,
+            kind,
+            retry_delay,
+        }
+    }
+
+    /// All text that may carry a signal, lower-cased, for loose matching.
+    fn haystack(&self) -> String {
+        let mut s = String::new();
+        for part in [&self.message, &self.code, &self.kind]
+            .into_iter()
+            .flatten()
+        {
+            s.push_str(&part.to_ascii_lowercase());
+            s.push(' ');
+        }
+        s
+    }
+}
+
+/// The class an HTTP error answer deserves.
+pub fn classify(status: u16, body: &ErrorBody, should_retry: Option<bool>) -> ErrorClass {
+    let text = body.haystack();
+    let has = |needle: &str| text.contains(needle);
+
+    if has("insufficient_quota") || has("billing") || status == 402 {
+        return ErrorClass::Permanent;
+    }
+    if status == 401 || status == 403 {
+        return ErrorClass::Permanent;
+    }
+    if is_context_overflow(&text) || has("content_filter") || has("content_policy_violation") {
+        return ErrorClass::RequestSpecific;
+    }
+    if status == 404
+        || has("model_not_found")
+        || has("is not a valid model id")
+        || (has("model") && (has("not found") || has("does not exist")))
+    {
+        return ErrorClass::ModelNotFound;
+    }
+    match should_retry {
+        Some(true) => return ErrorClass::Transient,
+        Some(false) if crate::class_of_status(status) == ErrorClass::Transient => {
+            return ErrorClass::Permanent;
+        }
+        _ => {}
+    }
+    match status {
+        // Groq's flex tier "capacity exceeded".
+        498 => ErrorClass::Transient,
+        // 413 request_too_large: the same body fails everywhere.
+        413 | 422 => ErrorClass::Permanent,
+        _ => crate::class_of_status(status),
+    }
+}
+
+fn is_context_overflow(text: &str) -> bool {
+    [
+        "context_length_exceeded",
+        "exceed_context_size",
+        "maximum context length",
+        "context length",
+        "context window",
+        "prompt is too long",
+        "exceed context limit",
+        "too many tokens",
+    ]
+    .iter()
+    .any(|n| text.contains(n))
+        || (text.contains("token") && text.contains("exceeds the maximum"))
+}
+
+/// The error for a non-success HTTP answer.
+pub fn from_status(
+    status: u16,
+    headers: &HeaderMap,
+    body: &[u8],
+    secret: Option<&Secret>,
+) -> Error {
+    let parsed = ErrorBody::parse(body);
+    let should_retry = headers
+        .get("x-should-retry")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| match v.trim() {
+            "true" => Some(true),
+            "false" => Some(false),
+            _ => None,
+        });
+    let class = classify(status, &parsed, should_retry);
+    let message = parsed
+        .message
+        .clone()
+        .unwrap_or_else(|| default_message(status));
+    let mut error = Error::api(status, clean(&message, secret)).with_class(class);
+    if let Some(code) = &parsed.code {
+        error = error.with_code(clean(code, secret));
+    }
+    if let Some(after) = retry_after(headers).or(parsed.retry_delay) {
+        error = error.with_retry_after(after);
+    }
+    error
+}
+
+/// The error for an error reported inside a stream (status 200 already sent).
+/// `default_class` applies when the body names nothing we recognize.
+pub fn from_stream_event(json: &Value, secret: Option<&Secret>) -> Error {
+    let parsed = ErrorBody::from_json(json);
+    // In-band errors are what would otherwise be 5xx/529; a known code says more.
+    let code_class = parsed.code.as_deref().and_then(crate::class_of_code);
+    let text = parsed.haystack();
+    let class = code_class.unwrap_or(if is_context_overflow(&text) {
+        ErrorClass::RequestSpecific
+    } else {
+        ErrorClass::Transient
+    });
+    let message = parsed
+        .message
+        .clone()
+        .unwrap_or_else(|| "error event in stream".to_owned());
+    let mut error = Error::new(ErrorKind::Api, clean(&message, secret)).with_class(class);
+    if let Some(code) = &parsed.code {
+        error = error.with_code(clean(code, secret));
+    }
+    if let Some(status) = json
+        .get("error")
+        .and_then(|e| e.get("code"))
+        .and_then(Value::as_u64)
+        .and_then(|c| u16::try_from(c).ok())
+    {
+        error = error.with_status(status);
+    }
+    error
+}
+
+/// The error for a failure of the HTTP exchange itself.
+pub fn from_transport(error: &reqwest::Error, secret: Option<&Secret>) -> Error {
+    let text = clean(&error_chain(error), secret);
+    if error.is_timeout() {
+        Error::timeout(format!("request timed out: {text}"))
+    } else if error.is_connect() {
+        Error::transport(format!("connection failed: {text}"))
+    } else if error.is_decode() {
+        Error::decode(text)
+    } else if error.is_builder() {
+        Error::config(text)
+    } else {
+        Error::transport(text)
+    }
+}
+
+/// The message of `error` and its sources, without any URL.
+fn error_chain(error: &reqwest::Error) -> String {
+    let mut text = String::new();
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    let mut first = true;
+    while let Some(e) = current {
+        let piece = e.to_string();
+        if !text.contains(&piece) {
+            if !first {
+                text.push_str(": ");
+            }
+            text.push_str(&piece);
+        }
+        first = false;
+        current = e.source();
+    }
+    text
+}
+
+/// `Retry-After` in milliseconds (`retry-after-ms`), seconds, or an HTTP date.
+pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    if let Some(ms) = headers
+        .get("retry-after-ms")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|ms| ms.is_finite() && *ms >= 0.0)
+    {
+        return Some(Duration::from_secs_f64(ms / 1000.0));
+    }
+    let value = headers.get("retry-after")?.to_str().ok()?.trim();
+    parse_retry_after(value, SystemTime::now())
+}
+
+/// Parses a `Retry-After` value (seconds or an HTTP date) relative to `now`.
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    if let Ok(secs) = value.parse::<f64>() {
+        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// `"1.5s"` (Gemini's protobuf Duration text) as a duration.
+fn parse_seconds_suffix(text: &str) -> Option<Duration> {
+    let secs: f64 = text.strip_suffix('s')?.parse().ok()?;
+    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs))
+}
+
+/// Redacts the credential and bounds the length.
+pub fn clean(text: &str, secret: Option<&Secret>) -> String {
+    let mut text = match secret {
+        Some(s) => s.redact(text),
+        None => text.to_owned(),
+    };
+    if text.len() > MAX_MESSAGE {
+        let mut cut = MAX_MESSAGE;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push('…');
+    }
+    text
+}
+
+fn default_message(status: u16) -> String {
+    let reason = reqwest::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("error");
+    format!("HTTP {status} {reason}").to_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(json: &str) -> ErrorBody {
+        ErrorBody::parse(json.as_bytes())
+    }
+
+    #[test]
+    fn reads_every_body_shape() {
+        let openai = body(
+            r#"{"error":{"message":"m","type":"insufficient_quota","param":null,"code":"insufficient_quota"}}"#,
+        );
+        assert_eq!(openai.code.as_deref(), Some("insufficient_quota"));
+        let anthropic =
+            body(r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#);
+        assert_eq!(anthropic.code.as_deref(), Some("overloaded_error"));
+        assert_eq!(anthropic.message.as_deref(), Some("Overloaded"));
+        let gemini = body(
+            r#"{"error":{"code":429,"message":"q","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"13s"}]}}"#,
+        );
+        assert_eq!(gemini.code.as_deref(), Some("RESOURCE_EXHAUSTED"));
+        assert_eq!(gemini.retry_delay, Some(Duration::from_secs(13)));
+        let ollama = body(r#"{"error":"model 'x' not found"}"#);
+        assert_eq!(ollama.message.as_deref(), Some("model 'x' not found"));
+        let vllm =
+            body(r#"{"object":"error","message":"too long","type":"BadRequestError","code":400}"#);
+        assert_eq!(vllm.message.as_deref(), Some("too long"));
+        assert_eq!(vllm.code.as_deref(), Some("BadRequestError"));
+        assert_eq!(
+            body("upstream down").message.as_deref(),
+            Some("upstream down")
+        );
+    }
+
+    #[test]
+    fn body_signals_refine_the_status() {
+        let c = |status, json: &str| classify(status, &body(json), None);
+        assert_eq!(
+            c(
+                429,
+                r#"{"error":{"type":"insufficient_quota","code":null,"message":"quota"}}"#
+            ),
+            ErrorClass::Permanent
+        );
+        assert_eq!(
+            c(
+                401,
+                r#"{"error":{"type":"invalid_request_error","code":"invalid_api_key","message":"bad key"}}"#
+            ),
+            ErrorClass::Permanent
+        );
+        assert_eq!(
+            c(
+                400,
+                r#"{"error":{"code":"context_length_exceeded","message":"too long"}}"#
+            ),
+            ErrorClass::RequestSpecific
+        );
+        assert_eq!(
+            c(
+                400,
+                r#"{"error":{"code":400,"message":"foo/bar is not a valid model ID"}}"#
+            ),
+            ErrorClass::ModelNotFound
+        );
+        assert_eq!(
+            c(400, r#"{"error":{"message":"bad"}}"#),
+            ErrorClass::Permanent
+        );
+        assert_eq!(c(529, "{}"), ErrorClass::Transient);
+        assert_eq!(c(503, "{}"), ErrorClass::Transient);
+        assert_eq!(c(404, "{}"), ErrorClass::ModelNotFound);
+        assert_eq!(
+            classify(503, &body("{}"), Some(false)),
+            ErrorClass::Permanent
+        );
+    }
+
+    #[test]
+    fn retry_after_in_seconds_and_dates() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_445_412_480);
+        assert_eq!(parse_retry_after("20", now), Some(Duration::from_secs(20)));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:20 GMT", now),
+            Some(Duration::from_secs(20))
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+    }
+}

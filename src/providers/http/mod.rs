@@ -1,0 +1,19 @@
+//! Plumbing shared by the HTTP providers (ADR 0010): [`HttpSettings`] and one
+//! `reqwest` client per provider instance, the SSE and NDJSON decoders, the
+//! mapping of HTTP errors into the crate's classes, and the media pipeline
+//! that fetches and inlines images for providers that need bytes.
+//!
+//! Provider modules use this; hosts use [`HttpSettings`] to configure a
+//! provider by hand, and the decoders are public for anyone framing a stream.
+
+pub(crate) mod body;
+pub(crate) mod client;
+pub(crate) mod errors;
+pub mod media;
+mod ndjson;
+mod sse;
+
+pub use client::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, HttpSettings};
+pub use media::MediaLimits;
+pub use ndjson::LineDecoder;
+pub use sse::{SseDecoder, SseEvent};

@@ -1,0 +1,226 @@
+//! A Server-Sent Events decoder, written to the WHATWG HTML specification's
+//! "event stream interpretation" and linear in its input (ADR 0010).
+//!
+//! Bytes arrive in chunks of any size, split anywhere (inside a line, inside a
+//! `\r\n`, inside a UTF-8 sequence). The decoder appends each chunk to one
+//! buffer and scans only the bytes it has not scanned before, so the cost per
+//! event does not grow with the chunk size; consumed bytes are dropped in bulk.
+
+use std::collections::VecDeque;
+
+/// One dispatched event: its `event:` name (empty when none was given), its
+/// data (multiple `data:` lines joined with `\n`) and its last `id:`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SseEvent {
+    /// The `event:` field, or empty.
+    pub event: String,
+    /// The joined `data:` fields.
+    pub data: String,
+    /// The last `id:` field seen, or empty.
+    pub id: String,
+}
+
+/// Incremental SSE decoder: [`SseDecoder::feed`] bytes, then take events with
+/// [`SseDecoder::next_event`].
+#[derive(Debug, Default)]
+pub struct SseDecoder {
+    buf: Vec<u8>,
+    /// Start of the line being assembled.
+    line_start: usize,
+    /// First byte not yet scanned for a line end.
+    scanned: usize,
+    /// The previous line ended in `\r`: a `\n` right after it belongs to it.
+    after_cr: bool,
+    /// Still at the start of the stream (a UTF-8 BOM is skipped there).
+    at_start: bool,
+    event: String,
+    data: String,
+    has_data: bool,
+    last_id: String,
+    ready: VecDeque<SseEvent>,
+}
+
+impl SseDecoder {
+    /// A decoder at the start of a stream.
+    pub fn new() -> Self {
+        SseDecoder {
+            at_start: true,
+            ..SseDecoder::default()
+        }
+    }
+
+    /// Adds bytes; complete events become available from [`Self::next_event`].
+    pub fn feed(&mut self, chunk: &[u8]) {
+        self.buf.extend_from_slice(chunk);
+        if self.at_start {
+            if self.buf.len() < 3 && b"\xEF\xBB\xBF".starts_with(&self.buf) {
+                return; // maybe a BOM, not complete yet
+            }
+            if self.buf.starts_with(b"\xEF\xBB\xBF") {
+                self.line_start = 3;
+                self.scanned = 3;
+            }
+            self.at_start = false;
+        }
+        while self.scanned < self.buf.len() {
+            let rest = &self.buf[self.scanned..];
+            if self.after_cr {
+                self.after_cr = false;
+                if rest[0] == b'\n' {
+                    self.scanned += 1;
+                    self.line_start = self.scanned;
+                    continue;
+                }
+            }
+            let Some(offset) = rest.iter().position(|&b| b == b'\n' || b == b'\r') else {
+                self.scanned = self.buf.len();
+                break;
+            };
+            let end = self.scanned + offset;
+            self.after_cr = self.buf[end] == b'\r';
+            let (start, next) = (self.line_start, end + 1);
+            self.scanned = next;
+            self.line_start = next;
+            self.process_line(start, end);
+        }
+        self.compact();
+    }
+
+    /// The next complete event, in order.
+    pub fn next_event(&mut self) -> Option<SseEvent> {
+        self.ready.pop_front()
+    }
+
+    /// True when no partial line or event is pending: the bytes so far ended
+    /// on an event boundary.
+    pub fn is_idle(&self) -> bool {
+        self.line_start == self.buf.len() && !self.has_data && self.event.is_empty()
+    }
+
+    fn process_line(&mut self, start: usize, end: usize) {
+        if start == end {
+            self.dispatch();
+            return;
+        }
+        let line = &self.buf[start..end];
+        if line[0] == b':' {
+            return; // comment / keep-alive
+        }
+        let (field, value) = match line.iter().position(|&b| b == b':') {
+            Some(colon) => {
+                let value = &line[colon + 1..];
+                (&line[..colon], value.strip_prefix(b" ").unwrap_or(value))
+            }
+            None => (line, &b""[..]),
+        };
+        let value = String::from_utf8_lossy(value);
+        match field {
+            b"data" => {
+                if self.has_data {
+                    self.data.push('\n');
+                }
+                self.data.push_str(&value);
+                self.has_data = true;
+            }
+            b"event" => {
+                self.event.clear();
+                self.event.push_str(&value);
+            }
+            b"id" if !value.contains('\0') => {
+                self.last_id.clear();
+                self.last_id.push_str(&value);
+            }
+            _ => {} // `retry` and unknown fields mean nothing to us
+        }
+    }
+
+    fn dispatch(&mut self) {
+        if !self.has_data {
+            self.event.clear();
+            return;
+        }
+        self.has_data = false;
+        self.ready.push_back(SseEvent {
+            event: std::mem::take(&mut self.event),
+            data: std::mem::take(&mut self.data),
+            id: self.last_id.clone(),
+        });
+    }
+
+    /// Drops consumed bytes. Done when at least half the buffer is consumed, so
+    /// each byte is moved a bounded number of times (amortized linear).
+    fn compact(&mut self) {
+        if self.line_start == self.buf.len() {
+            self.buf.clear();
+            self.line_start = 0;
+            self.scanned = 0;
+        } else if self.line_start > 0 && self.line_start >= self.buf.len() / 2 {
+            self.buf.drain(..self.line_start);
+            self.scanned -= self.line_start;
+            self.line_start = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode_all(chunks: &[&[u8]]) -> Vec<SseEvent> {
+        let mut d = SseDecoder::new();
+        let mut out = Vec::new();
+        for c in chunks {
+            d.feed(c);
+            while let Some(e) = d.next_event() {
+                out.push(e);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn joins_data_lines_and_names_events() {
+        let events = decode_all(&[b"event: ping\ndata: a\ndata:b\n\n: comment\ndata: c\r\n\r\n"]);
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[0].event, "ping");
+        assert_eq!(events[0].data, "a\nb");
+        assert_eq!(events[1].event, "");
+        assert_eq!(events[1].data, "c");
+    }
+
+    #[test]
+    fn crlf_split_across_chunks_is_one_line_end() {
+        let events = decode_all(&[b"data: x\r", b"\n\r", b"\ndata: y\r\r"]);
+        assert_eq!(
+            events.iter().map(|e| e.data.as_str()).collect::<Vec<_>>(),
+            ["x", "y"]
+        );
+    }
+
+    #[test]
+    fn bom_and_event_without_data() {
+        let events = decode_all(&[b"\xEF\xBB", b"\xBFevent: x\n\ndata: 1\n\n"]);
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].event, "");
+        assert_eq!(events[0].data, "1");
+    }
+
+    #[test]
+    fn utf8_split_inside_a_character() {
+        let bytes = "data: é€😀\n\n".as_bytes();
+        let chunks: Vec<&[u8]> = bytes.chunks(1).collect();
+        let events = decode_all(&chunks);
+        assert_eq!(events[0].data, "é€😀");
+    }
+
+    #[test]
+    fn incomplete_event_is_not_dispatched() {
+        let mut d = SseDecoder::new();
+        d.feed(b"data: partial");
+        assert!(d.next_event().is_none());
+        assert!(!d.is_idle());
+        d.feed(b"\n\n");
+        assert_eq!(d.next_event().map(|e| e.data), Some("partial".into()));
+        assert!(d.is_idle());
+    }
+}

@@ -22,7 +22,7 @@ impl LineDecoder {
     /// Adds bytes; complete lines become available from [`Self::next_line`].
     pub fn feed(&mut self, chunk: &[u8]) {
         self.buf.extend_from_slice(chunk);
-        while let Some(offset) = self.buf[self.scanned..].iter().position(|&b| b == b'\n') {
+        while let Some(offset) = memchr::memchr(b'\n', &self.buf[self.scanned..]) {
             let end = self.scanned + offset;
             self.push_line(self.line_start, end);
             self.scanned = end + 1;

@@ -72,7 +72,7 @@ impl SseDecoder {
                     continue;
                 }
             }
-            let Some(offset) = rest.iter().position(|&b| b == b'\n' || b == b'\r') else {
+            let Some(offset) = memchr::memchr2(b'\n', b'\r', rest) else {
                 self.scanned = self.buf.len();
                 break;
             };
@@ -113,7 +113,11 @@ impl SseDecoder {
             }
             None => (line, &b""[..]),
         };
-        let value = String::from_utf8_lossy(value);
+        // Valid UTF-8 (the norm) is borrowed; only broken input pays for repair.
+        let value = match std::str::from_utf8(value) {
+            Ok(text) => std::borrow::Cow::Borrowed(text),
+            Err(_) => String::from_utf8_lossy(value),
+        };
         match field {
             b"data" => {
                 if self.has_data {
@@ -211,6 +215,105 @@ mod tests {
         let chunks: Vec<&[u8]> = bytes.chunks(1).collect();
         let events = decode_all(&chunks);
         assert_eq!(events[0].data, "é€😀");
+    }
+
+    /// Encodes events with the given line ending, one `data:` line per data line.
+    fn encode(events: &[(String, Vec<String>)], eol: &str) -> Vec<u8> {
+        let mut out = String::new();
+        for (name, lines) in events {
+            if !name.is_empty() {
+                out.push_str(&format!("event: {name}{eol}"));
+            }
+            for line in lines {
+                out.push_str(&format!("data: {line}{eol}"));
+            }
+            out.push_str(eol);
+        }
+        out.into_bytes()
+    }
+
+    fn chunk_by(bytes: &[u8], sizes: &[usize]) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        let (mut at, mut i) = (0, 0);
+        while at < bytes.len() {
+            let n = sizes[i % sizes.len()].max(1);
+            let end = (at + n).min(bytes.len());
+            out.push(bytes[at..end].to_vec());
+            at = end;
+            i += 1;
+        }
+        out
+    }
+
+    fn decode_chunks(chunks: &[Vec<u8>]) -> Vec<SseEvent> {
+        let refs: Vec<&[u8]> = chunks.iter().map(Vec::as_slice).collect();
+        decode_all(&refs)
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(512))]
+
+        /// Fuzz-style: arbitrary bytes never panic, and any chunking of them
+        /// gives exactly the events of the unchunked input.
+        #[test]
+        fn any_bytes_any_chunking_same_events(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2048),
+            sizes in proptest::collection::vec(1usize..64, 1..16),
+        ) {
+            let whole = decode_all(&[&bytes]);
+            let pieces = decode_chunks(&chunk_by(&bytes, &sizes));
+            proptest::prop_assert_eq!(whole, pieces);
+        }
+
+        /// Well-formed streams decode to what was encoded, with any of the three
+        /// line endings and any chunking, one byte at a time included.
+        #[test]
+        fn encoded_events_round_trip(
+            events in proptest::collection::vec(
+                ("[a-z_]{0,8}", proptest::collection::vec("[^\\r\\n]{0,40}", 1..4)),
+                0..12,
+            ),
+            eol in proptest::sample::select(vec!["\n", "\r\n", "\r"]),
+            sizes in proptest::collection::vec(1usize..32, 1..8),
+        ) {
+            let bytes = encode(&events, eol);
+            let expected: Vec<(String, String)> = events
+                .iter()
+                .map(|(name, lines)| (name.clone(), lines.join("\n")))
+                .collect();
+            for chunks in [chunk_by(&bytes, &sizes), chunk_by(&bytes, &[1])] {
+                let got: Vec<(String, String)> = decode_chunks(&chunks)
+                    .into_iter()
+                    .map(|e| (e.event, e.data))
+                    .collect();
+                proptest::prop_assert_eq!(&got, &expected);
+            }
+        }
+    }
+
+    /// The buffer holds at most the unfinished line plus one chunk: consumed
+    /// bytes are dropped, which is what keeps decoding linear.
+    #[test]
+    fn buffer_stays_bounded_by_line_and_chunk() {
+        let event = format!("data: {}\n\n", "x".repeat(100));
+        let stream = event.repeat(20_000).into_bytes(); // ~2 MB
+        for chunk in [256usize, 65_536] {
+            let mut d = SseDecoder::new();
+            let mut count = 0;
+            let mut peak = 0;
+            for piece in stream.chunks(chunk) {
+                d.feed(piece);
+                peak = peak.max(d.buf.len());
+                while d.next_event().is_some() {
+                    count += 1;
+                }
+            }
+            assert_eq!(count, 20_000);
+            assert!(
+                peak <= chunk + event.len(),
+                "chunk {chunk}: buffer peaked at {peak}"
+            );
+        }
     }
 
     #[test]

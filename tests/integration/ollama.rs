@@ -1,1 +1,1031 @@
-//! Integration tests: ollama.
+//! Integration tests: the `ollama` provider (native `/api/chat`) against
+//! loopback servers: wiremock serving the documented payloads, and the
+//! paced server for stalls, cuts and streams written line by line.
+
+#![cfg(feature = "ollama")]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine as _;
+use futures::StreamExt as _;
+use majordomo::providers::ollama::{OllamaConfig, OllamaProvider};
+use majordomo::{
+    Error, ErrorClass, ErrorKind, FinishReason, Image, Message, Model, Part, Provider,
+    ReasoningLevel, Registry, Request, Response, Role, StreamEvent, Thinking, Tool, ToolCall,
+    ToolChoice, ToolResult,
+};
+use serde_json::{Value, json};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::support::http::{PacedServer, Step, fixture, fixture_json, head, write};
+
+const NAME: &str = "ol";
+const MODEL: &str = "llama3.2";
+
+// ----- helpers -----
+
+fn provider_at(url: &str) -> OllamaProvider {
+    OllamaProvider::new(
+        OllamaConfig::new(url)
+            .name(NAME)
+            .timeout(Duration::from_secs(10)),
+    )
+    .unwrap()
+}
+
+fn model_at(url: &str, id: &str) -> Arc<dyn Model> {
+    provider_at(url).model(id).unwrap()
+}
+
+/// A server answering `/api/chat` with `status` and `body`.
+async fn serve(status: u16, body: Vec<u8>, content_type: &str) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/api/chat"))
+        .respond_with(ResponseTemplate::new(status).set_body_raw(body, content_type))
+        .mount(&server)
+        .await;
+    server
+}
+
+async fn serve_fixture(name: &str) -> MockServer {
+    serve(200, fixture(&format!("ollama/{name}")), "application/json").await
+}
+
+/// The JSON body of the only request `server` received.
+async fn sent_body(server: &MockServer) -> Value {
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 1, "exactly one request");
+    serde_json::from_slice(&requests[0].body).unwrap()
+}
+
+/// The JSON body of the first request a paced server received.
+fn paced_body(server: &PacedServer) -> Value {
+    let raw = server.requests().remove(0);
+    let at = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    serde_json::from_slice(&raw[at..]).unwrap()
+}
+
+fn keys(body: &Value) -> Vec<&str> {
+    let mut keys: Vec<&str> = body
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    keys
+}
+
+fn weather_tool() -> Tool {
+    let spec = &fixture_json("ollama/chat_request_tools.json")["tools"][0]["function"];
+    Tool::new(
+        spec["name"].as_str().unwrap(),
+        spec["description"].as_str().unwrap(),
+        spec["parameters"].clone(),
+    )
+}
+
+fn assert_error(e: &Error, class: ErrorClass, status: Option<u16>, message_part: &str) {
+    assert_eq!(e.class(), class, "{e:?}");
+    assert_eq!(e.provider(), Some(NAME), "{e:?}");
+    assert_eq!(e.model(), Some(MODEL), "{e:?}");
+    assert_eq!(e.status(), status, "{e:?}");
+    assert!(e.message().contains(message_part), "{e:?}");
+}
+
+async fn fold(model: &Arc<dyn Model>, request: Request) -> majordomo::Result<Response> {
+    model.stream(request).await?.into_response().await
+}
+
+// ----- request bodies -----
+
+#[tokio::test]
+async fn plain_chat_with_a_system_prompt() {
+    let server = serve_fixture("chat_response.json").await;
+    let request = Request::new()
+        .system("Answer in one sentence.")
+        .user("why is the sky blue?");
+    let response = model_at(&server.uri(), MODEL)
+        .generate(request)
+        .await
+        .unwrap();
+
+    let expected = fixture_json("ollama/chat_request_nostream.json");
+    let body = sent_body(&server).await;
+    assert_eq!(keys(&body), ["messages", "model", "stream"]);
+    assert_eq!(body["model"], expected["model"]);
+    assert_eq!(body["stream"], json!(false));
+    let messages = body["messages"].as_array().unwrap();
+    assert_eq!(
+        messages[0],
+        json!({"role": "system", "content": "Answer in one sentence."})
+    );
+    assert_eq!(messages[1..], expected["messages"].as_array().unwrap()[..]);
+
+    let requests = server.received_requests().await.unwrap();
+    assert!(requests[0].headers.get("authorization").is_none());
+    assert!(
+        requests[0].headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+
+    assert_eq!(response.text(), "Hello! How are you today?");
+    assert_eq!(response.provider, NAME);
+    assert_eq!(response.model, "llama3.2");
+    assert_eq!(response.finish_reason, FinishReason::Stop);
+    assert_eq!(response.usage.input_tokens, Some(26));
+    assert_eq!(response.usage.output_tokens, Some(298));
+    assert_eq!(response.message.role, Role::Assistant);
+    let raw = response.raw.unwrap();
+    assert_eq!(raw["total_duration"], json!(5191566416u64));
+    assert_eq!(raw["created_at"], json!("2023-12-12T14:13:43.416799Z"));
+}
+
+#[tokio::test]
+async fn sampling_options_go_in_options() {
+    let server = serve_fixture("chat_response.json").await;
+    model_at(&server.uri(), MODEL)
+        .generate(Request::new().user("Hello!").seed(101).temperature(0.0))
+        .await
+        .unwrap();
+    let expected = fixture_json("ollama/chat_request_options.json");
+    let body = sent_body(&server).await;
+    assert_eq!(keys(&body), ["messages", "model", "options", "stream"]);
+    assert_eq!(body["messages"], expected["messages"]);
+    assert_eq!(body["stream"], json!(false));
+    let options = body["options"].as_object().unwrap();
+    assert_eq!(options.len(), 2, "{options:?}");
+    assert_eq!(options["seed"], expected["options"]["seed"]);
+    assert_eq!(
+        options["temperature"].as_f64(),
+        expected["options"]["temperature"].as_f64()
+    );
+
+    let server = serve_fixture("chat_response.json").await;
+    model_at(&server.uri(), MODEL)
+        .generate(
+            Request::new()
+                .user("Hello!")
+                .top_p(0.5)
+                .max_tokens(64)
+                .stop("\n\n")
+                .stop("END"),
+        )
+        .await
+        .unwrap();
+    let body = sent_body(&server).await;
+    assert_eq!(
+        body["options"],
+        json!({"top_p": 0.5, "num_predict": 64, "stop": ["\n\n", "END"]})
+    );
+}
+
+#[tokio::test]
+async fn tools_are_offered_and_a_call_comes_back_with_a_generated_id() {
+    let server = serve_fixture("chat_response_tool_call.json").await;
+    let response = model_at(&server.uri(), MODEL)
+        .generate(
+            Request::new()
+                .user("what is the weather in tokyo?")
+                .tool(weather_tool())
+                // Ollama has no tool choice: ignored, never an error.
+                .tool_choice(ToolChoice::Required),
+        )
+        .await
+        .unwrap();
+
+    let expected = fixture_json("ollama/chat_request_tools.json");
+    let body = sent_body(&server).await;
+    assert_eq!(keys(&body), ["messages", "model", "stream", "tools"]);
+    assert_eq!(body["model"], expected["model"]);
+    assert_eq!(body["messages"], expected["messages"]);
+    assert_eq!(body["tools"], expected["tools"]);
+    assert_eq!(body["stream"], expected["stream"]);
+
+    let calls: Vec<&ToolCall> = response.tool_calls().collect();
+    assert_eq!(
+        calls,
+        [&ToolCall::new(
+            "call_0",
+            "get_weather",
+            json!({"city": "Tokyo"})
+        )]
+    );
+    assert_eq!(response.text(), "");
+    assert_eq!(response.message.parts.len(), 1, "no empty text part");
+    // Ollama says `stop` after a tool call.
+    assert_eq!(response.finish_reason, FinishReason::ToolCalls);
+    assert_eq!(response.usage.input_tokens, Some(169));
+    assert_eq!(response.usage.output_tokens, Some(18));
+}
+
+#[tokio::test]
+async fn a_tool_round_trip_sends_the_call_and_the_named_result() {
+    let server = serve_fixture("chat_response_after_tool_result.json").await;
+    let request = Request::new()
+        .user("what is the weather in Toronto?")
+        .message(Message::new(
+            Role::Assistant,
+            vec![Part::ToolCall(ToolCall::new(
+                "call_0",
+                "get_weather",
+                json!({"city": "Toronto"}),
+            ))],
+        ))
+        // No name on the result: it is found from the call.
+        .tool_results([ToolResult::ok("call_0", "11 degrees celsius")])
+        .tool(weather_tool());
+    let response = model_at(&server.uri(), MODEL)
+        .generate(request)
+        .await
+        .unwrap();
+
+    let expected = fixture_json("ollama/chat_request_tool_result_history.json");
+    let body = sent_body(&server).await;
+    assert_eq!(keys(&body), ["messages", "model", "stream", "tools"]);
+    assert_eq!(body["tools"], expected["tools"]);
+    assert_eq!(body["stream"], expected["stream"]);
+    let (sent, want) = (
+        body["messages"].as_array().unwrap(),
+        expected["messages"].as_array().unwrap(),
+    );
+    assert_eq!(sent.len(), 3);
+    assert_eq!(sent[0], want[0]);
+    assert_eq!(sent[1]["role"], want[1]["role"]);
+    assert_eq!(sent[1]["content"], want[1]["content"]);
+    assert_eq!(
+        sent[1]["tool_calls"][0]["function"],
+        want[1]["tool_calls"][0]["function"]
+    );
+    assert_eq!(sent[1]["tool_calls"][0]["id"], json!("call_0"));
+    assert_eq!(sent[2]["role"], want[2]["role"]);
+    assert_eq!(sent[2]["content"], want[2]["content"]);
+    assert_eq!(sent[2]["tool_name"], want[2]["tool_name"]);
+    assert_eq!(sent[2]["tool_call_id"], json!("call_0"));
+
+    assert_eq!(
+        response.text(),
+        "The current temperature in Toronto is 11°C."
+    );
+    assert_eq!(response.finish_reason, FinishReason::Stop);
+    assert_eq!(response.usage.input_tokens, Some(94));
+}
+
+#[tokio::test]
+async fn turns_from_other_providers_are_mapped_not_refused() {
+    let server = serve_fixture("chat_response_after_tool_result.json").await;
+    let assistant = Message::new(
+        Role::Assistant,
+        vec![
+            Part::Thinking(Thinking::text("foreign reasoning").from_provider("anthropic")),
+            Part::Thinking(Thinking::redacted("opaque")),
+            Part::text("Let me check."),
+            // OpenAI-style string arguments and a foreign id.
+            Part::ToolCall(ToolCall::new(
+                "toolu_01A09q90qw90lq917835lq9",
+                "get_weather",
+                json!("{\"city\":\"Toronto\"}"),
+            )),
+            Part::ToolCall(ToolCall::new("toolu_02", "get_time", Value::Null)),
+        ],
+    );
+    // Anthropic layout: results inside a user message, one failed.
+    let results = Message::new(
+        Role::User,
+        vec![
+            Part::ToolResult(ToolResult::ok(
+                "toolu_01A09q90qw90lq917835lq9",
+                "11 degrees",
+            )),
+            Part::ToolResult(
+                ToolResult::error("toolu_02", "clock unavailable").with_name("get_time"),
+            ),
+            Part::text("Thanks, and?"),
+        ],
+    );
+    let request = Request::new()
+        .user("weather and time in Toronto?")
+        .message(assistant)
+        .message(results);
+    model_at(&server.uri(), MODEL)
+        .generate(request)
+        .await
+        .unwrap();
+
+    let body = sent_body(&server).await;
+    let sent = body["messages"].as_array().unwrap();
+    assert_eq!(sent.len(), 5, "{sent:#?}");
+    assert_eq!(
+        sent[1],
+        json!({
+            "role": "assistant",
+            "content": "Let me check.",
+            "tool_calls": [
+                {"id": "toolu_01A09q90qw90lq917835lq9",
+                 "function": {"name": "get_weather", "arguments": {"city": "Toronto"}}},
+                {"id": "toolu_02", "function": {"name": "get_time", "arguments": {}}}
+            ]
+        }),
+        "foreign thinking is dropped"
+    );
+    assert_eq!(
+        sent[2],
+        json!({"role": "tool", "content": "11 degrees", "tool_name": "get_weather",
+               "tool_call_id": "toolu_01A09q90qw90lq917835lq9"})
+    );
+    assert_eq!(
+        sent[3],
+        json!({"role": "tool", "content": "Error: clock unavailable", "tool_name": "get_time",
+               "tool_call_id": "toolu_02"})
+    );
+    assert_eq!(sent[4], json!({"role": "user", "content": "Thanks, and?"}));
+}
+
+#[tokio::test]
+async fn an_inline_image_is_sent_as_raw_base64() {
+    let server = serve_fixture("chat_response_images.json").await;
+    let expected = fixture_json("ollama/chat_request_images_base64.json");
+    let b64 = expected["messages"][0]["images"][0].as_str().unwrap();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .unwrap();
+    let response = model_at(&server.uri(), "llava")
+        .generate(
+            Request::new()
+                .user_with_image("what is in this image?", Image::inline("image/png", bytes)),
+        )
+        .await
+        .unwrap();
+
+    let body = sent_body(&server).await;
+    assert_eq!(keys(&body), ["messages", "model", "stream"]);
+    assert_eq!(body["model"], expected["model"]);
+    assert_eq!(body["messages"], expected["messages"]);
+    assert!(!body.to_string().contains("data:"));
+    assert!(response.text().contains("cute, little pig"));
+    assert_eq!(response.model, "llava");
+}
+
+#[tokio::test]
+async fn reasoning_levels_become_think_and_thinking_comes_back() {
+    let answer = json!({
+        "model": "gpt-oss",
+        "created_at": "2025-08-05T00:00:00Z",
+        "message": {"role": "assistant", "content": "2", "thinking": "1 plus 1 is 2."},
+        "done": true, "done_reason": "stop", "prompt_eval_count": 12, "eval_count": 20
+    });
+    let server = serve(200, answer.to_string().into_bytes(), "application/json").await;
+    let model = model_at(&server.uri(), "gpt-oss");
+    let response = model
+        .generate(
+            Request::new()
+                .user("What is 1+1?")
+                .reasoning(ReasoningLevel::Low),
+        )
+        .await
+        .unwrap();
+
+    let expected = fixture_json("ollama/chat_request_think.json");
+    let body = sent_body(&server).await;
+    assert_eq!(keys(&body), ["messages", "model", "stream", "think"]);
+    assert_eq!(body["model"], expected["model"]);
+    assert_eq!(body["messages"], expected["messages"]);
+    assert_eq!(body["think"], expected["think"]);
+
+    match &response.message.parts[..] {
+        [Part::Thinking(t), Part::Text { text }] => {
+            assert_eq!(t.text, "1 plus 1 is 2.");
+            assert_eq!(t.provider.as_deref(), Some(NAME));
+            assert_eq!(text, "2");
+        }
+        other => panic!("unexpected parts {other:?}"),
+    }
+
+    // Our own thinking goes back on the assistant turn; the level maps too.
+    let next = Request::new()
+        .user("What is 1+1?")
+        .message(response.to_message())
+        .user("And 2+2?")
+        .reasoning(ReasoningLevel::Off);
+    let server = serve(200, answer.to_string().into_bytes(), "application/json").await;
+    model_at(&server.uri(), "gpt-oss")
+        .generate(next)
+        .await
+        .unwrap();
+    let body = sent_body(&server).await;
+    assert_eq!(body["think"], json!(false));
+    assert_eq!(
+        body["messages"][1],
+        json!({"role": "assistant", "content": "2", "thinking": "1 plus 1 is 2."})
+    );
+
+    for (level, think) in [
+        (ReasoningLevel::Max, json!("high")),
+        (ReasoningLevel::Minimal, json!("low")),
+        (ReasoningLevel::Budget(2000), json!(true)),
+    ] {
+        let server = serve(200, answer.to_string().into_bytes(), "application/json").await;
+        model_at(&server.uri(), "gpt-oss")
+            .generate(Request::new().user("x").reasoning(level))
+            .await
+            .unwrap();
+        assert_eq!(sent_body(&server).await["think"], think, "{level}");
+    }
+}
+
+#[tokio::test]
+async fn json_schema_and_json_output_set_format() {
+    let server = serve_fixture("chat_response_format_json_schema.json").await;
+    let expected = fixture_json("ollama/chat_request_format_json_schema.json");
+    let response = model_at(&server.uri(), "llama3.1")
+        .generate(
+            Request::new()
+                .user(expected["messages"][0]["content"].as_str().unwrap())
+                .temperature(0.0)
+                .json_schema("availability", expected["format"].clone()),
+        )
+        .await
+        .unwrap();
+    let body = sent_body(&server).await;
+    assert_eq!(
+        keys(&body),
+        ["format", "messages", "model", "options", "stream"]
+    );
+    assert_eq!(body["model"], expected["model"]);
+    assert_eq!(body["messages"], expected["messages"]);
+    assert_eq!(body["format"], expected["format"]);
+    assert_eq!(body["stream"], expected["stream"]);
+    assert_eq!(body["options"]["temperature"].as_f64(), Some(0.0));
+    let parsed: Value = serde_json::from_str(&response.text()).unwrap();
+    assert_eq!(parsed, json!({"age": 22, "available": false}));
+
+    let server = serve_fixture("chat_response_format_json_schema.json").await;
+    model_at(&server.uri(), "llama3.1")
+        .generate(
+            Request::new()
+                .user("JSON please")
+                .response_format(majordomo::ResponseFormat::Json),
+        )
+        .await
+        .unwrap();
+    assert_eq!(sent_body(&server).await["format"], json!("json"));
+}
+
+#[tokio::test]
+async fn a_response_without_model_or_counts() {
+    let body = json!({"message": {"role": "assistant", "content": "hi"}, "done": true});
+    let server = serve(200, body.to_string().into_bytes(), "application/json").await;
+    let response = model_at(&server.uri(), "mystery:7b")
+        .generate(Request::new().user("hi"))
+        .await
+        .unwrap();
+    assert_eq!(response.model, "mystery:7b");
+    assert_eq!(response.usage, majordomo::Usage::default());
+    assert_eq!(response.finish_reason, FinishReason::Stop);
+    assert_eq!(response.text(), "hi");
+}
+
+// ----- streaming -----
+
+#[tokio::test]
+async fn a_stream_sends_stream_true_and_folds_into_the_answer() {
+    let server = serve(
+        200,
+        fixture("ollama/chat_stream.ndjson"),
+        "application/x-ndjson",
+    )
+    .await;
+    let model = model_at(&server.uri(), MODEL);
+    let stream = model
+        .stream(Request::new().user("why is the sky blue?"))
+        .await
+        .unwrap();
+    assert_eq!(stream.provider(), NAME);
+    assert_eq!(stream.model(), MODEL);
+    let response = stream.into_response().await.unwrap();
+
+    let expected = fixture_json("ollama/chat_request_stream.json");
+    let body = sent_body(&server).await;
+    assert_eq!(keys(&body), ["messages", "model", "stream"]);
+    assert_eq!(body["model"], expected["model"]);
+    assert_eq!(body["messages"], expected["messages"]);
+    assert_eq!(body["stream"], json!(true), "sent explicitly");
+
+    assert_eq!(response.text(), "The");
+    assert_eq!(response.provider, NAME);
+    assert_eq!(response.finish_reason, FinishReason::Stop);
+    assert_eq!(response.usage.input_tokens, Some(26));
+    assert_eq!(response.usage.output_tokens, Some(282));
+}
+
+#[tokio::test]
+async fn a_streamed_tool_call_folds_into_one_call() {
+    let server = serve(
+        200,
+        fixture("ollama/chat_stream_tool_call.ndjson"),
+        "application/x-ndjson",
+    )
+    .await;
+    let model = model_at(&server.uri(), MODEL);
+    let request = Request::new()
+        .user("what is the weather in tokyo?")
+        .tool(weather_tool());
+    let events: Vec<StreamEvent> = model
+        .stream(request)
+        .await
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+        .await;
+    let expected = fixture_json("ollama/chat_request_tools_stream.json");
+    let body = sent_body(&server).await;
+    assert_eq!(body["messages"], expected["messages"]);
+    assert_eq!(body["tools"], expected["tools"]);
+    assert_eq!(body["stream"], expected["stream"]);
+
+    assert_eq!(
+        events[..3],
+        [
+            StreamEvent::ToolCallStart {
+                index: 0,
+                id: "call_0".into(),
+                name: "get_weather".into()
+            },
+            StreamEvent::ToolCallDelta {
+                index: 0,
+                arguments: r#"{"city":"Tokyo"}"#.into()
+            },
+            StreamEvent::ToolCallEnd { index: 0 },
+        ]
+    );
+    assert_eq!(
+        events.last(),
+        Some(&StreamEvent::finish(FinishReason::ToolCalls))
+    );
+    let mut acc = majordomo::StreamAccumulator::new();
+    events.into_iter().for_each(|e| acc.push(e));
+    let response = acc.finish(NAME, MODEL);
+    let calls: Vec<&ToolCall> = response.tool_calls().collect();
+    assert_eq!(
+        calls,
+        [&ToolCall::new(
+            "call_0",
+            "get_weather",
+            json!({"city": "Tokyo"})
+        )]
+    );
+    assert_eq!(response.finish_reason, FinishReason::ToolCalls);
+    assert_eq!(response.usage.input_tokens, Some(169));
+    assert_eq!(response.usage.output_tokens, Some(15));
+}
+
+/// One answer with thinking, text and two tool calls, whole and as NDJSON lines.
+fn mixed_answer() -> (Value, Vec<Value>) {
+    let calls = json!([
+        {"function": {"name": "get_weather", "arguments": {"city": "Paris"}}},
+        {"id": "call_srv_9", "function": {"name": "get_time", "arguments": {"tz": "CET"}}}
+    ]);
+    let whole = json!({
+        "model": MODEL, "created_at": "2025-07-07T20:22:19Z",
+        "message": {"role": "assistant", "content": "Checking both.", "thinking": "Two tools needed.",
+                    "tool_calls": calls},
+        "done": true, "done_reason": "stop", "prompt_eval_count": 40, "eval_count": 31
+    });
+    let line = |message: Value| json!({"model": MODEL, "message": message, "done": false});
+    let lines = vec![
+        line(json!({"role": "assistant", "content": "", "thinking": "Two tools"})),
+        line(json!({"role": "assistant", "content": "", "thinking": " needed."})),
+        line(json!({"role": "assistant", "content": "Checking"})),
+        line(json!({"role": "assistant", "content": " both."})),
+        line(json!({"role": "assistant", "content": "", "tool_calls": [calls[0].clone()]})),
+        line(json!({"role": "assistant", "content": "", "tool_calls": [calls[1].clone()]})),
+        json!({"model": MODEL, "message": {"role": "assistant", "content": ""}, "done": true,
+               "done_reason": "stop", "prompt_eval_count": 40, "eval_count": 31}),
+    ];
+    (whole, lines)
+}
+
+#[tokio::test]
+async fn a_paced_stream_folds_into_the_same_response_as_generate() {
+    let (whole, lines) = mixed_answer();
+    let mut script = vec![head(200, "application/x-ndjson")];
+    for (i, line) in lines.iter().enumerate() {
+        let mut text = line.to_string();
+        if i + 1 < lines.len() {
+            text.push('\n'); // the last line has no trailing newline
+        }
+        // Split each line in two writes, with a pause between.
+        let (a, b) = text.split_at(text.len() / 2);
+        script.push(write(a));
+        script.push(Step::Pause(Duration::from_millis(2)));
+        script.push(write(b));
+    }
+    let paced = PacedServer::start(script).await;
+    let streamed = fold(&model_at(&paced.url(), MODEL), Request::new().user("go"))
+        .await
+        .unwrap();
+    assert_eq!(paced_body(&paced)["stream"], json!(true));
+
+    let server = serve(200, whole.to_string().into_bytes(), "application/json").await;
+    let mut generated = model_at(&server.uri(), MODEL)
+        .generate(Request::new().user("go"))
+        .await
+        .unwrap();
+    assert!(generated.raw.is_some());
+    generated.raw = None;
+    assert_eq!(streamed, generated);
+
+    let ids: Vec<&str> = generated.tool_calls().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids, ["call_0", "call_srv_9"]);
+    assert_eq!(generated.finish_reason, FinishReason::ToolCalls);
+    assert!(
+        matches!(&generated.message.parts[0], Part::Thinking(t) if t.text == "Two tools needed.")
+    );
+}
+
+// ----- faults -----
+
+async fn http_error(status: u16, body: &[u8]) -> Error {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/api/chat"))
+        .respond_with(
+            ResponseTemplate::new(status)
+                .insert_header("retry-after", "7")
+                .set_body_raw(body.to_vec(), "application/json"),
+        )
+        .mount(&server)
+        .await;
+    model_at(&server.uri(), MODEL)
+        .generate(Request::new().user("hi"))
+        .await
+        .unwrap_err()
+}
+
+#[tokio::test]
+async fn http_errors_are_classified() {
+    let e = http_error(400, br#"{"error":"\"llama3.2\" does not support tools"}"#).await;
+    assert_error(
+        &e,
+        ErrorClass::RequestSpecific,
+        Some(400),
+        "does not support tools",
+    );
+
+    let e = http_error(400, br#"{"error":"invalid options: num_predict"}"#).await;
+    assert_error(&e, ErrorClass::Permanent, Some(400), "invalid options");
+
+    let e = http_error(
+        400,
+        br#"{"error":"the prompt is longer than the context length currently available to the model"}"#,
+    )
+    .await;
+    assert_error(&e, ErrorClass::RequestSpecific, Some(400), "context length");
+
+    let e = http_error(404, &fixture("ollama/error_404_model_not_found.json")).await;
+    assert_error(
+        &e,
+        ErrorClass::ModelNotFound,
+        Some(404),
+        "model 'llama3.2' not found",
+    );
+
+    let e = http_error(
+        404,
+        br#"{"error":"model \"llama3.2\" not found, try pulling it first"}"#,
+    )
+    .await;
+    assert_error(
+        &e,
+        ErrorClass::ModelNotFound,
+        Some(404),
+        "try pulling it first",
+    );
+
+    let e = http_error(429, br#"{"error":"too many requests"}"#).await;
+    assert_error(&e, ErrorClass::Transient, Some(429), "too many requests");
+    assert_eq!(e.retry_after(), Some(Duration::from_secs(7)));
+
+    let e = http_error(500, &fixture("ollama/error_body.json")).await;
+    assert_error(
+        &e,
+        ErrorClass::Transient,
+        Some(500),
+        "the model failed to generate a response",
+    );
+
+    let e = http_error(
+        503,
+        br#"{"error":"server busy, please try again.  maximum pending requests exceeded"}"#,
+    )
+    .await;
+    assert_error(&e, ErrorClass::Transient, Some(503), "server busy");
+
+    let e = http_error(
+        401,
+        br#"{"error":"unauthorized","signin_url":"https://ollama.com/connect?x"}"#,
+    )
+    .await;
+    assert_error(&e, ErrorClass::Permanent, Some(401), "unauthorized");
+}
+
+#[tokio::test]
+async fn a_stream_refused_before_the_first_byte_fails_from_stream() {
+    let server = serve(
+        404,
+        fixture("ollama/error_404_model_not_found.json"),
+        "application/json",
+    )
+    .await;
+    let e = model_at(&server.uri(), MODEL)
+        .stream(Request::new().user("hi"))
+        .await
+        .unwrap_err();
+    assert_error(
+        &e,
+        ErrorClass::ModelNotFound,
+        Some(404),
+        "model 'llama3.2' not found",
+    );
+}
+
+#[tokio::test]
+async fn connection_refused_is_transient() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let model = model_at(&url, MODEL);
+    let e = model.generate(Request::new().user("hi")).await.unwrap_err();
+    assert_error(&e, ErrorClass::Transient, None, "connection failed");
+    assert_eq!(e.kind(), ErrorKind::Transport);
+    let e = model.stream(Request::new().user("hi")).await.unwrap_err();
+    assert_error(&e, ErrorClass::Transient, None, "connection failed");
+}
+
+fn fast_model(url: &str) -> Arc<dyn Model> {
+    OllamaProvider::new(
+        OllamaConfig::new(url)
+            .name(NAME)
+            .timeout(Duration::from_millis(300)),
+    )
+    .unwrap()
+    .model(MODEL)
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_silent_server_times_out() {
+    let paced = PacedServer::start(vec![Step::Stall]).await;
+    let model = fast_model(&paced.url());
+    let e = model.generate(Request::new().user("hi")).await.unwrap_err();
+    assert_error(&e, ErrorClass::Transient, None, "");
+    assert_eq!(e.kind(), ErrorKind::Timeout, "{e:?}");
+    let e = model.stream(Request::new().user("hi")).await.unwrap_err();
+    assert_error(&e, ErrorClass::Transient, None, "");
+    assert_eq!(e.kind(), ErrorKind::Timeout, "{e:?}");
+}
+
+#[tokio::test]
+async fn a_stream_that_stalls_after_its_first_line_times_out() {
+    let first = fixture("ollama/chat_stream.ndjson")
+        .split(|b| *b == b'\n')
+        .next()
+        .unwrap()
+        .to_vec();
+    let paced = PacedServer::start(vec![
+        head(200, "application/x-ndjson"),
+        write(&first),
+        write("\n"),
+        Step::Stall,
+    ])
+    .await;
+    let mut stream = fast_model(&paced.url())
+        .stream(Request::new().user("hi"))
+        .await
+        .unwrap();
+    assert_eq!(
+        stream.next().await.unwrap().unwrap(),
+        StreamEvent::text("The")
+    );
+    let e = stream.next().await.unwrap().unwrap_err();
+    assert_error(&e, ErrorClass::Transient, None, "");
+    assert!(stream.next().await.is_none(), "the error ends the stream");
+}
+
+/// Streams `body` and returns the events before the error, and the error.
+async fn stream_until_error(body: Vec<u8>) -> (Vec<StreamEvent>, Error) {
+    let paced = PacedServer::start(vec![head(200, "application/x-ndjson"), write(body)]).await;
+    let mut stream = model_at(&paced.url(), MODEL)
+        .stream(Request::new().user("hi"))
+        .await
+        .unwrap();
+    let mut events = Vec::new();
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(event) => events.push(event),
+            Err(e) => {
+                assert!(stream.next().await.is_none());
+                return (events, e);
+            }
+        }
+    }
+    panic!("the stream ended without an error: {events:?}");
+}
+
+/// The text lines of the documented mid-stream error, as `/api/chat` lines.
+fn chat_lines_of_generate_fixture() -> (Vec<u8>, Value) {
+    let text = String::from_utf8(fixture("ollama/generate_stream_midstream_error.ndjson")).unwrap();
+    let mut body = Vec::new();
+    let mut error = Value::Null;
+    for line in text.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        if v.get("error").is_some() {
+            error = v;
+            continue;
+        }
+        let chat = json!({"model": v["model"], "created_at": v["created_at"],
+            "message": {"role": "assistant", "content": v["response"]}, "done": v["done"]});
+        body.extend_from_slice(chat.to_string().as_bytes());
+        body.push(b'\n');
+    }
+    (body, error)
+}
+
+#[tokio::test]
+async fn a_stream_cut_before_done_is_transient() {
+    let (body, _) = chat_lines_of_generate_fixture();
+    let (events, e) = stream_until_error(body).await;
+    assert_eq!(events.len(), 4, "{events:?}");
+    assert_eq!(e.kind(), ErrorKind::StreamEndedEarly);
+    assert_error(&e, ErrorClass::Transient, None, "ended early");
+}
+
+#[tokio::test]
+async fn a_garbage_line_is_a_transient_decode_error() {
+    let (mut body, _) = chat_lines_of_generate_fixture();
+    body.extend_from_slice(b"<html>502 Bad Gateway</html>\n");
+    let (events, e) = stream_until_error(body).await;
+    assert_eq!(events.len(), 4);
+    assert_eq!(e.kind(), ErrorKind::Decode);
+    assert_error(&e, ErrorClass::Transient, None, "undecodable");
+}
+
+#[tokio::test]
+async fn a_midstream_error_line_ends_the_stream() {
+    let (mut body, error) = chat_lines_of_generate_fixture();
+    body.extend_from_slice(error.to_string().as_bytes());
+    body.push(b'\n');
+    let (events, e) = stream_until_error(body).await;
+    let text: String = events
+        .iter()
+        .filter_map(|e| match e {
+            StreamEvent::TextDelta { text } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(text, " Yes.Ican");
+    assert_error(
+        &e,
+        ErrorClass::Transient,
+        None,
+        "an error was encountered while running the model",
+    );
+
+    // A mid-stream error that names a missing capability is not transient.
+    let (mut body, _) = chat_lines_of_generate_fixture();
+    body.extend_from_slice(br#"{"error":"\"llama3.2\" does not support thinking"}"#);
+    let (_, e) = stream_until_error(body).await;
+    assert_error(
+        &e,
+        ErrorClass::RequestSpecific,
+        None,
+        "does not support thinking",
+    );
+}
+
+// ----- credentials -----
+
+const KEY: &str = "sk-ollama-SECRET-4242";
+
+#[tokio::test]
+async fn a_credential_is_a_bearer_token_and_never_leaks() {
+    let echo = format!(r#"{{"error":"unauthorized: key {KEY} is not valid"}}"#);
+    let server = serve(401, echo.into_bytes(), "application/json").await;
+    let provider =
+        OllamaProvider::new(OllamaConfig::new(server.uri()).name(NAME).api_key(KEY)).unwrap();
+    assert!(!format!("{provider:?}").contains(KEY));
+    let e = provider
+        .model(MODEL)
+        .unwrap()
+        .generate(Request::new().user("hi"))
+        .await
+        .unwrap_err();
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(
+        requests[0].headers["authorization"].to_str().unwrap(),
+        format!("Bearer {KEY}")
+    );
+    assert_error(&e, ErrorClass::Permanent, Some(401), "unauthorized");
+    for text in [e.to_string(), format!("{e:?}"), e.message().to_owned()] {
+        assert!(!text.contains(KEY), "{text}");
+    }
+
+    // In a stream too.
+    let line = format!("{{\"error\":\"bad token {KEY}\"}}\n");
+    let paced = PacedServer::start(vec![head(200, "application/x-ndjson"), write(line)]).await;
+    let provider =
+        OllamaProvider::new(OllamaConfig::new(paced.url()).name(NAME).api_key(KEY)).unwrap();
+    let e = fold(&provider.model(MODEL).unwrap(), Request::new().user("hi"))
+        .await
+        .unwrap_err();
+    assert!(e.message().contains("bad token"));
+    for text in [e.to_string(), format!("{e:?}")] {
+        assert!(!text.contains(KEY), "{text}");
+    }
+}
+
+// ----- through the registry -----
+
+#[tokio::test]
+async fn an_llm_dsn_reaches_the_server_over_plain_http() {
+    let server = serve_fixture("chat_response.json").await;
+    let port = server.address().port();
+    let registry = Registry::builder()
+        .env_vars([("LLM_LOCAL", format!("ollama://127.0.0.1:{port}"))])
+        .build();
+    let chain = registry.parse("local/llama3.2").unwrap();
+    let response = chain.generate(Request::new().user("hi")).await.unwrap();
+    assert_eq!(response.text(), "Hello! How are you today?");
+    assert_eq!(response.provider, "local");
+    assert_eq!(sent_body(&server).await["model"], json!("llama3.2"));
+
+    let server = serve(
+        200,
+        fixture("ollama/chat_stream.ndjson"),
+        "application/x-ndjson",
+    )
+    .await;
+    let port = server.address().port();
+    let registry = Registry::builder()
+        .env_vars([("LLM_LOCAL", format!("ollama://tok-{KEY}@127.0.0.1:{port}"))])
+        .build();
+    let chain = registry.parse("local/llama3.2").unwrap();
+    let response = chain
+        .stream(Request::new().user("hi"))
+        .await
+        .unwrap()
+        .into_response()
+        .await
+        .unwrap();
+    assert_eq!(response.text(), "The");
+    assert_eq!(response.provider, "local");
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(
+        requests[0].headers["authorization"].to_str().unwrap(),
+        format!("Bearer tok-{KEY}")
+    );
+}
+
+#[tokio::test]
+async fn the_builtin_reads_ollama_host_on_first_use_only() {
+    let server = serve_fixture("chat_response.json").await;
+    let host = format!("127.0.0.1:{}", server.address().port());
+    let reads = Arc::new(Mutex::new(0usize));
+    let seen = reads.clone();
+    let registry = Registry::builder()
+        .env_lookup(move |name| {
+            if name == "OLLAMA_HOST" {
+                *seen.lock().unwrap() += 1;
+                return Some(host.clone());
+            }
+            None
+        })
+        .build();
+    let chain = registry.parse("ollama/llama3.2").unwrap();
+    assert_eq!(*reads.lock().unwrap(), 0, "not read before the first call");
+    for _ in 0..2 {
+        let response = chain.generate(Request::new().user("hi")).await.unwrap();
+        assert_eq!(response.provider, "ollama");
+        assert_eq!(response.text(), "Hello! How are you today?");
+    }
+    assert_eq!(*reads.lock().unwrap(), 1, "read once");
+    assert_eq!(server.received_requests().await.unwrap().len(), 2);
+
+    // `http://host:port` works too; no OLLAMA_HOST means the local default.
+    let url = server.uri();
+    let registry = Registry::builder()
+        .env_lookup(move |name| (name == "OLLAMA_HOST").then(|| url.clone()))
+        .build();
+    let response = registry
+        .parse("ollama/llama3.2")
+        .unwrap()
+        .generate(Request::new().user("hi"))
+        .await
+        .unwrap();
+    assert_eq!(response.text(), "Hello! How are you today?");
+}

@@ -142,8 +142,8 @@ pub fn classify(status: u16, body: &ErrorBody, should_retry: Option<bool>) -> Er
     match status {
         // Groq's flex tier "capacity exceeded".
         498 => ErrorClass::Transient,
-        // 413 request_too_large: the same body fails everywhere.
-        413 | 422 => ErrorClass::Permanent,
+        // 413 stays request-specific (ADR 0002): another target may take a
+        // larger body.
         _ => crate::class_of_status(status),
     }
 }

@@ -1,22 +1,57 @@
-//! Ollama's native `/api/chat`.
+//! Ollama's native chat API, `POST /api/chat`: a local or remote Ollama
+//! server, or ollama.com with a bearer token.
 //!
-//! STUB: being built; every call fails with a "not built" error until then.
+//! - [`OllamaProvider`] / [`OllamaConfig`]: the provider and its builder.
+//! - The built-in `ollama` provider reads `OLLAMA_HOST` (`host`,
+//!   `host:port`, `http://host:port`, `https://…`; default
+//!   `http://127.0.0.1:11434`) and, if set, `OLLAMA_API_KEY` when first used.
+//! - `LLM_<NAME>=ollama://host[:port][/path]` builds one from a DSN: plain
+//!   HTTP and port 11434 unless the DSN says otherwise (`ollama+https://`);
+//!   a credential in the DSN is sent as a bearer token.
+//!
+//! Mapping (the protocol reference, §4.1): the system prompt is the first
+//! `system` message; images are always sent as base64 (URL images are
+//! fetched by the media pipeline, since Ollama fetches nothing); tool-call
+//! arguments are JSON objects; reasoning levels become `think`; JSON and
+//! JSON-schema output become `format`; `stream` is always sent. There is no
+//! tool choice in Ollama: it is ignored. Answers without tool-call ids get
+//! `call_0`, `call_1`, … and a `stop` after tool calls is reported as
+//! [`crate::FinishReason::ToolCalls`].
+//!
+//! **Context overflow is silent by default:** unless asked not to
+//! truncate, Ollama drops the oldest messages (keeping the system prompt
+//! and the latest turn) to fit the model's context window and answers
+//! normally, so a request that is too long does not fail over. A server
+//! that refuses instead ("prompt is longer than the context length") gives
+//! a request-specific error. `"x" does not support tools` (or thinking,
+//! images) is request-specific too, so a chain moves on to a model that can.
+
+mod config;
+mod errors;
+mod provider;
+mod request;
+mod response;
+mod stream;
+mod wire;
 
 use std::sync::Arc;
 
-use crate::providers::not_built::NotBuilt;
+pub use config::{DEFAULT_BASE_URL, OllamaConfig};
+pub use provider::OllamaProvider;
+
+use crate::providers::http::{DEFAULT_REQUEST_TIMEOUT, HttpSettings};
 use crate::registry::EnvLookup;
 use crate::{Dsn, Provider, Result};
 
 /// The built-in `ollama` provider, reading its standard variables through `env`
 /// when first used (never at construction).
 pub(crate) fn builtin(env: &EnvLookup) -> Arc<dyn Provider> {
-    let _ = env;
-    Arc::new(NotBuilt::new("ollama", "ollama"))
+    Arc::new(OllamaProvider::from_env("ollama", env.clone()))
 }
 
 /// Builds the provider `name` from a `ollama://` DSN.
 pub(crate) fn from_dsn(name: &str, dsn: &Dsn) -> Result<Arc<dyn Provider>> {
-    let _ = dsn;
-    Ok(Arc::new(NotBuilt::new(name, "ollama")))
+    let settings = HttpSettings::from_dsn(dsn, DEFAULT_REQUEST_TIMEOUT)?;
+    let config = OllamaConfig::from_settings(settings).name(name);
+    Ok(Arc::new(OllamaProvider::new(config)?))
 }

@@ -1,0 +1,263 @@
+//! [`OllamaConfig`]: where the server is, how to reach it, and the protocol
+//! options; and the reading of `OLLAMA_HOST` the way Ollama's own clients
+//! read it.
+
+use std::time::Duration;
+
+use crate::Secret;
+use crate::providers::http::{HttpSettings, MediaLimits};
+
+/// The address of a local Ollama server: `http://127.0.0.1:11434`.
+pub const DEFAULT_BASE_URL: &str = "http://127.0.0.1:11434";
+
+/// Ollama's port when `OLLAMA_HOST` names none and no scheme.
+const DEFAULT_PORT: u16 = 11434;
+
+/// The configuration of an [`super::OllamaProvider`]: its registered name,
+/// the server ([`HttpSettings`]) and the protocol options.
+///
+/// ```
+/// use std::time::Duration;
+/// use majordomo::providers::ollama::OllamaConfig;
+///
+/// let config = OllamaConfig::new("http://gpu-box.lan:11434")
+///     .name("gpu")
+///     .timeout(Duration::from_secs(120));
+/// assert_eq!(config.provider_name(), "gpu");
+/// assert_eq!(config.settings().base_url(), "http://gpu-box.lan:11434");
+///
+/// // `OLLAMA_HOST`-style addresses, read as Ollama's clients read them:
+/// let cloud = OllamaConfig::from_host("https://ollama.com").api_key("key-123");
+/// assert_eq!(cloud.settings().base_url(), "https://ollama.com:443");
+/// assert!(!format!("{cloud:?}").contains("key-123"));
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct OllamaConfig {
+    name: String,
+    settings: HttpSettings,
+    media_limits: MediaLimits,
+}
+
+impl Default for OllamaConfig {
+    /// A provider named `ollama` at [`DEFAULT_BASE_URL`].
+    fn default() -> Self {
+        OllamaConfig::new(DEFAULT_BASE_URL)
+    }
+}
+
+impl OllamaConfig {
+    /// A provider named `ollama` at `base_url` (scheme, host, port and any
+    /// base path, e.g. `http://127.0.0.1:11434`; `/api/chat` is appended).
+    /// No credential, the default timeouts and media limits.
+    pub fn new(base_url: impl Into<String>) -> Self {
+        OllamaConfig::from_settings(HttpSettings::new(base_url))
+    }
+
+    /// A provider named `ollama` at an `OLLAMA_HOST`-style address: `host`,
+    /// `host:port`, `http://host[:port]` or `https://host[:port]`, with an
+    /// optional path. Without a scheme the server is plain HTTP on port
+    /// 11434; with `http://` or `https://` and no port, the scheme's own port
+    /// (80 or 443), as in Ollama's official clients. Empty means
+    /// [`DEFAULT_BASE_URL`].
+    pub fn from_host(host: &str) -> Self {
+        OllamaConfig::new(parse_host(host))
+    }
+
+    /// A provider named `ollama` with these settings.
+    pub fn from_settings(settings: HttpSettings) -> Self {
+        OllamaConfig {
+            name: "ollama".to_owned(),
+            settings,
+            media_limits: MediaLimits::default(),
+        }
+    }
+
+    /// The provider's registered name: the part before `/` in a spec, and
+    /// what [`crate::Response::provider`] says. Default: `ollama`.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// A bearer token, sent as `Authorization: Bearer <key>` (ollama.com and
+    /// authenticating proxies). A local server needs none. Default: none.
+    pub fn api_key(mut self, key: impl Into<Secret>) -> Self {
+        self.settings = self.settings.api_key(key);
+        self
+    }
+
+    /// Bound on a whole `generate` call and on the silence between stream
+    /// lines. Default: 600 s (local models can be slow to load).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.settings = self.settings.timeout(timeout);
+        self
+    }
+
+    /// Bound on establishing a connection. Default: 10 s.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.settings = self.settings.connect_timeout(timeout);
+        self
+    }
+
+    /// A header sent with every request. Default: none.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.settings = self.settings.header(name, value);
+        self
+    }
+
+    /// Limits on fetching URL images, which Ollama cannot fetch itself: every
+    /// image is sent as base64 bytes. Default: [`MediaLimits::default`].
+    pub fn media_limits(mut self, limits: MediaLimits) -> Self {
+        self.media_limits = limits;
+        self
+    }
+
+    /// The provider's name.
+    pub fn provider_name(&self) -> &str {
+        &self.name
+    }
+
+    /// The HTTP settings.
+    pub fn settings(&self) -> &HttpSettings {
+        &self.settings
+    }
+
+    /// The media limits.
+    pub fn limits(&self) -> &MediaLimits {
+        &self.media_limits
+    }
+
+    pub(super) fn into_parts(self) -> (String, HttpSettings, MediaLimits) {
+        (self.name, self.settings, self.media_limits)
+    }
+}
+
+/// The base URL an `OLLAMA_HOST` value means, by the rules of Ollama's
+/// official clients (the Python client's `_parse_host`, the Go client's
+/// `envconfig.Host`): surrounding spaces and quotes are dropped; no scheme
+/// means `http` and port 11434; `http://` / `https://` without a port mean
+/// 80 / 443; an empty host means `127.0.0.1`; a port that is not a number is
+/// replaced by the default; a path is kept without its slashes.
+pub(crate) fn parse_host(value: &str) -> String {
+    let value = value.trim().trim_matches(|c| c == '"' || c == '\'').trim();
+    let (scheme, rest, default_port) = match value.split_once("://") {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => ("http", rest, 80),
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("https") => ("https", rest, 443),
+        Some((scheme, rest)) => (scheme, rest, DEFAULT_PORT),
+        None => ("http", value, DEFAULT_PORT),
+    };
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let path = path.trim_matches('/');
+    // `user:password@` is not part of the address.
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
+    let (host, port) = split_host_port(authority);
+    let host = if host.is_empty() { "127.0.0.1" } else { host };
+    let port = port
+        .and_then(|p| p.parse::<u16>().ok())
+        .unwrap_or(default_port);
+    let mut url = if host.contains(':') && !host.starts_with('[') {
+        format!("{scheme}://[{host}]:{port}")
+    } else {
+        format!("{scheme}://{host}:{port}")
+    };
+    if !path.is_empty() {
+        url.push('/');
+        url.push_str(path);
+    }
+    url
+}
+
+/// `host[:port]`, `[v6][:port]` or a bare IPv6 address.
+fn split_host_port(authority: &str) -> (&str, Option<&str>) {
+    if authority.starts_with('[') {
+        if let Some(end) = authority.find(']') {
+            let port = authority[end + 1..].strip_prefix(':');
+            return (&authority[..=end], port.filter(|p| !p.is_empty()));
+        }
+        return (authority, None);
+    }
+    if authority.parse::<std::net::Ipv6Addr>().is_ok() {
+        return (authority, None);
+    }
+    match authority.rsplit_once(':') {
+        Some((host, port)) => (host, (!port.is_empty()).then_some(port)),
+        None => (authority, None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_ollama_host_like_the_official_clients() {
+        let cases = [
+            ("", "http://127.0.0.1:11434"),
+            ("  ", "http://127.0.0.1:11434"),
+            ("1.2.3.4", "http://1.2.3.4:11434"),
+            (":56789", "http://127.0.0.1:56789"),
+            ("1.2.3.4:56789", "http://1.2.3.4:56789"),
+            ("http://1.2.3.4", "http://1.2.3.4:80"),
+            ("https://1.2.3.4", "https://1.2.3.4:443"),
+            ("https://1.2.3.4:56789", "https://1.2.3.4:56789"),
+            ("example.com", "http://example.com:11434"),
+            ("example.com:56789", "http://example.com:56789"),
+            ("http://example.com", "http://example.com:80"),
+            ("https://example.com", "https://example.com:443"),
+            ("https://example.com:56789", "https://example.com:56789"),
+            ("example.com/", "http://example.com:11434"),
+            ("example.com:56789/", "http://example.com:56789"),
+            ("example.com/path", "http://example.com:11434/path"),
+            ("example.com:56789/path", "http://example.com:56789/path"),
+            (
+                "https://example.com:56789/path/",
+                "https://example.com:56789/path",
+            ),
+            (
+                "[0001:002:003:0004::1]",
+                "http://[0001:002:003:0004::1]:11434",
+            ),
+            (
+                "[0001:002:003:0004::1]:56789",
+                "http://[0001:002:003:0004::1]:56789",
+            ),
+            ("http://[::1]", "http://[::1]:80"),
+            ("https://[::1]:56789/path", "https://[::1]:56789/path"),
+            ("::1", "http://[::1]:11434"),
+            ("\"0.0.0.0\"", "http://0.0.0.0:11434"),
+            ("gpu-box.lan:notaport", "http://gpu-box.lan:11434"),
+            ("HTTPS://ollama.com", "https://ollama.com:443"),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(parse_host(input), expected, "OLLAMA_HOST={input:?}");
+        }
+    }
+
+    #[test]
+    fn config_builder_sets_every_option() {
+        let limits = MediaLimits {
+            max_bytes: 1024,
+            ..MediaLimits::default()
+        };
+        let config = OllamaConfig::default()
+            .name("local")
+            .api_key("secret-token")
+            .connect_timeout(Duration::from_millis(300))
+            .timeout(Duration::from_secs(5))
+            .media_limits(limits);
+        assert_eq!(config.provider_name(), "local");
+        assert_eq!(config.settings().base_url(), DEFAULT_BASE_URL);
+        assert_eq!(
+            config.settings().credential().map(Secret::expose),
+            Some("secret-token")
+        );
+        assert_eq!(config.settings().request_timeout, Duration::from_secs(5));
+        assert_eq!(
+            config.settings().connect_timeout,
+            Duration::from_millis(300)
+        );
+        assert_eq!(config.limits().max_bytes, 1024);
+        assert!(!format!("{config:?}").contains("secret-token"));
+    }
+}

@@ -189,7 +189,8 @@ impl Model for Chain {
         &self.capabilities
     }
 
-    async fn generate(&self, request: Request) -> Result<Response> {
+    async fn generate(&self, mut request: Request) -> Result<Response> {
+        request.renew_media_cache();
         let span = tracing::info_span!(
             "gen_ai.chain",
             gen_ai.operation.name = "chat",
@@ -208,7 +209,8 @@ impl Model for Chain {
         Ok(response)
     }
 
-    async fn stream(&self, request: Request) -> Result<EventStream> {
+    async fn stream(&self, mut request: Request) -> Result<EventStream> {
+        request.renew_media_cache();
         let span = tracing::info_span!(
             "gen_ai.chain",
             gen_ai.operation.name = "chat",

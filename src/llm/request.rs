@@ -417,6 +417,13 @@ impl Request {
         &self.media
     }
 
+    /// Starts a fresh media cache. A chain calls this once per call: its
+    /// retries and failovers then share fetched images, while separate calls
+    /// with clones of one request never see each other's fetches (or failures).
+    pub(crate) fn renew_media_cache(&mut self) {
+        self.media = MediaCache::default();
+    }
+
     /// Sets the reasoning level in place (used by the chain for `#level` targets).
     pub fn set_reasoning(&mut self, level: Option<ReasoningLevel>) {
         self.reasoning = level;

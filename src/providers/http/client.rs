@@ -263,17 +263,50 @@ impl HttpClient {
         self.check(response).await
     }
 
-    /// GETs `url` (absolute), for the media pipeline.
+    /// GETs `url` (absolute), for the media pipeline: the answer's head, its
+    /// body not read yet.
+    ///
+    /// The request does not go through this provider's client: an image host
+    /// is not the provider, so it must never see the provider's credential or
+    /// default headers. One separate client serves every provider's image
+    /// fetches: no default headers, no connection pool (an image is fetched
+    /// once per call, and no connection outlives the runtime that opened it),
+    /// at most a few redirects and only to `http`/`https`. Errors never carry
+    /// the URL (its query may hold a token).
     ///
     /// # Errors
     /// Transport and timeout errors.
     pub async fn get_absolute(&self, url: &str, timeout: Duration) -> Result<reqwest::Response> {
-        self.client
+        /// Redirects followed before giving up.
+        const MAX_REDIRECTS: usize = 5;
+        static MEDIA_CLIENT: std::sync::OnceLock<std::result::Result<reqwest::Client, String>> =
+            std::sync::OnceLock::new();
+        let client = MEDIA_CLIENT.get_or_init(|| {
+            let redirects = reqwest::redirect::Policy::custom(|attempt| {
+                if attempt.previous().len() > MAX_REDIRECTS {
+                    attempt.error("too many redirects")
+                } else if !matches!(attempt.url().scheme(), "http" | "https") {
+                    attempt.error("redirect to a URL that is not http or https")
+                } else {
+                    attempt.follow()
+                }
+            });
+            reqwest::Client::builder()
+                .connect_timeout(DEFAULT_CONNECT_TIMEOUT)
+                .pool_max_idle_per_host(0)
+                .redirect(redirects)
+                .user_agent(concat!("majordomo/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .map_err(|e| format!("cannot build the HTTP client for images: {e}"))
+        });
+        let client = client.as_ref().map_err(|e| Error::config(e.clone()))?;
+        let _ = self;
+        client
             .get(url)
             .timeout(timeout)
             .send()
             .await
-            .map_err(|e| errors::from_transport(&e, None))
+            .map_err(|e| errors::from_transport(&e.without_url(), None))
     }
 
     async fn check(&self, response: reqwest::Response) -> Result<HttpResponse> {

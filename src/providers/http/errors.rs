@@ -242,7 +242,8 @@ pub fn from_transport(error: &reqwest::Error, secret: Option<&Secret>) -> Error 
     }
 }
 
-/// The message of `error` and its sources, without any URL.
+/// The message of `error` and its sources. Reqwest names the URL, which
+/// holds no credential (credentials travel in headers only).
 fn error_chain(error: &reqwest::Error) -> String {
     let mut text = String::new();
     let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);

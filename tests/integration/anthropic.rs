@@ -1,1 +1,1388 @@
-//! Integration tests: anthropic.
+//! Integration tests: anthropic. Real loopback HTTP: wiremock serves the
+//! recorded fixtures; `PacedServer` stalls and cuts streams.
+
+#![cfg(feature = "anthropic")]
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use base64::Engine as _;
+use futures::StreamExt as _;
+use majordomo::providers::anthropic::{AnthropicConfig, AnthropicProvider};
+use majordomo::{
+    Error, ErrorClass, ErrorKind, FinishReason, Image, Message, Model, Part, Provider,
+    ReasoningLevel, Registry, Request, Response, Role, StreamEvent, Thinking, Tool, ToolCall,
+    ToolResult, Usage,
+};
+use serde_json::{Value, json};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::support::http::{PacedServer, Step, fixture, fixture_json, head, write};
+
+/// A recognizable key: no error text may ever contain it.
+const KEY: &str = "sk-ant-api03-TESTKEY-do-not-leak-7f3a9c";
+const MODEL: &str = "claude-x";
+
+fn config(base: &str) -> AnthropicConfig {
+    AnthropicConfig::new()
+        .name("claude")
+        .base_url(base)
+        .api_key(KEY)
+}
+
+fn model_at(config: AnthropicConfig, id: &str) -> Arc<dyn Model> {
+    AnthropicProvider::new(config).unwrap().model(id).unwrap()
+}
+
+/// A server answering every `POST /v1/messages` with `status` and `body`.
+async fn serve(status: u16, body: Vec<u8>, content_type: &str) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/messages"))
+        .respond_with(ResponseTemplate::new(status).set_body_raw(body, content_type))
+        .mount(&server)
+        .await;
+    server
+}
+
+async fn serve_fixture(name: &str) -> MockServer {
+    let content_type = if name.ends_with(".sse") {
+        "text/event-stream"
+    } else {
+        "application/json"
+    };
+    serve(200, fixture(&format!("anthropic/{name}")), content_type).await
+}
+
+/// The JSON bodies the server received, in order.
+async fn bodies(server: &MockServer) -> Vec<Value> {
+    server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect()
+}
+
+async fn only_body(server: &MockServer) -> Value {
+    let mut all = bodies(server).await;
+    assert_eq!(all.len(), 1, "exactly one request expected");
+    all.remove(0)
+}
+
+/// Streams `request` and folds the stream; an error from opening the stream
+/// or from the stream itself is returned alike.
+async fn stream_fold(model: &dyn Model, request: Request) -> Result<Response, Error> {
+    model.stream(request).await?.into_response().await
+}
+
+/// The answer without its raw metadata (a folded stream has none).
+fn without_raw(mut response: Response) -> Response {
+    response.raw = None;
+    response
+}
+
+/// Asserts the error names the target and never the key.
+fn assert_clean(error: &Error) {
+    assert_eq!(error.provider(), Some("claude"), "{error:?}");
+    assert_eq!(error.model(), Some(MODEL), "{error:?}");
+    let texts = format!("{error} {error:?} {error:#?}");
+    assert!(!texts.contains(KEY), "credential leaked: {texts}");
+    assert!(!texts.contains("TESTKEY"), "credential leaked: {texts}");
+}
+
+fn weather_tool() -> Tool {
+    let request = fixture_json("anthropic/messages_request_tools.json");
+    let tool = &request["tools"][0];
+    Tool::new(
+        tool["name"].as_str().unwrap(),
+        tool["description"].as_str().unwrap(),
+        tool["input_schema"].clone(),
+    )
+}
+
+// ===== request bodies and headers =====
+
+#[tokio::test]
+async fn plain_chat_sends_system_prompt_options_and_headers() {
+    let server = serve_fixture("messages_response_text.json").await;
+    let model = model_at(config(&server.uri()), MODEL);
+    let response = model
+        .generate(
+            Request::new()
+                .system("You are terse.")
+                .user("Hello")
+                .temperature(0.5)
+                .top_p(0.9)
+                .stop("END")
+                .max_tokens(300),
+        )
+        .await
+        .unwrap();
+
+    let received = server.received_requests().await.unwrap();
+    assert_eq!(received.len(), 1);
+    let request = &received[0];
+    assert_eq!(request.method.as_str(), "POST");
+    assert_eq!(request.url.path(), "/v1/messages");
+    let header = |name: &str| request.headers.get(name).unwrap().to_str().unwrap();
+    assert_eq!(header("x-api-key"), KEY);
+    assert_eq!(header("anthropic-version"), "2023-06-01");
+    assert_eq!(header("content-type"), "application/json");
+    assert!(request.headers.get("authorization").is_none());
+
+    let body: Value = serde_json::from_slice(&request.body).unwrap();
+    assert_eq!(body["model"], MODEL);
+    assert_eq!(body["max_tokens"], 300);
+    assert_eq!(body["system"], "You are terse.");
+    assert_eq!(
+        body["messages"],
+        json!([{"role": "user", "content": "Hello"}])
+    );
+    assert_eq!(body["temperature"], 0.5);
+    assert_eq!(body["top_p"], 0.9);
+    assert_eq!(body["stop_sequences"], json!(["END"]));
+    for absent in [
+        "stream",
+        "thinking",
+        "tools",
+        "tool_choice",
+        "output_config",
+    ] {
+        assert!(body.get(absent).is_none(), "{absent} must not be sent");
+    }
+    assert_eq!(body.as_object().unwrap().len(), 7);
+
+    assert_eq!(
+        response.text(),
+        "The weather in San Francisco, CA is currently **Sunny** with a temperature of **68°F**."
+    );
+    assert_eq!(response.finish_reason, FinishReason::Stop);
+    assert_eq!(response.provider, "claude");
+    assert_eq!(response.model, "claude-haiku-4-5-20251001");
+    assert_eq!(response.usage, Usage::new(770, 25).with_cached_input(0));
+    assert_eq!(
+        response.raw.as_ref().unwrap()["id"],
+        "msg_01BZsMQjer9AFLgmdRKJ8NcA"
+    );
+}
+
+#[tokio::test]
+async fn max_tokens_defaults_when_the_request_sets_none() {
+    let server = serve_fixture("messages_response_text.json").await;
+    let model = model_at(config(&server.uri()).default_max_tokens(777), MODEL);
+    model.generate(Request::new().user("hi")).await.unwrap();
+    assert_eq!(only_body(&server).await["max_tokens"], 777);
+}
+
+#[tokio::test]
+async fn tool_call_round_trip_matches_the_recorded_requests() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/messages"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            fixture("anthropic/messages_response_tool_use.json"),
+            "application/json",
+        ))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/messages"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            fixture("anthropic/messages_response_text.json"),
+            "application/json",
+        ))
+        .mount(&server)
+        .await;
+    let model = model_at(config(&server.uri()), "claude-haiku-4-5");
+
+    let first = Request::new()
+        .user("What is the weather in SF?")
+        .tool(weather_tool())
+        .max_tokens(1024);
+    let answer = model.generate(first.clone()).await.unwrap();
+    assert_eq!(answer.finish_reason, FinishReason::ToolCalls);
+    assert_eq!(answer.usage, Usage::new(656, 74).with_cached_input(0));
+    let calls: Vec<&ToolCall> = answer.tool_calls().collect();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].id, "toolu_011bpynHqFZ9P4u5rSaXsTJQ");
+    assert_eq!(calls[0].name, "get_weather");
+    assert_eq!(
+        calls[0].arguments,
+        json!({"location": "San Francisco, CA", "units": "f"})
+    );
+
+    // The recorded tool output, verbatim (its JSON text escapes the degree sign).
+    let recorded = fixture_json("anthropic/messages_request_tool_result.json");
+    let output = recorded["messages"][2]["content"][0]["content"]
+        .as_str()
+        .unwrap();
+    let result = ToolResult::ok(calls[0].id.clone(), output);
+    let second = first.message(answer.to_message()).tool_results([result]);
+    let reply = model.generate(second).await.unwrap();
+    assert_eq!(reply.finish_reason, FinishReason::Stop);
+    assert!(reply.text().contains("Sunny"));
+
+    let sent = bodies(&server).await;
+    assert_eq!(sent.len(), 2);
+    assert_eq!(
+        sent[0],
+        fixture_json("anthropic/messages_request_tools.json")
+    );
+    // The recording echoes the server's `caller` annotation back; we send the
+    // tool_use block without it.
+    let mut expected = fixture_json("anthropic/messages_request_tool_result.json");
+    expected["messages"][1]["content"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("caller");
+    assert_eq!(sent[1], expected);
+}
+
+#[tokio::test]
+async fn tool_choice_and_error_results_map_to_the_wire() {
+    let server = serve_fixture("messages_response_text.json").await;
+    let model = model_at(config(&server.uri()), MODEL);
+    let request = Request::new()
+        .user("weather?")
+        .message(Message::new(
+            Role::Assistant,
+            vec![
+                Part::text("Let me check."),
+                Part::ToolCall(ToolCall::new(
+                    "toolu_A",
+                    "get_weather",
+                    json!({"location": "SF"}),
+                )),
+            ],
+        ))
+        .tool_results([ToolResult::error("toolu_A", "service down")])
+        .tool(weather_tool())
+        .tool_choice(majordomo::ToolChoice::Tool("get_weather".into()));
+    model.generate(request).await.unwrap();
+    let body = only_body(&server).await;
+    assert_eq!(
+        body["tool_choice"],
+        json!({"type": "tool", "name": "get_weather"})
+    );
+    assert_eq!(
+        body["messages"][1]["content"],
+        json!([
+            {"type": "text", "text": "Let me check."},
+            {"type": "tool_use", "id": "toolu_A", "name": "get_weather", "input": {"location": "SF"}}
+        ])
+    );
+    assert_eq!(
+        body["messages"][2],
+        json!({"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": "toolu_A", "content": "service down", "is_error": true}
+        ]})
+    );
+}
+
+#[tokio::test]
+async fn inline_image_matches_the_recorded_request() {
+    let server = serve_fixture("messages_response_text.json").await;
+    let model = model_at(config(&server.uri()), "claude-sonnet-5");
+    let expected = fixture_json("anthropic/messages_request_image_base64.json");
+    let data = expected["messages"][0]["content"][1]["source"]["data"]
+        .as_str()
+        .unwrap();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(data)
+        .unwrap();
+    let request = Request::new()
+        .user_with_image("Hello!", Image::inline("image/png", bytes))
+        .max_tokens(1024);
+    model.generate(request).await.unwrap();
+    assert_eq!(only_body(&server).await, expected);
+}
+
+#[tokio::test]
+async fn url_images_are_sent_as_url_sources_and_data_urls_as_base64() {
+    let server = serve_fixture("messages_response_text.json").await;
+    let model = model_at(config(&server.uri()), MODEL);
+    let request = Request::new()
+        .user_with_image("What is this?", Image::url("https://example.com/cat.png"))
+        .user_with_image(
+            "And this?",
+            Image::url("data:image/gif;base64,R0lGODlhAQABAAAAACw="),
+        );
+    model.generate(request).await.unwrap();
+    let body = only_body(&server).await;
+    let content = &body["messages"][0]["content"];
+    assert_eq!(
+        content[1],
+        json!({"type": "image", "source": {"type": "url", "url": "https://example.com/cat.png"}})
+    );
+    // Consecutive user turns are merged into one.
+    assert_eq!(body["messages"].as_array().unwrap().len(), 1);
+    assert_eq!(content[2], json!({"type": "text", "text": "And this?"}));
+    assert_eq!(
+        content[3],
+        json!({"type": "image", "source": {
+            "type": "base64", "media_type": "image/gif", "data": "R0lGODlhAQABAAAAACw="
+        }})
+    );
+}
+
+#[tokio::test]
+async fn inline_images_option_fetches_url_images_and_sends_bytes() {
+    let server = serve_fixture("messages_response_text.json").await;
+    let png = b"\x89PNG\r\n\x1a\nfake-image-bytes".to_vec();
+    Mock::given(method("GET"))
+        .and(path("/cat.png"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(png.clone(), "image/png"))
+        .mount(&server)
+        .await;
+    let model = model_at(
+        config(&server.uri())
+            .inline_images(true)
+            .media_limits(majordomo::providers::http::MediaLimits::default()),
+        MODEL,
+    );
+    let url = format!("{}/cat.png", server.uri());
+    model
+        .generate(Request::new().user_with_image("What is this?", Image::url(url)))
+        .await
+        .unwrap();
+    let posts: Vec<Value> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.method.as_str() == "POST")
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    assert_eq!(posts.len(), 1);
+    assert_eq!(
+        posts[0]["messages"][0]["content"][1]["source"],
+        json!({
+            "type": "base64",
+            "media_type": "image/png",
+            "data": base64::engine::general_purpose::STANDARD.encode(&png)
+        })
+    );
+}
+
+#[tokio::test]
+async fn reasoning_level_becomes_a_thinking_budget() {
+    let server = serve_fixture("messages_response_text.json").await;
+    let model = model_at(config(&server.uri()), "claude-sonnet-5");
+    model
+        .generate(
+            Request::new()
+                .user("Create a haiku about Anthropic.")
+                .max_tokens(3200)
+                .reasoning(ReasoningLevel::Budget(1600)),
+        )
+        .await
+        .unwrap();
+    model
+        .generate(
+            Request::new()
+                .user("Create a haiku about Anthropic.")
+                .temperature(0.7)
+                .reasoning(ReasoningLevel::Medium),
+        )
+        .await
+        .unwrap();
+    model
+        .generate(
+            Request::new()
+                .user("Create a haiku about Anthropic.")
+                .reasoning(ReasoningLevel::Off),
+        )
+        .await
+        .unwrap();
+    let sent = bodies(&server).await;
+    assert_eq!(
+        sent[0],
+        fixture_json("anthropic/messages_request_thinking.json")
+    );
+    // Medium = 8192; max_tokens (default 4096) must exceed it; temperature is dropped.
+    assert_eq!(
+        sent[1]["thinking"],
+        json!({"type": "enabled", "budget_tokens": 8192})
+    );
+    assert_eq!(sent[1]["max_tokens"], 8192 + 4096);
+    assert!(sent[1].get("temperature").is_none());
+    assert!(sent[2].get("thinking").is_none());
+    assert_eq!(sent[2]["max_tokens"], 4096);
+}
+
+#[tokio::test]
+async fn json_schema_request_and_answer() {
+    let server = serve_fixture("messages_response_structured_output.json").await;
+    let model = model_at(config(&server.uri()), "claude-sonnet-4-5");
+    let expected = fixture_json("anthropic/messages_request_structured_output.json");
+    let schema = expected["output_config"]["format"]["schema"].clone();
+    let response = model
+        .generate(
+            Request::new()
+                .user("Extract order: 2 Green Tea at $5.50 and 1 Coffee at $3.00. Total $14.")
+                .max_tokens(1024)
+                .json_schema("OrderDetails", schema),
+        )
+        .await
+        .unwrap();
+    assert_eq!(only_body(&server).await, expected);
+    let parsed: Value = serde_json::from_str(&response.text()).unwrap();
+    assert_eq!(parsed["total"], 14.0);
+    assert_eq!(parsed["items"][0]["product_name"], "Green Tea");
+    assert_eq!(parsed["items"][1]["quantity"], 1);
+    assert_eq!(response.finish_reason, FinishReason::Stop);
+    assert_eq!(response.usage, Usage::new(406, 50).with_cached_input(0));
+    assert_eq!(response.model, "claude-sonnet-4-5-20250929");
+}
+
+#[tokio::test]
+async fn json_schema_stream_request_and_fold() {
+    let server = serve_fixture("messages_stream_structured_output.sse").await;
+    let model = model_at(config(&server.uri()), "claude-sonnet-4-5");
+    let expected = fixture_json("anthropic/messages_request_structured_output_stream.json");
+    let response = stream_fold(
+        model.as_ref(),
+        Request::new()
+            .user(expected["messages"][0]["content"].as_str().unwrap())
+            .max_tokens(1024)
+            .json_schema("ids", expected["output_config"]["format"]["schema"].clone()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(only_body(&server).await, expected);
+    assert_eq!(response.text(), "[12345,67890]");
+    assert_eq!(
+        serde_json::from_str::<Vec<u64>>(&response.text()).unwrap(),
+        [12345, 67890]
+    );
+    assert_eq!(response.usage, Usage::new(135, 10).with_cached_input(0));
+    assert_eq!(response.model, "claude-sonnet-4-5-20250929");
+}
+
+fn thinking_text() -> String {
+    [
+        "Simple educ",
+        "ational question about what a solar eclipse is. This is benign general knowledge — definitions are fine. Also the user called",
+        " me \"claudius\" — I'm Claude. Minor correction or just roll with it politely.",
+    ]
+    .concat()
+}
+
+const SIGNATURE: &str = "c3ludGhldGljLXNpZ25hdHVyZS1maXh0dXJlLWEtbm90LWEtcmVhbC1zaWduYXR1cmU=";
+
+#[tokio::test]
+async fn own_thinking_goes_back_with_its_signature_and_foreign_thinking_is_dropped() {
+    let streamed = serve_fixture("messages_stream_thinking_signature_refusal.sse").await;
+    let model = model_at(config(&streamed.uri()), MODEL);
+    let first = Request::new()
+        .user("hi claudius, what is a solar eclipse?")
+        .reasoning(ReasoningLevel::Low);
+    let answer = stream_fold(model.as_ref(), first.clone()).await.unwrap();
+    let thinking = answer.message.thinking().next().unwrap().clone();
+    assert_eq!(thinking.provider.as_deref(), Some("claude"));
+
+    let next = serve_fixture("messages_response_text.json").await;
+    let model = model_at(config(&next.uri()), MODEL);
+    let foreign = Message::new(
+        Role::Assistant,
+        vec![
+            Part::Thinking(Thinking::text("openai reasoning").from_provider("openai")),
+            Part::Thinking(Thinking::redacted("gemini-opaque").from_provider("gemini")),
+            Part::text("An earlier answer."),
+        ],
+    );
+    let request = first
+        .message(answer.to_message())
+        .user("tell me more")
+        .message(foreign)
+        .user("thanks");
+    model.generate(request).await.unwrap();
+    let body = only_body(&next).await;
+    let messages = body["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 5);
+    assert_eq!(
+        messages[1],
+        json!({"role": "assistant", "content": [
+            {"type": "thinking", "thinking": thinking_text(), "signature": SIGNATURE},
+            {"type": "text", "text": "Hi"}
+        ]})
+    );
+    assert_eq!(
+        messages[3],
+        json!({"role": "assistant", "content": "An earlier answer."})
+    );
+    assert!(!body.to_string().contains("openai reasoning"));
+    assert!(!body.to_string().contains("gemini-opaque"));
+}
+
+#[tokio::test]
+async fn foreign_tool_ids_are_sanitized_consistently() {
+    let server = serve_fixture("messages_response_text.json").await;
+    let model = model_at(config(&server.uri()), MODEL);
+    let foreign_id = "call:abc.123/xyz";
+    let request = Request::new()
+        .user("weather?")
+        .message(Message::new(
+            Role::Assistant,
+            vec![
+                Part::ToolCall(ToolCall::new(
+                    foreign_id,
+                    "get_weather",
+                    json!({"location": "SF"}),
+                )),
+                Part::ToolCall(ToolCall::new(
+                    "call_ok-1",
+                    "get_weather",
+                    json!({"location": "LA"}),
+                )),
+            ],
+        ))
+        .tool_results([
+            ToolResult::ok(foreign_id, "sunny"),
+            ToolResult::ok("call_ok-1", "cloudy"),
+        ])
+        .tool(weather_tool());
+    model.generate(request).await.unwrap();
+    let body = only_body(&server).await;
+    let calls = &body["messages"][1]["content"];
+    let results = &body["messages"][2]["content"];
+    let id = calls[0]["id"].as_str().unwrap();
+    assert!(
+        id.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'),
+        "{id}"
+    );
+    assert_ne!(id, foreign_id);
+    assert_eq!(results[0]["tool_use_id"], id);
+    assert_eq!(calls[1]["id"], "call_ok-1");
+    assert_eq!(results[1]["tool_use_id"], "call_ok-1");
+}
+
+// ===== streams =====
+
+#[tokio::test]
+async fn every_stream_fixture_folds_into_the_expected_response() {
+    type Check = Box<dyn Fn(&Response)>;
+    let cases: Vec<(&str, Check)> = vec![
+        (
+            "messages_stream_basic.sse",
+            Box::new(|r: &Response| {
+                assert_eq!(r.text(), "Hello there!");
+                assert_eq!(r.finish_reason, FinishReason::Stop);
+                assert_eq!(r.usage, Usage::new(11, 6));
+                assert_eq!(r.model, "claude-3-opus-latest");
+            }),
+        ),
+        (
+            "messages_stream_tool_use.sse",
+            Box::new(|r: &Response| {
+                let call = r.tool_calls().next().unwrap();
+                assert_eq!(call.id, "toolu_018acGYLtfR52q9yDbWaEdQZ");
+                assert_eq!(
+                    call.arguments,
+                    json!({"location": "San Francisco, CA", "units": "f"})
+                );
+                assert_eq!(r.finish_reason, FinishReason::ToolCalls);
+                assert_eq!(r.usage, Usage::new(656, 74).with_cached_input(0));
+            }),
+        ),
+        (
+            "messages_stream_text_after_tool_result.sse",
+            Box::new(|r: &Response| {
+                assert_eq!(
+                    r.text(),
+                    "The weather in San Francisco, CA is currently:\n- **Temperature:** 68°F\n- **Condition:** Sunny\n\nIt's a nice sunny day!"
+                );
+                assert_eq!(r.message.parts.len(), 1);
+                assert_eq!(r.usage, Usage::new(770, 38).with_cached_input(0));
+            }),
+        ),
+        (
+            "messages_stream_structured_output.sse",
+            Box::new(|r: &Response| assert_eq!(r.text(), "[12345,67890]")),
+        ),
+        (
+            "messages_stream_refusal.sse",
+            Box::new(|r: &Response| {
+                assert!(r.message.parts.is_empty());
+                assert_eq!(r.finish_reason, FinishReason::ContentFilter);
+                assert_eq!(r.usage, Usage::new(20, 0));
+                assert_eq!(r.model, "claude-opus-4-7");
+            }),
+        ),
+        (
+            "messages_stream_thinking_signature_refusal.sse",
+            Box::new(|r: &Response| {
+                assert_eq!(r.message.parts.len(), 2);
+                let t = r.message.thinking().next().unwrap();
+                assert_eq!(t.text, thinking_text());
+                assert_eq!(t.signature.as_deref(), Some(SIGNATURE));
+                assert_eq!(r.text(), "Hi");
+                assert_eq!(r.finish_reason, FinishReason::ContentFilter);
+                assert_eq!(
+                    r.usage,
+                    Usage::new(28, 106).with_cached_input(0).with_reasoning(67)
+                );
+            }),
+        ),
+        (
+            "messages_stream_max_tokens_partial_tool_json.sse",
+            Box::new(|r: &Response| {
+                assert_eq!(
+                    r.text(),
+                    "I'll create a comprehensive tax guide for someone with multiple W2s and save it in a file called taxes.txt. Let me do that for you now."
+                );
+                let call = r.tool_calls().next().unwrap();
+                assert_eq!(call.id, "toolu_01EKqbqmZrGRXy18eN7m9kvY");
+                assert_eq!(call.name, "make_file");
+                // Cut mid-JSON: kept as the text received, not dropped.
+                let text = call.arguments.as_str().unwrap();
+                assert!(text.starts_with("{\"filename\": \"taxes.txt\", \"lines_of_text\": ["));
+                assert!(text.ends_with("\n\"Filing taxes"));
+                assert_eq!(r.finish_reason, FinishReason::Length);
+                assert_eq!(r.usage, Usage::new(450, 124).with_cached_input(0));
+            }),
+        ),
+    ];
+    for (name, check) in cases {
+        let server = serve_fixture(name).await;
+        let model = model_at(config(&server.uri()), MODEL);
+        let response = stream_fold(model.as_ref(), Request::new().user("hi"))
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(response.provider, "claude", "{name}");
+        assert_eq!(only_body(&server).await["stream"], true, "{name}");
+        check(&response);
+    }
+}
+
+#[tokio::test]
+async fn stream_request_body_matches_the_recorded_one() {
+    let server = serve_fixture("messages_stream_tool_use.sse").await;
+    let model = model_at(config(&server.uri()), "claude-haiku-4-5");
+    stream_fold(
+        model.as_ref(),
+        Request::new()
+            .user("What is the weather in SF?")
+            .tool(weather_tool())
+            .max_tokens(1024),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        only_body(&server).await,
+        fixture_json("anthropic/messages_request_tools_stream.json")
+    );
+}
+
+/// Serves `stream` and the same answer as one JSON body; both must give the
+/// same `Response`.
+async fn assert_same_answer(stream: &str, whole: Value) {
+    let streamed = serve_fixture(stream).await;
+    let plain = serve(200, whole.to_string().into_bytes(), "application/json").await;
+    let a = stream_fold(
+        model_at(config(&streamed.uri()), MODEL).as_ref(),
+        Request::new().user("hi"),
+    )
+    .await
+    .unwrap();
+    let b = model_at(config(&plain.uri()), MODEL)
+        .generate(Request::new().user("hi"))
+        .await
+        .unwrap();
+    assert_eq!(a, without_raw(b), "{stream}");
+}
+
+#[tokio::test]
+async fn streamed_and_whole_answers_fold_to_the_same_response() {
+    assert_same_answer(
+        "messages_stream_basic.sse",
+        json!({
+            "id": "msg_4QpJur2dWWDjF6C758FbBw5vm12BaVipnK", "type": "message", "role": "assistant",
+            "model": "claude-3-opus-latest",
+            "content": [{"type": "text", "text": "Hello there!"}],
+            "stop_reason": "end_turn", "stop_sequence": null,
+            "usage": {"input_tokens": 11, "output_tokens": 6}
+        }),
+    )
+    .await;
+    assert_same_answer(
+        "messages_stream_tool_use.sse",
+        json!({
+            "id": "msg_01AusY9WEbCaj3N7Tv5J4YjH", "type": "message", "role": "assistant",
+            "model": "claude-haiku-4-5-20251001",
+            "content": [{
+                "type": "tool_use", "id": "toolu_018acGYLtfR52q9yDbWaEdQZ", "name": "get_weather",
+                "input": {"location": "San Francisco, CA", "units": "f"}, "caller": {"type": "direct"}
+            }],
+            "stop_reason": "tool_use", "stop_sequence": null,
+            "usage": {"input_tokens": 656, "cache_creation_input_tokens": 0,
+                      "cache_read_input_tokens": 0, "output_tokens": 74}
+        }),
+    )
+    .await;
+    assert_same_answer(
+        "messages_stream_thinking_signature_refusal.sse",
+        json!({
+            "id": "msg_fixture_a_0001", "type": "message", "role": "assistant",
+            "model": "claude-fable-5",
+            "content": [
+                {"type": "thinking", "thinking": thinking_text(), "signature": SIGNATURE},
+                {"type": "text", "text": "Hi"}
+            ],
+            "stop_reason": "refusal", "stop_sequence": null,
+            "usage": {"input_tokens": 28, "cache_creation_input_tokens": 0,
+                      "cache_read_input_tokens": 0, "output_tokens": 106,
+                      "output_tokens_details": {"thinking_tokens": 67}}
+        }),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn stream_tool_indices_count_tool_calls_not_blocks() {
+    let server = serve_fixture("messages_stream_max_tokens_partial_tool_json.sse").await;
+    let model = model_at(config(&server.uri()), MODEL);
+    let events: Vec<StreamEvent> = model
+        .stream(Request::new().user("hi"))
+        .await
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+        .await;
+    let starts: Vec<usize> = events
+        .iter()
+        .filter_map(|e| match e {
+            StreamEvent::ToolCallStart { index, .. } => Some(*index),
+            _ => None,
+        })
+        .collect();
+    // The tool call is Anthropic block 1, but our tool call 0.
+    assert_eq!(starts, [0]);
+    assert!(events.iter().all(|e| match e {
+        StreamEvent::ToolCallDelta { index, .. } | StreamEvent::ToolCallEnd { index } =>
+            *index == 0,
+        _ => true,
+    }));
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, StreamEvent::ToolCallEnd { index: 0 }))
+    );
+    assert!(matches!(
+        events.last(),
+        Some(StreamEvent::Finish {
+            reason: FinishReason::Length
+        })
+    ));
+}
+
+#[tokio::test]
+async fn unknown_events_blocks_and_deltas_are_ignored() {
+    let body = concat!(
+        "event: message_start\n",
+        "data: {\"type\":\"message_start\",\"message\":{\"model\":\"claude-x-1\",\"usage\":{\"input_tokens\":5,\"cache_read_input_tokens\":3,\"cache_creation_input_tokens\":2,\"output_tokens\":1}}}\n\n",
+        "event: content_block_start\n",
+        "data: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"server_tool_use\",\"id\":\"srvtoolu_1\",\"name\":\"web_search\",\"input\":{}}}\n\n",
+        "event: content_block_stop\n",
+        "data: {\"type\":\"content_block_stop\",\"index\":0}\n\n",
+        "event: brand_new_event\n",
+        "data: {\"type\":\"brand_new_event\",\"stuff\":[1,2]}\n\n",
+        "event: content_block_start\n",
+        "data: {\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"redacted_thinking\",\"data\":\"EmwKAhgB\"}}\n\n",
+        "event: content_block_stop\n",
+        "data: {\"type\":\"content_block_stop\",\"index\":1}\n\n",
+        "event: content_block_start\n",
+        "data: {\"type\":\"content_block_start\",\"index\":2,\"content_block\":{\"type\":\"text\",\"text\":\"\",\"citations\":[]}}\n\n",
+        "event: content_block_delta\n",
+        "data: {\"type\":\"content_block_delta\",\"index\":2,\"delta\":{\"type\":\"citations_delta\",\"citation\":{\"type\":\"char_location\"}}}\n\n",
+        "event: content_block_delta\n",
+        "data: {\"type\":\"content_block_delta\",\"index\":2,\"delta\":{\"type\":\"future_delta\",\"x\":1}}\n\n",
+        "event: content_block_delta\n",
+        "data:    {  \"type\" : \"content_block_delta\" , \"index\" : 2 , \"delta\" : { \"type\" : \"text_delta\" , \"text\" : \"ok\" }  }   \n\n",
+        ": a comment\n\n",
+        "event: content_block_stop\n",
+        "data: {\"type\":\"content_block_stop\",\"index\":2}\n\n",
+        "event: message_delta\n",
+        "data: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"pause_turn\"},\"usage\":{\"output_tokens\":9}}\n\n",
+        "event: message_stop\n",
+        "data: {\"type\":\"message_stop\"}\n\n",
+    );
+    let server = serve(200, body.as_bytes().to_vec(), "text/event-stream").await;
+    let model = model_at(config(&server.uri()), MODEL);
+    let response = stream_fold(model.as_ref(), Request::new().user("hi"))
+        .await
+        .unwrap();
+    assert_eq!(response.model, "claude-x-1");
+    assert_eq!(response.message.parts.len(), 2);
+    assert_eq!(
+        response.message.parts[0],
+        Part::Thinking(Thinking::redacted("EmwKAhgB").from_provider("claude"))
+    );
+    assert_eq!(response.text(), "ok");
+    assert_eq!(
+        response.finish_reason,
+        FinishReason::Other("pause_turn".into())
+    );
+    assert_eq!(response.usage, Usage::new(10, 9).with_cached_input(3));
+}
+
+#[tokio::test]
+async fn stop_reasons_map_to_finish_reasons() {
+    for (stop, finish) in [
+        ("end_turn", FinishReason::Stop),
+        ("stop_sequence", FinishReason::Stop),
+        ("max_tokens", FinishReason::Length),
+        ("tool_use", FinishReason::ToolCalls),
+        ("refusal", FinishReason::ContentFilter),
+        ("model_context_window_exceeded", FinishReason::Length),
+        ("pause_turn", FinishReason::Other("pause_turn".into())),
+    ] {
+        let body = json!({
+            "id": "msg_1", "type": "message", "role": "assistant", "model": "m",
+            "content": [{"type": "text", "text": "x"}],
+            "stop_reason": stop, "stop_sequence": null,
+            "usage": {"input_tokens": 1, "output_tokens": 1}
+        });
+        let server = serve(200, body.to_string().into_bytes(), "application/json").await;
+        let response = model_at(config(&server.uri()), MODEL)
+            .generate(Request::new().user("hi"))
+            .await
+            .unwrap();
+        assert_eq!(response.finish_reason, finish, "{stop}");
+    }
+}
+
+#[tokio::test]
+async fn usage_counts_cache_writes_and_reads_as_input() {
+    let body = json!({
+        "id": "msg_1", "type": "message", "role": "assistant", "model": "m",
+        "content": [
+            {"type": "redacted_thinking", "data": "opaque"},
+            {"type": "text", "text": "a"},
+            {"type": "text", "text": "b"}
+        ],
+        "stop_reason": "end_turn",
+        "usage": {"input_tokens": 100, "cache_creation_input_tokens": 20,
+                  "cache_read_input_tokens": 300, "output_tokens": 50,
+                  "output_tokens_details": {"thinking_tokens": 30}}
+    });
+    let server = serve(200, body.to_string().into_bytes(), "application/json").await;
+    let response = model_at(config(&server.uri()), MODEL)
+        .generate(Request::new().user("hi"))
+        .await
+        .unwrap();
+    assert_eq!(
+        response.usage,
+        Usage::new(420, 50)
+            .with_cached_input(300)
+            .with_reasoning(30)
+    );
+    assert_eq!(
+        response.message.parts,
+        vec![
+            Part::Thinking(Thinking::redacted("opaque").from_provider("claude")),
+            Part::text("ab"),
+        ]
+    );
+}
+
+// ===== faults =====
+
+fn anthropic_error(kind: &str, message: &str) -> Vec<u8> {
+    json!({"type": "error", "error": {"type": kind, "message": message}, "request_id": "req_1"})
+        .to_string()
+        .into_bytes()
+}
+
+struct Fault {
+    status: u16,
+    body: Vec<u8>,
+    headers: Vec<(&'static str, String)>,
+    class: ErrorClass,
+    message: &'static str,
+}
+
+fn fault(status: u16, body: Vec<u8>, class: ErrorClass, message: &'static str) -> Fault {
+    Fault {
+        status,
+        body,
+        headers: Vec::new(),
+        class,
+        message,
+    }
+}
+
+async fn fail_with(fault: &Fault, streaming: bool) -> Error {
+    let server = MockServer::start().await;
+    let mut template =
+        ResponseTemplate::new(fault.status).set_body_raw(fault.body.clone(), "application/json");
+    for (name, value) in &fault.headers {
+        template = template.insert_header(*name, value.as_str());
+    }
+    Mock::given(method("POST"))
+        .and(path("/v1/messages"))
+        .respond_with(template)
+        .mount(&server)
+        .await;
+    let model = model_at(config(&server.uri()), MODEL);
+    let request = Request::new().user("hi");
+    if streaming {
+        stream_fold(model.as_ref(), request).await.unwrap_err()
+    } else {
+        model.generate(request).await.unwrap_err()
+    }
+}
+
+#[tokio::test]
+async fn http_statuses_map_to_their_classes() {
+    let leak = format!("invalid x-api-key: {KEY}");
+    let faults = vec![
+        fault(
+            400,
+            fixture("anthropic/error_400_invalid_request.json"),
+            ErrorClass::Permanent,
+            "Each `tool_result` block must have a corresponding `tool_use` block",
+        ),
+        fault(
+            401,
+            anthropic_error("authentication_error", &leak),
+            ErrorClass::Permanent,
+            "invalid x-api-key",
+        ),
+        fault(
+            403,
+            anthropic_error("permission_error", "Your API key does not have permission"),
+            ErrorClass::Permanent,
+            "does not have permission",
+        ),
+        fault(
+            404,
+            anthropic_error("not_found_error", "model: claude-x"),
+            ErrorClass::ModelNotFound,
+            "model: claude-x",
+        ),
+        fault(
+            408,
+            anthropic_error("timeout_error", "Request timed out"),
+            ErrorClass::Transient,
+            "Request timed out",
+        ),
+        fault(
+            413,
+            anthropic_error(
+                "request_too_large",
+                "Request exceeds the maximum allowed number of bytes.",
+            ),
+            ErrorClass::RequestSpecific,
+            "maximum allowed number of bytes",
+        ),
+        fault(
+            500,
+            anthropic_error("api_error", "Internal server error"),
+            ErrorClass::Transient,
+            "Internal server error",
+        ),
+        fault(
+            502,
+            b"<html><body>502 Bad Gateway</body></html>".to_vec(),
+            ErrorClass::Transient,
+            "Bad Gateway",
+        ),
+        fault(
+            503,
+            anthropic_error("api_error", "Service unavailable"),
+            ErrorClass::Transient,
+            "Service unavailable",
+        ),
+        fault(
+            504,
+            anthropic_error("timeout_error", "Request timed out"),
+            ErrorClass::Transient,
+            "Request timed out",
+        ),
+        fault(
+            529,
+            fixture("anthropic/error_529_overloaded.json"),
+            ErrorClass::Transient,
+            "Overloaded",
+        ),
+        fault(
+            400,
+            anthropic_error(
+                "invalid_request_error",
+                "prompt is too long: 208656 tokens > 200000 maximum",
+            ),
+            ErrorClass::RequestSpecific,
+            "prompt is too long",
+        ),
+        fault(
+            402,
+            anthropic_error("billing_error", "Your credit balance is too low"),
+            ErrorClass::Permanent,
+            "credit balance",
+        ),
+    ];
+    for fault in &faults {
+        for streaming in [false, true] {
+            let error = fail_with(fault, streaming).await;
+            let what = format!("HTTP {} (streaming: {streaming}): {error:?}", fault.status);
+            assert_eq!(error.class(), fault.class, "{what}");
+            assert_eq!(error.status(), Some(fault.status), "{what}");
+            assert_eq!(error.kind(), ErrorKind::Api, "{what}");
+            assert!(error.message().contains(fault.message), "{what}");
+            assert_clean(&error);
+        }
+    }
+}
+
+#[tokio::test]
+async fn rate_limits_carry_retry_after_in_seconds_and_as_a_date() {
+    let headers: Value = fixture_json("anthropic/error_429_rate_limit.headers.json");
+    let mut seconds = fault(
+        429,
+        fixture("anthropic/error_429_rate_limit.json"),
+        ErrorClass::Transient,
+        "rate limit",
+    );
+    seconds.headers = vec![
+        ("retry-after", "20".to_owned()),
+        (
+            "x-should-retry",
+            headers["x-should-retry"].as_str().unwrap().to_owned(),
+        ),
+    ];
+    let error = fail_with(&seconds, false).await;
+    assert_eq!(error.class(), ErrorClass::Transient);
+    assert_eq!(error.status(), Some(429));
+    assert_eq!(error.code(), Some("rate_limit_error"));
+    assert_eq!(error.retry_after(), Some(Duration::from_secs(20)));
+    assert!(error.message().contains("rate limit"));
+    assert_clean(&error);
+
+    let mut dated = fault(
+        429,
+        anthropic_error(
+            "rate_limit_error",
+            "Number of requests has exceeded your rate limit",
+        ),
+        ErrorClass::Transient,
+        "rate limit",
+    );
+    let at = SystemTime::now() + Duration::from_secs(120);
+    dated.headers = vec![("retry-after", httpdate::fmt_http_date(at))];
+    let error = fail_with(&dated, true).await;
+    assert_eq!(error.class(), ErrorClass::Transient);
+    let wait = error.retry_after().unwrap();
+    assert!(
+        wait > Duration::from_secs(100) && wait <= Duration::from_secs(120),
+        "{wait:?}"
+    );
+    assert_clean(&error);
+}
+
+#[tokio::test]
+async fn connection_refused_is_transient() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let model = model_at(config(&format!("http://127.0.0.1:{port}")), MODEL);
+    let error = model.generate(Request::new().user("hi")).await.unwrap_err();
+    assert_eq!(error.class(), ErrorClass::Transient, "{error:?}");
+    assert_eq!(error.kind(), ErrorKind::Transport);
+    assert_clean(&error);
+    let error = stream_fold(model.as_ref(), Request::new().user("hi"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.class(), ErrorClass::Transient);
+    assert_clean(&error);
+}
+
+#[tokio::test]
+async fn a_stalled_server_times_out() {
+    let server = PacedServer::start(vec![Step::Stall]).await;
+    let model = model_at(
+        config(&server.url()).timeout(Duration::from_millis(300)),
+        MODEL,
+    );
+    let error = model.generate(Request::new().user("hi")).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Timeout, "{error:?}");
+    assert_eq!(error.class(), ErrorClass::Transient);
+    assert_clean(&error);
+
+    // A stream that starts, then goes silent.
+    let basic = fixture("anthropic/messages_stream_basic.sse");
+    let first_event = basic.windows(2).position(|w| w == b"\n\n").unwrap() + 2;
+    let server = PacedServer::start(vec![
+        head(200, "text/event-stream"),
+        write(&basic[..first_event]),
+        Step::Stall,
+    ])
+    .await;
+    let model = model_at(
+        config(&server.url()).timeout(Duration::from_millis(300)),
+        MODEL,
+    );
+    let error = stream_fold(model.as_ref(), Request::new().user("hi"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.class(), ErrorClass::Transient, "{error:?}");
+    assert!(
+        matches!(error.kind(), ErrorKind::Timeout | ErrorKind::Transport),
+        "{error:?}"
+    );
+    assert_clean(&error);
+}
+
+#[tokio::test]
+async fn a_stream_cut_before_message_stop_ended_early() {
+    let basic = fixture("anthropic/messages_stream_basic.sse");
+    let cut = basic
+        .windows(b"event: message_delta".len())
+        .position(|w| w == b"event: message_delta")
+        .unwrap();
+    for script in [
+        // Cut at an event boundary (no message_delta, no message_stop).
+        vec![head(200, "text/event-stream"), write(&basic[..cut])],
+        // Cut inside the last event's JSON.
+        vec![
+            head(200, "text/event-stream"),
+            write(&basic[..basic.len() - 8]),
+        ],
+    ] {
+        let server = PacedServer::start(script).await;
+        let model = model_at(config(&server.url()), MODEL);
+        let error = stream_fold(model.as_ref(), Request::new().user("hi"))
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::StreamEndedEarly, "{error:?}");
+        assert_eq!(error.class(), ErrorClass::Transient);
+        assert_clean(&error);
+    }
+}
+
+#[tokio::test]
+async fn garbage_json_in_a_data_line_is_a_decode_error() {
+    let basic = String::from_utf8(fixture("anthropic/messages_stream_basic.sse")).unwrap();
+    let garbage = basic.replacen(
+        "data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\" there\"}}",
+        &format!("data: {{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{{\"type\" {KEY}"),
+        1,
+    );
+    assert_ne!(garbage, basic);
+    let server = serve(200, garbage.into_bytes(), "text/event-stream").await;
+    let model = model_at(config(&server.uri()), MODEL);
+    let error = stream_fold(model.as_ref(), Request::new().user("hi"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Decode, "{error:?}");
+    assert_eq!(error.class(), ErrorClass::Transient);
+    assert_clean(&error);
+
+    let server = serve(200, b"{not json".to_vec(), "application/json").await;
+    let model = model_at(config(&server.uri()), MODEL);
+    let error = model.generate(Request::new().user("hi")).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Decode, "{error:?}");
+    assert_eq!(error.class(), ErrorClass::Transient);
+    assert_clean(&error);
+}
+
+#[tokio::test]
+async fn a_mid_stream_overloaded_error_is_transient() {
+    let server = serve_fixture("messages_stream_error_overloaded.sse").await;
+    let model = model_at(config(&server.uri()), MODEL);
+    let error = stream_fold(model.as_ref(), Request::new().user("hi"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.class(), ErrorClass::Transient, "{error:?}");
+    assert_eq!(error.code(), Some("overloaded_error"));
+    assert_eq!(error.message(), "Overloaded");
+    assert_clean(&error);
+
+    // After output has started, the error ends the stream the caller holds.
+    let basic = String::from_utf8(fixture("anthropic/messages_stream_basic.sse")).unwrap();
+    let cut = basic.find("event: content_block_stop").unwrap();
+    let body = format!(
+        "{}event: error\ndata: {{\"type\": \"error\", \"error\": {{\"type\": \"api_error\", \"message\": \"boom for {KEY}\"}}}}\n\n",
+        &basic[..cut]
+    );
+    let server = serve(200, body.into_bytes(), "text/event-stream").await;
+    let model = model_at(config(&server.uri()), MODEL);
+    let mut stream = model.stream(Request::new().user("hi")).await.unwrap();
+    let mut texts = String::new();
+    let error = loop {
+        match stream.next().await.unwrap() {
+            Ok(StreamEvent::TextDelta { text }) => texts.push_str(&text),
+            Ok(_) => {}
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(texts, "Hello there!");
+    assert_eq!(error.class(), ErrorClass::Transient);
+    assert_eq!(error.code(), Some("api_error"));
+    assert!(error.message().contains("boom for ***"), "{error:?}");
+    assert_clean(&error);
+    assert!(stream.next().await.is_none());
+}
+
+// ===== registry =====
+
+#[tokio::test]
+async fn dsn_provider_through_the_registry_generates_and_streams() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/messages"))
+        .and(wiremock::matchers::body_partial_json(
+            json!({"stream": true}),
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            fixture("anthropic/messages_stream_basic.sse"),
+            "text/event-stream",
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/messages"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            fixture("anthropic/messages_response_text.json"),
+            "application/json",
+        ))
+        .mount(&server)
+        .await;
+    let port = server.address().port();
+    let registry = Registry::builder()
+        .env_vars([(
+            "LLM_C",
+            format!("anthropic+http://{KEY}@127.0.0.1:{port}?version=2023-06-01"),
+        )])
+        .build();
+    let chain = registry.parse("c/claude-x").unwrap();
+
+    let reply = chain.generate(Request::new().user("hi")).await.unwrap();
+    assert_eq!(reply.provider, "c");
+    assert!(reply.text().contains("Sunny"));
+    let streamed = chain
+        .stream(Request::new().user("hi"))
+        .await
+        .unwrap()
+        .into_response()
+        .await
+        .unwrap();
+    assert_eq!(streamed.text(), "Hello there!");
+    assert_eq!(streamed.provider, "c");
+
+    let received = server.received_requests().await.unwrap();
+    assert_eq!(received.len(), 2);
+    for request in &received {
+        assert_eq!(
+            request.headers.get("x-api-key").unwrap().to_str().unwrap(),
+            KEY
+        );
+        assert_eq!(
+            request
+                .headers
+                .get("anthropic-version")
+                .unwrap()
+                .to_str()
+                .unwrap(),
+            "2023-06-01"
+        );
+        let body: Value = serde_json::from_slice(&request.body).unwrap();
+        assert_eq!(body["model"], "claude-x");
+    }
+}
+
+#[tokio::test]
+async fn dsn_version_option_and_base_path() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/gateway/anthropic/v1/messages"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            fixture("anthropic/messages_response_text.json"),
+            "application/json",
+        ))
+        .mount(&server)
+        .await;
+    let port = server.address().port();
+    let registry = Registry::builder()
+        .env_vars([(
+            "LLM_GW",
+            format!("anthropic+http://{KEY}@127.0.0.1:{port}/gateway/anthropic?version=2099-01-01"),
+        )])
+        .build();
+    let reply = registry
+        .parse("gw/claude-x")
+        .unwrap()
+        .generate(Request::new().user("hi"))
+        .await
+        .unwrap();
+    assert_eq!(reply.provider, "gw");
+    let received = server.received_requests().await.unwrap();
+    assert_eq!(received.len(), 1);
+    assert_eq!(
+        received[0]
+            .headers
+            .get("anthropic-version")
+            .unwrap()
+            .to_str()
+            .unwrap(),
+        "2099-01-01"
+    );
+}
+
+#[tokio::test]
+async fn builtin_reads_its_key_and_base_url_when_first_used() {
+    let server = serve_fixture("messages_response_text.json").await;
+    let registry = Registry::builder()
+        .env_vars([
+            ("ANTHROPIC_API_KEY", KEY.to_owned()),
+            ("ANTHROPIC_BASE_URL", server.uri()),
+        ])
+        .build();
+    let reply = registry
+        .parse("anthropic/claude-x")
+        .unwrap()
+        .generate(Request::new().user("hi"))
+        .await
+        .unwrap();
+    assert_eq!(reply.provider, "anthropic");
+    let received = server.received_requests().await.unwrap();
+    assert_eq!(
+        received[0]
+            .headers
+            .get("x-api-key")
+            .unwrap()
+            .to_str()
+            .unwrap(),
+        KEY
+    );
+
+    // No key: the spec still resolves, the call fails permanently, naming the variable.
+    let registry = Registry::builder()
+        .env_vars([("ANTHROPIC_BASE_URL", server.uri())])
+        .build();
+    let provider = registry.provider("anthropic").unwrap();
+    let model = provider.model("claude-x").unwrap();
+    let error = model.generate(Request::new().user("hi")).await.unwrap_err();
+    assert_eq!(error.class(), ErrorClass::Permanent, "{error:?}");
+    assert!(error.to_string().contains("ANTHROPIC_API_KEY"), "{error}");
+    assert_eq!(error.provider(), Some("anthropic"));
+    assert_eq!(error.model(), Some("claude-x"));
+    let error = stream_fold(model.as_ref(), Request::new().user("hi"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.class(), ErrorClass::Permanent);
+    assert_eq!(server.received_requests().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn provider_debug_and_errors_never_show_the_key() {
+    let provider = AnthropicProvider::new(config("http://127.0.0.1:9")).unwrap();
+    let text = format!("{provider:?} {:?}", provider.config());
+    assert!(!text.contains(KEY), "{text}");
+    assert_eq!(provider.name(), "claude");
+}

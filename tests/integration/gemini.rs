@@ -1,1 +1,1006 @@
-//! Integration tests: gemini.
+//! Integration tests: gemini. Real loopback HTTP: wiremock serves fixtures
+//! built from the official documentation (`tests/fixtures/gemini/SOURCES.md`);
+//! `PacedServer` stalls and cuts streams.
+
+#![cfg(feature = "gemini")]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use majordomo::providers::gemini::{GeminiConfig, GeminiProvider};
+use majordomo::{
+    Error, ErrorClass, ErrorKind, FinishReason, Image, Message, Model, Part, Provider,
+    ReasoningLevel, Registry, Request, Response, Role, Thinking, Tool, ToolCall, ToolChoice,
+    ToolResult, Usage,
+};
+use serde_json::{Value, json};
+use wiremock::matchers::{header, method, path, query_param};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::support::http::{PacedServer, Step, fixture, fixture_json, head, write};
+
+/// A recognizable key: no error text may ever contain it.
+const KEY: &str = "AIzaSyTESTKEY-do-not-leak-5c1e9b7a";
+const MODEL: &str = "gemini-2.5-flash";
+const GENERATE: &str = "/v1beta/models/gemini-2.5-flash:generateContent";
+const STREAM: &str = "/v1beta/models/gemini-2.5-flash:streamGenerateContent";
+const SIGNATURE: &str = "CiIBVKhc7oDPpCaXyJKKssjqr4g3JNOSgJ/M2V+1THC1icsWCmwBVKhc7qkpM7tB1ja5j2tF0r1Jn1sB5b2Qk5d4Z0xL3KJ8WQ==";
+
+fn config(base: &str) -> GeminiConfig {
+    GeminiConfig::new()
+        .name("g")
+        .base_url(format!("{base}/v1beta"))
+        .api_key(KEY)
+}
+
+fn model_at(config: GeminiConfig, id: &str) -> Arc<dyn Model> {
+    GeminiProvider::new(config).unwrap().model(id).unwrap()
+}
+
+fn content_type(name: &str) -> &'static str {
+    if name.ends_with(".sse") {
+        "text/event-stream"
+    } else {
+        "application/json"
+    }
+}
+
+/// A server answering `POST {path}` (with the API key header) with `status`
+/// and `body`.
+async fn serve_at(route: &str, status: u16, body: Vec<u8>, content_type: &str) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(route))
+        .and(header("x-goog-api-key", KEY))
+        .respond_with(ResponseTemplate::new(status).set_body_raw(body, content_type))
+        .mount(&server)
+        .await;
+    server
+}
+
+async fn serve_fixture(name: &str) -> MockServer {
+    let route = if name.ends_with(".sse") {
+        STREAM
+    } else {
+        GENERATE
+    };
+    serve_at(
+        route,
+        200,
+        fixture(&format!("gemini/{name}")),
+        content_type(name),
+    )
+    .await
+}
+
+/// The requests the server received, in order.
+async fn requests(server: &MockServer) -> Vec<wiremock::Request> {
+    server.received_requests().await.unwrap_or_default()
+}
+
+/// The JSON bodies the server received, in order.
+async fn bodies(server: &MockServer) -> Vec<Value> {
+    requests(server)
+        .await
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect()
+}
+
+async fn stream_fold(model: &dyn Model, request: Request) -> Result<Response, Error> {
+    model.stream(request).await?.into_response().await
+}
+
+/// Neither the message, the code, Display nor Debug may carry the key.
+fn assert_clean(error: &Error) {
+    for text in [
+        error.to_string(),
+        format!("{error:?}"),
+        error.message().to_owned(),
+        error.code().unwrap_or_default().to_owned(),
+    ] {
+        assert!(!text.contains(KEY), "key leaked: {text}");
+    }
+}
+
+fn assert_target(error: &Error) {
+    assert_eq!(error.provider(), Some("g"), "{error:?}");
+    assert_eq!(error.model(), Some(MODEL), "{error:?}");
+}
+
+// ===== requests =====
+
+#[tokio::test]
+async fn plain_chat_with_a_system_instruction() {
+    let server = serve_fixture("generate_response_text.json").await;
+    let model = model_at(config(&server.uri()), MODEL);
+    let request = Request::new()
+        .system("You are a cat. Your name is Neko.")
+        .user("Hello there")
+        .assistant("Meow.")
+        .user("Give me python code to sort a list.")
+        .temperature(0.5)
+        .top_p(0.75)
+        .max_tokens(800)
+        .stop("Title")
+        .seed(42);
+    let response = model.generate(request).await.unwrap();
+
+    let received = requests(&server).await;
+    assert_eq!(received.len(), 1);
+    let url = &received[0].url;
+    assert_eq!(url.path(), GENERATE);
+    assert_eq!(url.query(), None, "the key never goes in the URL");
+    assert_eq!(
+        received[0].headers.get("x-goog-api-key").unwrap(),
+        KEY,
+        "the key goes in the header"
+    );
+    let body: Value = serde_json::from_slice(&received[0].body).unwrap();
+    assert_eq!(
+        body["systemInstruction"],
+        json!({"parts": [{"text": "You are a cat. Your name is Neko."}]})
+    );
+    assert_eq!(
+        body["contents"],
+        json!([
+            {"role": "user", "parts": [{"text": "Hello there"}]},
+            {"role": "model", "parts": [{"text": "Meow."}]},
+            {"role": "user", "parts": [{"text": "Give me python code to sort a list."}]},
+        ])
+    );
+    assert_eq!(
+        body["generationConfig"],
+        json!({
+            "temperature": 0.5,
+            "topP": 0.75,
+            "maxOutputTokens": 800,
+            "stopSequences": ["Title"],
+            "seed": 42,
+        })
+    );
+    for absent in ["tools", "toolConfig"] {
+        assert!(body.get(absent).is_none(), "{absent} sent without tools");
+    }
+
+    assert!(response.text().starts_with("```python\n# Example list"));
+    assert_eq!(response.finish_reason, FinishReason::Stop);
+    assert_eq!(response.usage, Usage::new(9, 87));
+    assert_eq!(response.provider, "g");
+    assert_eq!(response.model, "gemini-2.5-flash");
+    assert_eq!(
+        response.raw.as_ref().unwrap()["responseId"],
+        "mPqyaKDJFa6Sz7IPu4DN0QU"
+    );
+}
+
+#[tokio::test]
+async fn system_messages_join_the_instruction_and_same_role_turns_merge() {
+    let server = serve_fixture("generate_response_text.json").await;
+    let model = model_at(config(&server.uri()), MODEL);
+    let request = Request::new()
+        .system("Be brief.")
+        .message(Message::system("Answer in English."))
+        .user("One")
+        .user("Two");
+    model.generate(request).await.unwrap();
+    let body = &bodies(&server).await[0];
+    assert_eq!(
+        body["systemInstruction"]["parts"],
+        json!([{"text": "Be brief."}, {"text": "Answer in English."}])
+    );
+    assert_eq!(
+        body["contents"],
+        json!([{"role": "user", "parts": [{"text": "One"}, {"text": "Two"}]}])
+    );
+}
+
+fn find_theaters() -> Tool {
+    Tool::new(
+        "find_theaters",
+        "find theaters based on location and optionally movie title which are is currently playing in theaters",
+        json!({
+            "type": "object",
+            "properties": {
+                "location": {"type": "string", "description": "The city and state, e.g. San Francisco, CA or a zip code e.g. 95616"},
+                "movie": {"type": "string", "description": "Any movie title"}
+            },
+            "required": ["location"],
+            "additionalProperties": false
+        }),
+    )
+}
+
+#[tokio::test]
+async fn a_tool_call_round_trip() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(GENERATE))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            fixture("gemini/generate_response_function_call.json"),
+            "application/json",
+        ))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(GENERATE))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            fixture("gemini/generate_response_text.json"),
+            "application/json",
+        ))
+        .mount(&server)
+        .await;
+    let model = model_at(config(&server.uri()), MODEL);
+
+    let ask = Request::new()
+        .user("Which theaters in Mountain View show Barbie movie?")
+        .tool(find_theaters())
+        .tool_choice(ToolChoice::Tool("find_theaters".into()));
+    let first = model.generate(ask.clone()).await.unwrap();
+    assert_eq!(first.finish_reason, FinishReason::ToolCalls);
+    let calls: Vec<&ToolCall> = first.tool_calls().collect();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].id, "call_0", "no id from the API: a stable one");
+    assert_eq!(calls[0].name, "find_theaters");
+    assert_eq!(
+        calls[0].arguments,
+        json!({"movie": "Barbie", "location": "Mountain View, CA"})
+    );
+    assert_eq!(first.usage, Usage::new(196, 18));
+
+    // The result names no tool: the name comes from the call with its id.
+    let result = ToolResult::ok(
+        calls[0].id.clone(),
+        r#"{"movie":"Barbie","theaters":[{"name":"AMC Mountain View 16"}]}"#,
+    );
+    let follow_up = ask.message(first.to_message()).tool_results([result]);
+    model.generate(follow_up).await.unwrap();
+
+    let bodies = bodies(&server).await;
+    assert_eq!(bodies.len(), 2);
+    for body in &bodies {
+        assert_eq!(
+            body["tools"],
+            json!([{"functionDeclarations": [{
+                "name": "find_theaters",
+                "description": "find theaters based on location and optionally movie title which are is currently playing in theaters",
+                "parametersJsonSchema": find_theaters().parameters,
+            }]}])
+        );
+        assert_eq!(
+            body["toolConfig"],
+            json!({"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": ["find_theaters"]}})
+        );
+    }
+    let contents = &bodies[1]["contents"];
+    assert_eq!(
+        contents[1],
+        json!({"role": "model", "parts": [{"functionCall": {
+            "name": "find_theaters",
+            "args": {"movie": "Barbie", "location": "Mountain View, CA"}
+        }}]}),
+        "no id is sent back"
+    );
+    assert_eq!(
+        contents[2],
+        json!({"role": "user", "parts": [{"functionResponse": {
+            "name": "find_theaters",
+            "response": {"movie": "Barbie", "theaters": [{"name": "AMC Mountain View 16"}]}
+        }}]})
+    );
+    assert_eq!(contents.as_array().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn tool_results_are_always_objects_and_choices_map_to_modes() {
+    let server = serve_fixture("generate_response_text.json").await;
+    let model = model_at(config(&server.uri()), MODEL);
+    let calls = Message::new(
+        Role::Assistant,
+        vec![
+            Part::ToolCall(ToolCall::new("a", "count", json!({}))),
+            Part::ToolCall(ToolCall::new("b", "fetch", json!({"url": "x"}))),
+        ],
+    );
+    let base = Request::new()
+        .user("go")
+        .message(calls)
+        .tool_results([
+            ToolResult::ok("a", "42"),
+            ToolResult::error("b", "timed out").with_name("fetch"),
+            ToolResult::ok("zzz", "orphan"),
+        ])
+        .tool(Tool::new("count", "", json!({"type": "object"})))
+        .tool(Tool::new("fetch", "Fetches", Value::Null));
+    for choice in [ToolChoice::Auto, ToolChoice::Required, ToolChoice::None] {
+        model
+            .generate(base.clone().tool_choice(choice))
+            .await
+            .unwrap();
+    }
+    let bodies = bodies(&server).await;
+    let modes: Vec<&Value> = bodies
+        .iter()
+        .map(|b| &b["toolConfig"]["functionCallingConfig"]["mode"])
+        .collect();
+    assert_eq!(modes, [&json!("AUTO"), &json!("ANY"), &json!("NONE")]);
+    assert_eq!(
+        bodies[0]["tools"][0]["functionDeclarations"],
+        json!([
+            {"name": "count", "parametersJsonSchema": {"type": "object"}},
+            {"name": "fetch", "description": "Fetches"},
+        ])
+    );
+    assert_eq!(
+        bodies[0]["contents"][2]["parts"],
+        json!([
+            {"functionResponse": {"name": "count", "response": {"result": 42}}},
+            {"functionResponse": {"name": "fetch", "response": {"error": "timed out"}}},
+            {"text": "Tool call zzz returned: orphan"},
+        ])
+    );
+}
+
+#[tokio::test]
+async fn thought_signatures_go_back_on_their_part_and_foreign_thinking_is_dropped() {
+    const GEMINI3: &str = "gemini-3-pro-preview";
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1beta/models/gemini-3-pro-preview:generateContent"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            fixture("gemini/generate_response_function_call_signature.json"),
+            "application/json",
+        ))
+        .mount(&server)
+        .await;
+    let model = model_at(config(&server.uri()), GEMINI3);
+    let first = model
+        .generate(Request::new().user("Check flight status for AA100"))
+        .await
+        .unwrap();
+    assert_eq!(first.model, GEMINI3);
+    let call = first.tool_calls().next().unwrap().clone();
+    assert_eq!(call.id, "9k3hxx1p", "the API's id is kept");
+    let signed: Vec<&Thinking> = first.message.thinking().collect();
+    assert_eq!(signed.len(), 1);
+    assert_eq!(signed[0].signature.as_deref(), Some(SIGNATURE));
+    assert_eq!(signed[0].provider.as_deref(), Some("g"));
+    assert_eq!(
+        first.usage,
+        Usage::new(92, 16 + 63).with_reasoning(63),
+        "output counts thoughts"
+    );
+
+    // Our own signed call, preceded by another provider's thinking.
+    let mut history = first.to_message();
+    history.parts.insert(
+        0,
+        Part::Thinking(
+            Thinking::text("foreign reasoning")
+                .with_signature("anthropic-sig")
+                .from_provider("claude"),
+        ),
+    );
+    // A later turn from another provider: an unsigned call.
+    let foreign = Message::new(
+        Role::Assistant,
+        vec![Part::ToolCall(ToolCall::new(
+            "call_abc",
+            "book_taxi",
+            json!({"time": "10 AM"}),
+        ))],
+    );
+    let request = Request::new()
+        .user("Check flight status for AA100 and book a taxi if delayed")
+        .message(history)
+        .tool_results([ToolResult::ok(call.id.clone(), r#"{"status":"delayed"}"#)])
+        .message(foreign)
+        .tool_results([ToolResult::ok("call_abc", r#"{"booking":"ok"}"#)]);
+    model.generate(request).await.unwrap();
+    let contents = bodies(&server).await[1]["contents"].clone();
+    assert_eq!(
+        contents[1],
+        json!({"role": "model", "parts": [{
+            "thoughtSignature": SIGNATURE,
+            "functionCall": {"name": "check_flight", "args": {"flight": "AA100"}}
+        }]}),
+        "own signature on its call, foreign thinking dropped"
+    );
+    assert_eq!(
+        contents[2]["parts"][0]["functionResponse"]["name"],
+        "check_flight"
+    );
+    assert_eq!(
+        contents[3],
+        json!({"role": "model", "parts": [{
+            "thoughtSignature": "skip_thought_signature_validator",
+            "functionCall": {"name": "book_taxi", "args": {"time": "10 AM"}}
+        }]}),
+        "Gemini 3 gets the documented signature for calls it did not make"
+    );
+}
+
+#[tokio::test]
+async fn an_inline_image_becomes_inline_data() {
+    let server = serve_fixture("generate_response_text.json").await;
+    let model = model_at(config(&server.uri()), MODEL);
+    let png: Vec<u8> = vec![0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 1, 2, 3];
+    let request = Request::new().user_with_image(
+        "Caption this image.",
+        Image::inline("image/png", png.clone()),
+    );
+    model.generate(request).await.unwrap();
+    let body = &bodies(&server).await[0];
+    assert_eq!(
+        body["contents"],
+        json!([{"role": "user", "parts": [
+            {"text": "Caption this image."},
+            {"inlineData": {
+                "mimeType": "image/png",
+                "data": base64::engine::general_purpose::STANDARD.encode(&png),
+            }},
+        ]}])
+    );
+}
+
+#[tokio::test]
+async fn a_reasoning_level_sets_the_thinking_config() {
+    let server = serve_fixture("generate_response_thinking.json").await;
+    let model = model_at(config(&server.uri()), MODEL);
+    let response = model
+        .generate(
+            Request::new()
+                .user("You are playing the 20 question game.")
+                .reasoning(ReasoningLevel::High),
+        )
+        .await
+        .unwrap();
+    let body = &bodies(&server).await[0];
+    assert_eq!(
+        body["generationConfig"],
+        json!({"thinkingConfig": {"thinkingBudget": 16384, "includeThoughts": true}})
+    );
+    match response.message.parts.as_slice() {
+        [Part::Thinking(thought), Part::Text { text }] => {
+            assert!(thought.text.starts_with("**Here's how I'm thinking"));
+            assert_eq!(thought.provider.as_deref(), Some("g"));
+            assert!(thought.signature.is_none());
+            assert!(text.starts_with("This is a fun one!"));
+        }
+        other => panic!("unexpected parts {other:?}"),
+    }
+    assert_eq!(
+        response.usage,
+        Usage::new(58, 820 + 1477).with_reasoning(1477)
+    );
+    assert_eq!(
+        response.text(),
+        fixture_json("gemini/generate_response_thinking.json")["candidates"][0]["content"]["parts"]
+            [1]["text"]
+    );
+
+    // Gemini 3 takes a level instead of a budget.
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(
+            "/v1beta/models/gemini-3-flash-preview:generateContent",
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            fixture("gemini/generate_response_thinking.json"),
+            "application/json",
+        ))
+        .mount(&server)
+        .await;
+    let model = model_at(config(&server.uri()), "gemini-3-flash-preview");
+    model
+        .generate(Request::new().user("hi").reasoning(ReasoningLevel::Low))
+        .await
+        .unwrap();
+    assert_eq!(
+        bodies(&server).await[0]["generationConfig"]["thinkingConfig"],
+        json!({"thinkingLevel": "low", "includeThoughts": true})
+    );
+}
+
+#[tokio::test]
+async fn a_json_schema_request() {
+    let server = serve_fixture("generate_response_json_schema.json").await;
+    let model = model_at(config(&server.uri()), MODEL);
+    let schema = json!({
+        "type": "array",
+        "items": {
+            "type": "object",
+            "properties": {"recipe_name": {"type": "string"}},
+            "required": ["recipe_name"]
+        }
+    });
+    let response = model
+        .generate(
+            Request::new()
+                .user("List a few popular cookie recipes.")
+                .json_schema("recipes", schema.clone()),
+        )
+        .await
+        .unwrap();
+    let body = &bodies(&server).await[0];
+    assert_eq!(
+        body["generationConfig"],
+        json!({"responseMimeType": "application/json", "responseJsonSchema": schema})
+    );
+    let recipes: Value = serde_json::from_str(&response.text()).unwrap();
+    assert_eq!(recipes[0]["recipe_name"], "Chocolate Chip Cookies");
+    assert_eq!(recipes.as_array().unwrap().len(), 5);
+
+    model
+        .generate(
+            Request::new()
+                .user("JSON please")
+                .response_format(majordomo::ResponseFormat::Json),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        bodies(&server).await[1]["generationConfig"],
+        json!({"responseMimeType": "application/json"})
+    );
+}
+
+#[tokio::test]
+async fn model_ids_are_percent_encoded_in_the_path() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            fixture("gemini/generate_response_text.json"),
+            "application/json",
+        ))
+        .mount(&server)
+        .await;
+    for (id, expected) in [
+        (
+            "tunedModels/my model:v1",
+            "/v1beta/tunedModels/my%20model%3Av1:generateContent",
+        ),
+        (
+            "models/gemini-2.5-flash",
+            "/v1beta/models/gemini-2.5-flash:generateContent",
+        ),
+        ("a/b?c#d", "/v1beta/models/a%2Fb%3Fc%23d:generateContent"),
+    ] {
+        let model = model_at(config(&server.uri()), id);
+        model.generate(Request::new().user("hi")).await.unwrap();
+        let last = requests(&server).await.pop().unwrap();
+        assert_eq!(last.url.path(), expected);
+        assert_eq!(last.url.query(), None);
+    }
+}
+
+// ===== responses =====
+
+#[tokio::test]
+async fn response_fixtures_parse() {
+    let server = serve_fixture("generate_response_max_tokens.json").await;
+    let model = model_at(config(&server.uri()), MODEL);
+    let response = model.generate(Request::new().user("hi")).await.unwrap();
+    assert_eq!(response.finish_reason, FinishReason::Length);
+    assert!(response.message.parts.is_empty());
+    assert_eq!(response.message.role, Role::Assistant);
+    assert_eq!(response.usage, Usage::new(844, 399).with_reasoning(399));
+
+    let server = serve_fixture("generate_response_blocked_prompt.json").await;
+    let model = model_at(config(&server.uri()), MODEL);
+    let error = model.generate(Request::new().user("hi")).await.unwrap_err();
+    assert_eq!(error.class(), ErrorClass::RequestSpecific, "{error:?}");
+    assert!(error.message().contains("SAFETY"), "{error:?}");
+    assert_target(&error);
+}
+
+// ===== streams =====
+
+#[tokio::test]
+async fn streams_fold_into_the_non_streamed_answer() {
+    for (stream, whole, id) in [
+        (
+            "stream_text.sse",
+            "generate_response_text.json",
+            "gemini-2.5-flash",
+        ),
+        (
+            "stream_thinking.sse",
+            "generate_response_thinking.json",
+            "gemini-2.5-flash",
+        ),
+        (
+            "stream_function_call.sse",
+            "generate_response_function_call_signature.json",
+            "gemini-3-pro-preview",
+        ),
+    ] {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path(format!("/v1beta/models/{id}:streamGenerateContent")))
+            .and(query_param("alt", "sse"))
+            .and(header("x-goog-api-key", KEY))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_raw(fixture(&format!("gemini/{stream}")), "text/event-stream"),
+            )
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path(format!("/v1beta/models/{id}:generateContent")))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_raw(fixture(&format!("gemini/{whole}")), "application/json"),
+            )
+            .mount(&server)
+            .await;
+        let model = model_at(config(&server.uri()), id);
+        let streamed = stream_fold(model.as_ref(), Request::new().user("hi"))
+            .await
+            .unwrap();
+        let generated = model.generate(Request::new().user("hi")).await.unwrap();
+        assert_eq!(streamed.message, generated.message, "{stream}");
+        assert_eq!(streamed.finish_reason, generated.finish_reason, "{stream}");
+        assert_eq!(streamed.usage, generated.usage, "{stream}");
+        assert_eq!(streamed.provider, "g");
+        assert_eq!(streamed.model, id);
+        let received = requests(&server).await;
+        assert_eq!(received[0].url.query(), Some("alt=sse"));
+    }
+}
+
+// ===== faults =====
+
+#[tokio::test]
+async fn http_errors_land_in_their_classes() {
+    for (name, status, class, code) in [
+        (
+            "error_400_api_key_invalid.json",
+            400,
+            ErrorClass::Permanent,
+            "API_KEY_INVALID",
+        ),
+        (
+            "error_400_failed_precondition.json",
+            400,
+            ErrorClass::Permanent,
+            "FAILED_PRECONDITION",
+        ),
+        (
+            "error_400_input_token_count.json",
+            400,
+            ErrorClass::RequestSpecific,
+            "INVALID_ARGUMENT",
+        ),
+        (
+            "error_403_permission_denied.json",
+            403,
+            ErrorClass::Permanent,
+            "PERMISSION_DENIED",
+        ),
+        (
+            "error_404_model_not_found.json",
+            404,
+            ErrorClass::ModelNotFound,
+            "NOT_FOUND",
+        ),
+        (
+            "error_429_resource_exhausted.json",
+            429,
+            ErrorClass::Transient,
+            "RESOURCE_EXHAUSTED",
+        ),
+        (
+            "error_500_internal.json",
+            500,
+            ErrorClass::Transient,
+            "INTERNAL",
+        ),
+        (
+            "error_503_unavailable.json",
+            503,
+            ErrorClass::Transient,
+            "UNAVAILABLE",
+        ),
+        (
+            "error_504_deadline_exceeded.json",
+            504,
+            ErrorClass::Transient,
+            "DEADLINE_EXCEEDED",
+        ),
+    ] {
+        let body = fixture(&format!("gemini/{name}"));
+        let expected: Value = serde_json::from_slice(&body).unwrap();
+        let expected_message = expected["error"]["message"].as_str().unwrap();
+        for streaming in [false, true] {
+            let route = if streaming { STREAM } else { GENERATE };
+            let server = serve_at(route, status, body.clone(), "application/json").await;
+            let model = model_at(config(&server.uri()), MODEL);
+            let error = if streaming {
+                stream_fold(model.as_ref(), Request::new().user("hi"))
+                    .await
+                    .unwrap_err()
+            } else {
+                model.generate(Request::new().user("hi")).await.unwrap_err()
+            };
+            assert_eq!(error.class(), class, "{name}: {error:?}");
+            assert_eq!(error.status(), Some(status), "{name}");
+            assert_eq!(error.code(), Some(code), "{name}");
+            assert_eq!(error.message(), expected_message, "{name}");
+            assert_target(&error);
+            assert_clean(&error);
+            if status == 429 {
+                assert_eq!(error.retry_after(), Some(Duration::from_secs(26)));
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_retry_after_header_wins_over_retry_info() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(GENERATE))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .insert_header("retry-after", "7")
+                .set_body_raw(
+                    fixture("gemini/error_429_resource_exhausted.json"),
+                    "application/json",
+                ),
+        )
+        .mount(&server)
+        .await;
+    let model = model_at(config(&server.uri()), MODEL);
+    let error = model.generate(Request::new().user("hi")).await.unwrap_err();
+    assert_eq!(error.class(), ErrorClass::Transient);
+    assert_eq!(error.retry_after(), Some(Duration::from_secs(7)));
+}
+
+#[tokio::test]
+async fn an_echoed_key_never_reaches_an_error() {
+    let echo = json!({"error": {
+        "code": 400,
+        "message": format!("API key not valid: {KEY}. Please pass a valid API key."),
+        "status": "INVALID_ARGUMENT",
+        "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID"}]
+    }});
+    let server = serve_at(
+        GENERATE,
+        400,
+        echo.to_string().into_bytes(),
+        "application/json",
+    )
+    .await;
+    let model = model_at(config(&server.uri()), MODEL);
+    let error = model.generate(Request::new().user("hi")).await.unwrap_err();
+    assert_eq!(error.class(), ErrorClass::Permanent);
+    assert!(error.message().contains("***"), "{error:?}");
+    assert_clean(&error);
+
+    // A body that fails to decode, quoting the key where a number belongs.
+    let odd = format!(r#"{{"candidates":[],"usageMetadata":{{"promptTokenCount":"{KEY}"}}}}"#);
+    let server = serve_at(GENERATE, 200, odd.into_bytes(), "application/json").await;
+    let model = model_at(config(&server.uri()), MODEL);
+    let error = model.generate(Request::new().user("hi")).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Decode, "{error:?}");
+    assert_clean(&error);
+
+    // An in-stream error that echoes it.
+    let sse = format!(
+        "data: {}\r\n\r\n",
+        json!({"error": {"code": 500, "message": format!("bad key {KEY}"), "status": "INTERNAL"}})
+    );
+    let server = serve_at(STREAM, 200, sse.into_bytes(), "text/event-stream").await;
+    let model = model_at(config(&server.uri()), MODEL);
+    let error = stream_fold(model.as_ref(), Request::new().user("hi"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.class(), ErrorClass::Transient);
+    assert_clean(&error);
+}
+
+#[tokio::test]
+async fn connection_refused_is_transient() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let model = model_at(config(&format!("http://127.0.0.1:{port}")), MODEL);
+    let error = model.generate(Request::new().user("hi")).await.unwrap_err();
+    assert_eq!(error.class(), ErrorClass::Transient, "{error:?}");
+    assert_eq!(error.kind(), ErrorKind::Transport);
+    assert_target(&error);
+    assert_clean(&error);
+    let error = stream_fold(model.as_ref(), Request::new().user("hi"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.class(), ErrorClass::Transient);
+    assert_target(&error);
+}
+
+#[tokio::test]
+async fn a_stalled_server_times_out() {
+    let server = PacedServer::start(vec![Step::Stall]).await;
+    let model = model_at(
+        config(&server.url()).timeout(Duration::from_millis(300)),
+        MODEL,
+    );
+    let error = model.generate(Request::new().user("hi")).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Timeout, "{error:?}");
+    assert_eq!(error.class(), ErrorClass::Transient);
+    assert_target(&error);
+    assert_clean(&error);
+
+    // A stream that starts, then goes silent.
+    let text = fixture("gemini/stream_text.sse");
+    let first = text.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let server = PacedServer::start(vec![
+        head(200, "text/event-stream"),
+        write(&text[..first]),
+        Step::Stall,
+    ])
+    .await;
+    let model = model_at(
+        config(&server.url()).timeout(Duration::from_millis(300)),
+        MODEL,
+    );
+    let error = stream_fold(model.as_ref(), Request::new().user("hi"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.class(), ErrorClass::Transient, "{error:?}");
+    assert!(
+        matches!(error.kind(), ErrorKind::Timeout | ErrorKind::Transport),
+        "{error:?}"
+    );
+    assert_target(&error);
+    assert_clean(&error);
+    let raw = String::from_utf8(server.requests().pop().unwrap()).unwrap();
+    assert!(raw.starts_with(
+        "POST /v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse HTTP/1.1"
+    ));
+}
+
+#[tokio::test]
+async fn a_stream_cut_before_any_finish_reason_ended_early() {
+    let text = fixture("gemini/stream_text.sse");
+    let last = text
+        .windows(b"\"finishReason\"".len())
+        .position(|w| w == b"\"finishReason\"")
+        .unwrap();
+    let last_event = text[..last]
+        .windows(b"data:".len())
+        .rposition(|w| w == b"data:")
+        .unwrap();
+    for script in [
+        // Cut at an event boundary, before the chunk with the finish reason.
+        vec![head(200, "text/event-stream"), write(&text[..last_event])],
+        // Cut inside the last chunk's JSON.
+        vec![
+            head(200, "text/event-stream"),
+            write(&text[..text.len() - 10]),
+        ],
+    ] {
+        let server = PacedServer::start(script).await;
+        let model = model_at(config(&server.url()), MODEL);
+        let error = stream_fold(model.as_ref(), Request::new().user("hi"))
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::StreamEndedEarly, "{error:?}");
+        assert_eq!(error.class(), ErrorClass::Transient);
+        assert_target(&error);
+    }
+}
+
+#[tokio::test]
+async fn garbage_json_in_a_data_line_is_a_decode_error() {
+    let text = String::from_utf8(fixture("gemini/stream_text.sse")).unwrap();
+    let second = text.match_indices("data: ").nth(1).unwrap().0;
+    let garbage = format!(
+        "{}data: {{\"candidates\": [{{\"content\" {KEY}\r\n\r\n{}",
+        &text[..second],
+        &text[second..]
+    );
+    let server = serve_at(STREAM, 200, garbage.into_bytes(), "text/event-stream").await;
+    let model = model_at(config(&server.uri()), MODEL);
+    let error = stream_fold(model.as_ref(), Request::new().user("hi"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Decode, "{error:?}");
+    assert_eq!(error.class(), ErrorClass::Transient);
+    assert_target(&error);
+    assert_clean(&error);
+}
+
+#[tokio::test]
+async fn an_error_in_a_data_line_ends_the_stream() {
+    let server = serve_fixture("stream_error_midstream.sse").await;
+    let model = model_at(config(&server.uri()), MODEL);
+    let error = stream_fold(model.as_ref(), Request::new().user("hi"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.class(), ErrorClass::Transient, "{error:?}");
+    assert_eq!(error.status(), Some(503));
+    assert_eq!(error.code(), Some("UNAVAILABLE"));
+    assert_eq!(
+        error.message(),
+        "The model is overloaded. Please try again later."
+    );
+    assert_target(&error);
+}
+
+// ===== registry =====
+
+#[tokio::test]
+async fn through_the_registry_from_a_dsn() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(GENERATE))
+        .and(header("x-goog-api-key", KEY))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            fixture("gemini/generate_response_text.json"),
+            "application/json",
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(STREAM))
+        .and(query_param("alt", "sse"))
+        .and(header("x-goog-api-key", KEY))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_raw(fixture("gemini/stream_text.sse"), "text/event-stream"),
+        )
+        .mount(&server)
+        .await;
+    let port = server.address().port();
+    let registry = Registry::builder()
+        .env_vars([(
+            "LLM_G",
+            format!("gemini+http://{KEY}@127.0.0.1:{port}/v1beta"),
+        )])
+        .build();
+    let chain = registry.parse("g/gemini-2.5-flash").unwrap();
+    let generated = chain.generate(Request::new().user("hi")).await.unwrap();
+    assert_eq!(generated.provider, "g");
+    assert_eq!(generated.model, "gemini-2.5-flash");
+    assert!(generated.text().contains("my_list.sort()"));
+    let streamed = chain
+        .stream(Request::new().user("hi"))
+        .await
+        .unwrap()
+        .into_response()
+        .await
+        .unwrap();
+    assert_eq!(streamed.message, generated.message);
+    assert_eq!(streamed.usage, generated.usage);
+    assert_eq!(requests(&server).await.len(), 2);
+
+    // Without a path, the DSN gets the API version of the default base URL.
+    let registry = Registry::builder()
+        .env_vars([("LLM_G", format!("gemini+http://{KEY}@127.0.0.1:{port}"))])
+        .build();
+    let chain = registry.parse("g/gemini-2.5-flash").unwrap();
+    chain.generate(Request::new().user("hi")).await.unwrap();
+    assert_eq!(requests(&server).await.len(), 3);
+}
+
+#[tokio::test]
+async fn the_builtin_provider_without_a_key_fails_at_call_time() {
+    let registry = Registry::builder()
+        .env_vars(std::iter::empty::<(String, String)>())
+        .build();
+    let provider = registry.provider("gemini").unwrap();
+    assert_eq!(provider.name(), "gemini");
+    let model = provider.model("gemini-2.5-flash").unwrap();
+    let error = model.generate(Request::new().user("hi")).await.unwrap_err();
+    assert_eq!(error.class(), ErrorClass::Permanent, "{error:?}");
+    assert_eq!(error.kind(), ErrorKind::Config);
+    assert!(error.message().contains("GEMINI_API_KEY"), "{error:?}");
+    assert_eq!(error.provider(), Some("gemini"));
+    assert_eq!(error.model(), Some("gemini-2.5-flash"));
+    let error = model.stream(Request::new().user("hi")).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Config);
+}

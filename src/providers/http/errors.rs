@@ -116,7 +116,15 @@ pub fn classify(status: u16, body: &ErrorBody, should_retry: Option<bool>) -> Er
     let text = body.haystack();
     let has = |needle: &str| text.contains(needle);
 
-    if has("insufficient_quota") || has("billing") || status == 402 {
+    // Quota and billing are read from the machine fields only: Gemini's
+    // transient 429 message also says "check your plan and billing details".
+    let billing = [&body.code, &body.kind].into_iter().flatten().any(|c| {
+        matches!(
+            c.to_ascii_lowercase().as_str(),
+            "insufficient_quota" | "billing_error" | "billing_hard_limit_reached"
+        )
+    });
+    if billing || status == 402 {
         return ErrorClass::Permanent;
     }
     if status == 401 || status == 403 {

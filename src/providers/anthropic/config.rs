@@ -1,0 +1,169 @@
+//! [`AnthropicConfig`]: where the Messages API lives and the protocol options.
+
+use std::time::Duration;
+
+use crate::providers::http::{HttpSettings, MediaLimits};
+use crate::{Capabilities, Secret};
+
+/// The public Anthropic API.
+pub const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
+/// The `anthropic-version` header sent unless configured otherwise.
+pub const DEFAULT_VERSION: &str = "2023-06-01";
+/// `max_tokens` when the request sets none (the Messages API requires one).
+pub const DEFAULT_MAX_TOKENS: u32 = 4096;
+
+/// How to reach an Anthropic Messages server and speak to it.
+///
+/// A chainable builder; [`AnthropicProvider::new`](super::AnthropicProvider::new)
+/// turns it into a provider.
+///
+/// ```
+/// use std::time::Duration;
+/// use majordomo::providers::anthropic::AnthropicConfig;
+/// let config = AnthropicConfig::new()
+///     .name("claude")
+///     .base_url("https://gateway.example.com/anthropic")
+///     .api_key("sk-ant-test")
+///     .version("2023-06-01")
+///     .default_max_tokens(2048)
+///     .timeout(Duration::from_secs(120));
+/// assert_eq!(config.provider_name(), "claude");
+/// assert!(!format!("{config:?}").contains("sk-ant-test"));
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct AnthropicConfig {
+    pub(super) name: String,
+    pub(super) http: HttpSettings,
+    pub(super) version: String,
+    pub(super) default_max_tokens: u32,
+    pub(super) inline_images: bool,
+    pub(super) media_limits: MediaLimits,
+    pub(super) betas: Vec<String>,
+    pub(super) capabilities: Capabilities,
+}
+
+impl Default for AnthropicConfig {
+    fn default() -> Self {
+        AnthropicConfig {
+            name: "anthropic".to_owned(),
+            http: HttpSettings::new(DEFAULT_BASE_URL),
+            version: DEFAULT_VERSION.to_owned(),
+            default_max_tokens: DEFAULT_MAX_TOKENS,
+            inline_images: false,
+            media_limits: MediaLimits::default(),
+            betas: Vec::new(),
+            capabilities: Capabilities::unknown().streaming(true),
+        }
+    }
+}
+
+impl AnthropicConfig {
+    /// The public API (`https://api.anthropic.com`), provider name `anthropic`,
+    /// `anthropic-version: 2023-06-01`, no key.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The provider's registered name (the part before `/` in a spec). Errors
+    /// and responses carry it.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// Replaces the HTTP settings (base URL, credential, timeouts, headers).
+    /// The base URL is the part before `/v1/messages`.
+    pub fn http(mut self, settings: HttpSettings) -> Self {
+        self.http = settings;
+        self
+    }
+
+    /// Sets the base URL (the part before `/v1/messages`), keeping the
+    /// credential and timeouts. Extra headers of settings given to
+    /// [`AnthropicConfig::http`] are not kept: set the URL first.
+    pub fn base_url(mut self, base_url: impl Into<String>) -> Self {
+        let old = &self.http;
+        let mut settings = HttpSettings::new(base_url)
+            .timeout(old.request_timeout)
+            .connect_timeout(old.connect_timeout);
+        if let Some(key) = old.credential() {
+            settings = settings.api_key(key.clone());
+        }
+        self.http = settings;
+        self
+    }
+
+    /// Sets the API key, sent as `x-api-key`.
+    pub fn api_key(mut self, key: impl Into<Secret>) -> Self {
+        self.http = self.http.api_key(key);
+        self
+    }
+
+    /// Bounds a `generate` call, and the silence between chunks of a stream.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.http = self.http.timeout(timeout);
+        self
+    }
+
+    /// Bounds establishing a connection.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.http = self.http.connect_timeout(timeout);
+        self
+    }
+
+    /// The `anthropic-version` header. Default `2023-06-01`.
+    pub fn version(mut self, version: impl Into<String>) -> Self {
+        self.version = version.into();
+        self
+    }
+
+    /// Adds an `anthropic-beta` flag (sent comma-separated).
+    pub fn beta(mut self, flag: impl Into<String>) -> Self {
+        self.betas.push(flag.into());
+        self
+    }
+
+    /// `max_tokens` for requests that set none (the API requires it). Default 4096.
+    /// With extended thinking on, a `max_tokens` not above the thinking budget
+    /// is raised to the budget plus this value.
+    pub fn default_max_tokens(mut self, max_tokens: u32) -> Self {
+        self.default_max_tokens = max_tokens.max(1);
+        self
+    }
+
+    /// Fetch URL images ourselves and send their bytes (base64) instead of
+    /// letting Anthropic fetch the URL. Default: off (`source.type: url`).
+    pub fn inline_images(mut self, yes: bool) -> Self {
+        self.inline_images = yes;
+        self
+    }
+
+    /// Limits on fetching images when [`AnthropicConfig::inline_images`] is on.
+    pub fn media_limits(mut self, limits: MediaLimits) -> Self {
+        self.media_limits = limits;
+        self
+    }
+
+    /// What every model of this provider declares. Default: streaming only
+    /// (the rest depends on the model and stays undeclared).
+    pub fn capabilities(mut self, capabilities: Capabilities) -> Self {
+        self.capabilities = capabilities;
+        self
+    }
+
+    /// The provider's registered name.
+    pub fn provider_name(&self) -> &str {
+        &self.name
+    }
+
+    /// The HTTP settings.
+    pub fn http_settings(&self) -> &HttpSettings {
+        &self.http
+    }
+
+    /// The `anthropic-version` header value.
+    pub fn api_version(&self) -> &str {
+        &self.version
+    }
+}

@@ -1,0 +1,456 @@
+//! [`GeminiConfig`], [`GeminiProvider`] and its models: where the API is, how
+//! it is called, and the `Model` implementation.
+
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::StreamExt as _;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+
+use super::error::{decode, refine};
+use super::request::{self, BuildContext};
+use super::response;
+use super::stream::GeminiStream;
+use super::wire::GenerateContentResponse;
+use crate::providers::http::body;
+use crate::providers::http::client::HttpClient;
+use crate::providers::http::{HttpSettings, MediaLimits, SseDecoder};
+use crate::registry::EnvLookup;
+use crate::{
+    Capabilities, Error, EventStream, Model, Provider, Request, Response, Result, Secret, Target,
+};
+
+/// The Gemini API's default base URL.
+pub const DEFAULT_BASE_URL: &str = "https://generativelanguage.googleapis.com/v1beta";
+
+/// The variables the built-in provider reads its key from, in order. The
+/// official SDKs read both; when both are set they prefer `GOOGLE_API_KEY`,
+/// while we prefer the variable named for Gemini (`GOOGLE_API_KEY` is a common
+/// name for keys of other Google APIs).
+pub(crate) const KEY_VARIABLES: [&str; 2] = ["GEMINI_API_KEY", "GOOGLE_API_KEY"];
+
+/// The header carrying the API key. The `?key=` query form is never used: it
+/// would put the key in URLs, logs and error texts.
+const API_KEY_HEADER: &str = "x-goog-api-key";
+
+/// Characters escaped in a model id used as a path segment: all but the
+/// unreserved ones, so `/`, `:`, `?` and `#` cannot change the path.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// How to reach Gemini: the provider's name, the HTTP settings (base URL, API
+/// key, timeouts) and the limits on fetching image URLs.
+///
+/// ```
+/// use std::time::Duration;
+/// use majordomo::providers::gemini::{GeminiConfig, GeminiProvider};
+/// use majordomo::Provider;
+///
+/// let config = GeminiConfig::new()
+///     .name("g")
+///     .api_key("AIza-example")
+///     .timeout(Duration::from_secs(60));
+/// assert!(!format!("{config:?}").contains("AIza-example"));
+/// let provider = GeminiProvider::new(config)?;
+/// assert_eq!(provider.name(), "g");
+/// # Ok::<(), majordomo::Error>(())
+/// ```
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct GeminiConfig {
+    name: String,
+    settings: HttpSettings,
+    headers: Vec<(String, String)>,
+    media_limits: MediaLimits,
+}
+
+impl fmt::Debug for GeminiConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GeminiConfig")
+            .field("name", &self.name)
+            .field("settings", &self.settings)
+            // Header values may be credentials too: names only.
+            .field(
+                "headers",
+                &self.headers.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+            )
+            .field("media_limits", &self.media_limits)
+            .finish()
+    }
+}
+
+impl Default for GeminiConfig {
+    fn default() -> Self {
+        GeminiConfig::new()
+    }
+}
+
+impl GeminiConfig {
+    /// A provider named `gemini` at [`DEFAULT_BASE_URL`], with no key and the
+    /// default timeouts and media limits.
+    pub fn new() -> Self {
+        GeminiConfig::from_settings(HttpSettings::new(DEFAULT_BASE_URL))
+    }
+
+    /// A provider named `gemini` with these HTTP settings (base URL such as
+    /// `https://generativelanguage.googleapis.com/v1beta`, key, timeouts).
+    pub fn from_settings(settings: HttpSettings) -> Self {
+        GeminiConfig {
+            name: "gemini".to_owned(),
+            settings,
+            headers: Vec::new(),
+            media_limits: MediaLimits::default(),
+        }
+    }
+
+    /// The provider's registered name (what specs and errors call it).
+    /// Default: `gemini`.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// The API key, sent as `x-goog-api-key`.
+    pub fn api_key(mut self, key: impl Into<Secret>) -> Self {
+        self.settings = self.settings.api_key(key);
+        self
+    }
+
+    /// The base URL, including the API version path. Keeps the key and the
+    /// timeouts. Default: [`DEFAULT_BASE_URL`].
+    pub fn base_url(mut self, base_url: impl Into<String>) -> Self {
+        let old = self.settings;
+        let mut settings = HttpSettings::new(base_url)
+            .timeout(old.request_timeout)
+            .connect_timeout(old.connect_timeout);
+        if let Some(key) = old.credential() {
+            settings = settings.api_key(key.clone());
+        }
+        self.settings = settings;
+        self
+    }
+
+    /// Replaces the HTTP settings (base URL, key, timeouts, headers).
+    pub fn settings(mut self, settings: HttpSettings) -> Self {
+        self.settings = settings;
+        self
+    }
+
+    /// Bound on a whole `generate` call and on the silence between stream
+    /// chunks. Default: 600 s.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.settings = self.settings.timeout(timeout);
+        self
+    }
+
+    /// Bound on establishing a connection. Default: 10 s.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.settings = self.settings.connect_timeout(timeout);
+        self
+    }
+
+    /// A header sent with every request.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Limits on fetching images given by URL (size, time).
+    /// Default: [`MediaLimits::default`].
+    pub fn media_limits(mut self, limits: MediaLimits) -> Self {
+        self.media_limits = limits;
+        self
+    }
+
+    /// The HTTP settings, with the extra headers.
+    fn http_settings(&self) -> HttpSettings {
+        let mut settings = self.settings.clone();
+        for (name, value) in &self.headers {
+            settings = settings.header(name.clone(), value.clone());
+        }
+        settings
+    }
+}
+
+/// The Gemini API (`generateContent`, `streamGenerateContent`) as a
+/// [`Provider`]. Cloning shares the one HTTP client.
+///
+/// ```
+/// use majordomo::providers::gemini::{GeminiConfig, GeminiProvider};
+/// use majordomo::Provider;
+///
+/// let gemini = GeminiProvider::new(GeminiConfig::new().api_key("AIza-example"))?;
+/// let model = gemini.model("gemini-2.5-flash")?;
+/// assert_eq!(model.capabilities().streaming, Some(true));
+/// # Ok::<(), majordomo::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct GeminiProvider {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    name: String,
+    client: ClientSlot,
+    media_limits: MediaLimits,
+}
+
+enum ClientSlot {
+    Ready(HttpClient),
+    /// The built-in provider: its key is read from the environment when it is
+    /// first used, and the client built then (once).
+    FromEnv {
+        env: EnvLookup,
+        config: GeminiConfig,
+        built: Mutex<Option<HttpClient>>,
+    },
+}
+
+impl GeminiProvider {
+    /// A provider for `config`, with its HTTP client built once.
+    ///
+    /// # Errors
+    /// A configuration error for a malformed header or a TLS backend that
+    /// cannot start.
+    pub fn new(config: GeminiConfig) -> Result<Self> {
+        let client = HttpClient::new(config.http_settings())?;
+        Ok(GeminiProvider {
+            inner: Arc::new(Inner {
+                name: config.name,
+                media_limits: config.media_limits,
+                client: ClientSlot::Ready(client),
+            }),
+        })
+    }
+
+    /// The built-in provider: reads the key from [`KEY_VARIABLES`] through
+    /// `env` when first used.
+    pub(crate) fn from_env(env: EnvLookup) -> Self {
+        let config = GeminiConfig::new();
+        GeminiProvider {
+            inner: Arc::new(Inner {
+                name: config.name.clone(),
+                media_limits: config.media_limits,
+                client: ClientSlot::FromEnv {
+                    env,
+                    config,
+                    built: Mutex::new(None),
+                },
+            }),
+        }
+    }
+}
+
+impl Inner {
+    fn client(&self) -> Result<HttpClient> {
+        match &self.client {
+            ClientSlot::Ready(client) => Ok(client.clone()),
+            ClientSlot::FromEnv { env, config, built } => {
+                let mut slot = built.lock().unwrap_or_else(PoisonError::into_inner);
+                if let Some(client) = slot.as_ref() {
+                    return Ok(client.clone());
+                }
+                let key = KEY_VARIABLES
+                    .iter()
+                    .find_map(|var| env(var).filter(|v| !v.trim().is_empty()))
+                    .ok_or_else(|| {
+                        Error::missing_credential(&self.name, &KEY_VARIABLES.join(" or "))
+                    })?;
+                let client = HttpClient::new(config.clone().api_key(key).http_settings())?;
+                *slot = Some(client.clone());
+                Ok(client)
+            }
+        }
+    }
+}
+
+impl fmt::Debug for GeminiProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("GeminiProvider");
+        d.field("name", &self.inner.name);
+        match &self.inner.client {
+            ClientSlot::Ready(client) => d.field("client", client),
+            ClientSlot::FromEnv { .. } => d.field("client", &"from environment"),
+        };
+        d.field("media_limits", &self.inner.media_limits).finish()
+    }
+}
+
+impl Provider for GeminiProvider {
+    fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    fn model(&self, id: &str) -> Result<Arc<dyn Model>> {
+        Ok(Arc::new(GeminiModel {
+            inner: Arc::clone(&self.inner),
+            target: Target::new(&self.inner.name, id)?,
+            // Every model served by generateContent also streams; tools,
+            // images, schemas and thinking vary by model.
+            capabilities: Capabilities::unknown().streaming(true),
+        }))
+    }
+}
+
+/// One Gemini model.
+struct GeminiModel {
+    inner: Arc<Inner>,
+    target: Target,
+    capabilities: Capabilities,
+}
+
+impl GeminiModel {
+    /// `/models/{id}:{method}`; ids already naming their collection
+    /// (`models/…`, `tunedModels/…`) keep it.
+    fn path(&self, method: &str) -> String {
+        let id = self.target.model();
+        let (collection, name) = match id.split_once('/') {
+            Some((c @ ("models" | "tunedModels"), rest)) => (c, rest),
+            _ => ("models", id),
+        };
+        format!(
+            "/{collection}/{}:{method}",
+            utf8_percent_encode(name, SEGMENT)
+        )
+    }
+
+    fn headers(&self, client: &HttpClient) -> Result<HeaderMap> {
+        let mut headers = HeaderMap::new();
+        if let Some(key) = client.credential() {
+            let mut value = HeaderValue::from_str(key.expose()).map_err(|_| {
+                Error::config("the Gemini API key contains characters not allowed in a header")
+                    .with_target(&self.target)
+            })?;
+            value.set_sensitive(true);
+            headers.insert(HeaderName::from_static(API_KEY_HEADER), value);
+        }
+        Ok(headers)
+    }
+
+    fn fail(&self, error: Error) -> Error {
+        refine(error).or_target(&self.target)
+    }
+
+    /// The client, headers and serialized body for `request`.
+    async fn prepare(&self, request: &Request) -> Result<(HttpClient, HeaderMap, Vec<u8>)> {
+        let client = self.inner.client().map_err(|e| self.fail(e))?;
+        let headers = self.headers(&client)?;
+        let cx = BuildContext {
+            provider: &self.inner.name,
+            model: self.target.model(),
+            client: &client,
+            media_limits: &self.inner.media_limits,
+        };
+        let body = request::build(request, &cx)
+            .await
+            .map_err(|e| self.fail(e))?;
+        let bytes = serde_json::to_vec(&body)
+            .map_err(|e| self.fail(Error::config(format!("cannot encode the request: {e}"))))?;
+        Ok((client, headers, bytes))
+    }
+}
+
+#[async_trait]
+impl Model for GeminiModel {
+    fn capabilities(&self) -> &Capabilities {
+        &self.capabilities
+    }
+
+    async fn generate(&self, request: Request) -> Result<Response> {
+        let (client, headers, body) = self.prepare(&request).await?;
+        let answer = client
+            .post_json(&self.path("generateContent"), headers, body, false)
+            .await
+            .map_err(|e| self.fail(e))?;
+        let bytes = answer.bytes().await.map_err(|e| self.fail(e))?;
+        let wire: GenerateContentResponse = serde_json::from_slice(&bytes)
+            .map_err(|e| self.fail(decode("unexpected response body", &e, client.credential())))?;
+        response::to_response(wire, &self.inner.name, self.target.model()).map_err(|e| self.fail(e))
+    }
+
+    async fn stream(&self, request: Request) -> Result<EventStream> {
+        let (client, headers, body) = self.prepare(&request).await?;
+        let answer = client
+            .post_json(
+                &self.path("streamGenerateContent?alt=sse"),
+                headers,
+                body,
+                true,
+            )
+            .await
+            .map_err(|e| self.fail(e))?;
+        let handler = GeminiStream::new(client.credential().cloned());
+        let events = body::event_stream(answer, SseDecoder::new(), handler, self.target.clone())
+            .map(|item| item.map_err(refine));
+        Ok(EventStream::new(
+            self.inner.name.clone(),
+            self.target.model().to_owned(),
+            events,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn lookup(vars: &'static [(&'static str, &'static str)]) -> EnvLookup {
+        Arc::new(move |name: &str| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        })
+    }
+
+    #[test]
+    fn the_builtin_key_comes_from_gemini_then_google_variables() {
+        let key = |vars| {
+            let provider = GeminiProvider::from_env(lookup(vars));
+            let client = provider.inner.client();
+            client.map(|c| c.credential().map(|k| k.expose().to_owned()))
+        };
+        assert_eq!(
+            key(&[("GOOGLE_API_KEY", "google-key")]).unwrap().as_deref(),
+            Some("google-key")
+        );
+        assert_eq!(
+            key(&[
+                ("GOOGLE_API_KEY", "google-key"),
+                ("GEMINI_API_KEY", "gemini-key")
+            ])
+            .unwrap()
+            .as_deref(),
+            Some("gemini-key")
+        );
+        let error = key(&[("GEMINI_API_KEY", " ")]).unwrap_err();
+        assert!(error.message().contains("GEMINI_API_KEY or GOOGLE_API_KEY"));
+    }
+
+    #[test]
+    fn the_builtin_reads_its_environment_only_when_used() {
+        let reads = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = Arc::clone(&reads);
+        let env: EnvLookup = Arc::new(move |_: &str| {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Some("k-123456".to_owned())
+        });
+        let provider = GeminiProvider::from_env(env);
+        let _model = provider.model("gemini-2.5-flash").unwrap();
+        assert_eq!(reads.load(std::sync::atomic::Ordering::SeqCst), 0);
+        provider.inner.client().unwrap();
+        provider.inner.client().unwrap();
+        assert_eq!(
+            reads.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "built once"
+        );
+    }
+}

@@ -1,1 +1,1470 @@
-//! Integration tests: openai.
+//! Integration tests: openai (Chat Completions) and foreman. Real loopback
+//! HTTP: wiremock serves the recorded fixtures and checks what we sent;
+//! `PacedServer` stalls and cuts streams.
+
+#![cfg(feature = "openai")]
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use futures::StreamExt as _;
+use majordomo::providers::http::HttpSettings;
+use majordomo::providers::openai::{
+    FOREMAN_DEFAULT_TIMEOUT, MaxTokensField, OpenAiConfig, OpenAiProvider,
+};
+use majordomo::{
+    AttemptOutcome, Dsn, Error, ErrorClass, ErrorKind, FinishReason, Image, Message, Model, Part,
+    Provider, ReasoningLevel, Registry, Request, Response, ResponseFormat, Role, StreamEvent,
+    Thinking, Tool, ToolCall, ToolChoice, ToolResult, Usage,
+};
+use serde_json::{Value, json};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::support::http::{PacedServer, Step, fixture, fixture_json, head, write};
+
+/// A recognizable key: no error text may ever contain it.
+const KEY: &str = "sk-proj-TESTKEY-do-not-leak-4b7e21";
+const MODEL: &str = "gpt-test";
+/// The provider name the tests register.
+const NAME: &str = "oa";
+
+fn config(base: &str) -> OpenAiConfig {
+    OpenAiConfig::new(HttpSettings::new(base).api_key(KEY)).name(NAME)
+}
+
+fn model_with(config: OpenAiConfig, id: &str) -> Arc<dyn Model> {
+    OpenAiProvider::new(config).unwrap().model(id).unwrap()
+}
+
+fn model_at(server: &MockServer, id: &str) -> Arc<dyn Model> {
+    model_with(config(&format!("{}/v1", server.uri())), id)
+}
+
+/// A server answering every `POST /v1/chat/completions` with `status` and `body`.
+async fn serve(status: u16, body: impl Into<Vec<u8>>, content_type: &str) -> MockServer {
+    serve_template(ResponseTemplate::new(status).set_body_raw(body.into(), content_type)).await
+}
+
+async fn serve_template(template: ResponseTemplate) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .respond_with(template)
+        .mount(&server)
+        .await;
+    server
+}
+
+async fn serve_fixture(name: &str) -> MockServer {
+    let content_type = if name.ends_with(".sse") {
+        "text/event-stream"
+    } else {
+        "application/json"
+    };
+    serve(200, fixture(&format!("openai/{name}")), content_type).await
+}
+
+/// A server that answers anything with a minimal completion.
+async fn serve_ok() -> MockServer {
+    serve_fixture("chat_response_basic.json").await
+}
+
+/// The only request the server received.
+async fn only_request(server: &MockServer) -> wiremock::Request {
+    let mut all = server.received_requests().await.unwrap();
+    assert_eq!(all.len(), 1, "expected exactly one request");
+    all.pop().unwrap()
+}
+
+async fn only_body(server: &MockServer) -> Value {
+    serde_json::from_slice(&only_request(server).await.body).unwrap()
+}
+
+/// The body `request` turns into (sent to a real loopback server).
+async fn body_of(request: Request) -> Value {
+    body_with(config("unused"), request).await
+}
+
+async fn body_with(config: OpenAiConfig, request: Request) -> Value {
+    let server = serve_ok().await;
+    let base = format!("{}/v1", server.uri());
+    let model = model_with(
+        config.http_settings(HttpSettings::new(base).api_key(KEY)),
+        MODEL,
+    );
+    model.generate(request).await.unwrap();
+    only_body(&server).await
+}
+
+fn header<'r>(request: &'r wiremock::Request, name: &str) -> Option<&'r str> {
+    request.headers.get(name).map(|v| v.to_str().unwrap())
+}
+
+/// An OpenAPI example request with `developer` turned into `system` (what we
+/// send, for the compatible servers that do not know `developer`).
+fn fixture_with_system_role(name: &str) -> Value {
+    let mut json = fixture_json(&format!("openai/{name}"));
+    for message in json["messages"].as_array_mut().unwrap() {
+        if message["role"] == "developer" {
+            message["role"] = json!("system");
+        }
+    }
+    json
+}
+
+/// Asserts no credential appears in the error's texts.
+fn assert_no_key(error: &Error) {
+    let texts = format!("{error} {error:?}");
+    assert!(!texts.contains(KEY), "credential leaked: {texts}");
+    assert!(!texts.contains("do-not-leak"), "credential leaked: {texts}");
+}
+
+fn reply(model: &str, parts: Vec<Part>, finish: FinishReason, usage: Usage) -> Response {
+    Response::new(NAME, model, Message::new(Role::Assistant, parts))
+        .with_finish_reason(finish)
+        .with_usage(usage)
+}
+
+/// Compares what a response says (not its `raw` metadata or chain attempts).
+fn assert_same(actual: &Response, expected: &Response, what: &str) {
+    assert_eq!(actual.message, expected.message, "{what}: message");
+    assert_eq!(
+        actual.finish_reason, expected.finish_reason,
+        "{what}: finish"
+    );
+    assert_eq!(actual.usage, expected.usage, "{what}: usage");
+    assert_eq!(actual.provider, expected.provider, "{what}: provider");
+    assert_eq!(actual.model, expected.model, "{what}: model");
+}
+
+fn call(id: &str, name: &str, arguments: Value) -> Part {
+    Part::ToolCall(ToolCall::new(id, name, arguments))
+}
+
+fn weather_tool() -> Tool {
+    let tools = fixture_json("openai/chat_request_tools.json");
+    let f = &tools["tools"][0]["function"];
+    Tool::new(
+        f["name"].as_str().unwrap(),
+        f["description"].as_str().unwrap(),
+        f["parameters"].clone(),
+    )
+}
+
+// ===== what we send =====
+
+#[tokio::test]
+async fn plain_chat_matches_the_openapi_example_with_a_system_role() {
+    let server = serve_ok().await;
+    let model = model_at(&server, "VAR_chat_model_id");
+    let reply = model
+        .generate(
+            Request::new()
+                .system("You are a helpful assistant.")
+                .user("Hello!"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(reply.text(), "Hello! How can I assist you today?");
+
+    let request = only_request(&server).await;
+    assert_eq!(request.url.path(), "/v1/chat/completions");
+    assert_eq!(
+        header(&request, "authorization"),
+        Some(&*format!("Bearer {KEY}"))
+    );
+    assert_eq!(header(&request, "content-type"), Some("application/json"));
+    let body: Value = serde_json::from_slice(&request.body).unwrap();
+    assert_eq!(body, fixture_with_system_role("chat_request_basic.json"));
+}
+
+#[tokio::test]
+async fn options_multi_turn_and_the_output_cap_field() {
+    let request = Request::new()
+        .system("Be brief.")
+        .user("Hi")
+        .assistant("Hello.")
+        .message(Message::system("Answer in French."))
+        .user("Bye")
+        .temperature(0.5)
+        .top_p(0.25)
+        .stop("END")
+        .stop("STOP")
+        .seed(7)
+        .max_tokens(100);
+    let body = body_of(request.clone()).await;
+    assert_eq!(
+        body,
+        json!({
+            "model": MODEL,
+            "messages": [
+                {"role": "system", "content": "Be brief."},
+                {"role": "user", "content": "Hi"},
+                {"role": "assistant", "content": "Hello."},
+                {"role": "system", "content": "Answer in French."},
+                {"role": "user", "content": "Bye"},
+            ],
+            "temperature": 0.5,
+            "top_p": 0.25,
+            "stop": ["END", "STOP"],
+            "seed": 7,
+            // Not api.openai.com: the field every compatible server knows.
+            "max_tokens": 100,
+        })
+    );
+    let body = body_with(
+        config("unused").max_tokens_field(MaxTokensField::MaxCompletionTokens),
+        request,
+    )
+    .await;
+    assert_eq!(body["max_completion_tokens"], 100);
+    assert!(body.get("max_tokens").is_none(), "{body}");
+}
+
+#[tokio::test]
+async fn a_server_without_a_key_gets_no_authorization_header() {
+    let server = serve_ok().await;
+    let local = OpenAiConfig::new(HttpSettings::new(format!("{}/v1", server.uri()))).name("local");
+    let reply = model_with(local, "llama")
+        .generate(Request::new().user("hi"))
+        .await
+        .unwrap();
+    assert_eq!(reply.provider, "local");
+    let request = only_request(&server).await;
+    assert_eq!(header(&request, "authorization"), None);
+}
+
+#[tokio::test]
+async fn tools_match_the_openapi_functions_example() {
+    let server = serve_fixture("chat_response_tool_calls_doc.json").await;
+    let model = model_at(&server, "gpt-5.4");
+    let reply = model
+        .generate(
+            Request::new()
+                .user("What is the weather like in Boston today?")
+                .tool(weather_tool()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        only_body(&server).await,
+        fixture_json("openai/chat_request_tools.json")
+    );
+    assert_eq!(reply.finish_reason, FinishReason::ToolCalls);
+    let call = reply.tool_calls().next().unwrap();
+    assert_eq!(call.id, "call_abc123");
+    assert_eq!(call.arguments, json!({"location": "Boston, MA"}));
+}
+
+#[tokio::test]
+async fn a_tool_call_round_trip_sends_calls_and_results() {
+    let request = Request::new()
+        .user("What is the weather like in Boston today?")
+        .message(Message::new(
+            Role::Assistant,
+            vec![
+                Part::text("Let me check."),
+                call(
+                    "call_abc123",
+                    "get_current_weather",
+                    json!({"location": "Boston, MA"}),
+                ),
+            ],
+        ))
+        .tool_results([ToolResult::ok("call_abc123", r#"{"temperature":22}"#)])
+        .message(Message::new(
+            Role::Assistant,
+            vec![
+                call(
+                    "call_2",
+                    "get_current_weather",
+                    json!({"location": "Paris"}),
+                ),
+                call("call_3", "get_current_weather", json!({"location": "Rome"})),
+            ],
+        ))
+        .tool_results([
+            ToolResult::ok("call_2", "18"),
+            ToolResult::error("call_3", "weather service down"),
+        ])
+        .tool(weather_tool());
+    let body = body_of(request).await;
+    assert_eq!(
+        body["messages"],
+        json!([
+            {"role": "user", "content": "What is the weather like in Boston today?"},
+            {"role": "assistant", "content": "Let me check.", "tool_calls": [
+                {"id": "call_abc123", "type": "function", "function": {
+                    "name": "get_current_weather", "arguments": r#"{"location":"Boston, MA"}"#}}
+            ]},
+            {"role": "tool", "tool_call_id": "call_abc123", "content": r#"{"temperature":22}"#},
+            {"role": "assistant", "content": null, "tool_calls": [
+                {"id": "call_2", "type": "function", "function": {
+                    "name": "get_current_weather", "arguments": r#"{"location":"Paris"}"#}},
+                {"id": "call_3", "type": "function", "function": {
+                    "name": "get_current_weather", "arguments": r#"{"location":"Rome"}"#}}
+            ]},
+            {"role": "tool", "tool_call_id": "call_2", "content": "18"},
+            {"role": "tool", "tool_call_id": "call_3", "content": "weather service down"},
+        ])
+    );
+    assert_eq!(
+        body["tools"],
+        fixture_json("openai/chat_request_tools.json")["tools"]
+    );
+    assert_eq!(body["tool_choice"], "auto");
+}
+
+#[tokio::test]
+async fn tool_choice_is_sent_only_with_tools() {
+    let with = |choice: ToolChoice| {
+        Request::new()
+            .user("hi")
+            .tool(weather_tool())
+            .tool_choice(choice)
+    };
+    assert_eq!(body_of(with(ToolChoice::None)).await["tool_choice"], "none");
+    assert_eq!(
+        body_of(with(ToolChoice::Required)).await["tool_choice"],
+        "required"
+    );
+    assert_eq!(
+        body_of(with(ToolChoice::Tool("get_current_weather".into()))).await["tool_choice"],
+        json!({"type": "function", "function": {"name": "get_current_weather"}})
+    );
+    let without = body_of(Request::new().user("hi").tool_choice(ToolChoice::Required)).await;
+    assert!(without.get("tool_choice").is_none(), "{without}");
+    assert!(without.get("tools").is_none(), "{without}");
+}
+
+#[tokio::test]
+async fn turns_from_other_providers_are_sent_safely() {
+    // An Anthropic-style id (too long for OpenAI's 40-character limit once
+    // prefixed), a Gemini-style call without an id, foreign thinking.
+    let long_id = format!("toolu_{}", "01A09q90qw90lq917835lq9".repeat(2));
+    let request = Request::new()
+        .user("go")
+        .message(Message::new(
+            Role::Assistant,
+            vec![
+                Part::Thinking(
+                    Thinking::text("private chain")
+                        .with_signature("sig")
+                        .from_provider("claude"),
+                ),
+                call(&long_id, "a", json!({})),
+                call("", "b", json!({"x": 1})),
+            ],
+        ))
+        .tool_results([
+            ToolResult::ok(long_id.clone(), "A"),
+            ToolResult::ok("", "B"),
+        ])
+        .message(Message::new(
+            Role::Assistant,
+            vec![Part::Thinking(
+                Thinking::text("only thinking").from_provider("oa"),
+            )],
+        ))
+        .user("next");
+    let body = body_of(request).await;
+    let messages = body["messages"].as_array().unwrap();
+    assert!(
+        !body.to_string().contains("private chain") && !body.to_string().contains("only thinking"),
+        "thinking is never sent: {body}"
+    );
+    // user, assistant (calls), tool, tool, user: the thinking-only turn is gone.
+    assert_eq!(
+        messages
+            .iter()
+            .map(|m| m["role"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["user", "assistant", "tool", "tool", "user"]
+    );
+    let calls = messages[1]["tool_calls"].as_array().unwrap();
+    let (a, b) = (
+        calls[0]["id"].as_str().unwrap(),
+        calls[1]["id"].as_str().unwrap(),
+    );
+    assert!(a.len() <= 40 && a.starts_with("call_"), "{a}");
+    assert!(!b.is_empty() && b != a, "{b}");
+    assert_eq!(messages[2]["tool_call_id"], a);
+    assert_eq!(messages[3]["tool_call_id"], b);
+    assert_eq!(calls[1]["function"]["arguments"], r#"{"x":1}"#);
+}
+
+#[tokio::test]
+async fn images_by_url_and_by_inline_bytes() {
+    let url = fixture_json("openai/chat_request_image_url.json")["messages"][0]["content"][1]
+        ["image_url"]["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let server = serve_fixture("chat_response_image_input.json").await;
+    model_at(&server, "gpt-5.4")
+        .generate(
+            Request::new()
+                .user_with_image("What is in this image?", Image::url(url))
+                .max_tokens(300),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        only_body(&server).await,
+        fixture_json("openai/chat_request_image_url.json")
+    );
+
+    let png = vec![0x89, b'P', b'N', b'G', 0x0d, 0x0a];
+    let body = body_of(Request::new().message(Message::new(
+        Role::User,
+        vec![
+            Part::Image(Image::inline("image/png", png)),
+            Part::text("and this?"),
+        ],
+    )))
+    .await;
+    assert_eq!(
+        body["messages"][0]["content"],
+        json!([
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0K"}},
+            {"type": "text", "text": "and this?"},
+        ])
+    );
+}
+
+#[tokio::test]
+async fn reasoning_levels_map_to_reasoning_effort() {
+    let cases = [
+        (ReasoningLevel::Off, "none"),
+        (ReasoningLevel::Minimal, "minimal"),
+        (ReasoningLevel::Low, "low"),
+        (ReasoningLevel::Medium, "medium"),
+        (ReasoningLevel::High, "high"),
+        (ReasoningLevel::Max, "high"),
+        (ReasoningLevel::Budget(1000), "minimal"),
+        (ReasoningLevel::Budget(3000), "low"),
+        (ReasoningLevel::Budget(8192), "medium"),
+        (ReasoningLevel::Budget(20_000), "high"),
+        (ReasoningLevel::Budget(64_000), "high"),
+    ];
+    for (level, effort) in cases {
+        let body = body_of(Request::new().user("think").reasoning(level)).await;
+        assert_eq!(body["reasoning_effort"], effort, "{level}");
+    }
+    let body = body_with(
+        config("unused").max_reasoning_effort("xhigh"),
+        Request::new().user("think").reasoning(ReasoningLevel::Max),
+    )
+    .await;
+    assert_eq!(body["reasoning_effort"], "xhigh");
+    let plain = body_of(Request::new().user("no level")).await;
+    assert!(plain.get("reasoning_effort").is_none(), "{plain}");
+}
+
+#[tokio::test]
+async fn json_schema_request_matches_the_sdk_body() {
+    let expected = fixture_json("openai/chat_request_json_schema_stream.json");
+    let schema = expected["response_format"]["json_schema"]["schema"].clone();
+    let server = serve_fixture("chat_stream_json_schema.sse").await;
+    let stream = model_at(&server, "gpt-4o-2024-08-06")
+        .stream(
+            Request::new()
+                .user("What's the weather like in SF?")
+                .json_schema("Location", schema.clone()),
+        )
+        .await
+        .unwrap();
+    let reply = stream.into_response().await.unwrap();
+    assert_eq!(
+        serde_json::from_str::<Value>(&reply.text()).unwrap(),
+        json!({"city": "San Francisco", "temperature": 61, "units": "f"})
+    );
+    let mut with_usage = expected.clone();
+    with_usage["stream_options"] = json!({"include_usage": true});
+    assert_eq!(only_body(&server).await, with_usage);
+
+    // Names are sanitized to `[a-zA-Z0-9_-]{1,64}`; `Json` is `json_object`.
+    let body = body_of(
+        Request::new()
+            .user("x")
+            .response_format(ResponseFormat::JsonSchema {
+                name: "my schema: v2".into(),
+                schema: schema.clone(),
+                strict: false,
+            }),
+    )
+    .await;
+    assert_eq!(
+        body["response_format"],
+        json!({"type": "json_schema", "json_schema": {"name": "my_schema__v2", "schema": schema, "strict": false}})
+    );
+    let body = body_of(
+        Request::new()
+            .user("x")
+            .response_format(ResponseFormat::Json),
+    )
+    .await;
+    assert_eq!(body["response_format"], json!({"type": "json_object"}));
+}
+
+#[tokio::test]
+async fn streaming_request_asks_for_usage() {
+    let server = serve_fixture("chat_stream_text.sse").await;
+    let stream = model_at(&server, "VAR_chat_model_id")
+        .stream(
+            Request::new()
+                .system("You are a helpful assistant.")
+                .user("Hello!"),
+        )
+        .await
+        .unwrap();
+    stream.into_response().await.unwrap();
+    let request = only_request(&server).await;
+    assert_eq!(header(&request, "accept"), Some("text/event-stream"));
+    assert_eq!(
+        header(&request, "authorization"),
+        Some(&*format!("Bearer {KEY}"))
+    );
+    let mut expected = fixture_with_system_role("chat_request_stream.json");
+    expected["stream_options"] = json!({"include_usage": true});
+    let body: Value = serde_json::from_slice(&request.body).unwrap();
+    assert_eq!(body, expected);
+}
+
+// ===== what we read =====
+
+#[tokio::test]
+async fn every_response_fixture_parses() {
+    let basic_usage = Usage::new(19, 10).with_cached_input(0).with_reasoning(0);
+    let cases: Vec<(&str, Response)> = vec![
+        (
+            "chat_response_basic.json",
+            reply(
+                "gpt-5.4",
+                vec![Part::text("Hello! How can I assist you today?")],
+                FinishReason::Stop,
+                basic_usage,
+            ),
+        ),
+        (
+            "chat_response_image_input.json",
+            reply(
+                "gpt-5.4",
+                vec![Part::text(
+                    "The image shows a wooden boardwalk path running through a lush green field or meadow. The sky is bright blue with some scattered clouds, giving the scene a serene and peaceful atmosphere. Trees and shrubs are visible in the background.",
+                )],
+                FinishReason::Stop,
+                Usage::new(1117, 46).with_cached_input(0).with_reasoning(0),
+            ),
+        ),
+        (
+            "chat_response_json_schema.json",
+            reply(
+                "gpt-4o-2024-08-06",
+                vec![Part::text(
+                    r#"{"city":"San Francisco","temperature":65,"units":"f"}"#,
+                )],
+                FinishReason::Stop,
+                Usage::new(79, 14).with_reasoning(0),
+            ),
+        ),
+        (
+            "chat_response_length.json",
+            reply(
+                "gpt-4o-2024-08-06",
+                vec![Part::text("{\"")],
+                FinishReason::Length,
+                Usage::new(79, 1).with_reasoning(0),
+            ),
+        ),
+        (
+            "chat_response_refusal.json",
+            reply(
+                "gpt-4o-2024-08-06",
+                vec![Part::text("I'm very sorry, but I can't assist with that.")],
+                FinishReason::ContentFilter,
+                Usage::new(79, 12).with_reasoning(0),
+            ),
+        ),
+        (
+            "chat_response_text.json",
+            reply(
+                "gpt-4o-2024-08-06",
+                vec![Part::text(
+                    "I'm unable to provide real-time weather updates. To get the current weather in San Francisco, I recommend checking a reliable weather website or app like the Weather Channel or a local news station.",
+                )],
+                FinishReason::Stop,
+                Usage::new(14, 37).with_reasoning(0),
+            ),
+        ),
+        (
+            "chat_response_tool_call.json",
+            reply(
+                "gpt-4o-2024-08-06",
+                vec![call(
+                    "call_Y6qJ7ofLgOrBnMD5WbVAeiRV",
+                    "GetWeatherArgs",
+                    json!({"city": "Edinburgh", "country": "UK", "units": "c"}),
+                )],
+                FinishReason::ToolCalls,
+                Usage::new(76, 24).with_reasoning(0),
+            ),
+        ),
+        (
+            "chat_response_tool_calls_doc.json",
+            reply(
+                "gpt-4o-mini",
+                vec![call(
+                    "call_abc123",
+                    "get_current_weather",
+                    json!({"location": "Boston, MA"}),
+                )],
+                FinishReason::ToolCalls,
+                Usage::new(82, 17).with_reasoning(0),
+            ),
+        ),
+        (
+            "synthetic_response_reasoning_tool_call.json",
+            reasoning_tool_call_reply(),
+        ),
+    ];
+    for (name, expected) in cases {
+        let server = serve_fixture(name).await;
+        let actual = model_at(&server, MODEL)
+            .generate(Request::new().user("hi"))
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_same(&actual, &expected, name);
+        let id = fixture_json(&format!("openai/{name}"))["id"].clone();
+        assert_eq!(actual.raw.as_ref().unwrap()["id"], id, "{name}");
+    }
+}
+
+/// The answer `synthetic_*_reasoning_tool_call` holds, streamed or not.
+fn reasoning_tool_call_reply() -> Response {
+    reply(
+        "Qwen/Qwen3-8B",
+        vec![
+            Part::Thinking(Thinking::text("The user wants the weather. ü").from_provider(NAME)),
+            Part::text("Checking Zürich."),
+            call(
+                "chatcmpl-tool-9a1f",
+                "get_weather",
+                json!({"city": "Zürich", "unit": "c"}),
+            ),
+        ],
+        FinishReason::ToolCalls,
+        Usage::new(120, 40).with_cached_input(64).with_reasoning(12),
+    )
+}
+
+#[tokio::test]
+async fn only_the_first_choice_is_read_and_unknown_fields_are_fine() {
+    let body = json!({
+        "id": "", "model": "", "object": "chat.completion", "x_extra": {"a": 1},
+        "choices": [
+            {"index": 1, "message": {"role": "assistant", "content": "second"}, "finish_reason": "length"},
+            {"index": 0, "message": {"role": "assistant", "content": "first", "annotations": []}, "finish_reason": "eos"},
+        ],
+        "usage": null
+    });
+    let server = serve(200, body.to_string(), "application/json").await;
+    let reply = model_at(&server, MODEL)
+        .generate(Request::new().user("hi"))
+        .await
+        .unwrap();
+    assert_eq!(reply.text(), "first");
+    assert_eq!(reply.finish_reason, FinishReason::Stop); // Together's `eos`
+    assert_eq!(
+        reply.model, MODEL,
+        "an empty model falls back to the requested one"
+    );
+    assert_eq!(reply.usage, Usage::default());
+    let unknown = json!({"choices": [{"message": {"content": "x"}, "finish_reason": "weird"}]});
+    let server = serve(200, unknown.to_string(), "application/json").await;
+    let reply = model_at(&server, MODEL)
+        .generate(Request::new().user("hi"))
+        .await
+        .unwrap();
+    assert_eq!(reply.finish_reason, FinishReason::Other("weird".into()));
+}
+
+#[tokio::test]
+async fn stream_fixtures_fold_into_their_expected_responses() {
+    let gpt4o = "gpt-4o-2024-08-06";
+    let cases: Vec<(&str, Response)> = vec![
+        (
+            "chat_stream_text.sse",
+            reply(
+                gpt4o,
+                vec![Part::text(
+                    "I'm unable to provide real-time weather updates. To get the current weather in San Francisco, I recommend checking a reliable weather website or a weather app.",
+                )],
+                FinishReason::Stop,
+                Usage::new(14, 30).with_reasoning(0),
+            ),
+        ),
+        (
+            "chat_stream_json_schema.sse",
+            reply(
+                gpt4o,
+                vec![Part::text(
+                    r#"{"city":"San Francisco","temperature":61,"units":"f"}"#,
+                )],
+                FinishReason::Stop,
+                Usage::new(79, 14).with_reasoning(0),
+            ),
+        ),
+        (
+            "chat_stream_n3_choices.sse",
+            reply(
+                gpt4o,
+                vec![Part::text(
+                    r#"{"city":"San Francisco","temperature":65,"units":"f"}"#,
+                )],
+                FinishReason::Stop,
+                Usage::new(79, 42).with_reasoning(0),
+            ),
+        ),
+        (
+            "chat_stream_refusal.sse",
+            reply(
+                gpt4o,
+                vec![Part::text("I'm sorry, I can't assist with that request.")],
+                FinishReason::ContentFilter,
+                Usage::new(79, 11).with_reasoning(0),
+            ),
+        ),
+        (
+            "chat_stream_parallel_tool_calls.sse",
+            reply(
+                gpt4o,
+                vec![
+                    call(
+                        "call_JMW1whyEaYG438VE1OIflxA2",
+                        "GetWeatherArgs",
+                        json!({"city": "Edinburgh", "country": "GB", "units": "c"}),
+                    ),
+                    call(
+                        "call_DNYTawLBoN8fj3KN6qU9N1Ou",
+                        "get_stock_price",
+                        json!({"ticker": "AAPL", "exchange": "NASDAQ"}),
+                    ),
+                ],
+                FinishReason::ToolCalls,
+                Usage::new(149, 60).with_reasoning(0),
+            ),
+        ),
+    ];
+    for (name, expected) in cases {
+        let server = serve_fixture(name).await;
+        let stream = model_at(&server, MODEL)
+            .stream(Request::new().user("hi"))
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(stream.provider(), NAME);
+        assert_eq!(stream.model(), gpt4o, "{name}: the model the server named");
+        let actual = stream.into_response().await.unwrap();
+        assert_same(&actual, &expected, name);
+    }
+}
+
+#[tokio::test]
+async fn streamed_counterparts_fold_into_the_non_streamed_response() {
+    let pairs = [
+        ("chat_stream_length.sse", "chat_response_length.json", false),
+        // The same answer recorded twice: only the call id differs.
+        (
+            "chat_stream_tool_call.sse",
+            "chat_response_tool_call.json",
+            true,
+        ),
+        (
+            "synthetic_stream_reasoning_tool_call.sse",
+            "synthetic_response_reasoning_tool_call.json",
+            false,
+        ),
+    ];
+    for (streamed, whole, ignore_call_ids) in pairs {
+        let server = serve_fixture(streamed).await;
+        let mut folded = model_at(&server, MODEL)
+            .stream(Request::new().user("hi"))
+            .await
+            .unwrap()
+            .into_response()
+            .await
+            .unwrap();
+        let server = serve_fixture(whole).await;
+        let mut generated = model_at(&server, MODEL)
+            .generate(Request::new().user("hi"))
+            .await
+            .unwrap();
+        if ignore_call_ids {
+            for response in [&mut folded, &mut generated] {
+                for part in &mut response.message.parts {
+                    if let Part::ToolCall(call) = part {
+                        call.id.clear();
+                    }
+                }
+            }
+        }
+        assert_same(&folded, &generated, streamed);
+    }
+    // And the synthetic pair is what it says.
+    let server = serve_fixture("synthetic_stream_reasoning_tool_call.sse").await;
+    let folded = model_at(&server, MODEL)
+        .stream(Request::new().user("hi"))
+        .await
+        .unwrap()
+        .into_response()
+        .await
+        .unwrap();
+    assert_same(&folded, &reasoning_tool_call_reply(), "synthetic");
+}
+
+#[tokio::test]
+async fn parallel_tool_calls_stream_as_start_delta_end_events() {
+    let server = serve_fixture("chat_stream_parallel_tool_calls.sse").await;
+    let events: Vec<StreamEvent> = model_at(&server, MODEL)
+        .stream(Request::new().user("hi"))
+        .await
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+        .await;
+    let shape: Vec<String> = events
+        .iter()
+        .map(|e| match e {
+            StreamEvent::ToolCallStart { index, name, .. } => format!("start {index} {name}"),
+            StreamEvent::ToolCallDelta { index, .. } => format!("delta {index}"),
+            StreamEvent::ToolCallEnd { index } => format!("end {index}"),
+            StreamEvent::Usage { .. } => "usage".into(),
+            StreamEvent::Finish { reason } => format!("finish {reason}"),
+            other => format!("{other:?}"),
+        })
+        .collect();
+    let mut compact = shape.clone();
+    compact.dedup();
+    assert_eq!(
+        compact,
+        [
+            "start 0 GetWeatherArgs",
+            "delta 0",
+            "start 1 get_stock_price",
+            "delta 1",
+            "end 0",
+            "end 1",
+            "usage",
+            "finish tool_calls",
+        ],
+        "{shape:?}"
+    );
+}
+
+// ===== faults =====
+
+/// One row of the HTTP error matrix.
+struct Fault {
+    status: u16,
+    body: Vec<u8>,
+    class: ErrorClass,
+    /// A piece of the message the error must carry.
+    says: &'static str,
+    code: Option<String>,
+}
+
+fn fault(status: u16, body: &str, class: ErrorClass, says: &'static str) -> Fault {
+    Fault {
+        status,
+        body: body.as_bytes().to_vec(),
+        class,
+        says,
+        code: None,
+    }
+}
+
+fn fixture_fault(status: u16, name: &str, class: ErrorClass, says: &'static str) -> Fault {
+    let code = fixture_json(&format!("openai/{name}"))["error"]["code"]
+        .as_str()
+        .map(str::to_owned);
+    Fault {
+        status,
+        body: fixture(&format!("openai/{name}")),
+        class,
+        says,
+        code,
+    }
+}
+
+#[tokio::test]
+async fn http_error_matrix() {
+    use ErrorClass::*;
+    let openai_error = |message: &str, kind: &str, code: &str| {
+        json!({"error": {"message": message, "type": kind, "param": null, "code": code}})
+            .to_string()
+    };
+    let mut faults = vec![
+        Fault {
+            code: Some("invalid_value".into()),
+            ..fault(
+                400,
+                &openai_error(
+                    "Invalid value for 'temperature'.",
+                    "invalid_request_error",
+                    "invalid_value",
+                ),
+                Permanent,
+                "Invalid value for 'temperature'",
+            )
+        },
+        fixture_fault(
+            400,
+            "error_400_unsupported_parameter.json",
+            Permanent,
+            "max_completion_tokens",
+        ),
+        Fault {
+            code: Some("invalid_api_key".into()),
+            ..fault(
+                401,
+                // The server echoes the key: it must not reach the error.
+                &openai_error(
+                    &format!("Incorrect API key provided: {KEY}."),
+                    "invalid_request_error",
+                    "invalid_api_key",
+                ),
+                Permanent,
+                "Incorrect API key provided",
+            )
+        },
+        fault(
+            403,
+            &openai_error(
+                "Country, region, or territory not supported",
+                "request_forbidden",
+                "unsupported_country_region_territory",
+            ),
+            Permanent,
+            "not supported",
+        ),
+        fixture_fault(
+            404,
+            "error_404_model_not_found.json",
+            ModelNotFound,
+            "does not exist",
+        ),
+        fault(
+            408,
+            r#"{"error":{"message":"Request timed out.","type":"timeout"}}"#,
+            Transient,
+            "timed out",
+        ),
+        fault(
+            413,
+            r#"{"error":{"message":"Request entity too large","type":"invalid_request_error"}}"#,
+            // ADR 0002: another target may take a larger body.
+            RequestSpecific,
+            "too large",
+        ),
+        fixture_fault(
+            429,
+            "error_429_insufficient_quota.json",
+            Permanent,
+            "exceeded your current quota",
+        ),
+        fault(
+            500,
+            r#"{"error":{"message":"The server had an error while processing your request.","type":"server_error","param":null,"code":null}}"#,
+            Transient,
+            "server had an error",
+        ),
+        fault(
+            502,
+            "<html><body>Bad gateway</body></html>",
+            Transient,
+            "Bad gateway",
+        ),
+        fault(
+            503,
+            r#"{"error":{"message":"The engine is currently overloaded, please try again later.","type":"server_error"}}"#,
+            Transient,
+            "overloaded",
+        ),
+        fault(504, "", Transient, "504"),
+        fault(
+            529,
+            r#"{"error":{"message":"Overloaded","type":"overloaded_error"}}"#,
+            Transient,
+            "Overloaded",
+        ),
+        fixture_fault(
+            400,
+            "error_400_context_length_exceeded.json",
+            RequestSpecific,
+            "maximum context length",
+        ),
+        Fault {
+            code: Some("content_filter".into()),
+            ..fault(
+                400,
+                r#"{"error":{"message":"The response was filtered due to the prompt triggering Azure OpenAI's content management policy.","type":null,"param":"prompt","code":"content_filter","status":400}}"#,
+                RequestSpecific,
+                "content management policy",
+            )
+        },
+        fault(
+            400,
+            r#"{"error":{"message":"openai/gpt-9 is not a valid model ID","code":400},"user_id":"user_1"}"#,
+            ModelNotFound,
+            "is not a valid model ID",
+        ),
+    ];
+    faults.push(fault(
+        422,
+        r#"{"error":{"message":"Unprocessable","type":"invalid_request_error"}}"#,
+        Permanent,
+        "Unprocessable",
+    ));
+    for f in faults {
+        let server = serve(f.status, f.body.clone(), "application/json").await;
+        let model = model_at(&server, "m-1");
+        for streaming in [false, true] {
+            let err = if streaming {
+                model.stream(Request::new().user("hi")).await.unwrap_err()
+            } else {
+                model.generate(Request::new().user("hi")).await.unwrap_err()
+            };
+            let what = format!("HTTP {} (stream: {streaming}): {err:?}", f.status);
+            assert_eq!(err.class(), f.class, "{what}");
+            assert_eq!(err.status(), Some(f.status), "{what}");
+            assert_eq!(err.provider(), Some(NAME), "{what}");
+            assert_eq!(err.model(), Some("m-1"), "{what}");
+            assert!(err.to_string().contains(f.says), "{what}");
+            if let Some(code) = &f.code {
+                assert_eq!(err.code(), Some(code.as_str()), "{what}");
+            }
+            assert_no_key(&err);
+        }
+    }
+}
+
+#[tokio::test]
+async fn retry_after_in_seconds_and_as_an_http_date() {
+    let rate_limited = r#"{"error":{"message":"Rate limit reached for gpt-4o","type":"requests","param":null,"code":"rate_limit_exceeded"}}"#;
+    let server = serve_template(
+        ResponseTemplate::new(429)
+            .insert_header("retry-after", "20")
+            .set_body_raw(rate_limited, "application/json"),
+    )
+    .await;
+    let err = model_at(&server, MODEL)
+        .generate(Request::new().user("hi"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Transient);
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(20)));
+    assert_eq!(err.code(), Some("rate_limit_exceeded"));
+
+    let date = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(90));
+    let server = serve_template(
+        ResponseTemplate::new(429)
+            .insert_header("retry-after", date.as_str())
+            .set_body_raw(rate_limited, "application/json"),
+    )
+    .await;
+    let err = model_at(&server, MODEL)
+        .stream(Request::new().user("hi"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Transient);
+    let after = err.retry_after().expect("retry_after from the date");
+    assert!(
+        after > Duration::from_secs(80) && after <= Duration::from_secs(90),
+        "{after:?}"
+    );
+}
+
+#[tokio::test]
+async fn connection_refused_is_transient() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let model = model_with(config(&format!("http://127.0.0.1:{port}/v1")), "m-1");
+    for streaming in [false, true] {
+        let err = if streaming {
+            model.stream(Request::new().user("hi")).await.unwrap_err()
+        } else {
+            model.generate(Request::new().user("hi")).await.unwrap_err()
+        };
+        assert_eq!(err.kind(), ErrorKind::Transport, "{err:?}");
+        assert_eq!(err.class(), ErrorClass::Transient);
+        assert_eq!(err.provider(), Some(NAME));
+        assert_eq!(err.model(), Some("m-1"));
+        assert_eq!(err.status(), None);
+        assert_no_key(&err);
+    }
+}
+
+fn quick(base: &str) -> OpenAiConfig {
+    config(base).http_settings(
+        HttpSettings::new(base)
+            .api_key(KEY)
+            .timeout(Duration::from_millis(300)),
+    )
+}
+
+#[tokio::test]
+async fn a_server_that_stalls_times_out() {
+    let server = PacedServer::start(vec![Step::Stall]).await;
+    let model = model_with(quick(&format!("{}/v1", server.url())), "m-1");
+    for streaming in [false, true] {
+        let err = if streaming {
+            model.stream(Request::new().user("hi")).await.unwrap_err()
+        } else {
+            model.generate(Request::new().user("hi")).await.unwrap_err()
+        };
+        assert_eq!(err.kind(), ErrorKind::Timeout, "{err:?}");
+        assert_eq!(err.class(), ErrorClass::Transient);
+        assert_eq!(err.provider(), Some(NAME));
+        assert_eq!(err.model(), Some("m-1"));
+        assert_no_key(&err);
+    }
+    let first = String::from_utf8_lossy(&server.requests()[0]).to_string();
+    assert!(first.starts_with("POST /v1/chat/completions "), "{first}");
+}
+
+/// The first `n` events of the recorded text stream.
+fn text_events(n: usize) -> String {
+    let all = String::from_utf8(fixture("openai/chat_stream_text.sse")).unwrap();
+    all.split_inclusive("\n\n").take(n).collect()
+}
+
+#[tokio::test]
+async fn a_stream_that_stalls_mid_way_times_out() {
+    let server = PacedServer::start(vec![
+        head(200, "text/event-stream"),
+        write(text_events(3)),
+        Step::Stall,
+    ])
+    .await;
+    let model = model_with(quick(&format!("{}/v1", server.url())), "m-1");
+    let mut stream = model.stream(Request::new().user("hi")).await.unwrap();
+    assert_eq!(
+        stream.next().await.unwrap().unwrap(),
+        StreamEvent::text("I'm")
+    );
+    let err = loop {
+        match stream.next().await.unwrap() {
+            Ok(_) => continue,
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err:?}");
+    assert_eq!(err.class(), ErrorClass::Transient);
+    assert_eq!(err.provider(), Some(NAME));
+    assert_eq!(err.model(), Some("m-1"));
+}
+
+#[tokio::test]
+async fn a_stream_cut_mid_way_ended_early() {
+    let server = PacedServer::start(vec![
+        head(200, "text/event-stream"),
+        write(text_events(6)),
+        Step::Pause(Duration::from_millis(20)),
+        write("data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\" hal"),
+    ])
+    .await;
+    let model = model_with(config(&format!("{}/v1", server.url())), "m-1");
+    let err = model
+        .stream(Request::new().user("hi"))
+        .await
+        .unwrap()
+        .into_response()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::StreamEndedEarly, "{err:?}");
+    assert_eq!(err.class(), ErrorClass::Transient);
+    assert_eq!(err.provider(), Some(NAME));
+    assert_eq!(err.model(), Some("m-1"));
+
+    // The recorded stream without its usage chunk and `[DONE]`.
+    let server = serve_fixture("synthetic_stream_cut.sse").await;
+    let err = model_at(&server, "m-1")
+        .stream(Request::new().user("hi"))
+        .await
+        .unwrap()
+        .into_response()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::StreamEndedEarly, "{err:?}");
+}
+
+#[tokio::test]
+async fn garbage_json_in_a_stream_is_a_decode_error() {
+    let server = serve_fixture("synthetic_stream_garbage.sse").await;
+    let mut stream = model_at(&server, "m-1")
+        .stream(Request::new().user("hi"))
+        .await
+        .unwrap();
+    assert_eq!(
+        stream.next().await.unwrap().unwrap(),
+        StreamEvent::text("ok")
+    );
+    let err = stream.next().await.unwrap().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Decode, "{err:?}");
+    assert_eq!(err.class(), ErrorClass::Transient);
+    assert_eq!(err.provider(), Some(NAME));
+    assert_eq!(err.model(), Some("m-1"));
+    assert!(stream.next().await.is_none(), "an error ends the stream");
+}
+
+#[tokio::test]
+async fn mid_stream_error_events() {
+    let openai = format!(
+        "{}data: {{\"error\":{{\"message\":\"The server had an error processing your request (key {KEY}).\",\"type\":\"server_error\",\"param\":null,\"code\":null}}}}\n\n",
+        text_events(3)
+    );
+    let cases: Vec<(String, &str, Option<u16>)> = vec![
+        (openai, "The server had an error", None),
+        (
+            String::from_utf8(fixture("openai/synthetic_stream_openrouter_error.sse")).unwrap(),
+            "Upstream provider returned an invalid response",
+            Some(502),
+        ),
+        (
+            String::from_utf8(fixture("openai/synthetic_stream_llamacpp_error_field.sse")).unwrap(),
+            "llama_decode failed",
+            Some(500),
+        ),
+        (
+            format!(
+                "{}event: error\ndata: {{\"error\":{{\"code\":503,\"message\":\"Loading model\",\"type\":\"unavailable_error\"}}}}\n\n",
+                text_events(3)
+            ),
+            "Loading model",
+            Some(503),
+        ),
+    ];
+    for (body, says, status) in cases {
+        let server = serve(200, body, "text/event-stream").await;
+        let stream = model_at(&server, "m-1")
+            .stream(Request::new().user("hi"))
+            .await
+            .unwrap_or_else(|e| panic!("{says}: the first event is text, not {e}"));
+        let err = stream.into_response().await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Api, "{says}: {err:?}");
+        assert_eq!(err.class(), ErrorClass::Transient, "{says}: {err:?}");
+        assert_eq!(err.provider(), Some(NAME));
+        assert_eq!(err.model(), Some("m-1"));
+        assert_eq!(err.status(), status, "{says}: {err:?}");
+        assert!(err.to_string().contains(says), "{err}");
+        assert_no_key(&err);
+    }
+}
+
+#[tokio::test]
+async fn an_error_before_any_output_fails_the_stream_call_itself() {
+    // So a chain can still fail over: nothing reached the caller yet.
+    let body = "data: {\"error\":{\"message\":\"This model's maximum context length is 8192 tokens.\",\"type\":\"invalid_request_error\",\"code\":\"context_length_exceeded\"}}\n\n";
+    let server = serve(200, body, "text/event-stream").await;
+    let err = model_at(&server, "m-1")
+        .stream(Request::new().user("hi"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.class(), ErrorClass::RequestSpecific, "{err:?}");
+    assert_eq!(err.code(), Some("context_length_exceeded"));
+    assert_eq!(err.model(), Some("m-1"));
+}
+
+// ===== through the registry =====
+
+fn loopback(uri: &str) -> String {
+    uri.trim_start_matches("http://").to_owned()
+}
+
+#[tokio::test]
+async fn a_registry_dsn_provider_generates_and_streams() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_raw(fixture("openai/chat_stream_text.sse"), "text/event-stream"),
+        )
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            fixture("openai/chat_response_basic.json"),
+            "application/json",
+        ))
+        .mount(&server)
+        .await;
+    let registry = Registry::builder()
+        .env_vars([(
+            "LLM_X",
+            format!("openai+http://{KEY}@{}/v1", loopback(&server.uri())),
+        )])
+        .build();
+    let model = registry.parse("x/some-model").unwrap();
+
+    let folded = model
+        .stream(Request::new().user("hi"))
+        .await
+        .unwrap()
+        .into_response()
+        .await
+        .unwrap();
+    assert_eq!(folded.provider, "x");
+    assert!(folded.text().starts_with("I'm unable"), "{}", folded.text());
+    let reply = model.generate(Request::new().user("hi")).await.unwrap();
+    assert_eq!(reply.provider, "x");
+    assert_eq!(reply.model, "gpt-5.4");
+    assert_eq!(reply.text(), "Hello! How can I assist you today?");
+
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 2);
+    for request in &requests {
+        let body: Value = serde_json::from_slice(&request.body).unwrap();
+        assert_eq!(body["model"], "some-model");
+        assert_eq!(
+            header(request, "authorization"),
+            Some(&*format!("Bearer {KEY}"))
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_chain_fails_over_from_a_503_to_the_next_server() {
+    let down = serve(
+        503,
+        r#"{"error":{"message":"overloaded","type":"server_error"}}"#,
+        "application/json",
+    )
+    .await;
+    let up = serve_ok().await;
+    let registry = Registry::builder()
+        .env_vars([
+            (
+                "LLM_X",
+                format!("openai+http://k1-x@{}/v1", loopback(&down.uri())),
+            ),
+            (
+                "LLM_Y",
+                format!("openai+http://k2-y@{}/v1", loopback(&up.uri())),
+            ),
+        ])
+        .build();
+    let reply = registry
+        .parse("x/m,y/m")
+        .unwrap()
+        .generate(Request::new().user("hi"))
+        .await
+        .unwrap();
+    assert_eq!(reply.provider, "y");
+    let first = reply.attempts.first().unwrap();
+    assert_eq!(first.target.to_string(), "x/m");
+    assert_eq!(first.outcome, AttemptOutcome::Error);
+    assert_eq!(first.class, Some(ErrorClass::Transient));
+    let last = reply.attempts.last().unwrap();
+    assert_eq!(last.target.to_string(), "y/m");
+    assert_eq!(last.outcome, AttemptOutcome::Ok);
+    assert!(!down.received_requests().await.unwrap().is_empty());
+    assert_eq!(up.received_requests().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn foreman_sends_its_bearer_token_and_waits_long() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/chat/completions"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            fixture("openai/chat_response_basic.json"),
+            "application/json",
+        ))
+        .mount(&server)
+        .await;
+    let registry = Registry::builder()
+        .env_vars([(
+            "LLM_F",
+            format!("foreman+http://tok@{}", loopback(&server.uri())),
+        )])
+        .build();
+    let reply = registry
+        .parse("f/qwen2.5:72b")
+        .unwrap()
+        .generate(Request::new().user("hi"))
+        .await
+        .unwrap();
+    assert_eq!(reply.provider, "f");
+    let request = only_request(&server).await;
+    assert_eq!(header(&request, "authorization"), Some("Bearer tok"));
+    let body: Value = serde_json::from_slice(&request.body).unwrap();
+    assert_eq!(body["model"], "qwen2.5:72b");
+
+    let dsn = Dsn::parse("foreman+http://tok@127.0.0.1:9000").unwrap();
+    let config = OpenAiConfig::foreman_from_dsn("f", &dsn).unwrap();
+    assert_eq!(config.settings().request_timeout, FOREMAN_DEFAULT_TIMEOUT);
+    assert_eq!(FOREMAN_DEFAULT_TIMEOUT, Duration::from_secs(30 * 60));
+    assert_eq!(config.settings().base_url(), "http://127.0.0.1:9000");
+    let dsn = Dsn::parse("foreman://tok@queue.internal/api?timeout=5s").unwrap();
+    let config = OpenAiConfig::foreman_from_dsn("f", &dsn).unwrap();
+    assert_eq!(config.settings().request_timeout, Duration::from_secs(5));
+    assert_eq!(config.settings().base_url(), "https://queue.internal/api");
+    let dsn = Dsn::parse("openai://k@api.example.com/v1").unwrap();
+    let config = OpenAiConfig::from_dsn("o", &dsn).unwrap();
+    assert_eq!(config.settings().base_url(), "https://api.example.com/v1");
+    assert_eq!(config.provider_name(), "o");
+}
+
+#[tokio::test]
+async fn the_builtin_reads_its_key_and_base_url_when_first_used() {
+    let server = serve_ok().await;
+    let registry = Registry::builder()
+        .env_vars([
+            ("OPENAI_API_KEY", KEY.to_owned()),
+            ("OPENAI_BASE_URL", format!("{}/v1", server.uri())),
+        ])
+        .build();
+    let reply = registry
+        .parse("gpt-4o")
+        .unwrap()
+        .generate(Request::new().user("hi"))
+        .await
+        .unwrap();
+    assert_eq!(reply.provider, "openai");
+    let request = only_request(&server).await;
+    assert_eq!(
+        header(&request, "authorization"),
+        Some(&*format!("Bearer {KEY}"))
+    );
+    let body: Value = serde_json::from_slice(&request.body).unwrap();
+    assert_eq!(body["model"], "gpt-4o");
+
+    // Without a key: resolving works, the call fails permanently, naming the variable.
+    let registry = Registry::builder()
+        .env_vars([("OPENAI_BASE_URL", format!("{}/v1", server.uri()))])
+        .build();
+    let provider = registry.provider("openai").unwrap();
+    let model = provider.model("gpt-4o").unwrap();
+    for streaming in [false, true] {
+        let err = if streaming {
+            model.stream(Request::new().user("hi")).await.unwrap_err()
+        } else {
+            model.generate(Request::new().user("hi")).await.unwrap_err()
+        };
+        assert_eq!(err.class(), ErrorClass::Permanent);
+        assert_eq!(err.kind(), ErrorKind::Config);
+        assert!(err.to_string().contains("OPENAI_API_KEY"), "{err}");
+        assert_eq!(err.provider(), Some("openai"));
+        assert_eq!(err.model(), Some("gpt-4o"));
+    }
+    assert_eq!(
+        server.received_requests().await.unwrap().len(),
+        1,
+        "no call was sent"
+    );
+}

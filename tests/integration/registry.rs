@@ -72,7 +72,14 @@ async fn built_in_providers_resolve_and_fail_calls_with_a_clear_permanent_error(
     assert_eq!(err.class(), ErrorClass::Permanent);
     assert_eq!(err.provider(), Some("openai"));
     assert_eq!(err.model(), Some("gpt-4o"));
-    assert!(err.to_string().contains("not compiled in"), "{err}");
+    if cfg!(feature = "openai") {
+        // The missing key is a credential error naming the variable to set.
+        assert_eq!(err.kind(), ErrorKind::Config, "{err:?}");
+        assert!(err.to_string().contains("OPENAI_API_KEY"), "{err}");
+        assert!(err.to_string().contains("credential"), "{err}");
+    } else {
+        assert!(err.to_string().contains("not compiled in"), "{err}");
+    }
 }
 
 #[tokio::test]
@@ -99,10 +106,6 @@ async fn eager_scan_loads_llm_vars_as_providers() {
 
     let chain = registry.parse("m1/qwen2.5:72b").unwrap();
     assert_eq!(chain.to_string(), "m1/qwen2.5:72b");
-    // foreman is not built yet: the call says so, naming the target.
-    let err = chain.generate(Request::new().user("hi")).await.unwrap_err();
-    assert!(err.to_string().starts_with("m1/qwen2.5:72b: "), "{err}");
-    assert!(err.to_string().contains("foreman"), "{err}");
 }
 
 #[test]

@@ -153,11 +153,6 @@ impl fmt::Debug for HttpResponse {
 }
 
 impl HttpResponse {
-    /// The response headers.
-    pub fn headers(&self) -> &HeaderMap {
-        self.inner.headers()
-    }
-
     /// The whole body.
     ///
     /// # Errors

@@ -2,7 +2,7 @@
 //! Anthropic when configured). Providers that accept URLs send URLs and do not
 //! come here.
 //!
-//! What [`inline_image`] does with an image part:
+//! What `inline_image` does with an image part:
 //! - **Inline bytes** are base64-encoded once per call: the request's media
 //!   cache (shared by every clone of the request, so by a chain's retries and
 //!   failovers) remembers the encoding.

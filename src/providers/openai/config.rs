@@ -1,0 +1,224 @@
+//! [`OpenAiConfig`]: where the server is, what the provider instance is
+//! called, and the protocol choices that differ between OpenAI and the
+//! servers that copy its API.
+
+use std::time::Duration;
+
+use crate::providers::http::{DEFAULT_REQUEST_TIMEOUT, HttpSettings};
+use crate::{Capabilities, Dsn, Result};
+
+/// OpenAI's own API.
+pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
+
+/// `foreman`'s default request timeout: it queues work for slow local models.
+pub const FOREMAN_DEFAULT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+/// What every Chat Completions model declares by default: streaming (every
+/// compatible server streams); the rest depends on the model.
+pub(super) fn default_capabilities() -> Capabilities {
+    Capabilities::unknown().streaming(true)
+}
+
+/// Which request field carries the output-token cap
+/// ([`crate::Request::max_tokens`]).
+///
+/// OpenAI deprecated `max_tokens`, and its reasoning models reject it with
+/// 400 `unsupported_parameter`; many compatible servers know only
+/// `max_tokens` (Ollama's `/v1` silently ignores `max_completion_tokens`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum MaxTokensField {
+    /// `max_completion_tokens` when the base URL's host is `api.openai.com`,
+    /// `max_tokens` for every other host. The default.
+    #[default]
+    Auto,
+    /// Always `max_tokens`.
+    MaxTokens,
+    /// Always `max_completion_tokens`.
+    MaxCompletionTokens,
+}
+
+impl MaxTokensField {
+    /// Resolves [`MaxTokensField::Auto`] for a server at `base_url`.
+    pub(super) fn resolve(self, base_url: &str) -> MaxTokensField {
+        match self {
+            MaxTokensField::Auto => {
+                let host = url::Url::parse(base_url)
+                    .ok()
+                    .and_then(|u| u.host_str().map(str::to_ascii_lowercase));
+                if host.as_deref() == Some("api.openai.com") {
+                    MaxTokensField::MaxCompletionTokens
+                } else {
+                    MaxTokensField::MaxTokens
+                }
+            }
+            fixed => fixed,
+        }
+    }
+}
+
+/// Configuration of an [`super::OpenAiProvider`]: its name, its server
+/// ([`HttpSettings`]: base URL, API key, timeouts) and protocol options.
+///
+/// Works against OpenAI and any server that speaks Chat Completions (vLLM,
+/// llama.cpp's server, LM Studio, OpenRouter, Groq, Ollama's `/v1`): requests
+/// go to `POST {base_url}/chat/completions`, with `Authorization: Bearer`
+/// only when a key is set.
+///
+/// ```
+/// use majordomo::providers::http::HttpSettings;
+/// use majordomo::providers::openai::{MaxTokensField, OpenAiConfig, OpenAiProvider};
+/// use majordomo::Provider;
+///
+/// let config = OpenAiConfig::new(HttpSettings::new("http://127.0.0.1:8000/v1"))
+///     .name("vllm")
+///     .max_tokens_field(MaxTokensField::MaxTokens);
+/// let provider = OpenAiProvider::new(config)?;
+/// assert_eq!(provider.name(), "vllm");
+/// # Ok::<(), majordomo::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct OpenAiConfig {
+    pub(super) name: String,
+    pub(super) settings: HttpSettings,
+    pub(super) max_tokens_field: MaxTokensField,
+    pub(super) max_reasoning_effort: String,
+    pub(super) capabilities: Capabilities,
+}
+
+impl OpenAiConfig {
+    /// A provider named `openai` for the server `settings` describe.
+    pub fn new(settings: HttpSettings) -> Self {
+        OpenAiConfig {
+            name: "openai".to_owned(),
+            settings,
+            max_tokens_field: MaxTokensField::Auto,
+            max_reasoning_effort: "high".to_owned(),
+            capabilities: default_capabilities(),
+        }
+    }
+
+    /// OpenAI's API ([`DEFAULT_BASE_URL`]) with `api_key`.
+    pub fn openai(api_key: impl Into<crate::Secret>) -> Self {
+        Self::new(HttpSettings::new(DEFAULT_BASE_URL).api_key(api_key))
+    }
+
+    /// A provider named `name` from an `openai://` DSN: base URL
+    /// `http[s]://host[:port][/base-path]` (the base path is used verbatim, so
+    /// write `/v1` where the server wants it), the DSN's credential as the API
+    /// key, `timeout` and `connect_timeout` options.
+    ///
+    /// # Errors
+    /// A configuration error for a malformed duration option.
+    pub fn from_dsn(name: &str, dsn: &Dsn) -> Result<Self> {
+        Self::from_dsn_with_timeout(name, dsn, DEFAULT_REQUEST_TIMEOUT)
+    }
+
+    /// As [`OpenAiConfig::from_dsn`] for a `foreman://` DSN: the DSN's
+    /// credential is the bearer token, and the request timeout defaults to
+    /// [`FOREMAN_DEFAULT_TIMEOUT`] (30 minutes) unless `?timeout=` says otherwise.
+    ///
+    /// # Errors
+    /// A configuration error for a malformed duration option.
+    pub fn foreman_from_dsn(name: &str, dsn: &Dsn) -> Result<Self> {
+        Self::from_dsn_with_timeout(name, dsn, FOREMAN_DEFAULT_TIMEOUT)
+    }
+
+    fn from_dsn_with_timeout(name: &str, dsn: &Dsn, timeout: Duration) -> Result<Self> {
+        let settings = HttpSettings::from_dsn(dsn, timeout)?;
+        Ok(Self::new(settings).name(name))
+    }
+
+    /// Sets the provider name (the part before `/` in a spec). Default: `openai`.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// Replaces the server settings.
+    pub fn http_settings(mut self, settings: HttpSettings) -> Self {
+        self.settings = settings;
+        self
+    }
+
+    /// Which field carries the output-token cap. Default: [`MaxTokensField::Auto`].
+    pub fn max_tokens_field(mut self, field: MaxTokensField) -> Self {
+        self.max_tokens_field = field;
+        self
+    }
+
+    /// The `reasoning_effort` sent for [`crate::ReasoningLevel::Max`] (and for
+    /// budgets nearest to it). Default: `high`, which every OpenAI reasoning
+    /// model accepts; set `xhigh` for models that offer it (OpenAI documents
+    /// it for models after `gpt-5.1-codex-max`), or `max` for servers that
+    /// take it (OpenRouter, Ollama).
+    pub fn max_reasoning_effort(mut self, effort: impl Into<String>) -> Self {
+        self.max_reasoning_effort = effort.into();
+        self
+    }
+
+    /// The capabilities every model of this provider declares. Default:
+    /// streaming only (whether a model takes tools, images or schemas depends
+    /// on the model, so it stays undeclared). Declare more (or less) for a
+    /// server whose models you know, so the chain can skip it for requests it
+    /// cannot serve.
+    pub fn capabilities(mut self, capabilities: Capabilities) -> Self {
+        self.capabilities = capabilities;
+        self
+    }
+
+    /// The server settings.
+    pub fn settings(&self) -> &HttpSettings {
+        &self.settings
+    }
+
+    /// The provider name.
+    pub fn provider_name(&self) -> &str {
+        &self.name
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_picks_the_field_by_host() {
+        let auto = MaxTokensField::Auto;
+        assert_eq!(
+            auto.resolve("https://api.openai.com/v1"),
+            MaxTokensField::MaxCompletionTokens
+        );
+        assert_eq!(
+            auto.resolve("https://API.OpenAI.com:443/v1"),
+            MaxTokensField::MaxCompletionTokens
+        );
+        for other in [
+            "http://127.0.0.1:11434/v1",
+            "https://openrouter.ai/api/v1",
+            "https://api.openai.com.evil.example/v1",
+            "not a url",
+        ] {
+            assert_eq!(auto.resolve(other), MaxTokensField::MaxTokens, "{other}");
+        }
+        assert_eq!(
+            MaxTokensField::MaxCompletionTokens.resolve("http://127.0.0.1/v1"),
+            MaxTokensField::MaxCompletionTokens
+        );
+    }
+
+    #[test]
+    fn foreman_waits_thirty_minutes_unless_told() {
+        let dsn = Dsn::parse("foreman+http://tok@127.0.0.1:9000").unwrap();
+        let config = OpenAiConfig::foreman_from_dsn("f", &dsn).unwrap();
+        assert_eq!(config.settings().request_timeout, FOREMAN_DEFAULT_TIMEOUT);
+        assert_eq!(
+            config.settings().credential().map(|c| c.expose()),
+            Some("tok")
+        );
+        let dsn = Dsn::parse("openai://k@h/v1").unwrap();
+        let config = OpenAiConfig::from_dsn("o", &dsn).unwrap();
+        assert_eq!(config.settings().request_timeout, DEFAULT_REQUEST_TIMEOUT);
+    }
+}

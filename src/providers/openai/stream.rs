@@ -1,0 +1,323 @@
+//! The streamed answer: SSE `data:` events of `chat.completion.chunk`s ending
+//! with `data: [DONE]` (protocol reference §1.4, §6), turned into
+//! [`StreamEvent`]s.
+//!
+//! - Tool calls are keyed by their `index`: the first fragment carries id and
+//!   name, later ones only argument text; a call sent whole in one delta
+//!   works too. [`StreamEvent::ToolCallEnd`] follows once the choice finishes.
+//! - Usage may come on any chunk (the `choices: []` chunk that
+//!   `include_usage` adds, Groq's `x_groq.usage`); `usage: null` is ignored.
+//! - Only choice index 0 is followed when `n > 1`.
+//! - [`StreamEvent::Finish`] is emitted at `[DONE]`, after the usage; a body
+//!   that ends without `[DONE]` was cut ([`Error::stream_ended_early`]).
+//! - Errors in the stream: a `data:` event whose JSON has an `error`
+//!   (OpenAI, OpenRouter, newer llama.cpp), an `event: error`, and the
+//!   non-standard `error: {...}` SSE field of older llama.cpp servers
+//!   ([`ErrorFieldFraming`] makes the latter an `event: error`). A
+//!   `finish_reason: "error"` (OpenRouter) is a transient error too.
+//!   Undecodable JSON is a decode error (transient).
+
+use std::collections::VecDeque;
+use std::sync::{Arc, OnceLock};
+
+use serde_json::Value;
+
+use super::response::finish_reason;
+use super::wire::ChatChunk;
+use crate::providers::http::body::{FrameHandler, Framing};
+use crate::providers::http::errors;
+use crate::providers::http::{SseDecoder, SseEvent};
+use crate::{Error, ErrorClass, ErrorKind, Result, Secret, StreamEvent};
+
+/// The stream state machine for one answer.
+#[derive(Debug)]
+pub(super) struct ChunkHandler {
+    /// The model the server names in its chunks, shared with the caller that
+    /// builds the [`crate::EventStream`].
+    model: Arc<OnceLock<String>>,
+    secret: Option<Secret>,
+    /// Tool calls seen: (wire index, our index, still open).
+    calls: Vec<(u64, usize, bool)>,
+    finish: Option<String>,
+    refusal: bool,
+    done: bool,
+}
+
+impl ChunkHandler {
+    pub(super) fn new(model: Arc<OnceLock<String>>, secret: Option<Secret>) -> Self {
+        ChunkHandler {
+            model,
+            secret,
+            calls: Vec::new(),
+            finish: None,
+            refusal: false,
+            done: false,
+        }
+    }
+
+    fn close_calls(&mut self, out: &mut VecDeque<StreamEvent>) {
+        for (_, index, open) in &mut self.calls {
+            if *open {
+                *open = false;
+                out.push_back(StreamEvent::ToolCallEnd { index: *index });
+            }
+        }
+    }
+
+    fn error_event(&self, data: &str) -> Error {
+        let json = match serde_json::from_str::<Value>(data) {
+            // `{"error": {...}}`, or the bare error object llama.cpp sends.
+            Ok(json) if json.get("error").is_some() => json,
+            Ok(json) => serde_json::json!({ "error": json }),
+            Err(_) if data.trim().is_empty() => serde_json::json!({ "error": {} }),
+            Err(_) => serde_json::json!({ "error": { "message": data.trim() } }),
+        };
+        errors::from_stream_event(&json, self.secret.as_ref())
+    }
+
+    fn on_done(&mut self, out: &mut VecDeque<StreamEvent>) {
+        self.close_calls(out);
+        let reason = finish_reason(self.finish.as_deref(), !self.calls.is_empty(), self.refusal);
+        out.push_back(StreamEvent::finish(reason));
+        self.done = true;
+    }
+
+    fn on_chunk(&mut self, chunk: ChatChunk, out: &mut VecDeque<StreamEvent>) -> Result<()> {
+        if let Some(model) = chunk.model.filter(|m| !m.is_empty()) {
+            if self.model.get().is_none() {
+                let _ = self.model.set(model);
+            }
+        }
+        for choice in chunk.choices {
+            if choice.index.unwrap_or(0) != 0 {
+                continue;
+            }
+            if let Some(delta) = &choice.delta {
+                if let Some(reasoning) = delta.reasoning_text() {
+                    out.push_back(StreamEvent::ThinkingDelta {
+                        text: reasoning.to_owned(),
+                    });
+                }
+                let content = delta.content_text();
+                if !content.is_empty() {
+                    out.push_back(StreamEvent::text(content.into_owned()));
+                }
+                if let Some(refusal) = delta.refusal.as_deref().filter(|r| !r.is_empty()) {
+                    self.refusal = true;
+                    out.push_back(StreamEvent::text(refusal));
+                }
+                for (position, call) in delta.tool_calls.iter().enumerate() {
+                    let wire = call.index.unwrap_or_else(|| {
+                        // No index: a new call when it has an id, else more of the last one.
+                        match (&call.id, self.calls.last()) {
+                            (None, Some((last, _, _))) => *last,
+                            _ => u64::try_from(self.calls.len() + position).unwrap_or(u64::MAX),
+                        }
+                    });
+                    let index = match self.calls.iter().find(|(w, _, _)| *w == wire) {
+                        Some((_, index, _)) => *index,
+                        None => {
+                            let index = self.calls.len();
+                            self.calls.push((wire, index, true));
+                            let function = call.function.as_ref();
+                            out.push_back(StreamEvent::ToolCallStart {
+                                index,
+                                id: call.id.clone().unwrap_or_default(),
+                                name: function.and_then(|f| f.name.clone()).unwrap_or_default(),
+                            });
+                            index
+                        }
+                    };
+                    if let Some(function) = &call.function {
+                        let arguments = function.arguments_text();
+                        if !arguments.is_empty() {
+                            out.push_back(StreamEvent::ToolCallDelta {
+                                index,
+                                arguments: arguments.into_owned(),
+                            });
+                        }
+                    }
+                }
+            }
+            if let Some(reason) = choice.finish_reason.filter(|r| !r.is_empty()) {
+                if reason == "error" {
+                    return Err(Error::new(
+                        ErrorKind::Api,
+                        "the stream finished with an error (finish_reason \"error\")",
+                    )
+                    .with_class(ErrorClass::Transient));
+                }
+                self.close_calls(out);
+                self.finish = Some(reason);
+            }
+        }
+        if let Some(usage) = chunk.usage.or(chunk.x_groq.and_then(|x| x.usage)) {
+            out.push_back(StreamEvent::Usage {
+                usage: usage.to_usage(),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl FrameHandler<SseEvent> for ChunkHandler {
+    fn on_frame(&mut self, frame: SseEvent, out: &mut VecDeque<StreamEvent>) -> Result<()> {
+        if frame.event == "error" {
+            return Err(self.error_event(&frame.data));
+        }
+        let data = frame.data.trim();
+        if data.is_empty() {
+            return Ok(()); // an empty keep-alive
+        }
+        if data == "[DONE]" {
+            self.on_done(out);
+            return Ok(());
+        }
+        let json: Value = serde_json::from_str(data)
+            .map_err(|e| Error::decode(format!("undecodable stream event: {e}")))?;
+        if json.get("error").is_some_and(|e| !e.is_null()) {
+            return Err(errors::from_stream_event(&json, self.secret.as_ref()));
+        }
+        let chunk: ChatChunk = serde_json::from_value(json)
+            .map_err(|e| Error::decode(format!("unexpected stream chunk: {e}")))?;
+        self.on_chunk(chunk, out)
+    }
+
+    fn is_done(&self) -> bool {
+        self.done
+    }
+}
+
+/// An [`SseDecoder`] that also understands the non-standard `error:` field
+/// older llama.cpp servers send for a mid-stream failure (`error: {json}`
+/// followed by `data: [DONE]`): a line starting `error:` is read as
+/// `event: error` plus `data:`. The standard decoder drops unknown fields, so
+/// without this such a failure would look like a short, clean answer.
+#[derive(Debug)]
+pub(super) struct ErrorFieldFraming {
+    inner: SseDecoder,
+    at_line_start: bool,
+    /// Bytes at a line start that may still become `error:`.
+    pending: Vec<u8>,
+    scratch: Vec<u8>,
+}
+
+const ERROR_FIELD: &[u8] = b"error:";
+
+impl ErrorFieldFraming {
+    pub(super) fn new() -> Self {
+        ErrorFieldFraming {
+            inner: SseDecoder::new(),
+            at_line_start: true,
+            pending: Vec::new(),
+            scratch: Vec::new(),
+        }
+    }
+}
+
+impl Framing for ErrorFieldFraming {
+    type Frame = SseEvent;
+
+    fn feed(&mut self, chunk: &[u8]) {
+        self.scratch.clear();
+        let mut rest = chunk;
+        while !rest.is_empty() {
+            if !self.at_line_start {
+                // Copy up to and including the next line end in one go.
+                match rest.iter().position(|&b| b == b'\n' || b == b'\r') {
+                    Some(end) => {
+                        self.scratch.extend_from_slice(&rest[..=end]);
+                        rest = &rest[end + 1..];
+                        self.at_line_start = true;
+                    }
+                    None => {
+                        self.scratch.extend_from_slice(rest);
+                        rest = &[];
+                    }
+                }
+                continue;
+            }
+            let b = rest[0];
+            rest = &rest[1..];
+            self.pending.push(b);
+            if self.pending == ERROR_FIELD {
+                self.scratch.extend_from_slice(b"event: error\ndata:");
+                self.pending.clear();
+                self.at_line_start = false;
+            } else if !ERROR_FIELD.starts_with(&self.pending) {
+                self.scratch.append(&mut self.pending);
+                self.at_line_start = b == b'\n' || b == b'\r';
+            }
+        }
+        self.inner.feed(&self.scratch);
+    }
+
+    fn next_frame(&mut self) -> Option<SseEvent> {
+        self.inner.next_event()
+    }
+
+    fn finish(&mut self) -> Option<SseEvent> {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::FinishReason;
+
+    fn frames(chunks: &[&[u8]]) -> Vec<SseEvent> {
+        let mut f = ErrorFieldFraming::new();
+        let mut out = Vec::new();
+        for c in chunks {
+            f.feed(c);
+            while let Some(e) = f.next_frame() {
+                out.push(e);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_error_field_becomes_an_error_event_across_any_split() {
+        let bytes =
+            b"data: {\"a\":1}\n\nerror: {\"code\":500,\"message\":\"boom\"}\n\ndata: [DONE]\n\n";
+        for size in 1..bytes.len() {
+            let chunks: Vec<&[u8]> = bytes.chunks(size).collect();
+            let events = frames(&chunks);
+            assert_eq!(events.len(), 3, "size {size}");
+            assert_eq!(events[0].event, "");
+            assert_eq!(events[1].event, "error");
+            assert_eq!(events[1].data, "{\"code\":500,\"message\":\"boom\"}");
+            assert_eq!(events[2].data, "[DONE]");
+        }
+    }
+
+    #[test]
+    fn lines_that_only_start_like_error_are_untouched() {
+        let events = frames(&[b"errors: x\ndata: err\n\n: error: comment\n\ndata: y\r\n\r\n"]);
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[0].event, "");
+        assert_eq!(events[0].data, "err");
+        assert_eq!(events[1].data, "y");
+    }
+
+    #[test]
+    fn stop_with_tool_calls_pending_is_tool_calls() {
+        let mut h = ChunkHandler::new(Arc::default(), None);
+        let mut out = VecDeque::new();
+        h.on_frame(
+            SseEvent {
+                data: r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"c","function":{"name":"f","arguments":"{}"}}]},"finish_reason":"stop"}]}"#.into(),
+                ..SseEvent::default()
+            },
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(
+            finish_reason(h.finish.as_deref(), !h.calls.is_empty(), h.refusal),
+            FinishReason::ToolCalls
+        );
+        assert!(!h.is_done());
+    }
+}

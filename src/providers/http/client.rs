@@ -72,6 +72,17 @@ impl HttpSettings {
         Ok(settings)
     }
 
+    /// Replaces the base URL (a trailing `/` removed), keeping the credential,
+    /// timeouts and headers.
+    pub fn with_base_url(mut self, base_url: impl Into<String>) -> Self {
+        let mut base_url = base_url.into();
+        while base_url.ends_with('/') {
+            base_url.pop();
+        }
+        self.base_url = base_url;
+        self
+    }
+
     /// Sets the credential (API key or bearer token).
     pub fn api_key(mut self, key: impl Into<Secret>) -> Self {
         let key = key.into();

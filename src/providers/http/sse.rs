@@ -2,9 +2,9 @@
 //! "event stream interpretation" and linear in its input (ADR 0010).
 //!
 //! Bytes arrive in chunks of any size, split anywhere (inside a line, inside a
-//! `\r\n`, inside a UTF-8 sequence). The decoder appends each chunk to one
-//! buffer and scans only the bytes it has not scanned before, so the cost per
-//! event does not grow with the chunk size; consumed bytes are dropped in bulk.
+//! `\r\n`, inside a UTF-8 sequence). The decoder reads complete lines in place
+//! from each chunk and copies only an unfinished last line, so each byte is
+//! scanned once and the cost per event does not grow with the chunk size.
 
 use std::collections::VecDeque;
 
@@ -24,21 +24,27 @@ pub struct SseEvent {
 /// [`SseDecoder::next_event`].
 #[derive(Debug, Default)]
 pub struct SseDecoder {
-    buf: Vec<u8>,
-    /// Start of the line being assembled.
-    line_start: usize,
-    /// First byte not yet scanned for a line end.
-    scanned: usize,
+    /// The unfinished last line of the bytes fed so far (only that is copied:
+    /// complete lines are read in place from the chunk).
+    partial: Vec<u8>,
     /// The previous line ended in `\r`: a `\n` right after it belongs to it.
     after_cr: bool,
     /// Still at the start of the stream (a UTF-8 BOM is skipped there).
     at_start: bool,
+    fields: Fields,
+}
+
+/// The event being assembled and the events ready to be taken.
+#[derive(Debug, Default)]
+struct Fields {
     event: String,
     data: String,
     has_data: bool,
     last_id: String,
     ready: VecDeque<SseEvent>,
 }
+
+const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 impl SseDecoder {
     /// A decoder at the start of a stream.
@@ -51,62 +57,75 @@ impl SseDecoder {
 
     /// Adds bytes; complete events become available from [`Self::next_event`].
     pub fn feed(&mut self, chunk: &[u8]) {
-        self.buf.extend_from_slice(chunk);
         if self.at_start {
-            if self.buf.len() < 3 && b"\xEF\xBB\xBF".starts_with(&self.buf) {
-                return; // maybe a BOM, not complete yet
-            }
-            if self.buf.starts_with(b"\xEF\xBB\xBF") {
-                self.line_start = 3;
-                self.scanned = 3;
+            // The BOM may itself arrive split: hold bytes until it is decided.
+            self.partial.extend_from_slice(chunk);
+            if self.partial.len() < BOM.len() && BOM.starts_with(&self.partial) {
+                return;
             }
             self.at_start = false;
+            let mut head = std::mem::take(&mut self.partial);
+            let skip = if head.starts_with(BOM) { BOM.len() } else { 0 };
+            self.scan(&head[skip..]);
+            head.clear();
+            if self.partial.is_empty() {
+                self.partial = head; // keep the allocation
+            }
+            return;
         }
-        while self.scanned < self.buf.len() {
-            let rest = &self.buf[self.scanned..];
-            if self.after_cr {
-                self.after_cr = false;
-                if rest[0] == b'\n' {
-                    self.scanned += 1;
-                    self.line_start = self.scanned;
-                    continue;
+        self.scan(chunk);
+    }
+
+    fn scan(&mut self, mut rest: &[u8]) {
+        if rest.is_empty() {
+            return;
+        }
+        if std::mem::take(&mut self.after_cr) && rest[0] == b'\n' {
+            rest = &rest[1..];
+        }
+        while let Some(at) = memchr::memchr2(b'\n', b'\r', rest) {
+            if self.partial.is_empty() {
+                self.fields.line(&rest[..at]);
+            } else {
+                self.partial.extend_from_slice(&rest[..at]);
+                self.fields.line(&self.partial);
+                self.partial.clear();
+            }
+            let cr = rest[at] == b'\r';
+            rest = &rest[at + 1..];
+            if cr {
+                match rest.first() {
+                    Some(b'\n') => rest = &rest[1..],
+                    Some(_) => {}
+                    None => self.after_cr = true,
                 }
             }
-            let Some(offset) = memchr::memchr2(b'\n', b'\r', rest) else {
-                self.scanned = self.buf.len();
-                break;
-            };
-            let end = self.scanned + offset;
-            self.after_cr = self.buf[end] == b'\r';
-            let (start, next) = (self.line_start, end + 1);
-            self.scanned = next;
-            self.line_start = next;
-            self.process_line(start, end);
         }
-        self.compact();
+        self.partial.extend_from_slice(rest);
     }
 
     /// The next complete event, in order.
     pub fn next_event(&mut self) -> Option<SseEvent> {
-        self.ready.pop_front()
+        self.fields.ready.pop_front()
     }
 
     /// True when no partial line or event is pending: the bytes so far ended
     /// on an event boundary.
     pub fn is_idle(&self) -> bool {
-        self.line_start == self.buf.len() && !self.has_data && self.event.is_empty()
+        self.partial.is_empty() && !self.fields.has_data && self.fields.event.is_empty()
     }
+}
 
-    fn process_line(&mut self, start: usize, end: usize) {
-        if start == end {
+impl Fields {
+    fn line(&mut self, line: &[u8]) {
+        let Some(&first) = line.first() else {
             self.dispatch();
             return;
-        }
-        let line = &self.buf[start..end];
-        if line[0] == b':' {
+        };
+        if first == b':' {
             return; // comment / keep-alive
         }
-        let (field, value) = match line.iter().position(|&b| b == b':') {
+        let (field, value) = match memchr::memchr(b':', line) {
             Some(colon) => {
                 let value = &line[colon + 1..];
                 (&line[..colon], value.strip_prefix(b" ").unwrap_or(value))
@@ -149,20 +168,6 @@ impl SseDecoder {
             data: std::mem::take(&mut self.data),
             id: self.last_id.clone(),
         });
-    }
-
-    /// Drops consumed bytes. Done when at least half the buffer is consumed, so
-    /// each byte is moved a bounded number of times (amortized linear).
-    fn compact(&mut self) {
-        if self.line_start == self.buf.len() {
-            self.buf.clear();
-            self.line_start = 0;
-            self.scanned = 0;
-        } else if self.line_start > 0 && self.line_start >= self.buf.len() / 2 {
-            self.buf.drain(..self.line_start);
-            self.scanned -= self.line_start;
-            self.line_start = 0;
-        }
     }
 }
 
@@ -291,8 +296,8 @@ mod tests {
         }
     }
 
-    /// The buffer holds at most the unfinished line plus one chunk: consumed
-    /// bytes are dropped, which is what keeps decoding linear.
+    /// Only the unfinished last line is ever copied: complete lines are read
+    /// in place, which is what keeps decoding linear and cheap.
     #[test]
     fn buffer_stays_bounded_by_line_and_chunk() {
         let event = format!("data: {}\n\n", "x".repeat(100));
@@ -303,7 +308,7 @@ mod tests {
             let mut peak = 0;
             for piece in stream.chunks(chunk) {
                 d.feed(piece);
-                peak = peak.max(d.buf.len());
+                peak = peak.max(d.partial.len());
                 while d.next_event().is_some() {
                     count += 1;
                 }

@@ -50,6 +50,11 @@ pub use dsn::{Dsn, DsnError, DsnErrorKind};
 pub use registry::{Registry, RegistryBuilder, SchemeFactory};
 pub use spec::{SpecError, SpecErrorKind, SpecTarget};
 
+// The README's examples are compiled and run as doc tests, so it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 // Promises the API makes, checked at compile time.
 #[allow(dead_code)]
 fn _assert_api() {

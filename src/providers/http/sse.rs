@@ -2,11 +2,10 @@
 //! "event stream interpretation" and linear in its input (ADR 0010).
 //!
 //! Bytes arrive in chunks of any size, split anywhere (inside a line, inside a
-//! `\r\n`, inside a UTF-8 sequence). The decoder reads complete lines in place
-//! from each chunk and copies only an unfinished last line, so each byte is
-//! scanned once and the cost per event does not grow with the chunk size.
-
-use std::collections::VecDeque;
+//! `\r\n`, inside a UTF-8 sequence). The decoder appends each chunk to one
+//! buffer, scans each byte once (an unfinished line is not rescanned) and drops
+//! consumed bytes in bulk, so the cost per event does not grow with the chunk
+//! size; events are decoded one at a time as they are taken.
 
 /// One dispatched event: its `event:` name (empty when none was given), its
 /// data (multiple `data:` lines joined with `\n`) and its last `id:`.
@@ -22,11 +21,16 @@ pub struct SseEvent {
 
 /// Incremental SSE decoder: [`SseDecoder::feed`] bytes, then take events with
 /// [`SseDecoder::next_event`].
+///
+/// Decoding is lazy: `next_event` reads just far enough for one event, so a
+/// large chunk holding hundreds of events never has them all alive at once.
 #[derive(Debug, Default)]
 pub struct SseDecoder {
-    /// The unfinished last line of the bytes fed so far (only that is copied:
-    /// complete lines are read in place from the chunk).
-    partial: Vec<u8>,
+    /// Bytes fed and not consumed yet; `pending[pos..]` is unread.
+    pending: Vec<u8>,
+    pos: usize,
+    /// `pending[pos..pos + scanned]` is known to hold no line end.
+    scanned: usize,
     /// The previous line ended in `\r`: a `\n` right after it belongs to it.
     after_cr: bool,
     /// Still at the start of the stream (a UTF-8 BOM is skipped there).
@@ -41,7 +45,7 @@ struct Fields {
     data: String,
     has_data: bool,
     last_id: String,
-    ready: VecDeque<SseEvent>,
+    ready: Option<SseEvent>,
 }
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -57,62 +61,64 @@ impl SseDecoder {
 
     /// Adds bytes; complete events become available from [`Self::next_event`].
     pub fn feed(&mut self, chunk: &[u8]) {
-        if self.at_start {
-            // The BOM may itself arrive split: hold bytes until it is decided.
-            self.partial.extend_from_slice(chunk);
-            if self.partial.len() < BOM.len() && BOM.starts_with(&self.partial) {
-                return;
-            }
-            self.at_start = false;
-            let mut head = std::mem::take(&mut self.partial);
-            let skip = if head.starts_with(BOM) { BOM.len() } else { 0 };
-            self.scan(&head[skip..]);
-            head.clear();
-            if self.partial.is_empty() {
-                self.partial = head; // keep the allocation
-            }
-            return;
+        // Drop consumed bytes once they are at least half the buffer, so each
+        // byte is moved a bounded number of times (amortized linear).
+        if self.pos == self.pending.len() {
+            self.pending.clear();
+            self.pos = 0;
+        } else if self.pos > 0 && self.pos >= self.pending.len() / 2 {
+            self.pending.drain(..self.pos);
+            self.pos = 0;
         }
-        self.scan(chunk);
-    }
-
-    fn scan(&mut self, mut rest: &[u8]) {
-        if rest.is_empty() {
-            return;
-        }
-        if std::mem::take(&mut self.after_cr) && rest[0] == b'\n' {
-            rest = &rest[1..];
-        }
-        while let Some(at) = memchr::memchr2(b'\n', b'\r', rest) {
-            if self.partial.is_empty() {
-                self.fields.line(&rest[..at]);
-            } else {
-                self.partial.extend_from_slice(&rest[..at]);
-                self.fields.line(&self.partial);
-                self.partial.clear();
-            }
-            let cr = rest[at] == b'\r';
-            rest = &rest[at + 1..];
-            if cr {
-                match rest.first() {
-                    Some(b'\n') => rest = &rest[1..],
-                    Some(_) => {}
-                    None => self.after_cr = true,
-                }
-            }
-        }
-        self.partial.extend_from_slice(rest);
+        self.pending.extend_from_slice(chunk);
     }
 
     /// The next complete event, in order.
     pub fn next_event(&mut self) -> Option<SseEvent> {
-        self.fields.ready.pop_front()
+        if self.at_start {
+            let head = &self.pending[self.pos..];
+            if head.len() < BOM.len() && BOM.starts_with(head) {
+                return None; // maybe a BOM, not complete yet
+            }
+            if head.starts_with(BOM) {
+                self.pos += BOM.len();
+            }
+            self.at_start = false;
+        }
+        loop {
+            if let Some(event) = self.fields.ready.take() {
+                return Some(event);
+            }
+            let rest = &self.pending[self.pos..];
+            if rest.is_empty() {
+                return None;
+            }
+            if self.after_cr {
+                self.after_cr = false;
+                if rest[0] == b'\n' {
+                    self.pos += 1;
+                    continue;
+                }
+            }
+            let Some(at) = memchr::memchr2(b'\n', b'\r', &rest[self.scanned..]) else {
+                self.scanned = rest.len();
+                return None;
+            };
+            let end = self.scanned + at;
+            self.after_cr = rest[end] == b'\r';
+            self.fields.line(&rest[..end]);
+            self.pos += end + 1;
+            self.scanned = 0;
+        }
     }
 
     /// True when no partial line or event is pending: the bytes so far ended
     /// on an event boundary.
     pub fn is_idle(&self) -> bool {
-        self.partial.is_empty() && !self.fields.has_data && self.fields.event.is_empty()
+        self.pos == self.pending.len()
+            && self.fields.ready.is_none()
+            && !self.fields.has_data
+            && self.fields.event.is_empty()
     }
 }
 
@@ -163,7 +169,7 @@ impl Fields {
             return;
         }
         self.has_data = false;
-        self.ready.push_back(SseEvent {
+        self.ready = Some(SseEvent {
             event: std::mem::take(&mut self.event),
             data: std::mem::take(&mut self.data),
             id: self.last_id.clone(),
@@ -296,8 +302,8 @@ mod tests {
         }
     }
 
-    /// Only the unfinished last line is ever copied: complete lines are read
-    /// in place, which is what keeps decoding linear and cheap.
+    /// The unread buffer holds at most one chunk plus an unfinished event:
+    /// consumed bytes are dropped, which is what keeps decoding linear.
     #[test]
     fn buffer_stays_bounded_by_line_and_chunk() {
         let event = format!("data: {}\n\n", "x".repeat(100));
@@ -308,7 +314,7 @@ mod tests {
             let mut peak = 0;
             for piece in stream.chunks(chunk) {
                 d.feed(piece);
-                peak = peak.max(d.partial.len());
+                peak = peak.max(d.pending.len() - d.pos);
                 while d.next_event().is_some() {
                     count += 1;
                 }

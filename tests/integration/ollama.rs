@@ -96,6 +96,31 @@ fn assert_error(e: &Error, class: ErrorClass, status: Option<u16>, message_part:
     assert!(e.message().contains(message_part), "{e:?}");
 }
 
+/// An id we made up for the `n`-th call of an answer: `call_<nonce>_<n>`.
+fn assert_generated_id(id: &str, n: usize) {
+    let pieces: Vec<&str> = id.split('_').collect();
+    assert_eq!(pieces.len(), 3, "{id}");
+    assert_eq!(pieces[0], "call", "{id}");
+    assert!(pieces[1].len() > 8, "{id}");
+    assert!(pieces[1].bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
+    assert_eq!(pieces[2], n.to_string(), "{id}");
+}
+
+/// `r` with made-up tool-call ids replaced by `call_<n>`, to compare two
+/// answers that are the same but for those ids.
+fn without_generated_ids(mut r: Response) -> Response {
+    for part in &mut r.message.parts {
+        if let Part::ToolCall(call) = part {
+            if let ["call", nonce, n] = call.id.split('_').collect::<Vec<_>>()[..] {
+                if nonce.len() > 8 {
+                    call.id = format!("call_{n}");
+                }
+            }
+        }
+    }
+    r
+}
+
 async fn fold(model: &Arc<dyn Model>, request: Request) -> majordomo::Result<Response> {
     model.stream(request).await?.into_response().await
 }
@@ -208,14 +233,10 @@ async fn tools_are_offered_and_a_call_comes_back_with_a_generated_id() {
     assert_eq!(body["stream"], expected["stream"]);
 
     let calls: Vec<&ToolCall> = response.tool_calls().collect();
-    assert_eq!(
-        calls,
-        [&ToolCall::new(
-            "call_0",
-            "get_weather",
-            json!({"city": "Tokyo"})
-        )]
-    );
+    assert_eq!(calls.len(), 1);
+    assert_generated_id(&calls[0].id, 0);
+    assert_eq!(calls[0].name, "get_weather");
+    assert_eq!(calls[0].arguments, json!({"city": "Tokyo"}));
     assert_eq!(response.text(), "");
     assert_eq!(response.message.parts.len(), 1, "no empty text part");
     // Ollama says `stop` after a tool call.
@@ -418,23 +439,32 @@ async fn reasoning_levels_become_think_and_thinking_comes_back() {
         .await
         .unwrap();
     let body = sent_body(&server).await;
-    assert_eq!(body["think"], json!(false));
+    // gpt-oss cannot stop thinking (`false` is ignored): the least it offers.
+    assert_eq!(body["think"], json!("low"));
     assert_eq!(
         body["messages"][1],
         json!({"role": "assistant", "content": "2", "thinking": "1 plus 1 is 2."})
     );
 
-    for (level, think) in [
-        (ReasoningLevel::Max, json!("high")),
-        (ReasoningLevel::Minimal, json!("low")),
-        (ReasoningLevel::Budget(2000), json!(true)),
+    // Levels only for gpt-oss; every other model takes a switch, since
+    // Ollama answers a level with 400 "think value ... is not supported for
+    // this model" there.
+    for (model, level, think) in [
+        ("gpt-oss", ReasoningLevel::Max, json!("high")),
+        ("gpt-oss:120b-cloud", ReasoningLevel::Minimal, json!("low")),
+        ("gpt-oss:20b", ReasoningLevel::Budget(2000), json!("low")),
+        ("gpt-oss:20b", ReasoningLevel::Budget(30000), json!("high")),
+        ("qwen3", ReasoningLevel::High, json!(true)),
+        ("qwen3:8b", ReasoningLevel::Low, json!(true)),
+        ("deepseek-r1", ReasoningLevel::Budget(2000), json!(true)),
+        ("qwen3", ReasoningLevel::Off, json!(false)),
     ] {
         let server = serve(200, answer.to_string().into_bytes(), "application/json").await;
-        model_at(&server.uri(), "gpt-oss")
+        model_at(&server.uri(), model)
             .generate(Request::new().user("x").reasoning(level))
             .await
             .unwrap();
-        assert_eq!(sent_body(&server).await["think"], think, "{level}");
+        assert_eq!(sent_body(&server).await["think"], think, "{model} {level}");
     }
 }
 
@@ -488,6 +518,141 @@ async fn a_response_without_model_or_counts() {
     assert_eq!(response.usage, majordomo::Usage::default());
     assert_eq!(response.finish_reason, FinishReason::Stop);
     assert_eq!(response.text(), "hi");
+}
+
+#[tokio::test]
+async fn tool_choice_narrows_the_tools_offered() {
+    let time_tool = Tool::new(
+        "get_time",
+        "The time in a zone",
+        json!({"type": "object", "properties": {"tz": {"type": "string"}}}),
+    );
+    let offered = |choice: ToolChoice| {
+        let time_tool = time_tool.clone();
+        async move {
+            let server = serve_fixture("chat_response.json").await;
+            model_at(&server.uri(), MODEL)
+                .generate(
+                    Request::new()
+                        .user("hi")
+                        .tool(weather_tool())
+                        .tool(time_tool)
+                        .tool_choice(choice),
+                )
+                .await
+                .unwrap();
+            let body = sent_body(&server).await;
+            body.get("tools").map_or_else(Vec::new, |tools| {
+                tools
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|t| t["function"]["name"].as_str().unwrap().to_owned())
+                    .collect::<Vec<_>>()
+            })
+        }
+    };
+    // Ollama has no tool choice: "none" must not let the model call a tool.
+    assert!(offered(ToolChoice::None).await.is_empty());
+    assert_eq!(
+        offered(ToolChoice::Tool("get_time".into())).await,
+        ["get_time"]
+    );
+    assert_eq!(offered(ToolChoice::Auto).await, ["get_weather", "get_time"]);
+    assert_eq!(
+        offered(ToolChoice::Required).await,
+        ["get_weather", "get_time"]
+    );
+    // An unknown name narrows nothing.
+    assert_eq!(
+        offered(ToolChoice::Tool("nope".into())).await,
+        ["get_weather", "get_time"]
+    );
+}
+
+#[tokio::test]
+async fn calls_without_ids_get_ids_unique_across_the_conversation() {
+    // An older server: no ids, and the same first call in every turn.
+    let model = {
+        let server = serve_fixture("chat_response_tool_call.json").await;
+        let url = server.uri();
+        (server, model_at(&url, MODEL))
+    };
+    let ask = |conversation: Request| {
+        let model = model.1.clone();
+        async move { model.generate(conversation).await.unwrap() }
+    };
+    let mut conversation = Request::new()
+        .user("weather in Tokyo, twice")
+        .tool(weather_tool());
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let answer = ask(conversation.clone()).await;
+        let call = answer.tool_calls().next().unwrap().clone();
+        assert_generated_id(&call.id, 0);
+        ids.push(call.id.clone());
+        conversation = conversation
+            .message(answer.to_message())
+            .tool_results([ToolResult::ok(call.id, "11 degrees")]);
+    }
+    let mut unique = ids.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 3, "ids repeat across turns: {ids:?}");
+
+    // The last request sent every earlier call and result with its own id.
+    let requests = model.0.received_requests().await.unwrap();
+    let body: Value = serde_json::from_slice(&requests.last().unwrap().body).unwrap();
+    let sent = body["messages"].as_array().unwrap();
+    assert_eq!(sent.len(), 5, "{sent:#?}");
+    for (turn, id) in ids[..2].iter().enumerate() {
+        let (call, result) = (&sent[1 + 2 * turn], &sent[2 + 2 * turn]);
+        assert_eq!(call["tool_calls"][0]["id"], json!(id));
+        assert_eq!(result["tool_call_id"], json!(id));
+        assert_eq!(result["tool_name"], json!("get_weather"));
+    }
+}
+
+#[tokio::test]
+async fn a_foreign_call_0_repeated_in_every_turn_names_each_result_right() {
+    let server = serve_fixture("chat_response_after_tool_result.json").await;
+    let call = |name: &str| {
+        Message::new(
+            Role::Assistant,
+            vec![Part::ToolCall(ToolCall::new("call_0", name, json!({})))],
+        )
+    };
+    let request = Request::new()
+        .user("weather, then time")
+        .message(call("get_weather"))
+        .tool_results([ToolResult::ok("call_0", "11 degrees")])
+        .message(call("get_time"))
+        .tool_results([ToolResult::ok("call_0", "noon")]);
+    model_at(&server.uri(), MODEL)
+        .generate(request)
+        .await
+        .unwrap();
+    let body = sent_body(&server).await;
+    let sent = body["messages"].as_array().unwrap();
+    assert_eq!(sent.len(), 5, "{sent:#?}");
+    assert_eq!(sent[2]["tool_name"], json!("get_weather"));
+    assert_eq!(sent[4]["tool_name"], json!("get_time"));
+    assert_eq!(sent[4]["tool_call_id"], json!("call_0"));
+}
+
+#[tokio::test]
+async fn cached_prompt_tokens_are_reported() {
+    let body = json!({"model": MODEL, "message": {"role": "assistant", "content": "hi"},
+        "done": true, "done_reason": "stop",
+        "prompt_eval_count": 900, "prompt_eval_cached_count": 850, "eval_count": 2});
+    let server = serve(200, body.to_string().into_bytes(), "application/json").await;
+    let response = model_at(&server.uri(), MODEL)
+        .generate(Request::new().user("hi"))
+        .await
+        .unwrap();
+    assert_eq!(response.usage.input_tokens, Some(900));
+    assert_eq!(response.usage.cached_input_tokens, Some(850));
+    assert_eq!(response.usage.output_tokens, Some(2));
 }
 
 // ----- streaming -----
@@ -548,12 +713,20 @@ async fn a_streamed_tool_call_folds_into_one_call() {
     assert_eq!(body["tools"], expected["tools"]);
     assert_eq!(body["stream"], expected["stream"]);
 
+    let StreamEvent::ToolCallStart {
+        id: streamed_id, ..
+    } = &events[0]
+    else {
+        panic!("a tool call first: {events:?}");
+    };
+    let streamed_id = streamed_id.clone();
+    assert_generated_id(&streamed_id, 0);
     assert_eq!(
         events[..3],
         [
             StreamEvent::ToolCallStart {
                 index: 0,
-                id: "call_0".into(),
+                id: streamed_id.clone(),
                 name: "get_weather".into()
             },
             StreamEvent::ToolCallDelta {
@@ -574,7 +747,7 @@ async fn a_streamed_tool_call_folds_into_one_call() {
     assert_eq!(
         calls,
         [&ToolCall::new(
-            "call_0",
+            streamed_id,
             "get_weather",
             json!({"city": "Tokyo"})
         )]
@@ -638,10 +811,19 @@ async fn a_paced_stream_folds_into_the_same_response_as_generate() {
         .unwrap();
     assert!(generated.raw.is_some());
     generated.raw = None;
-    assert_eq!(streamed, generated);
+    let (streamed_ids, generated_ids): (Vec<String>, Vec<String>) = (
+        streamed.tool_calls().map(|c| c.id.clone()).collect(),
+        generated.tool_calls().map(|c| c.id.clone()).collect(),
+    );
+    assert_ne!(streamed_ids[0], generated_ids[0], "two answers, two ids");
+    assert_eq!(
+        without_generated_ids(streamed),
+        without_generated_ids(generated.clone())
+    );
 
-    let ids: Vec<&str> = generated.tool_calls().map(|c| c.id.as_str()).collect();
-    assert_eq!(ids, ["call_0", "call_srv_9"]);
+    assert_generated_id(&generated_ids[0], 0);
+    assert_eq!(generated_ids[1], "call_srv_9", "a server id is kept");
+    assert_eq!(streamed_ids[1], "call_srv_9");
     assert_eq!(generated.finish_reason, FinishReason::ToolCalls);
     assert!(
         matches!(&generated.message.parts[0], Part::Thinking(t) if t.text == "Two tools needed.")
@@ -675,6 +857,18 @@ async fn http_errors_are_classified() {
         ErrorClass::RequestSpecific,
         Some(400),
         "does not support tools",
+    );
+
+    let e = http_error(
+        400,
+        br#"{"error":"think value \"high\" is not supported for this model"}"#,
+    )
+    .await;
+    assert_error(
+        &e,
+        ErrorClass::RequestSpecific,
+        Some(400),
+        "is not supported for this model",
     );
 
     let e = http_error(400, br#"{"error":"invalid options: num_predict"}"#).await;

@@ -6,6 +6,8 @@
 //!   400, but another model can serve the request, so request-specific and
 //!   the chain advances;
 //! - `this model is missing data required for image input`: request-specific;
+//! - `think value "low" is not supported for this model` (a level string to
+//!   a model other than gpt-oss): request-specific;
 //! - "prompt is longer than the context length" (with `truncate:false`):
 //!   request-specific (the shared classifier already reads "context length");
 //! - `model 'x' not found` / `model "x" not found, try pulling it first`:
@@ -39,7 +41,10 @@ pub(super) fn in_band(error: &Value, secret: Option<&Secret>) -> Error {
 
 fn class_of_message(message: &str) -> Option<ErrorClass> {
     let text = message.to_ascii_lowercase();
-    if text.contains("does not support") || text.contains("missing data required for image") {
+    if text.contains("does not support")
+        || text.contains("not supported for this model")
+        || text.contains("missing data required for image")
+    {
         return Some(ErrorClass::RequestSpecific);
     }
     if text.contains("context length") || text.contains("context window") {
@@ -82,6 +87,10 @@ mod tests {
                 "server busy, please try again.  maximum pending requests exceeded"
             ),
             ErrorClass::Transient
+        );
+        assert_eq!(
+            class(400, "think value \"high\" is not supported for this model"),
+            ErrorClass::RequestSpecific
         );
         assert_eq!(class(400, "model is required"), ErrorClass::Permanent);
         assert_eq!(class(401, "unauthorized"), ErrorClass::Permanent);

@@ -14,8 +14,14 @@
 //! fetched by the media pipeline, since Ollama fetches nothing); tool-call
 //! arguments are JSON objects; reasoning levels become `think`; JSON and
 //! JSON-schema output become `format`; `stream` is always sent. There is no
-//! tool choice in Ollama: it is ignored. Answers without tool-call ids get
-//! `call_0`, `call_1`, … and a `stop` after tool calls is reported as
+//! tool choice in Ollama: `None` offers no tools, a named tool is the only
+//! one offered, `Required` cannot be enforced. `think` takes a level
+//! (`"low"`, `"medium"`, `"high"`) only for gpt-oss models; others get
+//! `true`/`false`, since the servers that brought levels refuse one for
+//! other models and older servers take only a boolean. Tool calls without
+//! an id (older servers) get `call_<nonce>_0`, `call_<nonce>_1`, …, the
+//! nonce unique to the answer, so ids never repeat across the turns of a
+//! conversation; a `stop` after tool calls is reported as
 //! [`crate::FinishReason::ToolCalls`].
 //!
 //! **Context overflow is silent by default:** unless asked not to

@@ -13,7 +13,11 @@
 //!   are sent as `tool` messages before the rest of that message.
 //! - Thinking produced by this provider goes back in the assistant's
 //!   `thinking` field; thinking from other providers is dropped.
-//! - `tool_choice` does not exist in Ollama and is ignored.
+//! - `tool_choice` does not exist in Ollama: `None` sends no tools (so the
+//!   model cannot call any), a named tool is the only one offered, and
+//!   `Required` is sent like `Auto` (it cannot be enforced).
+//! - `think` is a level string only for gpt-oss (harmony) models; other
+//!   models get `true`/`false`, see [`think`].
 
 use std::borrow::Cow;
 
@@ -27,7 +31,8 @@ use crate::providers::http::HttpSettings;
 use crate::providers::http::client::HttpClient;
 use crate::providers::http::media::{self, MediaLimits};
 use crate::{
-    Message, Part, ReasoningLevel, Request, ResponseFormat, Result, Role, ToolCall, ToolResult,
+    Message, Part, ReasoningLevel, Request, ResponseFormat, Result, Role, ToolCall, ToolChoice,
+    ToolResult,
 };
 
 /// What building a body needs from the provider.
@@ -57,12 +62,20 @@ pub(super) async fn build<'a>(
         push_message(cx, request, &history[..at], message, &mut messages).await?;
     }
     let options = request.model_options();
+    let offered = |tool: &&crate::Tool| match request.tool_choice_mode() {
+        ToolChoice::None => false,
+        ToolChoice::Tool(name) => {
+            tool.name == *name || !request.tool_list().iter().any(|t| t.name == *name)
+        }
+        _ => true,
+    };
     Ok(ChatRequest {
         model,
         messages,
         tools: request
             .tool_list()
             .iter()
+            .filter(offered)
             .map(|tool| ToolSpec {
                 kind: "function",
                 function: FunctionSpec {
@@ -87,23 +100,45 @@ pub(super) async fn build<'a>(
             stop: &options.stop,
             num_predict: options.max_tokens,
         },
-        think: request.reasoning_level().map(think),
+        think: request.reasoning_level().map(|level| think(level, model)),
         stream,
     })
 }
 
-/// `think` for a reasoning level. Ollama takes `true`/`false` or one of
-/// `"low"`, `"medium"`, `"high"` (older servers reject any other string), so
-/// the ends of our scale map to the nearest level and a token budget, which
-/// Ollama cannot express, just turns thinking on.
-pub(super) fn think(level: ReasoningLevel) -> Think {
-    match level {
-        ReasoningLevel::Off => Think::On(false),
-        ReasoningLevel::Minimal | ReasoningLevel::Low => Think::Level("low"),
-        ReasoningLevel::Medium => Think::Level("medium"),
-        ReasoningLevel::High | ReasoningLevel::Max => Think::Level("high"),
-        ReasoningLevel::Budget(_) => Think::On(true),
+/// `think` for a reasoning level and model.
+///
+/// Ollama's documentation: "Most models accept booleans (`true`/`false`).
+/// GPT-OSS instead expects one of `low`, `medium`, or `high` … Passing
+/// `true`/`false` is ignored for that model." The servers that brought
+/// levels (with gpt-oss) answer a level string for any other model with 400
+/// `think value "low" is not supported for this model` (`server/routes.go`),
+/// and the servers before them took only a boolean. So:
+/// - gpt-oss models (an id containing `gpt-oss`) get a level: `Off` and
+///   `Minimal` become `"low"` (their trace cannot be turned off), `Max`
+///   becomes `"high"`, and a token budget the nearest level (up to 2048
+///   tokens low, up to 8192 medium, above that high);
+/// - every other model gets `false` for `Off` and `true` for any other level
+///   (the server, not the model, would reject a level string).
+pub(super) fn think(level: ReasoningLevel, model: &str) -> Think {
+    if !takes_think_levels(model) {
+        return Think::On(level != ReasoningLevel::Off);
     }
+    Think::Level(match level {
+        ReasoningLevel::Off | ReasoningLevel::Minimal | ReasoningLevel::Low => "low",
+        ReasoningLevel::Medium => "medium",
+        ReasoningLevel::High | ReasoningLevel::Max => "high",
+        ReasoningLevel::Budget(n) if n <= 2048 => "low",
+        ReasoningLevel::Budget(n) if n <= 8192 => "medium",
+        ReasoningLevel::Budget(_) => "high",
+    })
+}
+
+/// True for the models whose `think` takes a level: gpt-oss (Ollama's
+/// harmony parser), e.g. `gpt-oss`, `gpt-oss:120b-cloud`,
+/// `gpt-oss-safeguard:20b`, `hf.co/unsloth/gpt-oss-20b-GGUF`.
+fn takes_think_levels(model: &str) -> bool {
+    let model = model.to_ascii_lowercase();
+    model.contains("gpt-oss") || model.contains("gptoss")
 }
 
 async fn push_message<'a>(
@@ -257,17 +292,41 @@ mod tests {
 
     #[test]
     fn reasoning_levels_map_to_accepted_think_values() {
-        let cases = [
-            (ReasoningLevel::Off, Think::On(false)),
-            (ReasoningLevel::Minimal, Think::Level("low")),
-            (ReasoningLevel::Low, Think::Level("low")),
-            (ReasoningLevel::Medium, Think::Level("medium")),
-            (ReasoningLevel::High, Think::Level("high")),
-            (ReasoningLevel::Max, Think::Level("high")),
-            (ReasoningLevel::Budget(4096), Think::On(true)),
+        use ReasoningLevel as L;
+        let levels = [
+            L::Off,
+            L::Minimal,
+            L::Low,
+            L::Medium,
+            L::High,
+            L::Max,
+            L::Budget(1000),
+            L::Budget(4096),
+            L::Budget(20000),
         ];
-        for (level, expected) in cases {
-            assert_eq!(think(level), expected, "{level}");
+        // gpt-oss takes levels and cannot turn thinking off.
+        let gpt_oss = [
+            "low", "low", "low", "medium", "high", "high", "low", "medium", "high",
+        ];
+        for model in [
+            "gpt-oss",
+            "gpt-oss:120b-cloud",
+            "hf.co/unsloth/GPT-OSS-20b-GGUF",
+        ] {
+            for (level, expected) in levels.iter().zip(gpt_oss) {
+                assert_eq!(
+                    think(*level, model),
+                    Think::Level(expected),
+                    "{model} {level}"
+                );
+            }
+        }
+        // Every other model: a switch (a level string is a 400 there).
+        for model in ["qwen3", "deepseek-r1:8b", "llama3.2"] {
+            assert_eq!(think(L::Off, model), Think::On(false), "{model}");
+            for level in &levels[1..] {
+                assert_eq!(think(*level, model), Think::On(true), "{model} {level}");
+            }
         }
     }
 

@@ -2,6 +2,11 @@
 //! handler shares (tool-call ids, finish reason, usage) live here too, so a
 //! folded stream and a whole answer agree.
 
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher as _, Hasher as _};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use serde_json::{Map, Value};
 
 use super::errors;
@@ -26,6 +31,7 @@ pub(super) fn into_response(
     let raw = raw_metadata(&wire);
     let mut parts = Vec::new();
     let mut tool_calls = 0;
+    let nonce = answer_nonce();
     if let Some(message) = wire.message {
         if let Some(text) = message.thinking.filter(|t| !t.is_empty()) {
             parts.push(Part::Thinking(Thinking::text(text).from_provider(provider)));
@@ -34,7 +40,7 @@ pub(super) fn into_response(
             parts.push(Part::Text { text });
         }
         for call in message.tool_calls.unwrap_or_default() {
-            let (id, name, arguments) = tool_call(call, tool_calls);
+            let (id, name, arguments) = tool_call(call, &nonce, tool_calls);
             parts.push(Part::ToolCall(ToolCall::new(id, name, arguments)));
             tool_calls += 1;
         }
@@ -47,7 +53,11 @@ pub(super) fn into_response(
         Message::new(Role::Assistant, parts),
     )
     .with_finish_reason(finish_reason(wire.done_reason.as_deref(), tool_calls > 0))
-    .with_usage(usage(wire.prompt_eval_count, wire.eval_count));
+    .with_usage(usage(
+        wire.prompt_eval_count,
+        wire.prompt_eval_cached_count,
+        wire.eval_count,
+    ));
     response.raw = raw;
     Ok(response)
 }
@@ -61,19 +71,43 @@ pub(super) fn is_error(error: &Value) -> bool {
     }
 }
 
-/// A tool call's id, name and arguments. Servers that send no id get
-/// `call_<n>`, `n` counting this answer's calls from 0, so the id is stable
-/// between a whole answer and its stream.
-pub(super) fn tool_call(call: ResponseToolCall, index: usize) -> (String, String, Value) {
+/// A tool call's id, name and arguments. Older servers send no id;
+/// such a call gets `call_<nonce>_<n>`, `n` counting this answer's calls
+/// from 0 and `nonce` ([`answer_nonce`]) naming the answer, so ids never
+/// repeat between the turns of a conversation (other providers, Anthropic
+/// for one, refuse a history with repeated ids).
+pub(super) fn tool_call(
+    call: ResponseToolCall,
+    nonce: &str,
+    index: usize,
+) -> (String, String, Value) {
     let id = call
         .id
         .filter(|id| !id.is_empty())
-        .unwrap_or_else(|| format!("call_{index}"));
+        .unwrap_or_else(|| format!("call_{nonce}_{index}"));
     let arguments = match call.function.arguments {
         None | Some(Value::Null) => Value::Object(Map::new()),
         Some(arguments) => arguments,
     };
     (id, call.function.name.unwrap_or_default(), arguments)
+}
+
+/// A name for one answer, unique in this process (a counter) and unlikely
+/// to recur in another (a random 32-bit salt per process): 8 hex digits of
+/// salt, then the counter in hex.
+pub(super) fn answer_nonce() -> String {
+    static SALT: OnceLock<u64> = OnceLock::new();
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let salt = *SALT.get_or_init(|| {
+        let mut hasher = RandomState::new().build_hasher();
+        hasher.write_u32(std::process::id());
+        if let Ok(now) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+            hasher.write_u128(now.as_nanos());
+        }
+        hasher.finish() & 0xffff_ffff
+    });
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("{salt:08x}{n:x}")
 }
 
 /// `done_reason` in our terms. Ollama reports `stop` after tool calls too
@@ -88,12 +122,21 @@ pub(super) fn finish_reason(done_reason: Option<&str>, saw_tool_calls: bool) -> 
     }
 }
 
-/// Input = `prompt_eval_count`, output = `eval_count`; either may be absent
-/// (a cached prompt has no `prompt_eval_count`).
-pub(super) fn usage(prompt_eval_count: Option<u64>, eval_count: Option<u64>) -> Usage {
+/// Input = `prompt_eval_count` (which includes the prompt tokens served
+/// from the server's cache), cached input = `prompt_eval_cached_count`
+/// (newer servers), output = `eval_count`; any may be absent (a cached
+/// prompt has no `prompt_eval_count` on older servers).
+pub(super) fn usage(
+    prompt_eval_count: Option<u64>,
+    prompt_eval_cached_count: Option<u64>,
+    eval_count: Option<u64>,
+) -> Usage {
     let mut usage = Usage::default();
     if let Some(n) = prompt_eval_count {
         usage = usage.with_input(n);
+    }
+    if let Some(n) = prompt_eval_cached_count {
+        usage = usage.with_cached_input(n);
     }
     if let Some(n) = eval_count {
         usage = usage.with_output(n);
@@ -139,9 +182,40 @@ mod tests {
 
     #[test]
     fn missing_counts_stay_unknown() {
-        assert_eq!(usage(None, Some(3)).input_tokens, None);
-        assert_eq!(usage(None, Some(3)).output_tokens, Some(3));
-        assert_eq!(usage(None, None), Usage::default());
+        assert_eq!(usage(None, None, Some(3)).input_tokens, None);
+        assert_eq!(usage(None, None, Some(3)).output_tokens, Some(3));
+        assert_eq!(usage(None, None, Some(3)).cached_input_tokens, None);
+        assert_eq!(usage(None, None, None), Usage::default());
+        let cached = usage(Some(900), Some(850), Some(2));
+        assert_eq!(cached.input_tokens, Some(900));
+        assert_eq!(cached.cached_input_tokens, Some(850));
+    }
+
+    #[test]
+    fn generated_ids_differ_between_answers_and_keep_server_ids() {
+        let call = |id: Option<&str>| ResponseToolCall {
+            id: id.map(str::to_owned),
+            ..ResponseToolCall::default()
+        };
+        let (a, b) = (answer_nonce(), answer_nonce());
+        assert_ne!(a, b);
+        let first = tool_call(call(None), &a, 0).0;
+        let second = tool_call(call(None), &a, 1).0;
+        let next_turn = tool_call(call(None), &b, 0).0;
+        assert!(
+            first.starts_with("call_") && first.ends_with("_0"),
+            "{first}"
+        );
+        assert_ne!(first, second);
+        assert_ne!(first, next_turn);
+        assert!(
+            first
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'_'),
+            "{first}"
+        );
+        assert_eq!(tool_call(call(Some("call_x1")), &a, 0).0, "call_x1");
+        assert_eq!(tool_call(call(Some("")), &a, 3).0, format!("call_{a}_3"));
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //!   text deltas (thinking first when a line carries both, as a whole answer
 //!   orders them).
 //! - A tool call arrives complete in one non-final line: start, one delta
-//!   with the whole arguments JSON, end. Calls without an id get `call_<n>`.
+//!   with the whole arguments JSON, end. Calls without an id get
+//!   `call_<nonce>_<n>` (see [`super::response::tool_call`]).
 //! - The line with `done: true` carries `done_reason` and the counts: usage
 //!   and finish. It is the terminator; a body that ends before it is a cut
 //!   stream (transient), which the driver reports.
@@ -16,7 +17,7 @@
 use std::collections::VecDeque;
 
 use super::errors;
-use super::response::{finish_reason, is_error, tool_call, usage};
+use super::response::{answer_nonce, finish_reason, is_error, tool_call, usage};
 use super::wire::ChatResponse;
 use crate::providers::http::body::FrameHandler;
 use crate::{Error, Result, Secret, StreamEvent, Usage};
@@ -25,6 +26,8 @@ use crate::{Error, Result, Secret, StreamEvent, Usage};
 #[derive(Debug)]
 pub(super) struct ChatStream {
     tool_calls: usize,
+    /// Names this answer in the tool-call ids we make up.
+    nonce: String,
     done: bool,
     secret: Option<Secret>,
 }
@@ -34,6 +37,7 @@ impl ChatStream {
     pub(super) fn new(secret: Option<Secret>) -> Self {
         ChatStream {
             tool_calls: 0,
+            nonce: answer_nonce(),
             done: false,
             secret,
         }
@@ -56,7 +60,7 @@ impl FrameHandler<String> for ChatStream {
             }
             for call in message.tool_calls.unwrap_or_default() {
                 let index = self.tool_calls;
-                let (id, name, arguments) = tool_call(call, index);
+                let (id, name, arguments) = tool_call(call, &self.nonce, index);
                 out.push_back(StreamEvent::ToolCallStart { index, id, name });
                 out.push_back(StreamEvent::ToolCallDelta {
                     index,
@@ -67,7 +71,11 @@ impl FrameHandler<String> for ChatStream {
             }
         }
         if chunk.done {
-            let usage = usage(chunk.prompt_eval_count, chunk.eval_count);
+            let usage = usage(
+                chunk.prompt_eval_count,
+                chunk.prompt_eval_cached_count,
+                chunk.eval_count,
+            );
             if usage != Usage::default() {
                 out.push_back(StreamEvent::Usage { usage });
             }
@@ -101,8 +109,14 @@ mod tests {
     const TOOL_STREAM: &[u8] =
         include_bytes!("../../../tests/fixtures/ollama/chat_stream_tool_call.ndjson");
 
-    /// Feeds `chunks` through the real driver and folds the events.
+    /// Feeds `chunks` through the real driver and folds the events, with
+    /// the made-up tool-call ids normalized.
     fn fold(chunks: Vec<Vec<u8>>) -> Result<Response> {
+        fold_raw(chunks).map(without_nonces)
+    }
+
+    /// Feeds `chunks` through the real driver and folds the events.
+    fn fold_raw(chunks: Vec<Vec<u8>>) -> Result<Response> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
@@ -124,6 +138,21 @@ mod tests {
             }
             Ok(acc.finish("ollama", "llama3.2"))
         })
+    }
+
+    /// `r` with the made-up ids `call_<nonce>_<n>` turned into `call_<n>`, so
+    /// two folds of one answer compare equal.
+    fn without_nonces(mut r: Response) -> Response {
+        for part in &mut r.message.parts {
+            if let Part::ToolCall(call) = part {
+                let pieces: Vec<&str> = call.id.split('_').collect();
+                if let ["call", nonce, n] = pieces[..] {
+                    assert!(nonce.len() > 8, "a nonce in {}", call.id);
+                    call.id = format!("call_{n}");
+                }
+            }
+        }
+        r
     }
 
     fn split(bytes: &[u8], sizes: &[usize]) -> Vec<Vec<u8>> {
@@ -166,6 +195,18 @@ mod tests {
         assert_eq!(r.finish_reason, FinishReason::ToolCalls);
         assert_eq!(r.usage.input_tokens, Some(169));
         assert_eq!(r.usage.output_tokens, Some(15));
+    }
+
+    #[test]
+    fn each_streamed_answer_names_its_calls_differently() {
+        let ids = || -> Vec<String> {
+            let r = fold_raw(vec![TOOL_STREAM.to_vec()]).unwrap();
+            r.tool_calls().map(|c| c.id.clone()).collect()
+        };
+        let (first, second) = (ids(), ids());
+        assert_eq!(first.len(), 1);
+        assert!(first[0].starts_with("call_") && first[0].ends_with("_0"));
+        assert_ne!(first, second, "ids repeat between answers");
     }
 
     #[test]

@@ -147,6 +147,10 @@ pub(super) struct ChatResponse {
     pub(super) done_reason: Option<String>,
     #[serde(default)]
     pub(super) prompt_eval_count: Option<u64>,
+    /// How many of `prompt_eval_count` came from the server's cache (newer
+    /// servers).
+    #[serde(default)]
+    pub(super) prompt_eval_cached_count: Option<u64>,
     #[serde(default)]
     pub(super) eval_count: Option<u64>,
     #[serde(default)]

@@ -336,7 +336,7 @@ async fn tool_results_are_always_objects_and_choices_map_to_modes() {
     assert_eq!(
         bodies[0]["contents"][2]["parts"],
         json!([
-            {"functionResponse": {"name": "count", "response": {"result": 42}}},
+            {"functionResponse": {"name": "count", "response": {"output": 42}}},
             {"functionResponse": {"name": "fetch", "response": {"error": "timed out"}}},
             {"text": "Tool call zzz returned: orphan"},
         ])
@@ -404,21 +404,115 @@ async fn thought_signatures_go_back_on_their_part_and_foreign_thinking_is_droppe
         contents[1],
         json!({"role": "model", "parts": [{
             "thoughtSignature": SIGNATURE,
-            "functionCall": {"name": "check_flight", "args": {"flight": "AA100"}}
+            "functionCall": {"id": "9k3hxx1p", "name": "check_flight", "args": {"flight": "AA100"}}
         }]}),
-        "own signature on its call, foreign thinking dropped"
+        "own signature on its call, foreign thinking dropped; Gemini 3 gets its call id back"
     );
     assert_eq!(
-        contents[2]["parts"][0]["functionResponse"]["name"],
-        "check_flight"
+        contents[2]["parts"][0]["functionResponse"],
+        json!({"id": "9k3hxx1p", "name": "check_flight", "response": {"status": "delayed"}})
     );
     assert_eq!(
         contents[3],
         json!({"role": "model", "parts": [{
             "thoughtSignature": "skip_thought_signature_validator",
-            "functionCall": {"name": "book_taxi", "args": {"time": "10 AM"}}
+            "functionCall": {"id": "call_abc", "name": "book_taxi", "args": {"time": "10 AM"}}
         }]}),
         "Gemini 3 gets the documented signature for calls it did not make"
+    );
+    assert_eq!(
+        contents[4]["parts"][0]["functionResponse"],
+        json!({"id": "call_abc", "name": "book_taxi", "response": {"booking": "ok"}})
+    );
+}
+
+#[tokio::test]
+async fn repeated_call_ids_take_the_name_of_the_latest_call() {
+    // Gemini 2.5 issues no call ids, so every answer's first call is `call_0`
+    // (other providers repeat ids too): a result answers the latest call.
+    let server = serve_fixture("generate_response_text.json").await;
+    let model = model_at(config(&server.uri()), MODEL);
+    let turn = |name: &str| {
+        Message::new(
+            Role::Assistant,
+            vec![Part::ToolCall(ToolCall::new("call_0", name, json!({})))],
+        )
+    };
+    let request = Request::new()
+        .user("weather, then a taxi")
+        .message(turn("get_weather"))
+        .tool_results([ToolResult::ok("call_0", "sunny")])
+        .message(turn("book_taxi"))
+        .tool_results([ToolResult::ok("call_0", "booked")]);
+    model.generate(request).await.unwrap();
+    let contents = bodies(&server).await[0]["contents"].clone();
+    assert_eq!(
+        contents[2]["parts"],
+        json!([{"functionResponse": {"name": "get_weather", "response": {"output": "sunny"}}}])
+    );
+    assert_eq!(
+        contents[4]["parts"],
+        json!([{"functionResponse": {"name": "book_taxi", "response": {"output": "booked"}}}])
+    );
+    assert!(
+        contents[1]["parts"][0]["functionCall"].get("id").is_none(),
+        "no ids for Gemini 2.5"
+    );
+}
+
+#[tokio::test]
+async fn schemas_go_without_dialect_markers() {
+    let server = serve_fixture("generate_response_json_schema.json").await;
+    let model = model_at(config(&server.uri()), MODEL);
+    let with_dialect = |inner: Value| {
+        json!({
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "title": "Args",
+            "type": "object",
+            "properties": {
+                "$schema": {"type": "string"},
+                "when": {"$schema": "http://json-schema.org/draft-07/schema#", "type": "string"},
+                "inner": inner
+            },
+            "$defs": {"D": {"$schema": "x", "type": "integer"}},
+            "required": ["$schema"],
+            "additionalProperties": false
+        })
+    };
+    let stripped = |inner: Value| {
+        json!({
+            "title": "Args",
+            "type": "object",
+            "properties": {
+                "$schema": {"type": "string"},
+                "when": {"type": "string"},
+                "inner": inner
+            },
+            "$defs": {"D": {"type": "integer"}},
+            "required": ["$schema"],
+            "additionalProperties": false
+        })
+    };
+    let inner = json!({"anyOf": [{"$schema": "x", "type": "null"}, {"type": "string", "enum": ["$schema"]}]});
+    let inner_stripped =
+        json!({"anyOf": [{"type": "null"}, {"type": "string", "enum": ["$schema"]}]});
+    model
+        .generate(
+            Request::new()
+                .user("hi")
+                .tool(Tool::new("t", "T", with_dialect(inner.clone())))
+                .json_schema("out", with_dialect(inner)),
+        )
+        .await
+        .unwrap();
+    let body = &bodies(&server).await[0];
+    assert_eq!(
+        body["tools"][0]["functionDeclarations"][0]["parametersJsonSchema"],
+        stripped(inner_stripped.clone())
+    );
+    assert_eq!(
+        body["generationConfig"]["responseJsonSchema"],
+        stripped(inner_stripped)
     );
 }
 
@@ -502,6 +596,139 @@ async fn a_reasoning_level_sets_the_thinking_config() {
         bodies(&server).await[0]["generationConfig"]["thinkingConfig"],
         json!({"thinkingLevel": "low", "includeThoughts": true})
     );
+}
+
+/// A server answering every POST with the plain text answer.
+async fn serve_any() -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            fixture("gemini/generate_response_text.json"),
+            "application/json",
+        ))
+        .mount(&server)
+        .await;
+    server
+}
+
+#[tokio::test]
+async fn thinking_budgets_stay_in_each_models_range() {
+    let server = serve_any().await;
+    let cases = [
+        // The API answers 400 "The thinking budget (N) is invalid" outside these.
+        (
+            "gemini-2.5-flash",
+            ReasoningLevel::Budget(100_000),
+            json!({"thinkingBudget": 24576, "includeThoughts": true}),
+        ),
+        (
+            "gemini-2.5-pro",
+            ReasoningLevel::Budget(50),
+            json!({"thinkingBudget": 128, "includeThoughts": true}),
+        ),
+        (
+            "gemini-2.5-pro",
+            ReasoningLevel::Budget(100_000),
+            json!({"thinkingBudget": 32768, "includeThoughts": true}),
+        ),
+        (
+            "gemini-2.5-pro",
+            ReasoningLevel::Off,
+            json!({"thinkingBudget": 128}),
+        ),
+        (
+            "gemini-2.5-flash-lite",
+            ReasoningLevel::Budget(100),
+            json!({"thinkingBudget": 512, "includeThoughts": true}),
+        ),
+        (
+            "gemini-2.5-flash-lite",
+            ReasoningLevel::Off,
+            json!({"thinkingBudget": 0}),
+        ),
+        (
+            "gemini-3-pro-preview",
+            ReasoningLevel::Off,
+            json!({"thinkingLevel": "low"}),
+        ),
+    ];
+    for (id, level, expected) in &cases {
+        let model = model_at(config(&server.uri()), id);
+        model
+            .generate(Request::new().user("hi").reasoning(*level))
+            .await
+            .unwrap();
+        let body = bodies(&server).await.pop().unwrap();
+        assert_eq!(
+            body["generationConfig"]["thinkingConfig"], *expected,
+            "{id} {level}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn models_without_thinking_controls_get_none() {
+    // Gemini 2.0 and Gemma answer 400 "thinking_config is not supported".
+    let server = serve_any().await;
+    for id in ["gemini-2.0-flash", "gemini-1.5-pro", "gemma-3-27b-it"] {
+        for level in [ReasoningLevel::Off, ReasoningLevel::High] {
+            let model = model_at(config(&server.uri()), id);
+            model
+                .generate(Request::new().user("hi").reasoning(level))
+                .await
+                .unwrap();
+            let body = bodies(&server).await.pop().unwrap();
+            assert!(
+                body.get("generationConfig").is_none(),
+                "{id} {level}: {body}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn gemma_gets_its_system_prompt_in_the_first_user_turn() {
+    // Gemma answers 400 "Developer instruction is not enabled" to a systemInstruction.
+    let server = serve_any().await;
+    let model = model_at(config(&server.uri()), "gemma-3-27b-it");
+    model
+        .generate(
+            Request::new()
+                .system("Be brief.")
+                .message(Message::system("Answer in English."))
+                .user("Hello"),
+        )
+        .await
+        .unwrap();
+    let body = &bodies(&server).await[0];
+    assert!(body.get("systemInstruction").is_none(), "{body}");
+    assert_eq!(
+        body["contents"],
+        json!([{"role": "user", "parts": [
+            {"text": "Be brief.\n\nAnswer in English."},
+            {"text": "Hello"},
+        ]}])
+    );
+}
+
+#[tokio::test]
+async fn a_base_url_keeps_the_headers_of_given_settings() {
+    let server = serve_any().await;
+    let settings = majordomo::providers::http::HttpSettings::new("http://unused.invalid/v1beta")
+        .api_key(KEY)
+        .header("x-goog-user-project", "my-project");
+    let config = GeminiConfig::from_settings(settings)
+        .name("g")
+        .base_url(format!("{}/v1beta", server.uri()));
+    let model = model_at(config, MODEL);
+    model.generate(Request::new().user("hi")).await.unwrap();
+    let received = requests(&server).await;
+    assert_eq!(received[0].url.path(), GENERATE);
+    assert_eq!(
+        received[0].headers.get("x-goog-user-project").unwrap(),
+        "my-project"
+    );
+    assert_eq!(received[0].headers.get("x-goog-api-key").unwrap(), KEY);
 }
 
 #[tokio::test]

@@ -122,17 +122,10 @@ impl GeminiConfig {
         self
     }
 
-    /// The base URL, including the API version path. Keeps the key and the
-    /// timeouts. Default: [`DEFAULT_BASE_URL`].
+    /// The base URL, including the API version path. Keeps the key, the
+    /// timeouts and the headers of the settings. Default: [`DEFAULT_BASE_URL`].
     pub fn base_url(mut self, base_url: impl Into<String>) -> Self {
-        let old = self.settings;
-        let mut settings = HttpSettings::new(base_url)
-            .timeout(old.request_timeout)
-            .connect_timeout(old.connect_timeout);
-        if let Some(key) = old.credential() {
-            settings = settings.api_key(key.clone());
-        }
-        self.settings = settings;
+        self.settings = self.settings.with_base_url(base_url);
         self
     }
 

@@ -3,10 +3,13 @@
 //! - Roles: user and tool-result messages become `user` turns, assistant
 //!   messages `model` turns; consecutive turns of one role are merged, and
 //!   system messages join the system prompt in `systemInstruction`.
-//! - Tool calls go back as `functionCall {name, args}` (no `id`: the Gemini
-//!   API has rejected it in requests), tool results as `functionResponse`
-//!   named after the tool (from [`ToolResult::name`], else from the earlier
-//!   call with that id), whose `response` is always an object.
+//! - Tool calls go back as `functionCall {name, args}`, tool results as
+//!   `functionResponse` named after the tool (from [`ToolResult::name`], else
+//!   from the latest earlier call with that id: ids such as `call_0` repeat
+//!   across turns), whose `response` is always an object. Gemini 3 and later
+//!   always issue call ids and ask for them back, so for them both parts also
+//!   carry the call's `id` (the SDKs send `id` to the Gemini API, and refuse
+//!   it only for Vertex AI); earlier models get none.
 //! - Thinking: only parts produced by this provider are sent back. A
 //!   signature-only part re-attaches its `thoughtSignature` to the part before
 //!   it (see [`super::response`]); a thought summary goes back as
@@ -15,6 +18,12 @@
 //!   documented validator-skipping signature on its first call, since
 //!   Gemini 3 rejects unsigned calls in the current turn.
 //! - Reasoning levels: see [`thinking_config`].
+//! - Schemas go as JSON Schema (`parametersJsonSchema`, `responseJsonSchema`)
+//!   without `$schema` dialect markers, which Gemini's schema handling does
+//!   not take (the Gemini CLI strips them for the same reason).
+//! - Gemma models served by the Gemini API take no `systemInstruction`
+//!   ("Developer instruction is not enabled"): their system prompt becomes
+//!   the first text of the first user turn.
 
 use std::collections::HashMap;
 
@@ -38,8 +47,12 @@ pub(crate) const FOREIGN_CALL_SIGNATURE: &str = "skip_thought_signature_validato
 
 /// Largest thinking budget Gemini 2.5 Flash and Flash-Lite accept.
 const FLASH_MAX_BUDGET: u32 = 24_576;
+/// Smallest non-zero budget Gemini 2.5 Flash-Lite accepts.
+const FLASH_LITE_MIN_BUDGET: u32 = 512;
 /// Smallest budget Gemini 2.5 Pro accepts (its thinking cannot be turned off).
 const PRO_MIN_BUDGET: u32 = 128;
+/// Largest budget Gemini 2.5 Pro accepts.
+const PRO_MAX_BUDGET: u32 = 32_768;
 
 /// What the builder needs besides the request.
 pub(crate) struct BuildContext<'a> {
@@ -60,7 +73,8 @@ pub(crate) async fn build(
     cx: &BuildContext<'_>,
 ) -> Result<GenerateContentRequest> {
     let family = ModelFamily::of(cx.model);
-    let tool_names = tool_names(request.messages());
+    // Call id to tool name, from the latest assistant turn that used the id.
+    let mut calls: HashMap<&str, &str> = HashMap::new();
     let mut system: Vec<WirePart> = Vec::new();
     if let Some(prompt) = request.system_prompt().filter(|p| !p.is_empty()) {
         system.push(WirePart::text(prompt));
@@ -79,10 +93,17 @@ pub(crate) async fn build(
                 );
                 continue;
             }
-            Role::Assistant => "model",
+            Role::Assistant => {
+                calls.extend(
+                    message
+                        .tool_calls()
+                        .map(|c| (c.id.as_str(), c.name.as_str())),
+                );
+                "model"
+            }
             _ => "user",
         };
-        let parts = message_parts(message, request, cx, &tool_names).await?;
+        let parts = message_parts(message, request, cx, &family, &calls).await?;
         if parts.is_empty() {
             continue;
         }
@@ -100,6 +121,9 @@ pub(crate) async fn build(
                 sign_foreign_calls(&mut content.parts);
             }
         }
+    }
+    if family.gemma && !system.is_empty() {
+        fold_system_prompt(&mut contents, std::mem::take(&mut system));
     }
 
     let tools = request.tool_list();
@@ -119,7 +143,7 @@ pub(crate) async fn build(
                     name: tool.name.clone(),
                     description: tool.description.clone(),
                     parameters_json_schema: (!tool.parameters.is_null())
-                        .then(|| tool.parameters.clone()),
+                        .then(|| json_schema(&tool.parameters)),
                 })
                 .collect(),
         }];
@@ -130,21 +154,12 @@ pub(crate) async fn build(
     Ok(body)
 }
 
-/// Tool-call id to tool name, from every assistant turn.
-fn tool_names(messages: &[Message]) -> HashMap<&str, &str> {
-    messages
-        .iter()
-        .filter(|m| m.role == Role::Assistant)
-        .flat_map(|m| m.tool_calls())
-        .map(|c| (c.id.as_str(), c.name.as_str()))
-        .collect()
-}
-
 async fn message_parts(
     message: &Message,
     request: &Request,
     cx: &BuildContext<'_>,
-    tool_names: &HashMap<&str, &str>,
+    family: &ModelFamily,
+    calls: &HashMap<&str, &str>,
 ) -> Result<Vec<WirePart>> {
     let mut out: Vec<WirePart> = Vec::with_capacity(message.parts.len());
     for part in &message.parts {
@@ -162,13 +177,15 @@ async fn message_parts(
             }
             Part::ToolCall(call) => out.push(WirePart {
                 function_call: Some(FunctionCall {
-                    id: None,
+                    id: (family.strict_signatures && !call.id.is_empty()).then(|| call.id.clone()),
                     name: call.name.clone(),
                     args: Some(args_object(&call.arguments)),
                 }),
                 ..WirePart::default()
             }),
-            Part::ToolResult(result) => out.push(function_response(result, tool_names)),
+            Part::ToolResult(result) => {
+                out.push(function_response(result, calls, family.strict_signatures));
+            }
             Part::Thinking(thinking) => {
                 if thinking.provider.as_deref() != Some(cx.provider) || thinking.redacted.is_some()
                 {
@@ -214,14 +231,13 @@ fn args_object(arguments: &Value) -> Value {
 }
 
 /// A `functionResponse` part; its `response` is always an object: a JSON
-/// object result as is, anything else as `{"result": …}`, a failure as
-/// `{"error": …}`. Without any known tool name the result goes as text.
-fn function_response(result: &ToolResult, tool_names: &HashMap<&str, &str>) -> WirePart {
-    let name = result
-        .name
-        .as_deref()
-        .filter(|n| !n.is_empty())
-        .or_else(|| tool_names.get(result.call_id.as_str()).copied());
+/// object result as is, anything else as `{"output": …}`, a failure as
+/// `{"error": …}` (the keys the API documents for `FunctionResponse.response`).
+/// Without any known tool name the result goes as text. With `with_id`, a
+/// result answering a known call carries that call's id.
+fn function_response(result: &ToolResult, calls: &HashMap<&str, &str>, with_id: bool) -> WirePart {
+    let call = calls.get(result.call_id.as_str()).copied();
+    let name = result.name.as_deref().filter(|n| !n.is_empty()).or(call);
     let Some(name) = name else {
         let verb = if result.is_error {
             "failed"
@@ -239,12 +255,14 @@ fn function_response(result: &ToolResult, tool_names: &HashMap<&str, &str>) -> W
     } else {
         match parsed {
             Some(object @ Value::Object(_)) => object,
-            Some(value) => json!({ "result": value }),
-            None => json!({ "result": result.content }),
+            Some(value) => json!({ "output": value }),
+            None => json!({ "output": result.content }),
         }
     };
     WirePart {
         function_response: Some(FunctionResponse {
+            id: (with_id && call.is_some() && !result.call_id.is_empty())
+                .then(|| result.call_id.clone()),
             name: name.to_owned(),
             response,
         }),
@@ -263,6 +281,59 @@ fn sign_foreign_calls(parts: &mut [WirePart]) {
         return;
     }
     first.thought_signature = Some(FOREIGN_CALL_SIGNATURE.to_owned());
+}
+
+/// Puts the system prompt in front of the first user turn, for models that
+/// take no `systemInstruction`.
+fn fold_system_prompt(contents: &mut Vec<Content>, system: Vec<WirePart>) {
+    let text = system
+        .into_iter()
+        .filter_map(|p| p.text)
+        .collect::<Vec<_>>()
+        .join("\n\n");
+    match contents.first_mut() {
+        Some(first) if first.role.as_deref() == Some("user") => {
+            first.parts.insert(0, WirePart::text(text));
+        }
+        _ => contents.insert(
+            0,
+            Content {
+                role: Some("user".to_owned()),
+                parts: vec![WirePart::text(text)],
+            },
+        ),
+    }
+}
+
+/// `schema` without its `$schema` dialect markers.
+fn json_schema(schema: &Value) -> Value {
+    let mut schema = schema.clone();
+    strip_dialect(&mut schema);
+    schema
+}
+
+fn strip_dialect(node: &mut Value) {
+    match node {
+        Value::Object(map) => {
+            map.remove("$schema");
+            for (key, value) in map.iter_mut() {
+                match key.as_str() {
+                    // Name-to-subschema maps: their keys are names, kept as they are.
+                    "properties" | "patternProperties" | "$defs" | "definitions"
+                    | "dependentSchemas" => {
+                        if let Value::Object(named) = value {
+                            named.values_mut().for_each(strip_dialect);
+                        }
+                    }
+                    // Data, not schemas.
+                    "enum" | "const" | "default" | "examples" | "example" | "required" => {}
+                    _ => strip_dialect(value),
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(strip_dialect),
+        _ => {}
+    }
 }
 
 fn tool_config(choice: &ToolChoice) -> ToolConfig {
@@ -285,7 +356,7 @@ fn generation_config(request: &Request, family: &ModelFamily) -> GenerationConfi
     let (response_mime_type, response_json_schema) = match request.output_format() {
         ResponseFormat::Json => (Some("application/json"), None),
         ResponseFormat::JsonSchema { schema, .. } => {
-            (Some("application/json"), Some(schema.clone()))
+            (Some("application/json"), Some(json_schema(schema)))
         }
         _ => (None, None),
     };
@@ -300,41 +371,61 @@ fn generation_config(request: &Request, family: &ModelFamily) -> GenerationConfi
         response_json_schema,
         thinking_config: request
             .reasoning_level()
-            .map(|level| thinking_config(level, family)),
+            .and_then(|level| thinking_config(level, family)),
     }
 }
 
 /// What the model id says about its thinking controls.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ModelFamily {
-    /// Gemini 3 and later: `thinkingLevel`, and signed function calls required.
+    /// Gemini 3 and later: `thinkingLevel`, signed function calls required,
+    /// call ids echoed.
     strict_signatures: bool,
-    /// A Pro model: thinking cannot be turned off; Gemini 3 Pro offers only
-    /// the `low` and `high` levels.
+    /// A Pro model: thinking cannot be turned off; Gemini 2.5 Pro takes
+    /// budgets of 128–32 768, Gemini 3 Pro only the `low` and `high` levels.
     pro: bool,
+    /// A Flash-Lite model: Gemini 2.5 Flash-Lite takes budgets of 512–24 576
+    /// (or 0).
+    flash_lite: bool,
+    /// No thinking controls at all (Gemini 1.x and 2.0, Gemma): the API
+    /// answers 400 "thinking_config is not supported" to any `thinkingConfig`.
+    no_thinking: bool,
+    /// Gemma: no `systemInstruction`.
+    gemma: bool,
 }
 
 impl ModelFamily {
     pub(crate) fn of(model: &str) -> Self {
         let id = model.rsplit('/').next().unwrap_or(model);
-        let generation = id
-            .strip_prefix("gemini-")
-            .map(|rest| {
-                rest.bytes()
-                    .take_while(u8::is_ascii_digit)
-                    .fold(0u32, |n, d| {
-                        n.saturating_mul(10).saturating_add(u32::from(d - b'0'))
-                    })
-            })
-            .unwrap_or(0);
+        let gemma = id.starts_with("gemma-");
+        // `gemini-2.5-…` → (2, 5); `gemini-3-…` → (3, 0); aliases such as
+        // `gemini-flash-latest` → (0, 0), unknown.
+        let version = id.strip_prefix("gemini-").map_or((0, 0), |rest| {
+            let number = |s: &str| {
+                s.bytes().take_while(u8::is_ascii_digit).fold(0u32, |n, d| {
+                    n.saturating_mul(10).saturating_add(u32::from(d - b'0'))
+                })
+            };
+            let major = number(rest);
+            let minor = rest
+                .trim_start_matches(|c: char| c.is_ascii_digit())
+                .strip_prefix('.')
+                .map_or(0, number);
+            (major, minor)
+        });
         ModelFamily {
-            strict_signatures: generation >= 3,
+            strict_signatures: version.0 >= 3,
             pro: id.contains("-pro"),
+            flash_lite: id.contains("flash-lite"),
+            no_thinking: gemma || (version.0 > 0 && version < (2, 5)),
+            gemma,
         }
     }
 }
 
-/// The thinking controls for `level`, with thought summaries requested.
+/// The thinking controls for `level`, with thought summaries requested
+/// unless the level is `off`; `None` for models that take none (Gemini 1.x
+/// and 2.0, Gemma), which would reject any.
 ///
 /// - Gemini 3 and later take `thinkingLevel`: `off`/`minimal` → `minimal`
 ///   (`low` on Pro models, whose lowest level that is; Gemini 3 cannot stop
@@ -342,40 +433,58 @@ impl ModelFamily {
 ///   `max` → `high`. An explicit token budget is sent as `thinkingBudget`,
 ///   which Gemini 3 still accepts.
 /// - Earlier models take `thinkingBudget` from [`ReasoningLevel::token_budget`],
-///   capped at 24 576 (the Flash maximum) except on Pro models; `off` → 0
-///   (no thoughts), or 128 on Pro models, which cannot turn thinking off.
-pub(crate) fn thinking_config(level: ReasoningLevel, family: &ModelFamily) -> ThinkingConfig {
-    let with_budget = |budget: u32| ThinkingConfig {
-        thinking_budget: Some(budget),
-        thinking_level: None,
-        include_thoughts: Some(true),
-    };
-    if let ReasoningLevel::Budget(n) = level {
-        return with_budget(n);
+///   kept within the model's documented range, since the API rejects others
+///   with 400 "The thinking budget (N) is invalid": 1–24 576 (Flash),
+///   512–24 576 (Flash-Lite), 128–32 768 (Pro). `off` (or a budget of 0) → 0,
+///   no thoughts, or 128 on Pro models, which cannot turn thinking off.
+pub(crate) fn thinking_config(
+    level: ReasoningLevel,
+    family: &ModelFamily,
+) -> Option<ThinkingConfig> {
+    if family.no_thinking {
+        return None;
     }
+    let off = matches!(level, ReasoningLevel::Off | ReasoningLevel::Budget(0));
+    let include_thoughts = (!off).then_some(true);
     if family.strict_signatures {
+        if let ReasoningLevel::Budget(n @ 1..) = level {
+            return Some(ThinkingConfig {
+                thinking_budget: Some(n),
+                thinking_level: None,
+                include_thoughts,
+            });
+        }
         let name = match level {
-            ReasoningLevel::Off | ReasoningLevel::Minimal if family.pro => "low",
-            ReasoningLevel::Off | ReasoningLevel::Minimal => "minimal",
+            _ if off && family.pro => "low",
+            _ if off => "minimal",
+            ReasoningLevel::Minimal if family.pro => "low",
+            ReasoningLevel::Minimal => "minimal",
             ReasoningLevel::Low => "low",
             ReasoningLevel::Medium if family.pro => "high",
             ReasoningLevel::Medium => "medium",
             _ => "high",
         };
-        return ThinkingConfig {
+        return Some(ThinkingConfig {
             thinking_budget: None,
             thinking_level: Some(name),
-            include_thoughts: Some(true),
-        };
+            include_thoughts,
+        });
     }
-    match level.token_budget() {
-        None if family.pro => with_budget(PRO_MIN_BUDGET),
-        None => ThinkingConfig {
-            thinking_budget: Some(0),
-            thinking_level: None,
-            include_thoughts: None,
-        },
-        Some(budget) if family.pro => with_budget(budget),
-        Some(budget) => with_budget(budget.min(FLASH_MAX_BUDGET)),
-    }
+    let (min, max) = if family.pro {
+        (PRO_MIN_BUDGET, PRO_MAX_BUDGET)
+    } else if family.flash_lite {
+        (FLASH_LITE_MIN_BUDGET, FLASH_MAX_BUDGET)
+    } else {
+        (1, FLASH_MAX_BUDGET)
+    };
+    let budget = match level.token_budget().filter(|_| !off) {
+        None if family.pro => PRO_MIN_BUDGET,
+        None => 0,
+        Some(budget) => budget.clamp(min, max),
+    };
+    Some(ThinkingConfig {
+        thinking_budget: Some(budget),
+        thinking_level: None,
+        include_thoughts,
+    })
 }

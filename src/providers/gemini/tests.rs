@@ -173,6 +173,48 @@ fn thinking_controls_follow_the_model_generation() {
         json(ReasoningLevel::Budget(5000), three),
         serde_json::json!({"thinkingBudget": 5000, "includeThoughts": true})
     );
+    // `off` asks for no thought summaries, even where thinking cannot stop.
+    assert_eq!(
+        json(ReasoningLevel::Off, three),
+        serde_json::json!({"thinkingLevel": "minimal"})
+    );
+    assert_eq!(
+        json(ReasoningLevel::Off, pro),
+        serde_json::json!({"thinkingBudget": 128})
+    );
+    assert_eq!(json(ReasoningLevel::Budget(0), flash)["thinkingBudget"], 0);
+    assert_eq!(
+        json(ReasoningLevel::Budget(99_999), pro)["thinkingBudget"],
+        32768
+    );
+    let lite = ModelFamily::of("gemini-2.5-flash-lite");
+    assert_eq!(json(ReasoningLevel::Budget(1), lite)["thinkingBudget"], 512);
+    assert_eq!(json(ReasoningLevel::Max, lite)["thinkingBudget"], 24576);
+    // Models without thinking controls get none, whatever the level.
+    for id in [
+        "gemini-2.0-flash",
+        "models/gemini-1.5-flash-8b",
+        "gemma-3n-e4b-it",
+    ] {
+        for level in [ReasoningLevel::Off, ReasoningLevel::Max] {
+            assert!(
+                thinking_config(level, &ModelFamily::of(id)).is_none(),
+                "{id}"
+            );
+        }
+    }
+    // Aliases of unknown generation keep budgets; 3.x counts as Gemini 3.
+    assert_eq!(
+        json(ReasoningLevel::Low, ModelFamily::of("gemini-flash-latest")),
+        serde_json::json!({"thinkingBudget": 2048, "includeThoughts": true})
+    );
+    assert_eq!(
+        json(
+            ReasoningLevel::Low,
+            ModelFamily::of("gemini-3.1-pro-preview")
+        ),
+        serde_json::json!({"thinkingLevel": "low", "includeThoughts": true})
+    );
 }
 
 proptest! {

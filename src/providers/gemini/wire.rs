@@ -69,8 +69,8 @@ pub(crate) struct Blob {
     pub(crate) data: Arc<str>,
 }
 
-/// `FunctionCall`. The API may return an `id`; we never send one back (the
-/// Gemini API has rejected `id` in requests with 400 "Unknown name").
+/// `FunctionCall`. Gemini 3 always returns an `id` and asks for it back;
+/// we send it to Gemini 3 and later only (see the request module).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct FunctionCall {
@@ -82,10 +82,13 @@ pub(crate) struct FunctionCall {
     pub(crate) args: Option<Value>,
 }
 
-/// `FunctionResponse`: `response` must be a JSON object.
+/// `FunctionResponse`: `response` must be a JSON object; `id` is the id of
+/// the call it answers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct FunctionResponse {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) id: Option<String>,
     pub(crate) name: String,
     pub(crate) response: Value,
 }

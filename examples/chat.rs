@@ -15,7 +15,7 @@
 //! every `LLM_*` DSN defines a provider.
 //!
 //! - Default: the answer text on stdout (as it arrives, with `--stream`).
-//! - `--json`: exactly one JSON object on stdout: `text`, `provider`, `model`,
+//! - `--json`: on success, exactly one JSON object on stdout: `text`, `provider`, `model`,
 //!   `finish_reason`, `usage` (`input_tokens`, `output_tokens`) and `attempts`
 //!   (`target`, `outcome`, `class`, `error`).
 //! - Each failover event: one line on stderr.

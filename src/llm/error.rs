@@ -245,7 +245,11 @@ impl Error {
             .iter()
             .filter(|a| a.error.is_some() || a.admitted_at.is_some())
             .count();
-        let mut message = format!("all targets failed ({} steps)", attempts.len());
+        let steps = attempts.len();
+        let mut message = format!(
+            "all targets failed ({steps} step{})",
+            if steps == 1 { "" } else { "s" }
+        );
         if tried == 0 && attempts.is_empty() {
             message = "no target could be tried".to_owned();
         }

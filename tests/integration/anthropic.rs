@@ -23,6 +23,8 @@ use crate::support::http::{PacedServer, Step, fixture, fixture_json, head, write
 /// A recognizable key: no error text may ever contain it.
 const KEY: &str = "sk-ant-api03-TESTKEY-do-not-leak-7f3a9c";
 const MODEL: &str = "claude-x";
+/// A model of the Claude 3 generation (budget thinking, free sampling).
+const CLAUDE_3: &str = "claude-3-haiku-20240307";
 
 fn config(base: &str) -> AnthropicConfig {
     AnthropicConfig::new()
@@ -108,7 +110,8 @@ fn weather_tool() -> Tool {
 #[tokio::test]
 async fn plain_chat_sends_system_prompt_options_and_headers() {
     let server = serve_fixture("messages_response_text.json").await;
-    let model = model_at(config(&server.uri()), MODEL);
+    // Claude 3 takes temperature and top_p together (Claude 4+ only one of them).
+    let model = model_at(config(&server.uri()), CLAUDE_3);
     let response = model
         .generate(
             Request::new()
@@ -134,7 +137,7 @@ async fn plain_chat_sends_system_prompt_options_and_headers() {
     assert!(request.headers.get("authorization").is_none());
 
     let body: Value = serde_json::from_slice(&request.body).unwrap();
-    assert_eq!(body["model"], MODEL);
+    assert_eq!(body["model"], CLAUDE_3);
     assert_eq!(body["max_tokens"], 300);
     assert_eq!(body["system"], "You are terse.");
     assert_eq!(
@@ -369,9 +372,9 @@ async fn inline_images_option_fetches_url_images_and_sends_bytes() {
 }
 
 #[tokio::test]
-async fn reasoning_level_becomes_a_thinking_budget() {
+async fn reasoning_level_becomes_a_thinking_budget_up_to_claude_4_5() {
     let server = serve_fixture("messages_response_text.json").await;
-    let model = model_at(config(&server.uri()), "claude-sonnet-5");
+    let model = model_at(config(&server.uri()), "claude-sonnet-4-5");
     model
         .generate(
             Request::new()
@@ -399,10 +402,11 @@ async fn reasoning_level_becomes_a_thinking_budget() {
         .await
         .unwrap();
     let sent = bodies(&server).await;
-    assert_eq!(
-        sent[0],
-        fixture_json("anthropic/messages_request_thinking.json")
-    );
+    // The SDK example's call (examples/thinking.py runs it on claude-sonnet-4-5;
+    // Claude Sonnet 5 rejects budget thinking).
+    let mut expected = fixture_json("anthropic/messages_request_thinking.json");
+    expected["model"] = json!("claude-sonnet-4-5");
+    assert_eq!(sent[0], expected);
     // Medium = 8192; max_tokens (default 4096) must exceed it; temperature is dropped.
     assert_eq!(
         sent[1]["thinking"],
@@ -412,6 +416,36 @@ async fn reasoning_level_becomes_a_thinking_budget() {
     assert!(sent[1].get("temperature").is_none());
     assert!(sent[2].get("thinking").is_none());
     assert_eq!(sent[2]["max_tokens"], 4096);
+}
+
+#[tokio::test]
+async fn newer_models_get_adaptive_thinking_and_no_sampling_parameters() {
+    let server = serve_fixture("messages_stream_thinking_signature_refusal.sse").await;
+    for id in ["claude-sonnet-5", "claude-opus-4-7"] {
+        let model = model_at(config(&server.uri()), id);
+        let answer = stream_fold(
+            model.as_ref(),
+            Request::new()
+                .user("Create a haiku about Anthropic.")
+                .max_tokens(3200)
+                .temperature(0.7)
+                .top_p(0.9)
+                .reasoning(ReasoningLevel::Budget(1600)),
+        )
+        .await
+        .unwrap();
+        assert_eq!(answer.message.thinking().count(), 1);
+    }
+    for body in bodies(&server).await {
+        assert_eq!(
+            body["thinking"],
+            json!({"type": "adaptive", "display": "summarized"})
+        );
+        assert_eq!(body["output_config"], json!({"effort": "low"}));
+        assert_eq!(body["max_tokens"], 3200);
+        assert!(body.get("temperature").is_none(), "{body}");
+        assert!(body.get("top_p").is_none(), "{body}");
+    }
 }
 
 #[tokio::test]
@@ -1385,4 +1419,195 @@ async fn provider_debug_and_errors_never_show_the_key() {
     let text = format!("{provider:?} {:?}", provider.config());
     assert!(!text.contains(KEY), "{text}");
     assert_eq!(provider.name(), "claude");
+}
+
+#[tokio::test]
+async fn base_url_keeps_the_headers_of_given_settings() {
+    let server = serve_fixture("messages_response_text.json").await;
+    let settings = majordomo::providers::http::HttpSettings::new("https://api.anthropic.com")
+        .api_key(KEY)
+        .header("x-gateway-tenant", "team-7");
+    let config = AnthropicConfig::new()
+        .name("claude")
+        .http(settings)
+        .base_url(server.uri());
+    model_at(config, MODEL)
+        .generate(Request::new().user("hi"))
+        .await
+        .unwrap();
+    let received = server.received_requests().await.unwrap();
+    assert_eq!(received.len(), 1);
+    let header = |name: &str| received[0].headers.get(name).unwrap().to_str().unwrap();
+    assert_eq!(header("x-gateway-tenant"), "team-7");
+    assert_eq!(header("x-api-key"), KEY);
+}
+
+/// The web search stream of the streaming guide: a `server_tool_use` block
+/// with streamed `input_json_delta`s, a `web_search_tool_result` given whole,
+/// then text with a `citations_delta`.
+const WEB_SEARCH_STREAM: &str = concat!(
+    "event: message_start\n",
+    "data: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_01G\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-opus-4-6\",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{\"input_tokens\":2679,\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":0,\"output_tokens\":3}}}\n\n",
+    "event: content_block_start\n",
+    "data: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
+    "event: content_block_delta\n",
+    "data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"I'll check the weather.\"}}\n\n",
+    "event: content_block_stop\n",
+    "data: {\"type\":\"content_block_stop\",\"index\":0}\n\n",
+    "event: content_block_start\n",
+    "data: {\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"server_tool_use\",\"id\":\"srvtoolu_014hJH82Qum7Td6UV8gDXThB\",\"name\":\"web_search\",\"input\":{}}}\n\n",
+    "event: content_block_delta\n",
+    "data: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"\"}}\n\n",
+    "event: content_block_delta\n",
+    "data: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"query\"}}\n\n",
+    "event: content_block_delta\n",
+    "data: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"\\\": \\\"weather NYC today\\\"}\"}}\n\n",
+    "event: content_block_stop\n",
+    "data: {\"type\":\"content_block_stop\",\"index\":1 }\n\n",
+    "event: content_block_start\n",
+    "data: {\"type\":\"content_block_start\",\"index\":2,\"content_block\":{\"type\":\"web_search_tool_result\",\"tool_use_id\":\"srvtoolu_014hJH82Qum7Td6UV8gDXThB\",\"content\":[{\"type\":\"web_search_result\",\"title\":\"Weather\",\"url\":\"https://example.com/w\",\"encrypted_content\":\"Ev0DCioIAxgC\",\"page_age\":null}]}}\n\n",
+    "event: content_block_stop\n",
+    "data: {\"type\":\"content_block_stop\",\"index\":2}\n\n",
+    "event: content_block_start\n",
+    "data: {\"type\":\"content_block_start\",\"index\":3,\"content_block\":{\"type\":\"text\",\"text\":\"\",\"citations\":[]}}\n\n",
+    "event: content_block_delta\n",
+    "data: {\"type\":\"content_block_delta\",\"index\":3,\"delta\":{\"type\":\"citations_delta\",\"citation\":{\"type\":\"web_search_result_location\",\"cited_text\":\"Sunny\",\"url\":\"https://example.com/w\",\"title\":\"Weather\",\"encrypted_index\":\"Eo8B\"}}}\n\n",
+    "event: content_block_delta\n",
+    "data: {\"type\":\"content_block_delta\",\"index\":3,\"delta\":{\"type\":\"text_delta\",\"text\":\" It is sunny.\"}}\n\n",
+    "event: content_block_stop\n",
+    "data: {\"type\":\"content_block_stop\",\"index\":3}\n\n",
+    "event: message_delta\n",
+    "data: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\",\"stop_sequence\":null},\"usage\":{\"input_tokens\":10682,\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":0,\"output_tokens\":510,\"server_tool_use\":{\"web_search_requests\":1}}}\n\n",
+    "event: message_stop\n",
+    "data: {\"type\":\"message_stop\"}\n\n",
+);
+
+#[tokio::test]
+async fn server_tool_blocks_are_not_tool_calls_streamed_or_not() {
+    let streamed = serve(
+        200,
+        WEB_SEARCH_STREAM.as_bytes().to_vec(),
+        "text/event-stream",
+    )
+    .await;
+    let events: Vec<StreamEvent> = model_at(config(&streamed.uri()), MODEL)
+        .stream(Request::new().user("weather in NYC?"))
+        .await
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+        .await;
+    assert!(
+        !events.iter().any(|e| matches!(
+            e,
+            StreamEvent::ToolCallStart { .. } | StreamEvent::ToolCallDelta { .. }
+        )),
+        "{events:?}"
+    );
+    let mut fold = majordomo::StreamAccumulator::new();
+    for event in events {
+        fold.push(event);
+    }
+    let folded = fold.finish("claude", "claude-opus-4-6");
+    assert_eq!(folded.text(), "I'll check the weather. It is sunny.");
+    assert_eq!(folded.tool_calls().count(), 0);
+    assert_eq!(folded.finish_reason, FinishReason::Stop);
+
+    let whole = json!({
+        "id": "msg_01G", "type": "message", "role": "assistant", "model": "claude-opus-4-6",
+        "content": [
+            {"type": "text", "text": "I'll check the weather."},
+            {"type": "server_tool_use", "id": "srvtoolu_014hJH82Qum7Td6UV8gDXThB",
+             "name": "web_search", "input": {"query": "weather NYC today"}},
+            {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_014hJH82Qum7Td6UV8gDXThB",
+             "content": [{"type": "web_search_result", "title": "Weather",
+                          "url": "https://example.com/w", "encrypted_content": "Ev0DCioIAxgC", "page_age": null}]},
+            {"type": "text", "text": " It is sunny.", "citations": [
+                {"type": "web_search_result_location", "cited_text": "Sunny",
+                 "url": "https://example.com/w", "title": "Weather", "encrypted_index": "Eo8B"}]}
+        ],
+        "stop_reason": "end_turn", "stop_sequence": null,
+        "usage": {"input_tokens": 10682, "cache_creation_input_tokens": 0,
+                  "cache_read_input_tokens": 0, "output_tokens": 510,
+                  "server_tool_use": {"web_search_requests": 1}}
+    });
+    let plain = serve(200, whole.to_string().into_bytes(), "application/json").await;
+    let generated = model_at(config(&plain.uri()), MODEL)
+        .generate(Request::new().user("weather in NYC?"))
+        .await
+        .unwrap();
+    let streamed_answer = stream_fold(
+        model_at(config(&streamed.uri()), MODEL).as_ref(),
+        Request::new().user("weather in NYC?"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(streamed_answer, without_raw(generated));
+}
+
+#[tokio::test]
+async fn a_history_from_another_provider_with_repeated_call_ids_is_accepted() {
+    // Ollama numbers its calls `call_0`, `call_1`, … afresh in every answer.
+    let server = serve_fixture("messages_response_text.json").await;
+    let model = model_at(config(&server.uri()), MODEL);
+    let answer = |city: &str| {
+        Message::new(
+            Role::Assistant,
+            vec![Part::ToolCall(ToolCall::new(
+                "call_0",
+                "get_weather",
+                json!({"location": city}),
+            ))],
+        )
+    };
+    let request = Request::new()
+        .user("weather in SF?")
+        .message(answer("SF"))
+        .tool_results([ToolResult::ok("call_0", "sunny").with_name("get_weather")])
+        .user("and in LA?")
+        .message(answer("LA"))
+        .tool_results([ToolResult::ok("call_0", "cloudy")])
+        .tool(weather_tool());
+    model.generate(request).await.unwrap();
+    let body = only_body(&server).await;
+    let messages = &body["messages"];
+    assert_eq!(messages[1]["content"][0]["id"], "call_0");
+    assert_eq!(messages[2]["content"][0]["tool_use_id"], "call_0");
+    assert_eq!(messages[3]["content"][0]["id"], "call_0_2");
+    assert_eq!(messages[4]["content"][0]["tool_use_id"], "call_0_2");
+    assert_eq!(messages[4]["content"][0]["content"], "cloudy");
+}
+
+#[tokio::test]
+async fn a_json_schema_is_made_strict_for_the_api() {
+    let server = serve_fixture("messages_response_structured_output.json").await;
+    let model = model_at(config(&server.uri()), "claude-sonnet-4-5");
+    let schema = json!({
+        "type": "object",
+        "properties": {
+            "total": {"type": "number", "minimum": 0},
+            "items": {"type": "array", "items": {"type": "object", "properties": {"name": {"type": "string"}}}}
+        },
+        "required": ["total"]
+    });
+    model
+        .generate(Request::new().user("Extract.").json_schema("order", schema))
+        .await
+        .unwrap();
+    let body = only_body(&server).await;
+    assert_eq!(
+        body["output_config"],
+        json!({"format": {"type": "json_schema", "schema": {
+            "type": "object",
+            "properties": {
+                "total": {"type": "number", "description": "{minimum: 0}"},
+                "items": {"type": "array", "items": {
+                    "type": "object", "properties": {"name": {"type": "string"}},
+                    "additionalProperties": false
+                }}
+            },
+            "additionalProperties": false,
+            "required": ["total"]
+        }}})
+    );
 }

@@ -80,17 +80,9 @@ impl AnthropicConfig {
     }
 
     /// Sets the base URL (the part before `/v1/messages`), keeping the
-    /// credential and timeouts. Extra headers of settings given to
-    /// [`AnthropicConfig::http`] are not kept: set the URL first.
+    /// credential, timeouts and extra headers already set.
     pub fn base_url(mut self, base_url: impl Into<String>) -> Self {
-        let old = &self.http;
-        let mut settings = HttpSettings::new(base_url)
-            .timeout(old.request_timeout)
-            .connect_timeout(old.connect_timeout);
-        if let Some(key) = old.credential() {
-            settings = settings.api_key(key.clone());
-        }
-        self.http = settings;
+        self.http = self.http.with_base_url(base_url);
         self
     }
 
@@ -125,8 +117,10 @@ impl AnthropicConfig {
     }
 
     /// `max_tokens` for requests that set none (the API requires it). Default 4096.
-    /// With extended thinking on, a `max_tokens` not above the thinking budget
-    /// is raised to the budget plus this value.
+    /// With budget thinking on (up to Claude 4.5), a `max_tokens` not above the
+    /// thinking budget is raised to the budget plus this value (the API wants
+    /// the budget below `max_tokens`); with adaptive thinking (Claude 4.6 on),
+    /// only a `max_tokens` the request did not set is raised that way.
     pub fn default_max_tokens(mut self, max_tokens: u32) -> Self {
         self.default_max_tokens = max_tokens.max(1);
         self

@@ -4,9 +4,12 @@
 //!   [`AnthropicConfig::version`], or `?version=` in a DSN), `content-type`.
 //! - Requests: the system prompt as top-level `system`; `user`/`assistant`
 //!   turns only (tool results become `user` turns of `tool_result` blocks);
-//!   images as base64 or URL sources; tools and tool choice; extended thinking
-//!   from the reasoning level (budget at least 1024, `max_tokens` raised above
-//!   it); JSON schema output through `output_config.format`.
+//!   images as base64 or URL sources; tools and tool choice; thinking from the
+//!   reasoning level, in the form the model takes (a budget of at least 1024
+//!   below `max_tokens` up to Claude 4.5; adaptive thinking with
+//!   `output_config.effort` from Claude 4.6 on), and sampling parameters only
+//!   where the model accepts them; JSON schema output through
+//!   `output_config.format`, made strict as the API requires.
 //! - Answers and streams map to the same [`Response`](crate::Response):
 //!   text, tool calls, thinking with its signature (sent back on later turns
 //!   to this provider only), usage with cache reads and writes counted as
@@ -36,9 +39,11 @@
 //! ```
 
 mod config;
+mod models;
 mod provider;
 mod request;
 mod response;
+mod schema;
 mod stream;
 mod wire;
 

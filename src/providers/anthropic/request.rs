@@ -3,19 +3,30 @@
 //! - The system prompt (and any `System` messages) goes to the top-level `system`.
 //! - Roles are only `user` and `assistant`: `Tool` messages become `user` turns
 //!   of `tool_result` blocks, placed first in their turn; consecutive turns of
-//!   the same role are merged.
+//!   the same role are merged. Blank text blocks and blank stop sequences are
+//!   dropped, and a blank tool result is sent as [`EMPTY_RESULT`] (the API
+//!   rejects them).
 //! - Thinking is sent back only when this provider produced it; tool-call ids
 //!   that Anthropic would reject are rewritten by a pure function of the id,
-//!   so a call and its result always map to the same id.
-//! - `max_tokens` is always sent; extended thinking comes from the reasoning
-//!   level, and while it is on a forced tool choice and the temperature are
-//!   dropped (the API rejects them).
+//!   and ids repeated across turns are made unique, a call and its result
+//!   always mapping to the same id.
+//! - `max_tokens` is always sent. Thinking comes from the reasoning level, in
+//!   the form the model takes ([`models`]): a budget, or adaptive thinking
+//!   with an effort level. A forced tool choice turns thinking off (the API
+//!   rejects the two together); while thinking is on the temperature is
+//!   dropped and `top_p` kept within 0.95..=1. Sampling parameters the model
+//!   rejects are dropped.
+//! - A JSON schema goes to `output_config.format`, made strict the way the API
+//!   requires ([`schema::strict`]).
 
 use std::borrow::Cow;
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use serde_json::Value;
 
 use super::config::AnthropicConfig;
+use super::models::{self, Sampling, ThinkingStyle};
+use super::schema;
 use super::wire::{
     Block, ImageSourceWire, MessagesRequest, OutputConfig, OutputFormat, ThinkingConfig,
     WireContent, WireMessage, WireRole, WireTool, WireToolChoice,
@@ -23,11 +34,15 @@ use super::wire::{
 use crate::providers::http::client::HttpClient;
 use crate::providers::http::media;
 use crate::{
-    Image, ImageSource, Part, Request, ResponseFormat, Result, Role, Thinking, ToolCall, ToolChoice,
+    Image, ImageSource, Part, ReasoningLevel, Request, ResponseFormat, Result, Role, Thinking,
+    ToolCall, ToolChoice,
 };
 
 /// The smallest thinking budget the API accepts.
 pub(super) const MIN_THINKING_BUDGET: u32 = 1024;
+
+/// The content sent for a tool result that is empty or blank.
+pub(super) const EMPTY_RESULT: &str = "(no output)";
 
 /// What the instruction for [`ResponseFormat::Json`] says (the Messages API has
 /// no schema-less JSON mode).
@@ -44,7 +59,7 @@ pub(super) async fn build(
     stream: bool,
 ) -> Result<MessagesRequest> {
     let mut system: Vec<String> = Vec::new();
-    if let Some(prompt) = request.system_prompt().filter(|s| !s.is_empty()) {
+    if let Some(prompt) = request.system_prompt().filter(|s| !s.trim().is_empty()) {
         system.push(prompt.to_owned());
     }
     let mut turns: Vec<Turn> = Vec::new();
@@ -52,7 +67,7 @@ pub(super) async fn build(
         let role = match message.role {
             Role::System => {
                 let text = message.text();
-                if !text.is_empty() {
+                if !text.trim().is_empty() {
                     system.push(text);
                 }
                 continue;
@@ -73,23 +88,13 @@ pub(super) async fn build(
             _ => turns.push(turn),
         }
     }
+    unique_tool_ids(&mut turns);
     if matches!(request.output_format(), ResponseFormat::Json) {
         system.push(JSON_INSTRUCTION.to_owned());
     }
 
+    let traits = models::traits(model);
     let options = request.model_options();
-    let budget = request
-        .reasoning_level()
-        .and_then(|level| level.token_budget())
-        .map(|budget| budget.max(MIN_THINKING_BUDGET));
-    let mut max_tokens = options.max_tokens.unwrap_or(config.default_max_tokens);
-    if let Some(budget) = budget {
-        if max_tokens <= budget {
-            max_tokens = budget.saturating_add(config.default_max_tokens);
-        }
-    }
-    let thinking_on = budget.is_some();
-
     let tools: Vec<WireTool> = request
         .tool_list()
         .iter()
@@ -99,29 +104,93 @@ pub(super) async fn build(
             input_schema: input_schema(&tool.parameters),
         })
         .collect();
+    let choice = request.tool_choice_mode();
+    // A forced tool call is rejected while thinking: the caller's demand for a
+    // tool call wins over the reasoning level, which only asks for more depth.
+    let forced = !tools.is_empty() && matches!(choice, ToolChoice::Required | ToolChoice::Tool(_));
     let tool_choice = if tools.is_empty() {
         None
     } else {
-        match request.tool_choice_mode() {
+        match choice {
             ToolChoice::None => Some(WireToolChoice::None),
-            // A forced choice is rejected while thinking: let the model decide.
-            ToolChoice::Required if !thinking_on => Some(WireToolChoice::Any),
-            ToolChoice::Tool(name) if !thinking_on => {
-                Some(WireToolChoice::Tool { name: name.clone() })
-            }
+            ToolChoice::Required => Some(WireToolChoice::Any),
+            ToolChoice::Tool(name) => Some(WireToolChoice::Tool { name: name.clone() }),
             // `auto` is the default: not sent.
             _ => None,
         }
     };
 
-    let output_config = match request.output_format() {
-        ResponseFormat::JsonSchema { schema, .. } => Some(OutputConfig {
-            format: OutputFormat::JsonSchema {
-                schema: schema.clone(),
-            },
+    let budget = request
+        .reasoning_level()
+        .and_then(|level| level.token_budget())
+        .filter(|_| !forced);
+    let mut max_tokens = options.max_tokens.unwrap_or(config.default_max_tokens);
+    let mut effort = None;
+    let off = matches!(request.reasoning_level(), Some(ReasoningLevel::Off));
+    let thinking = match (budget, traits.thinking) {
+        (None, _) if off && traits.send_disabled => Some(ThinkingConfig::Disabled),
+        (None, _) => None,
+        (Some(budget), ThinkingStyle::Budget) => {
+            // The budget must be at least 1024 and below max_tokens.
+            let budget = budget.max(MIN_THINKING_BUDGET);
+            if max_tokens <= budget {
+                max_tokens = budget.saturating_add(config.default_max_tokens);
+            }
+            Some(ThinkingConfig::Enabled {
+                budget_tokens: budget,
+            })
+        }
+        (Some(budget), ThinkingStyle::Adaptive) => {
+            // No budget to fit under max_tokens; without one from the caller,
+            // leave the thinking the room the level suggests.
+            if options.max_tokens.is_none() && max_tokens <= budget {
+                max_tokens = budget.saturating_add(config.default_max_tokens);
+            }
+            effort = Some(models::effort(budget));
+            Some(ThinkingConfig::Adaptive {
+                display: "summarized",
+            })
+        }
+    };
+    let thinking_on = matches!(
+        thinking,
+        Some(ThinkingConfig::Enabled { .. } | ThinkingConfig::Adaptive { .. })
+    );
+
+    // Sampling: 0..=1 for temperature; none while thinking except top_p in
+    // 0.95..=1; only one of the two on Claude 4+; none on the newest models.
+    let mut temperature = options
+        .temperature
+        .filter(|t| t.is_finite() && !thinking_on)
+        .map(|t| t.clamp(0.0, 1.0));
+    let mut top_p = options.top_p.filter(|p| p.is_finite()).map(|p| {
+        if thinking_on {
+            p.clamp(0.95, 1.0)
+        } else {
+            p.clamp(0.0, 1.0)
+        }
+    });
+    match traits.sampling {
+        Sampling::Any => {}
+        Sampling::OneOf => {
+            if temperature.is_some() {
+                top_p = None;
+            }
+        }
+        Sampling::Unsupported => {
+            temperature = None;
+            top_p = None;
+        }
+    }
+
+    let format = match request.output_format() {
+        ResponseFormat::JsonSchema { schema, .. } => Some(OutputFormat::JsonSchema {
+            schema: schema::strict(schema),
         }),
         _ => None,
     };
+    let output_config =
+        (effort.is_some() || format.is_some()).then_some(OutputConfig { effort, format });
 
     Ok(MessagesRequest {
         model: model.to_owned(),
@@ -130,14 +199,16 @@ pub(super) async fn build(
         messages: turns.into_iter().map(Turn::into_wire).collect(),
         tools,
         tool_choice,
-        thinking: budget.map(|budget_tokens| ThinkingConfig::Enabled { budget_tokens }),
-        // Thinking does not allow changing the temperature.
-        temperature: options.temperature.filter(|_| !thinking_on),
-        // With thinking on, top_p may only be set between 0.95 and 1.
-        top_p: options
-            .top_p
-            .map(|p| if thinking_on { p.clamp(0.95, 1.0) } else { p }),
-        stop_sequences: options.stop.clone(),
+        thinking,
+        temperature,
+        top_p,
+        // The API rejects stop sequences without a non-whitespace character.
+        stop_sequences: options
+            .stop
+            .iter()
+            .filter(|s| !s.trim().is_empty())
+            .cloned()
+            .collect(),
         output_config,
         stream,
     })
@@ -191,8 +262,8 @@ async fn add_part(
 ) -> Result<()> {
     match part {
         Part::Text { text } => {
-            // The API rejects empty text blocks.
-            if !text.is_empty() {
+            // The API rejects text blocks without a non-whitespace character.
+            if !text.trim().is_empty() {
                 turn.blocks.push(Block::Text { text: text.clone() });
             }
         }
@@ -203,7 +274,13 @@ async fn add_part(
         Part::ToolCall(call) => turn.blocks.push(tool_use(call)),
         Part::ToolResult(result) => turn.results.push(Block::ToolResult {
             tool_use_id: tool_id(&result.call_id).into_owned(),
-            content: result.content.clone(),
+            // An empty or blank result is rejected (a blank text block, and
+            // "content cannot be empty if `is_error` is true").
+            content: if result.content.trim().is_empty() {
+                EMPTY_RESULT.to_owned()
+            } else {
+                result.content.clone()
+            },
             is_error: result.is_error,
         }),
         Part::Thinking(thinking) => {
@@ -251,11 +328,72 @@ fn tool_use(call: &ToolCall) -> Block {
     }
 }
 
-/// A tool's `input_schema`: its parameters, or an empty object schema.
+/// A tool's `input_schema`: its parameters, or an empty object schema. The
+/// API requires `"type": "object"` at the top, so a schema without a type gets it.
 fn input_schema(parameters: &Value) -> Value {
     match parameters {
-        Value::Object(map) if !map.is_empty() => parameters.clone(),
+        Value::Object(map) if !map.is_empty() => {
+            let mut map = map.clone();
+            map.entry("type")
+                .or_insert_with(|| Value::String("object".to_owned()));
+            Value::Object(map)
+        }
         _ => serde_json::json!({"type": "object", "properties": {}}),
+    }
+}
+
+/// Makes every `tool_use` id unique across the conversation, as the API
+/// requires. Histories from other providers may repeat generated ids (`call_0`
+/// in several turns): a repeated id gets `{id}_{n}` (the first `n` from 2 that
+/// is not taken), and the `tool_result` blocks of the user turn right after it
+/// are mapped to the same replacement, in call order when one turn repeats an
+/// id. A pure function of the conversation, so every request of the
+/// conversation sends the same ids.
+fn unique_tool_ids(turns: &mut [Turn]) {
+    let mut used: HashSet<String> = HashSet::new();
+    // The ids the last assistant turn gave its calls, by the id they had.
+    let mut assigned: HashMap<String, VecDeque<String>> = HashMap::new();
+    for turn in turns {
+        match turn.role {
+            WireRole::Assistant => {
+                assigned.clear();
+                for block in &mut turn.blocks {
+                    let Block::ToolUse { id, .. } = block else {
+                        continue;
+                    };
+                    let original = id.clone();
+                    if !used.insert(original.clone()) {
+                        let fresh = (2u64..)
+                            .map(|n| format!("{original}_{n}"))
+                            .find(|candidate| !used.contains(candidate))
+                            .unwrap_or_else(|| original.clone());
+                        used.insert(fresh.clone());
+                        *id = fresh;
+                    }
+                    assigned.entry(original).or_default().push_back(id.clone());
+                }
+            }
+            WireRole::User => {
+                for block in turn.results.iter_mut().chain(turn.blocks.iter_mut()) {
+                    let Block::ToolResult { tool_use_id, .. } = block else {
+                        continue;
+                    };
+                    if let Some(ids) = assigned.get_mut(tool_use_id.as_str()) {
+                        // Results answer the calls in order; extra results for
+                        // the same id go to the last call.
+                        let next = if ids.len() > 1 {
+                            ids.pop_front()
+                        } else {
+                            ids.front().cloned()
+                        };
+                        if let Some(next) = next {
+                            *tool_use_id = next;
+                        }
+                    }
+                }
+                assigned.clear();
+            }
+        }
     }
 }
 

@@ -9,7 +9,9 @@
 //! - A block cut off without its `content_block_stop` (the answer hit
 //!   `max_tokens`) is closed at `message_stop`, its partial JSON kept as is.
 //! - `ping`, `citations_delta` and unknown event, block or delta types are
-//!   ignored; an `error` event ends the stream with its classified error.
+//!   ignored, and so is the streamed input of blocks that are not tool calls
+//!   of ours (`server_tool_use`); an `error` event ends the stream with its
+//!   classified error.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, OnceLock};
@@ -200,7 +202,10 @@ impl MessagesStream {
                         }
                         *index
                     }
-                    _ => {
+                    // The input of a server tool (`server_tool_use`, e.g. web
+                    // search) or another block that is not a tool call of ours.
+                    Some(_) => return,
+                    None => {
                         // Arguments for a block that never started: keep them
                         // under a tool call of their own rather than drop them.
                         let tool = self.new_tool();

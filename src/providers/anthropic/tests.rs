@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use proptest::prelude::*;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::config::AnthropicConfig;
 use super::request;
@@ -176,10 +176,14 @@ proptest! {
 // ===== request building =====
 
 fn build(request: &Request, config: &AnthropicConfig) -> serde_json::Value {
+    build_for("claude-x", request, config)
+}
+
+fn build_for(model: &str, request: &Request, config: &AnthropicConfig) -> serde_json::Value {
     let rt = runtime();
     let client = HttpClient::new(HttpSettings::new("http://127.0.0.1:9")).unwrap();
     let wire = rt
-        .block_on(request::build(request, "claude-x", config, &client, false))
+        .block_on(request::build(request, model, config, &client, false))
         .unwrap();
     serde_json::from_slice(&serde_json::to_vec(&wire).unwrap()).unwrap()
 }
@@ -217,24 +221,23 @@ fn tool_results_come_first_and_same_role_turns_merge() {
 }
 
 #[test]
-fn thinking_drops_forced_tool_choice_and_temperature_and_raises_max_tokens() {
+fn budget_thinking_raises_max_tokens_and_drops_temperature() {
     let request = Request::new()
         .user("hi")
-        .tool(Tool::new("t", "a tool", json!({"type": "object"})))
-        .tool_choice(ToolChoice::Required)
         .temperature(0.3)
         .top_p(0.5)
         .max_tokens(1000)
         .reasoning(ReasoningLevel::Budget(10));
-    let body = build(&request, &AnthropicConfig::new().default_max_tokens(500));
+    let config = AnthropicConfig::new().default_max_tokens(500);
+    let body = build_for("claude-sonnet-4-5", &request, &config);
     assert_eq!(
         body["thinking"],
         json!({"type": "enabled", "budget_tokens": 1024})
     );
     assert_eq!(body["max_tokens"], 1524);
-    assert!(body.get("tool_choice").is_none());
     assert!(body.get("temperature").is_none());
     assert_eq!(body["top_p"], 0.95);
+    assert!(body.get("output_config").is_none());
 
     let plain = Request::new()
         .user("hi")
@@ -242,10 +245,258 @@ fn thinking_drops_forced_tool_choice_and_temperature_and_raises_max_tokens() {
         .tool_choice(ToolChoice::Tool("t".into()))
         .temperature(0.25)
         .reasoning(ReasoningLevel::Off);
-    let body = build(&plain, &AnthropicConfig::new());
+    let body = build_for("claude-sonnet-4-5", &plain, &AnthropicConfig::new());
     assert!(body.get("thinking").is_none());
     assert_eq!(body["tool_choice"], json!({"type": "tool", "name": "t"}));
     assert_eq!(body["temperature"], 0.25);
+}
+
+#[test]
+fn a_forced_tool_choice_turns_thinking_off() {
+    for model in ["claude-sonnet-4-5", "claude-opus-4-6", "claude-opus-4-7"] {
+        for (choice, wire) in [
+            (ToolChoice::Required, json!({"type": "any"})),
+            (
+                ToolChoice::Tool("t".into()),
+                json!({"type": "tool", "name": "t"}),
+            ),
+        ] {
+            let request = Request::new()
+                .user("hi")
+                .tool(Tool::new("t", "a tool", json!({"type": "object"})))
+                .tool_choice(choice)
+                .reasoning(ReasoningLevel::High);
+            let body = build_for(model, &request, &AnthropicConfig::new());
+            assert_eq!(body["tool_choice"], wire, "{model}");
+            assert!(body.get("thinking").is_none(), "{model}");
+            assert!(body.get("output_config").is_none(), "{model}");
+            assert_eq!(body["max_tokens"], 4096, "{model}");
+        }
+    }
+    // `auto` and `none` keep thinking.
+    let request = Request::new()
+        .user("hi")
+        .tool(Tool::new("t", "a tool", json!({"type": "object"})))
+        .tool_choice(ToolChoice::None)
+        .reasoning(ReasoningLevel::Low);
+    let body = build_for("claude-sonnet-4-5", &request, &AnthropicConfig::new());
+    assert_eq!(body["tool_choice"], json!({"type": "none"}));
+    assert_eq!(body["thinking"]["type"], "enabled");
+}
+
+#[test]
+fn newer_models_get_adaptive_thinking_with_an_effort_level() {
+    for (model, top_p) in [
+        ("claude-opus-4-6", json!(0.95)),
+        ("claude-opus-4-7", Value::Null),
+    ] {
+        let request = Request::new()
+            .user("hi")
+            .temperature(0.2)
+            .top_p(0.5)
+            .reasoning(ReasoningLevel::Medium);
+        let body = build_for(model, &request, &AnthropicConfig::new());
+        assert_eq!(
+            body["thinking"],
+            json!({"type": "adaptive", "display": "summarized"}),
+            "{model}"
+        );
+        assert_eq!(
+            body["output_config"],
+            json!({"effort": "medium"}),
+            "{model}"
+        );
+        assert_eq!(body["max_tokens"], 8192 + 4096, "{model}");
+        assert!(body.get("temperature").is_none(), "{model}");
+        assert_eq!(body["top_p"], top_p, "{model}");
+    }
+    // An explicit max_tokens is kept: adaptive thinking has no budget to fit.
+    let request = Request::new()
+        .user("hi")
+        .max_tokens(2000)
+        .reasoning(ReasoningLevel::Budget(40_000));
+    let body = build_for("claude-sonnet-5", &request, &AnthropicConfig::new());
+    assert_eq!(body["max_tokens"], 2000);
+    assert_eq!(body["output_config"], json!({"effort": "max"}));
+    // With a JSON schema, effort and format share `output_config`.
+    let request = Request::new()
+        .user("hi")
+        .reasoning(ReasoningLevel::Minimal)
+        .json_schema("x", json!({"type": "object", "properties": {}}));
+    let body = build_for("claude-opus-5", &request, &AnthropicConfig::new());
+    assert_eq!(
+        body["output_config"],
+        json!({"effort": "low", "format": {"type": "json_schema", "schema": {
+            "type": "object", "properties": {}, "additionalProperties": false
+        }}})
+    );
+}
+
+#[test]
+fn reasoning_off_turns_thinking_off_where_models_think_by_default() {
+    let request = Request::new()
+        .user("hi")
+        .temperature(0.5)
+        .reasoning(ReasoningLevel::Off);
+    for (model, thinking) in [
+        // Opus 5 and Sonnet 5 think unless told not to.
+        ("claude-opus-5", json!({"type": "disabled"})),
+        ("claude-sonnet-5", json!({"type": "disabled"})),
+        // Fable and Mythos always think: `disabled` would be rejected.
+        ("claude-fable-5-1", Value::Null),
+        // Older models do not think unless asked.
+        ("claude-sonnet-4-5", Value::Null),
+        ("claude-opus-4-6", Value::Null),
+    ] {
+        let body = build_for(model, &request, &AnthropicConfig::new());
+        assert_eq!(body["thinking"], thinking, "{model}");
+        assert!(body.get("output_config").is_none(), "{model}");
+    }
+    // No level at all leaves the model's default.
+    let body = build_for(
+        "claude-opus-5",
+        &Request::new().user("hi"),
+        &AnthropicConfig::new(),
+    );
+    assert!(body.get("thinking").is_none());
+    // Thinking off keeps the temperature where the model takes one.
+    let body = build_for("claude-sonnet-4-5", &request, &AnthropicConfig::new());
+    assert_eq!(body["temperature"], 0.5);
+}
+
+#[test]
+fn sampling_parameters_follow_the_model_generation() {
+    let request = Request::new().user("hi").temperature(1.5).top_p(0.9);
+    let cases = [
+        // Claude 3: both; temperature within 0..=1.
+        ("claude-3-haiku-20240307", json!(1.0), json!(0.9)),
+        // Claude 4 to 4.6: one of the two (temperature kept).
+        ("claude-sonnet-4-5", json!(1.0), Value::Null),
+        ("claude-opus-4-6", json!(1.0), Value::Null),
+        // The newest models take none.
+        ("claude-opus-4-7", Value::Null, Value::Null),
+        ("claude-sonnet-5", Value::Null, Value::Null),
+        // Not a Claude id: as asked (clamped).
+        ("glm-4.6", json!(1.0), json!(0.9)),
+    ];
+    for (model, temperature, top_p) in cases {
+        let body = build_for(model, &request, &AnthropicConfig::new());
+        assert_eq!(body["temperature"], temperature, "{model}");
+        assert_eq!(body["top_p"], top_p, "{model}");
+    }
+    let only_top_p = Request::new().user("hi").top_p(0.7);
+    let body = build_for("claude-haiku-4-5", &only_top_p, &AnthropicConfig::new());
+    assert!(body.get("temperature").is_none());
+    assert_eq!(body["top_p"], json!(0.7));
+}
+
+#[test]
+fn repeated_tool_ids_get_unique_replacements_mapped_to_their_results() {
+    // Two turns, each calling `call_0` (as Ollama or Gemini number them), the
+    // second one twice, and results that answer them.
+    let call = |id: &str, city: &str| {
+        Part::ToolCall(ToolCall::new(id, "get_weather", json!({"city": city})))
+    };
+    let history = Request::new()
+        .user("weather in SF?")
+        .message(Message::new(Role::Assistant, vec![call("call_0", "SF")]))
+        .tool_results([ToolResult::ok("call_0", "sunny")])
+        .user("and LA, NY?")
+        .message(Message::new(
+            Role::Assistant,
+            vec![
+                call("call_0", "LA"),
+                call("call_0", "NY"),
+                call("call_1", "B"),
+            ],
+        ))
+        .tool_results([
+            ToolResult::ok("call_0", "cloudy"),
+            ToolResult::ok("call_0", "rain"),
+            ToolResult::ok("call_1", "snow"),
+        ])
+        .message(Message::new(Role::Assistant, vec![call("call_0_2", "X")]))
+        .tool_results([ToolResult::ok("call_0_2", "fog")]);
+    let body = build(&history, &AnthropicConfig::new());
+    let messages = body["messages"].as_array().unwrap();
+    let ids = |i: usize, key: &str| -> Vec<String> {
+        messages[i]["content"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|b| b[key].as_str().map(str::to_owned))
+            .collect()
+    };
+    assert_eq!(ids(1, "id"), ["call_0"]);
+    assert_eq!(ids(2, "tool_use_id"), ["call_0"]);
+    assert_eq!(ids(3, "id"), ["call_0_2", "call_0_3", "call_1"]);
+    assert_eq!(ids(4, "tool_use_id"), ["call_0_2", "call_0_3", "call_1"]);
+    assert_eq!(messages[4]["content"][1]["content"], "rain");
+    // A later call whose own id was taken by a replacement is renamed too.
+    assert_eq!(ids(5, "id"), ["call_0_2_2"]);
+    assert_eq!(ids(6, "tool_use_id"), ["call_0_2_2"]);
+    // Every id is unique, and the same history always gives the same ids.
+    let mut all: Vec<String> = (0..messages.len()).flat_map(|i| ids(i, "id")).collect();
+    let count = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), count);
+    assert_eq!(build(&history, &AnthropicConfig::new()), body);
+}
+
+#[test]
+fn blank_texts_stops_and_tool_results_are_not_sent_blank() {
+    let request = Request::new()
+        .system("  ")
+        .user("weather?")
+        .message(Message::new(
+            Role::Assistant,
+            vec![
+                Part::text("\n\n"),
+                Part::ToolCall(ToolCall::new("toolu_1", "get_weather", json!({}))),
+            ],
+        ))
+        .tool_results([
+            ToolResult::ok("toolu_1", ""),
+            ToolResult::error("toolu_1", " \n"),
+        ])
+        .stop("\n")
+        .stop("END");
+    let body = build(&request, &AnthropicConfig::new());
+    assert!(body.get("system").is_none());
+    assert_eq!(body["stop_sequences"], json!(["END"]));
+    assert_eq!(
+        body["messages"][1]["content"],
+        json!([{"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {}}])
+    );
+    assert_eq!(
+        body["messages"][2]["content"],
+        json!([
+            {"type": "tool_result", "tool_use_id": "toolu_1", "content": request::EMPTY_RESULT},
+            {"type": "tool_result", "tool_use_id": "toolu_1", "content": request::EMPTY_RESULT, "is_error": true}
+        ])
+    );
+}
+
+#[test]
+fn tool_schemas_without_a_type_get_object() {
+    let request = Request::new()
+        .user("hi")
+        .tool(Tool::new(
+            "a",
+            "",
+            json!({"properties": {"x": {"type": "string"}}}),
+        ))
+        .tool(Tool::new("b", "", json!({})));
+    let body = build(&request, &AnthropicConfig::new());
+    assert_eq!(
+        body["tools"][0]["input_schema"],
+        json!({"type": "object", "properties": {"x": {"type": "string"}}})
+    );
+    assert_eq!(
+        body["tools"][1]["input_schema"],
+        json!({"type": "object", "properties": {}})
+    );
 }
 
 #[test]

@@ -116,17 +116,29 @@ pub(super) enum WireToolChoice {
     Tool { name: String },
 }
 
-/// `thinking`: extended thinking with a token budget.
+/// `thinking`: extended thinking with a token budget (Claude 3.7 to 4.5), or
+/// adaptive thinking (Claude 4.6 and later; the depth comes from
+/// `output_config.effort`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub(super) enum ThinkingConfig {
-    Enabled { budget_tokens: u32 },
+    Enabled {
+        budget_tokens: u32,
+    },
+    Adaptive {
+        /// `summarized`: newer models default to `omitted` (empty thinking text).
+        display: &'static str,
+    },
+    Disabled,
 }
 
-/// `output_config`: structured output.
+/// `output_config`: the effort level and structured output.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub(super) struct OutputConfig {
-    pub(super) format: OutputFormat,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) effort: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) format: Option<OutputFormat>,
 }
 
 /// `output_config.format`.

@@ -80,12 +80,55 @@ pub trait FrameHandler<F>: Send + 'static {
             Err(Error::stream_ended_early())
         }
     }
+
+    /// The server answered a stream request with one whole JSON document
+    /// (`content-type: application/json`, body starting with `{` or `[`), as
+    /// some proxies do. A handler that can read the provider's non-streamed
+    /// answer turns it into events here. The default reports an error body
+    /// as the error it is, and anything else as a request-specific error:
+    /// this server will not stream this request, another target may.
+    ///
+    /// # Errors
+    /// As described.
+    fn on_whole_body(&mut self, body: &[u8], out: &mut VecDeque<StreamEvent>) -> Result<()> {
+        let _ = out;
+        whole_body_error(body)
+    }
+}
+
+/// The error for a whole JSON body where a stream was expected.
+pub fn whole_body_error(body: &[u8]) -> Result<()> {
+    if let Ok(json) = serde_json::from_slice::<serde_json::Value>(body) {
+        if json.get("error").is_some_and(|e| !e.is_null()) {
+            return Err(errors::from_stream_event(&json, None));
+        }
+    }
+    Err(Error::other(
+        crate::ErrorClass::RequestSpecific,
+        "asked for a stream, the server answered with one whole JSON body (content-type application/json)",
+    ))
+}
+
+/// Largest whole JSON body read where a stream was expected.
+const MAX_WHOLE_BODY: usize = 32 * 1024 * 1024;
+
+/// How the body is being read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// A stream, as asked.
+    Stream,
+    /// The content type says JSON: the first bytes decide.
+    MaybeWhole,
+    /// One whole JSON document, collected until the end.
+    Whole,
 }
 
 type ByteStream = std::pin::Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
 
 struct Driver<Fr, H> {
     body: Option<ByteStream>,
+    mode: Mode,
+    whole: Vec<u8>,
     framing: Fr,
     handler: H,
     pending: VecDeque<StreamEvent>,
@@ -108,8 +151,19 @@ where
     H: FrameHandler<Fr::Frame>,
 {
     let secret = response.secret.clone();
+    let json = response
+        .inner
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("application/json")
+        });
     let body: ByteStream = Box::pin(response.inner.bytes_stream());
-    event_stream_from_bytes(body, framing, handler, target, secret)
+    let mode = if json { Mode::MaybeWhole } else { Mode::Stream };
+    drive(body, mode, framing, handler, target, secret)
 }
 
 /// [`event_stream`] over any byte stream (tests and benchmarks feed recorded bytes).
@@ -124,8 +178,25 @@ where
     Fr: Framing,
     H: FrameHandler<Fr::Frame>,
 {
+    drive(body, Mode::Stream, framing, handler, target, secret)
+}
+
+fn drive<Fr, H>(
+    body: ByteStream,
+    mode: Mode,
+    framing: Fr,
+    handler: H,
+    target: Target,
+    secret: Option<Secret>,
+) -> impl Stream<Item = Result<StreamEvent>> + Send + 'static
+where
+    Fr: Framing,
+    H: FrameHandler<Fr::Frame>,
+{
     let driver = Driver {
         body: Some(body),
+        mode,
+        whole: Vec::new(),
         framing,
         handler,
         pending: VecDeque::new(),
@@ -157,13 +228,18 @@ where
                 continue;
             };
             match body.next().await {
-                Some(Ok(chunk)) => {
-                    d.framing.feed(&chunk);
-                    d.drain_frames();
-                }
+                Some(Ok(chunk)) => d.on_chunk(&chunk),
                 Some(Err(e)) => {
                     d.body = None;
                     d.failed = Some(errors::from_transport(&e, d.secret.as_ref()));
+                }
+                None if d.mode == Mode::Whole => {
+                    d.body = None;
+                    let whole = std::mem::take(&mut d.whole);
+                    match d.handler.on_whole_body(&whole, &mut d.pending) {
+                        Ok(()) => d.finished = true,
+                        Err(e) => d.failed = Some(e),
+                    }
                 }
                 None => {
                     d.body = None;
@@ -184,6 +260,37 @@ where
 }
 
 impl<Fr: Framing, H: FrameHandler<Fr::Frame>> Driver<Fr, H> {
+    fn on_chunk(&mut self, chunk: &[u8]) {
+        if self.mode == Mode::MaybeWhole {
+            match chunk.iter().find(|b| !b.is_ascii_whitespace()) {
+                None => {
+                    self.whole.extend_from_slice(chunk);
+                    return;
+                }
+                Some(b'{' | b'[') => self.mode = Mode::Whole,
+                Some(_) => {
+                    // Mislabelled, but a stream after all.
+                    self.mode = Mode::Stream;
+                    let head = std::mem::take(&mut self.whole);
+                    self.framing.feed(&head);
+                }
+            }
+        }
+        if self.mode == Mode::Whole {
+            if self.whole.len() + chunk.len() > MAX_WHOLE_BODY {
+                self.body = None;
+                self.failed = Some(Error::decode(format!(
+                    "whole JSON body where a stream was expected is over {MAX_WHOLE_BODY} bytes"
+                )));
+                return;
+            }
+            self.whole.extend_from_slice(chunk);
+            return;
+        }
+        self.framing.feed(chunk);
+        self.drain_frames();
+    }
+
     fn drain_frames(&mut self) {
         while !self.handler.is_done() {
             let Some(frame) = self.framing.next_frame() else {
@@ -195,5 +302,83 @@ impl<Fr: Framing, H: FrameHandler<Fr::Frame>> Driver<Fr, H> {
                 return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Counts frames; done after a frame `end`.
+    #[derive(Default)]
+    struct Lines {
+        done: bool,
+    }
+
+    impl FrameHandler<String> for Lines {
+        fn on_frame(&mut self, frame: String, out: &mut VecDeque<StreamEvent>) -> Result<()> {
+            if frame == "end" {
+                self.done = true;
+            } else {
+                out.push_back(StreamEvent::text(frame));
+            }
+            Ok(())
+        }
+        fn is_done(&self) -> bool {
+            self.done
+        }
+    }
+
+    fn body(chunks: &[&'static [u8]]) -> ByteStream {
+        let items: Vec<reqwest::Result<Bytes>> =
+            chunks.iter().map(|c| Ok(Bytes::from_static(c))).collect();
+        Box::pin(futures::stream::iter(items))
+    }
+
+    async fn run(mode: Mode, chunks: &[&'static [u8]]) -> Vec<Result<StreamEvent>> {
+        let target = Target::new("p", "m").unwrap();
+        drive(
+            body(chunks),
+            mode,
+            LineDecoder::new(),
+            Lines::default(),
+            target,
+            None,
+        )
+        .collect()
+        .await
+    }
+
+    #[tokio::test]
+    async fn a_stream_ends_at_its_terminator_or_is_cut() {
+        let events = run(Mode::Stream, &[b"a\nb", b"\nend\nignored\n"]).await;
+        assert_eq!(events.len(), 2);
+        assert!(events.iter().all(Result::is_ok));
+        let cut = run(Mode::Stream, &[b"a\n"]).await;
+        let err = cut.last().unwrap().as_ref().unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::StreamEndedEarly);
+        assert_eq!(err.provider(), Some("p"));
+    }
+
+    #[tokio::test]
+    async fn a_whole_json_body_is_not_mistaken_for_a_cut_stream() {
+        let events = run(Mode::MaybeWhole, &[b"  ", b"{\"id\":1}"]).await;
+        let err = events.last().unwrap().as_ref().unwrap_err();
+        assert_eq!(err.class(), crate::ErrorClass::RequestSpecific, "{err}");
+        assert!(err.to_string().contains("whole JSON body"), "{err}");
+
+        let error_body = run(
+            Mode::MaybeWhole,
+            &[b"{\"error\":{\"message\":\"overloaded\",\"type\":\"overloaded_error\"}}"],
+        )
+        .await;
+        let err = error_body.last().unwrap().as_ref().unwrap_err();
+        assert_eq!(err.class(), crate::ErrorClass::Transient, "{err}");
+        assert!(err.to_string().contains("overloaded"));
+
+        // Labelled JSON but really a stream: read as a stream.
+        let mislabelled = run(Mode::MaybeWhole, &[b"a\n", b"end\n"]).await;
+        assert_eq!(mislabelled.len(), 1);
+        assert!(mislabelled[0].is_ok());
     }
 }

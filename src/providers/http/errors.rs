@@ -136,6 +136,9 @@ pub fn classify(status: u16, body: &ErrorBody, should_retry: Option<bool>) -> Er
     if status == 404
         || has("model_not_found")
         || has("is not a valid model id")
+        || has("invalid model name")
+        || has("unknown model")
+        || has("no such model")
         || (has("model") && (has("not found") || has("does not exist")))
     {
         return ErrorClass::ModelNotFound;
@@ -208,7 +211,13 @@ pub fn from_status(
 pub fn from_stream_event(json: &Value, secret: Option<&Secret>) -> Error {
     let parsed = ErrorBody::from_json(json);
     // In-band errors are what would otherwise be 5xx/529; a known code says more.
-    let code_class = parsed.code.as_deref().and_then(crate::class_of_code);
+    let code_class = parsed.code.as_deref().and_then(|code| match code {
+        // A malformed request fails the same way on a retry.
+        "invalid_request_error" if !is_context_overflow(&parsed.haystack()) => {
+            Some(ErrorClass::Permanent)
+        }
+        other => crate::class_of_code(other),
+    });
     let text = parsed.haystack();
     let class = code_class.unwrap_or(if is_context_overflow(&text) {
         ErrorClass::RequestSpecific

@@ -51,7 +51,7 @@ pub(crate) fn schemes() -> Vec<(&'static str, Arc<dyn SchemeFactory>)> {
     vec![
         (
             "openai",
-            scheme(&[], {
+            scheme(&["inline_images"], {
                 #[cfg(feature = "openai")]
                 let build: Build = super::openai::from_dsn;
                 #[cfg(not(feature = "openai"))]
@@ -91,7 +91,7 @@ pub(crate) fn schemes() -> Vec<(&'static str, Arc<dyn SchemeFactory>)> {
         ),
         (
             "foreman",
-            scheme(&[], {
+            scheme(&["inline_images"], {
                 #[cfg(feature = "openai")]
                 let build: Build = super::openai::foreman_from_dsn;
                 #[cfg(not(feature = "openai"))]

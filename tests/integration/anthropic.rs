@@ -1611,3 +1611,34 @@ async fn a_json_schema_is_made_strict_for_the_api() {
         }}})
     );
 }
+
+/// A proxy (LiteLLM's `/v1/messages`) may answer `stream: true` with the whole
+/// JSON message: the stream replays it instead of failing as "ended early".
+#[tokio::test]
+async fn a_stream_answered_with_a_whole_message_is_replayed() {
+    let whole = fixture_json("anthropic/messages_response_tool_use.json");
+    let server = serve(200, whole.to_string().into_bytes(), "application/json").await;
+    let model = model_at(config(&server.uri()), MODEL);
+    let streamed = stream_fold(model.as_ref(), Request::new().user("hi"))
+        .await
+        .unwrap();
+    let plain = model.generate(Request::new().user("hi")).await.unwrap();
+    assert_eq!(streamed, without_raw(plain));
+    assert!(streamed.tool_calls().count() > 0);
+
+    // An error document in place of the stream is that error, not a cut stream.
+    let failing = serve(
+        200,
+        fixture("anthropic/error_529_overloaded.json"),
+        "application/json",
+    )
+    .await;
+    let err = stream_fold(
+        model_at(config(&failing.uri()), MODEL).as_ref(),
+        Request::new().user("hi"),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Transient, "{err}");
+    assert_ne!(err.kind(), ErrorKind::StreamEndedEarly, "{err}");
+}

@@ -203,3 +203,23 @@ async fn failure_prints_the_error_and_exits_1() {
     assert_eq!(usage.status.code(), Some(1));
     assert!(stderr(&usage).contains("usage: chat"));
 }
+
+#[tokio::test]
+async fn a_reasoning_suffix_sends_only_efforts_the_model_takes() {
+    // `gpt-4o-mini#off` must not send `reasoning_effort` (OpenAI answers 400
+    // to it on a model that does not reason); `gpt-5.1#off` sends `none`,
+    // `o3#off` the lowest effort o3 takes.
+    let server = text_server().await;
+    for (spec, effort) in [
+        ("x/gpt-4o-mini#off", None),
+        ("x/gpt-5.1#off", Some("none")),
+        ("x/o3#off", Some("low")),
+        ("x/gpt-5#minimal", Some("minimal")),
+    ] {
+        let out = run_chat(&[("LLM_X", dsn(&server))], &[spec, "hi"]).await;
+        assert!(out.status.success(), "{spec}: stderr: {}", stderr(&out));
+        let received = server.received_requests().await.unwrap();
+        let body: Value = serde_json::from_slice(&received.last().unwrap().body).unwrap();
+        assert_eq!(body["reasoning_effort"].as_str(), effort, "{spec}: {body}");
+    }
+}

@@ -1231,3 +1231,32 @@ async fn the_builtin_provider_without_a_key_fails_at_call_time() {
     let error = model.stream(Request::new().user("hi")).await.unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Config);
 }
+
+/// A proxy that ignores `alt=sse` answers a stream request with the whole
+/// JSON (a response, or the array of chunks): the stream reads it.
+#[tokio::test]
+async fn a_stream_answered_with_whole_json_is_read() {
+    let whole = fixture("gemini/generate_response_text.json");
+    let route = format!("/v1beta/models/{MODEL}:streamGenerateContent");
+    for body in [
+        whole.clone(),
+        format!("[{}]", String::from_utf8(whole.clone()).unwrap()).into_bytes(),
+    ] {
+        let server = serve_at(&route, 200, body, "application/json").await;
+        let streamed = stream_fold(
+            model_at(config(&server.uri()), MODEL).as_ref(),
+            Request::new().user("hi"),
+        )
+        .await
+        .unwrap();
+        let expected: Value = serde_json::from_slice(&whole).unwrap();
+        let text = expected["candidates"][0]["content"]["parts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p.get("thought").is_none())
+            .filter_map(|p| p["text"].as_str())
+            .collect::<String>();
+        assert_eq!(streamed.text(), text);
+    }
+}

@@ -1223,3 +1223,17 @@ async fn the_builtin_reads_ollama_host_on_first_use_only() {
         .unwrap();
     assert_eq!(response.text(), "Hello! How are you today?");
 }
+
+/// A proxy may answer a stream request with one whole JSON answer: the stream
+/// reads it as the final line instead of failing as cut.
+#[tokio::test]
+async fn a_stream_answered_with_a_whole_json_reply_is_read() {
+    let server = serve_fixture("chat_response.json").await;
+    let model = model_at(&server.uri(), "llama3.2");
+    let streamed = fold(&model, Request::new().user("hi")).await.unwrap();
+    let plain = model.generate(Request::new().user("hi")).await.unwrap();
+    assert!(!streamed.text().is_empty());
+    assert_eq!(streamed.text(), plain.text());
+    assert_eq!(streamed.usage, plain.usage);
+    assert_eq!(streamed.finish_reason, plain.finish_reason);
+}

@@ -220,6 +220,13 @@ async fn options_multi_turn_and_the_output_cap_field() {
     .await;
     assert_eq!(body["max_completion_tokens"], 100);
     assert!(body.get("max_tokens").is_none(), "{body}");
+
+    // Servers read `seed` as a signed 64-bit integer (vLLM rejects larger
+    // values, Ollama's decoder fails on them): a larger seed keeps 63 bits.
+    let body = body_of(Request::new().user("x").seed(u64::MAX)).await;
+    assert_eq!(body["seed"], json!(i64::MAX));
+    let body = body_of(Request::new().user("x").seed((1 << 63) | 5)).await;
+    assert_eq!(body["seed"], 5);
 }
 
 #[tokio::test]
@@ -395,6 +402,64 @@ async fn turns_from_other_providers_are_sent_safely() {
 }
 
 #[tokio::test]
+async fn tool_arguments_are_always_json_objects_and_results_come_first() {
+    // A cut-off call (finish_reason length) keeps its text; vLLM and Ollama's
+    // `/v1` refuse arguments that are not a JSON object. A turn that mixes
+    // text and tool results sends the results first: they must follow the
+    // assistant's calls.
+    let request = Request::new()
+        .user("go")
+        .message(Message::new(
+            Role::Assistant,
+            vec![
+                call("call_a", "a", Value::String(r#"{"city": "Par"#.into())),
+                call("call_b", "b", Value::String(r#"{"x": 1}"#.into())),
+                call("call_c", "c", Value::Null),
+                call("call_d", "d", json!([1, 2])),
+            ],
+        ))
+        .message(Message::new(
+            Role::User,
+            vec![
+                Part::text("Here you go."),
+                Part::ToolResult(ToolResult::ok("call_a", "A")),
+                Part::ToolResult(ToolResult::ok("call_b", "B")),
+                Part::ToolResult(ToolResult::ok("call_c", "C")),
+                Part::ToolResult(ToolResult::ok("call_d", "D")),
+            ],
+        ));
+    let body = body_of(request).await;
+    let messages = body["messages"].as_array().unwrap();
+    let arguments: Vec<&str> = messages[1]["tool_calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["function"]["arguments"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        arguments,
+        [
+            r#"{"value":"{\"city\": \"Par"}"#,
+            r#"{"x": 1}"#,
+            "{}",
+            r#"{"value":[1,2]}"#
+        ]
+    );
+    for text in arguments {
+        assert!(serde_json::from_str::<Value>(text).unwrap().is_object());
+    }
+    assert_eq!(
+        messages
+            .iter()
+            .map(|m| m["role"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["user", "assistant", "tool", "tool", "tool", "tool", "user"]
+    );
+    assert_eq!(messages[2]["tool_call_id"], "call_a");
+    assert_eq!(messages[6]["content"], "Here you go.");
+}
+
+#[tokio::test]
 async fn images_by_url_and_by_inline_bytes() {
     let url = fixture_json("openai/chat_request_image_url.json")["messages"][0]["content"][1]
         ["image_url"]["url"]
@@ -434,15 +499,99 @@ async fn images_by_url_and_by_inline_bytes() {
 }
 
 #[tokio::test]
+async fn inline_images_sends_fetched_urls_as_data_urls() {
+    let png = vec![0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0];
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/cat.png"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(png.clone(), "image/png"))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            fixture("openai/chat_response_basic.json"),
+            "application/json",
+        ))
+        .mount(&server)
+        .await;
+    let url = format!("{}/cat.png", server.uri());
+    let data_url = "data:image/gif;base64,R0lGODlhAQABAAAAACw=";
+    let request = Request::new()
+        .user_with_image("What is this?", Image::url(url.clone()))
+        .user_with_image("And this?", Image::url(data_url));
+    let base = format!("{}/v1", server.uri());
+    // Off (the default): the URL goes as is.
+    let reply = model_with(config(&base), MODEL)
+        .generate(request.clone())
+        .await
+        .unwrap();
+    assert_eq!(reply.text(), "Hello! How can I assist you today?");
+    // On: fetched once, sent as bytes; `data:` URLs untouched.
+    model_with(config(&base).inline_images(true), MODEL)
+        .generate(request)
+        .await
+        .unwrap();
+    let requests = server.received_requests().await.unwrap();
+    let posts: Vec<Value> = requests
+        .iter()
+        .filter(|r| r.method.as_str() == "POST")
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    assert_eq!(posts.len(), 2);
+    let image =
+        |body: &Value, i: usize| body["messages"][i]["content"][1]["image_url"]["url"].clone();
+    assert_eq!(image(&posts[0], 0), json!(url));
+    assert_eq!(
+        image(&posts[1], 0),
+        json!("data:image/png;base64,iVBORw0KGgoAAA==")
+    );
+    assert_eq!(image(&posts[1], 1), json!(data_url));
+    let gets = requests
+        .iter()
+        .filter(|r| r.method.as_str() == "GET")
+        .count();
+    assert_eq!(gets, 1, "fetched once, and only when inlining");
+    // The image host never sees the provider's key.
+    let get = requests
+        .iter()
+        .find(|r| r.method.as_str() == "GET")
+        .unwrap();
+    assert_eq!(header(get, "authorization"), None);
+
+    // A failed fetch fails the call as request-specific, before any POST.
+    let missing =
+        Request::new().user_with_image("?", Image::url(format!("{}/nope.png", server.uri())));
+    let err = model_with(config(&base).inline_images(true), "m-1")
+        .generate(missing)
+        .await
+        .unwrap_err();
+    assert_eq!(err.class(), ErrorClass::RequestSpecific, "{err:?}");
+    assert_eq!(err.provider(), Some(NAME));
+    assert_eq!(err.model(), Some("m-1"));
+    assert_no_key(&err);
+    let posts = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.method.as_str() == "POST")
+        .count();
+    assert_eq!(posts, 2);
+}
+
+#[tokio::test]
 async fn reasoning_levels_map_to_reasoning_effort() {
+    // A model of no OpenAI family (a compatible server's): the values every
+    // server that reads the field takes (Ollama's `/v1`: high|medium|low|none).
     let cases = [
         (ReasoningLevel::Off, "none"),
-        (ReasoningLevel::Minimal, "minimal"),
+        (ReasoningLevel::Minimal, "low"),
         (ReasoningLevel::Low, "low"),
         (ReasoningLevel::Medium, "medium"),
         (ReasoningLevel::High, "high"),
         (ReasoningLevel::Max, "high"),
-        (ReasoningLevel::Budget(1000), "minimal"),
+        (ReasoningLevel::Budget(1000), "low"),
         (ReasoningLevel::Budget(3000), "low"),
         (ReasoningLevel::Budget(8192), "medium"),
         (ReasoningLevel::Budget(20_000), "high"),
@@ -460,6 +609,58 @@ async fn reasoning_levels_map_to_reasoning_effort() {
     assert_eq!(body["reasoning_effort"], "xhigh");
     let plain = body_of(Request::new().user("no level")).await;
     assert!(plain.get("reasoning_effort").is_none(), "{plain}");
+}
+
+/// The body sent for `model` with reasoning `level`.
+async fn effort_for(model: &str, level: ReasoningLevel) -> Option<String> {
+    let server = serve_ok().await;
+    let config = config(&format!("{}/v1", server.uri())).max_reasoning_effort("xhigh");
+    model_with(config, model)
+        .generate(Request::new().user("think").reasoning(level))
+        .await
+        .unwrap();
+    only_body(&server).await["reasoning_effort"]
+        .as_str()
+        .map(str::to_owned)
+}
+
+#[tokio::test]
+async fn each_openai_model_family_gets_only_efforts_it_accepts() {
+    use ReasoningLevel::*;
+    // OpenAI answers 400 to `reasoning_effort` on a model that does not
+    // reason, to `none` before gpt-5.1, to `minimal` on gpt-5.1 and the
+    // o-series, and to `xhigh` before gpt-5.1-codex-max.
+    let cases: &[(&str, ReasoningLevel, Option<&str>)] = &[
+        ("gpt-4o-mini", Off, None),
+        ("gpt-4o-mini", High, None),
+        ("gpt-4.1", Max, None),
+        ("openai/gpt-4o", Low, None),
+        ("gpt-5-chat-latest", Off, None),
+        ("gpt-5-pro", Low, None),
+        ("o1-mini", High, None),
+        ("o3", Off, Some("low")),
+        ("o4-mini", Minimal, Some("low")),
+        ("o3", High, Some("high")),
+        ("o3", Max, Some("high")),
+        ("gpt-5", Off, Some("minimal")),
+        ("gpt-5-mini", Minimal, Some("minimal")),
+        ("gpt-5-nano", Max, Some("high")),
+        ("gpt-5-codex", Off, Some("low")),
+        ("gpt-5.1", Off, Some("none")),
+        ("gpt-5.1", Minimal, Some("low")),
+        ("gpt-5.2", Medium, Some("medium")),
+        ("gpt-5.2", Max, Some("xhigh")),
+        ("gpt-5.1-codex", Off, Some("low")),
+        ("qwen3:8b", Off, Some("none")),
+        ("qwen3:8b", Minimal, Some("low")),
+    ];
+    for &(model, level, expected) in cases {
+        assert_eq!(
+            effort_for(model, level).await.as_deref(),
+            expected,
+            "{model} {level}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -859,6 +1060,67 @@ async fn parallel_tool_calls_stream_as_start_delta_end_events() {
             "finish tool_calls",
         ],
         "{shape:?}"
+    );
+}
+
+#[tokio::test]
+async fn calls_that_reuse_an_index_with_new_ids_stay_separate() {
+    // Ollama's `/v1` streams every tool call with `index: 0`.
+    let server = serve_fixture("synthetic_stream_ollama_reused_index.sse").await;
+    let folded = model_at(&server, MODEL)
+        .stream(Request::new().user("write both files"))
+        .await
+        .unwrap()
+        .into_response()
+        .await
+        .unwrap();
+    assert_same(
+        &folded,
+        &reply(
+            "qwen2.5-coder:7b",
+            vec![
+                call(
+                    "call_k3v8a1zq",
+                    "file_write",
+                    json!({"content": "print(\"hello\")", "filePath": "hello.py"}),
+                ),
+                call(
+                    "call_p0w2m7rd",
+                    "file_write",
+                    json!({"content": "print(\"world\")", "filePath": "world.py"}),
+                ),
+            ],
+            FinishReason::ToolCalls,
+            Usage::new(212, 58),
+        ),
+        "ollama",
+    );
+    // Fragments that repeat their call's id (or carry none) still continue it.
+    let body = [
+        r#"data: {"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"c1","function":{"name":"f","arguments":"{\"a\""}}]}}]}"#,
+        r#"data: {"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"c1","function":{"arguments":":1}"}}]}}]}"#,
+        r#"data: {"choices":[{"index":0,"delta":{"tool_calls":[{"id":"c2","function":{"name":"g","arguments":"{"}}]}}]}"#,
+        r#"data: {"choices":[{"index":0,"delta":{"tool_calls":[{"function":{"arguments":"}"}}]}}]}"#,
+        r#"data: {"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}"#,
+        "data: [DONE]",
+    ]
+    .join("\n\n")
+        + "\n\n";
+    let server = serve(200, body, "text/event-stream").await;
+    let folded = model_at(&server, MODEL)
+        .stream(Request::new().user("hi"))
+        .await
+        .unwrap()
+        .into_response()
+        .await
+        .unwrap();
+    let calls: Vec<(&str, &str, &Value)> = folded
+        .tool_calls()
+        .map(|c| (c.id.as_str(), c.name.as_str(), &c.arguments))
+        .collect();
+    assert_eq!(
+        calls,
+        [("c1", "f", &json!({"a": 1})), ("c2", "g", &json!({}))]
     );
 }
 
@@ -1467,4 +1729,36 @@ async fn the_builtin_reads_its_key_and_base_url_when_first_used() {
         1,
         "no call was sent"
     );
+}
+
+/// A proxy may answer `stream: true` with the whole chat completion (LiteLLM's
+/// mock models do): the stream replays it rather than failing as cut short.
+#[tokio::test]
+async fn a_stream_answered_with_a_whole_completion_is_replayed() {
+    let server = serve_fixture("chat_response_tool_call.json").await;
+    let model = model_at(&server, "gpt-4o");
+    let streamed = model
+        .stream(Request::new().user("hi"))
+        .await
+        .unwrap()
+        .into_response()
+        .await
+        .unwrap();
+    let mut plain = model.generate(Request::new().user("hi")).await.unwrap();
+    plain.raw = None;
+    assert_eq!(streamed, plain);
+    assert!(streamed.tool_calls().count() > 0);
+
+    let failing = serve(
+        200,
+        fixture("openai/error_429_insufficient_quota.json"),
+        "application/json",
+    )
+    .await;
+    let err = model_at(&failing, "gpt-4o")
+        .stream(Request::new().user("hi"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Permanent, "{err}");
+    assert_ne!(err.kind(), ErrorKind::StreamEndedEarly);
 }

@@ -331,4 +331,22 @@ impl FrameHandler<SseEvent> for MessagesStream {
     fn is_done(&self) -> bool {
         self.done
     }
+
+    /// Some proxies answer `stream: true` with the whole Messages response:
+    /// replay it as the events its stream would have carried.
+    fn on_whole_body(&mut self, body: &[u8], out: &mut VecDeque<StreamEvent>) -> Result<()> {
+        let json: Value = match serde_json::from_slice::<Value>(body) {
+            Ok(json) if json.get("type").and_then(Value::as_str) == Some("message") => json,
+            _ => return crate::providers::http::body::whole_body_error(body),
+        };
+        let wire: super::wire::MessagesResponse = serde_json::from_value(json)
+            .map_err(|e| Error::decode(format!("unexpected response body: {e}")))?;
+        if let Some(model) = wire.model.clone().filter(|m| !m.is_empty()) {
+            let _ = self.model.set(model);
+        }
+        let response = super::response::into_response(wire, "", "");
+        out.extend(crate::response_to_events(&response));
+        self.done = true;
+        Ok(())
+    }
 }

@@ -75,6 +75,26 @@ impl FrameHandler<SseEvent> for GeminiStream {
         false
     }
 
+    /// A whole JSON answer where a stream was asked for (a proxy that ignores
+    /// `alt=sse` sends the JSON array of chunks, or one response): each
+    /// element is read as one chunk.
+    fn on_whole_body(&mut self, body: &[u8], out: &mut VecDeque<StreamEvent>) -> Result<()> {
+        let value: serde_json::Value = serde_json::from_slice(body)
+            .map_err(|e| decode("undecodable response body", &e, self.secret.as_ref()))?;
+        let chunks = match value {
+            serde_json::Value::Array(items) => items,
+            other => vec![other],
+        };
+        for chunk in chunks {
+            let frame = SseEvent {
+                data: chunk.to_string(),
+                ..SseEvent::default()
+            };
+            self.on_frame(frame, out)?;
+        }
+        self.on_end(out)
+    }
+
     fn on_end(&mut self, out: &mut VecDeque<StreamEvent>) -> Result<()> {
         let Some(reason) = self.finish.take() else {
             return Err(Error::stream_ended_early());

@@ -166,7 +166,8 @@ where
     drive(body, mode, framing, handler, target, secret)
 }
 
-/// [`event_stream`] over any byte stream (tests and benchmarks feed recorded bytes).
+/// [`event_stream`] over any byte stream (unit tests feed recorded bytes).
+#[cfg(test)]
 pub(crate) fn event_stream_from_bytes<Fr, H>(
     body: ByteStream,
     framing: Fr,

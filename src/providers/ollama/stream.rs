@@ -91,6 +91,12 @@ impl FrameHandler<String> for ChatStream {
     fn is_done(&self) -> bool {
         self.done
     }
+
+    /// A whole JSON answer where a stream was asked for is one final line.
+    fn on_whole_body(&mut self, body: &[u8], out: &mut VecDeque<StreamEvent>) -> Result<()> {
+        self.on_frame(String::from_utf8_lossy(body).into_owned(), out)?;
+        self.on_end(out)
+    }
 }
 
 #[cfg(test)]

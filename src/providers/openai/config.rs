@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::providers::http::{DEFAULT_REQUEST_TIMEOUT, HttpSettings};
+use crate::providers::http::{DEFAULT_REQUEST_TIMEOUT, HttpSettings, MediaLimits};
 use crate::{Capabilities, Dsn, Result};
 
 /// OpenAI's own API.
@@ -84,6 +84,8 @@ pub struct OpenAiConfig {
     pub(super) settings: HttpSettings,
     pub(super) max_tokens_field: MaxTokensField,
     pub(super) max_reasoning_effort: String,
+    pub(super) inline_images: bool,
+    pub(super) media_limits: MediaLimits,
     pub(super) capabilities: Capabilities,
 }
 
@@ -95,6 +97,8 @@ impl OpenAiConfig {
             settings,
             max_tokens_field: MaxTokensField::Auto,
             max_reasoning_effort: "high".to_owned(),
+            inline_images: false,
+            media_limits: MediaLimits::default(),
             capabilities: default_capabilities(),
         }
     }
@@ -107,10 +111,12 @@ impl OpenAiConfig {
     /// A provider named `name` from an `openai://` DSN: base URL
     /// `http[s]://host[:port][/base-path]` (the base path is used verbatim, so
     /// write `/v1` where the server wants it), the DSN's credential as the API
-    /// key, `timeout` and `connect_timeout` options.
+    /// key, `timeout` and `connect_timeout` options, and `inline_images`
+    /// (`true`/`false`, see [`OpenAiConfig::inline_images`]).
     ///
     /// # Errors
-    /// A configuration error for a malformed duration option.
+    /// A configuration error for a malformed duration or `inline_images`
+    /// option.
     pub fn from_dsn(name: &str, dsn: &Dsn) -> Result<Self> {
         Self::from_dsn_with_timeout(name, dsn, DEFAULT_REQUEST_TIMEOUT)
     }
@@ -127,7 +133,18 @@ impl OpenAiConfig {
 
     fn from_dsn_with_timeout(name: &str, dsn: &Dsn, timeout: Duration) -> Result<Self> {
         let settings = HttpSettings::from_dsn(dsn, timeout)?;
-        Ok(Self::new(settings).name(name))
+        let inline_images = match dsn.option("inline_images") {
+            None => false,
+            Some("true" | "1" | "yes") => true,
+            Some("false" | "0" | "no") => false,
+            Some(other) => {
+                return Err(crate::Error::config(format!(
+                    "option inline_images of provider {name:?} must be true or false, not {other:?}"
+                ))
+                .with_provider(name));
+            }
+        };
+        Ok(Self::new(settings).name(name).inline_images(inline_images))
     }
 
     /// Sets the provider name (the part before `/` in a spec). Default: `openai`.
@@ -152,9 +169,26 @@ impl OpenAiConfig {
     /// budgets nearest to it). Default: `high`, which every OpenAI reasoning
     /// model accepts; set `xhigh` for models that offer it (OpenAI documents
     /// it for models after `gpt-5.1-codex-max`), or `max` for servers that
-    /// take it (OpenRouter, Ollama).
+    /// take it (vLLM, OpenRouter). Models known to stop at `high` (o-series,
+    /// `gpt-5`) still get `high`.
     pub fn max_reasoning_effort(mut self, effort: impl Into<String>) -> Self {
         self.max_reasoning_effort = effort.into();
+        self
+    }
+
+    /// Fetch `http(s)` image URLs ourselves and send their bytes as `data:`
+    /// URLs, for servers that take no image URL (Ollama's `/v1` answers 400
+    /// "image URLs are not currently supported"; LM Studio). Default: off
+    /// (the URL is sent; OpenAI, vLLM, llama.cpp, OpenRouter and Groq fetch
+    /// it themselves). A failed fetch is a request-specific error.
+    pub fn inline_images(mut self, yes: bool) -> Self {
+        self.inline_images = yes;
+        self
+    }
+
+    /// Limits on fetching images when [`OpenAiConfig::inline_images`] is on.
+    pub fn media_limits(mut self, limits: MediaLimits) -> Self {
+        self.media_limits = limits;
         self
     }
 
@@ -220,5 +254,24 @@ mod tests {
         let dsn = Dsn::parse("openai://k@h/v1").unwrap();
         let config = OpenAiConfig::from_dsn("o", &dsn).unwrap();
         assert_eq!(config.settings().request_timeout, DEFAULT_REQUEST_TIMEOUT);
+        assert!(!config.inline_images);
+    }
+
+    #[test]
+    fn the_inline_images_option() {
+        let config = |dsn: &str| OpenAiConfig::from_dsn("o", &Dsn::parse(dsn).unwrap());
+        assert!(
+            config("openai+http://127.0.0.1:11434/v1?inline_images=true")
+                .unwrap()
+                .inline_images
+        );
+        assert!(
+            !config("openai+http://127.0.0.1:11434/v1?inline_images=false")
+                .unwrap()
+                .inline_images
+        );
+        let err = config("openai://k@h/v1?inline_images=maybe").unwrap_err();
+        assert!(err.to_string().contains("inline_images"), "{err}");
+        assert_eq!(err.class(), crate::ErrorClass::Permanent);
     }
 }

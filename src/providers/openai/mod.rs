@@ -13,7 +13,7 @@
 //!
 //! The request mapping is described in the `request` module docs (system
 //! prompt as role `system`, images, tool calls and results, tool choice,
-//! `response_format`, `reasoning_effort`, `max_tokens` vs
+//! `response_format`, `reasoning_effort` by model family, `max_tokens` vs
 //! `max_completion_tokens`); the answer and stream mappings in `response`
 //! and `stream`. HTTP errors are classified by the shared plumbing.
 //!
@@ -184,6 +184,8 @@ impl Shared {
         let protocol = Protocol {
             max_tokens_field: config.max_tokens_field.resolve(config.settings.base_url()),
             max_effort: config.max_reasoning_effort,
+            inline_images: config.inline_images,
+            media_limits: config.media_limits,
         };
         Ok(Shared {
             client: HttpClient::new(config.settings)?,
@@ -267,7 +269,18 @@ impl OpenAiModel {
         request: &Request,
         streaming: bool,
     ) -> Result<HttpResponse> {
-        let body = request::build_body(&shared.protocol, self.target.model(), request, streaming)?;
+        let inlined = if shared.protocol.inline_images {
+            request::inline_urls(&shared.client, request, &shared.protocol.media_limits).await?
+        } else {
+            request::Inlined::new()
+        };
+        let body = request::build_body(
+            &shared.protocol,
+            self.target.model(),
+            request,
+            streaming,
+            &inlined,
+        )?;
         let mut headers = shared.headers.clone();
         headers.insert(
             ACCEPT,

@@ -9,23 +9,32 @@
 //! - assistant text and tool calls (`arguments` as a JSON string,
 //!   `content: null` when the turn has no text); thinking parts are dropped:
 //!   Chat Completions has no field that takes reasoning back;
-//! - each tool result as its own `role: tool` message;
+//! - each tool result as its own `role: tool` message, before any text of
+//!   the same turn (tool messages must follow the assistant's calls);
+//! - tool-call `arguments` always as the text of a JSON object: vLLM
+//!   (`json.loads`) and Ollama's `/v1` (400 "invalid tool call arguments")
+//!   refuse anything else, e.g. the cut-off text of a truncated call;
 //! - tool-call ids that OpenAI would reject (empty, over 40 characters, or
 //!   with characters outside `[A-Za-z0-9_-]`, as other providers may produce)
 //!   are replaced consistently in calls and results.
 //!
-//! Reasoning levels map to `reasoning_effort` (see [`reasoning_effort`]).
+//! Reasoning levels map to `reasoning_effort` by model family (see
+//! [`reasoning_effort`]).
 
 use std::borrow::Cow;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 
 use base64::Engine as _;
+use serde_json::Value;
 
 use super::config::MaxTokensField;
 use super::wire::{
     ChatRequest, OutContent, OutFunction, OutFunctionCall, OutImageUrl, OutJsonSchema, OutMessage,
     OutNamed, OutPart, OutResponseFormat, OutTool, OutToolCall, OutToolChoice, StreamOptions,
 };
+use crate::providers::http::MediaLimits;
+use crate::providers::http::client::HttpClient;
+use crate::providers::http::media;
 use crate::{
     Error, ImageSource, Message, Part, ReasoningLevel, Request, ResponseFormat, Result, Role,
     ToolChoice,
@@ -38,16 +47,65 @@ pub(super) struct Protocol {
     pub max_tokens_field: MaxTokensField,
     /// The effort sent for [`ReasoningLevel::Max`].
     pub max_effort: String,
+    /// Fetch `http(s)` image URLs and send them as `data:` URLs.
+    pub inline_images: bool,
+    /// Limits on those fetches.
+    pub media_limits: MediaLimits,
 }
 
-/// The serialized body for `model`.
+/// The bits of a seed that fit a non-negative `i64`.
+const SEED_MASK: u64 = i64::MAX as u64;
+
+/// `data:` URLs for the `http(s)` image URLs of a request, by URL (see
+/// [`inline_urls`]).
+pub(super) type Inlined = HashMap<String, String>;
+
+/// Fetches every `http(s)` image of `request` (once per call: the request's
+/// media cache is shared by its clones) and returns each as a `data:` URL,
+/// for servers that take only those (Ollama's `/v1` answers 400 "image URLs
+/// are not currently supported"). `data:` URLs and inline bytes need no fetch.
+///
+/// # Errors
+/// The request-specific error of a fetch that failed or was refused.
+pub(super) async fn inline_urls(
+    client: &HttpClient,
+    request: &Request,
+    limits: &MediaLimits,
+) -> Result<Inlined> {
+    let mut inlined = Inlined::new();
+    // Only user turns carry images on the wire.
+    let sent = |m: &&Message| matches!(m.role, Role::User | Role::Tool);
+    for message in request.messages().iter().filter(sent) {
+        for part in &message.parts {
+            let Part::Image(image) = part else { continue };
+            let ImageSource::Url { url } = &image.source else {
+                continue;
+            };
+            let is_data = url
+                .get(..5)
+                .is_some_and(|scheme| scheme.eq_ignore_ascii_case("data:"));
+            if is_data || inlined.contains_key(url) {
+                continue;
+            }
+            let image = media::inline_image(client, request, image, limits).await?;
+            inlined.insert(
+                url.clone(),
+                format!("data:{};base64,{}", image.media_type, image.base64),
+            );
+        }
+    }
+    Ok(inlined)
+}
+
+/// The serialized body for `model`; `inlined` replaces image URLs.
 pub(super) fn build_body(
     protocol: &Protocol,
     model: &str,
     request: &Request,
     stream: bool,
+    inlined: &Inlined,
 ) -> Result<Vec<u8>> {
-    let body = build(protocol, model, request, stream);
+    let body = build(protocol, model, request, stream, inlined);
     serde_json::to_vec(&body)
         .map_err(|e| Error::config(format!("cannot serialize the request: {e}")))
 }
@@ -58,6 +116,7 @@ pub(super) fn build<'a>(
     model: &'a str,
     request: &'a Request,
     stream: bool,
+    inlined: &'a Inlined,
 ) -> ChatRequest<'a> {
     let options = request.model_options();
     let tools: Vec<OutTool<'a>> = request
@@ -89,11 +148,13 @@ pub(super) fn build<'a>(
     };
     ChatRequest {
         model,
-        messages: messages(request),
+        messages: messages(request, inlined),
         temperature: options.temperature,
         top_p: options.top_p,
         stop: &options.stop,
-        seed: options.seed,
+        // The servers read `seed` as a signed 64-bit integer (vLLM validates
+        // the range, Ollama's Go decoder fails on overflow): keep 63 bits.
+        seed: options.seed.map(|seed| seed & SEED_MASK),
         max_tokens,
         max_completion_tokens,
         tools,
@@ -101,7 +162,7 @@ pub(super) fn build<'a>(
         response_format: response_format(request.output_format()),
         reasoning_effort: request
             .reasoning_level()
-            .map(|level| reasoning_effort(level, &protocol.max_effort)),
+            .and_then(|level| reasoning_effort(level, model, &protocol.max_effort)),
         stream,
         stream_options: stream.then_some(StreamOptions {
             include_usage: true,
@@ -109,34 +170,151 @@ pub(super) fn build<'a>(
     }
 }
 
-/// The `reasoning_effort` for `level`.
-///
-/// OpenAI's values are `none`, `minimal`, `low`, `medium`, `high` and `xhigh`
-/// (support varies by model). The mapping:
-///
-/// | level | effort |
-/// |---|---|
-/// | `Off` | `none` |
-/// | `Minimal`, `Low`, `Medium`, `High` | the same name |
-/// | `Max` | `max_effort` (default `high`; see [`super::OpenAiConfig::max_reasoning_effort`]) |
-/// | `Budget(n)` | the level whose [`ReasoningLevel::token_budget`] is nearest to `n`: below 1536 `minimal`, below 5120 `low`, below 12288 `medium`, below 24576 `high`, else as `Max`; `Budget(0)` is `none` |
-pub(super) fn reasoning_effort(level: ReasoningLevel, max_effort: &str) -> &str {
-    match level {
-        ReasoningLevel::Off => "none",
-        ReasoningLevel::Minimal => "minimal",
-        ReasoningLevel::Low => "low",
-        ReasoningLevel::Medium => "medium",
-        ReasoningLevel::High => "high",
-        ReasoningLevel::Max => max_effort,
-        ReasoningLevel::Budget(n) => match n {
-            0 => "none",
-            1..1536 => "minimal",
-            1536..5120 => "low",
-            5120..12288 => "medium",
-            12288..24576 => "high",
-            _ => max_effort,
-        },
+/// A reasoning level by name ([`ReasoningLevel::Budget`] resolved).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Effort {
+    Off,
+    Minimal,
+    Low,
+    Medium,
+    High,
+    Max,
+}
+
+impl Effort {
+    /// The named level whose [`ReasoningLevel::token_budget`] is nearest.
+    fn of(level: ReasoningLevel) -> Self {
+        match level {
+            ReasoningLevel::Off | ReasoningLevel::Budget(0) => Effort::Off,
+            ReasoningLevel::Minimal | ReasoningLevel::Budget(1..1536) => Effort::Minimal,
+            ReasoningLevel::Low | ReasoningLevel::Budget(1536..5120) => Effort::Low,
+            ReasoningLevel::Medium | ReasoningLevel::Budget(5120..12288) => Effort::Medium,
+            ReasoningLevel::High | ReasoningLevel::Budget(12288..24576) => Effort::High,
+            _ => Effort::Max,
+        }
     }
+}
+
+/// What a model id says about the `reasoning_effort` values its model takes.
+/// OpenAI's values are `none|minimal|low|medium|high|xhigh`, but each model
+/// takes only some, and answers 400 (`unsupported_value`, or
+/// `unsupported_parameter` for a model that does not reason) otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum EffortFamily {
+    /// Takes no `reasoning_effort`: GPT-3.5/4/4o/4.1, `chatgpt-*`, the
+    /// `*-chat*` GPT-5 models, `o1-mini`, `o1-preview`; and `gpt-5-pro`,
+    /// which takes only its default, `high`.
+    Fixed,
+    /// `o1`, `o3`, `o4-mini`… and `codex-mini`: `low|medium|high`.
+    OSeries,
+    /// `gpt-5`, `gpt-5-mini`, `gpt-5-nano`: `minimal|low|medium|high`
+    /// (`none` is refused by every model before `gpt-5.1`).
+    Gpt5,
+    /// The Codex models of GPT-5 and later: `low|medium|high` (and `xhigh`
+    /// after `gpt-5.1-codex-max`), neither `minimal` nor `none`.
+    Codex {
+        /// `gpt-5.1` or later, where `xhigh` may exist.
+        later: bool,
+    },
+    /// `gpt-5.1` and later: `none|low|medium|high` (and `xhigh` on newer
+    /// ones); `minimal` is refused.
+    Gpt5Later,
+    /// Any other model, on any compatible server: `none|low|medium|high`,
+    /// the values every server that reads the field takes (Ollama's `/v1`
+    /// refuses `minimal`, `xhigh` and `max`; vLLM and OpenRouter take more).
+    Other,
+}
+
+impl EffortFamily {
+    /// The family of `model`, read from its last `/` segment (so
+    /// OpenRouter's `openai/o3` is `o3`), case-insensitively, with a
+    /// fine-tuned model's `ft:` prefix removed.
+    pub(super) fn of(model: &str) -> Self {
+        let lower = model.to_ascii_lowercase();
+        let id = lower.rsplit('/').next().unwrap_or(&lower);
+        let id = id.strip_prefix("ft:").unwrap_or(id);
+        if id.starts_with("gpt-3.5")
+            || id.starts_with("gpt-4")
+            || id.starts_with("chatgpt-")
+            || id.starts_with("o1-mini")
+            || id.starts_with("o1-preview")
+        {
+            return EffortFamily::Fixed;
+        }
+        if id.starts_with("codex-mini") {
+            return EffortFamily::OSeries;
+        }
+        let mut chars = id.chars();
+        if chars.next() == Some('o') && chars.next().is_some_and(|c| c.is_ascii_digit()) {
+            return EffortFamily::OSeries;
+        }
+        let Some(rest) = id.strip_prefix("gpt-5") else {
+            return EffortFamily::Other;
+        };
+        let later = match rest.strip_prefix('.') {
+            Some(minor) => minor
+                .split(|c: char| !c.is_ascii_digit())
+                .next()
+                .and_then(|n| n.parse::<u32>().ok())
+                .is_some_and(|n| n >= 1),
+            None if rest.is_empty() || rest.starts_with('-') => false,
+            None => return EffortFamily::Other, // e.g. `gpt-50`
+        };
+        let words: Vec<&str> = rest.split(['-', '.', ':', '_']).collect();
+        if words.contains(&"chat") || (!later && words.contains(&"pro")) {
+            EffortFamily::Fixed
+        } else if words.iter().any(|w| w.starts_with("codex")) {
+            EffortFamily::Codex { later }
+        } else if later {
+            EffortFamily::Gpt5Later
+        } else {
+            EffortFamily::Gpt5
+        }
+    }
+}
+
+/// The `reasoning_effort` for `level` on `model`, or `None` when the model
+/// takes none (the field is then left out).
+///
+/// The level is first resolved to a name ([`ReasoningLevel::Budget`] to the
+/// level whose [`ReasoningLevel::token_budget`] is nearest: below 1536
+/// `minimal`, below 5120 `low`, below 12288 `medium`, below 24576 `high`,
+/// else `max`; `Budget(0)` is `off`), then mapped to a value the model's
+/// [`EffortFamily`] takes, the nearest one where its own is missing:
+///
+/// | level | `gpt-5.1`+, other models | `gpt-5` | o-series, Codex | GPT-4o & co, `gpt-5-pro`, `*-chat*` |
+/// |---|---|---|---|---|
+/// | `off` | `none` | `minimal` | `low` | (not sent) |
+/// | `minimal` | `low` | `minimal` | `low` | (not sent) |
+/// | `low`, `medium`, `high` | the same | the same | the same | (not sent) |
+/// | `max` | `max_effort` | `high` | `high` (`max_effort` on Codex after `gpt-5.1`) | (not sent) |
+///
+/// `max_effort` is [`super::OpenAiConfig::max_reasoning_effort`] (default
+/// `high`). Sources: the `ReasoningEffort` docs of OpenAI's SDKs ("All models
+/// before `gpt-5.1` default to `medium` reasoning effort, and do not support
+/// `none`"; "`gpt-5-pro` … only supports `high`"; "`xhigh` is supported for
+/// all models after `gpt-5.1-codex-max`"), OpenAI's 400s for `minimal` on
+/// `gpt-5.1` and for `reasoning_effort` on non-reasoning models, and Ollama's
+/// `/v1`, which takes only `high|medium|low|none`.
+pub(super) fn reasoning_effort<'a>(
+    level: ReasoningLevel,
+    model: &str,
+    max_effort: &'a str,
+) -> Option<&'a str> {
+    use EffortFamily::*;
+    let family = EffortFamily::of(model);
+    Some(match (Effort::of(level), family) {
+        (_, Fixed) => return None,
+        (Effort::Low, _) => "low",
+        (Effort::Medium, _) => "medium",
+        (Effort::High, _) => "high",
+        (Effort::Max, OSeries | Gpt5 | Codex { later: false }) => "high",
+        (Effort::Max, _) => max_effort,
+        (Effort::Off | Effort::Minimal, Gpt5) => "minimal",
+        (Effort::Off | Effort::Minimal, OSeries | Codex { .. }) => "low",
+        (Effort::Off, Gpt5Later | Other) => "none",
+        (Effort::Minimal, Gpt5Later | Other) => "low",
+    })
 }
 
 fn response_format(format: &ResponseFormat) -> Option<OutResponseFormat<'_>> {
@@ -176,7 +354,7 @@ pub(super) fn schema_name(name: &str) -> Cow<'_, str> {
     }
 }
 
-fn messages(request: &Request) -> Vec<OutMessage<'_>> {
+fn messages<'a>(request: &'a Request, inlined: &'a Inlined) -> Vec<OutMessage<'a>> {
     let mut out = Vec::with_capacity(request.messages().len() + 1);
     if let Some(system) = request.system_prompt() {
         out.push(OutMessage::System {
@@ -185,12 +363,17 @@ fn messages(request: &Request) -> Vec<OutMessage<'_>> {
     }
     let mut ids = IdMap::default();
     for message in request.messages() {
-        push_message(&mut out, message, &mut ids);
+        push_message(&mut out, message, &mut ids, inlined);
     }
     out
 }
 
-fn push_message<'a>(out: &mut Vec<OutMessage<'a>>, message: &'a Message, ids: &mut IdMap) {
+fn push_message<'a>(
+    out: &mut Vec<OutMessage<'a>>,
+    message: &'a Message,
+    ids: &mut IdMap,
+    inlined: &'a Inlined,
+) {
     match message.role {
         Role::System => {
             let texts: Vec<&str> = message.parts.iter().filter_map(Part::as_text).collect();
@@ -224,23 +407,25 @@ fn push_message<'a>(out: &mut Vec<OutMessage<'a>>, message: &'a Message, ids: &m
                 tool_calls,
             });
         }
-        // Tool results become `role: tool` messages, the rest a user
-        // message, in order.
+        // Tool results become `role: tool` messages, first: they must
+        // directly follow the assistant turn that made the calls. The rest
+        // (text, images) follows as one user message.
         Role::User | Role::Tool => {
+            for part in &message.parts {
+                if let Part::ToolResult(result) = part {
+                    out.push(OutMessage::Tool {
+                        tool_call_id: ids.result(&result.call_id),
+                        content: &result.content,
+                    });
+                }
+            }
             let mut parts: Vec<OutPart<'a>> = Vec::new();
             for part in &message.parts {
                 match part {
-                    Part::ToolResult(result) => {
-                        flush_user(out, &mut parts);
-                        out.push(OutMessage::Tool {
-                            tool_call_id: ids.result(&result.call_id),
-                            content: &result.content,
-                        });
-                    }
                     Part::Text { text } => parts.push(OutPart::Text { text }),
                     Part::Image(image) => parts.push(OutPart::ImageUrl {
                         image_url: OutImageUrl {
-                            url: image_url(&image.source),
+                            url: image_url(&image.source, inlined),
                         },
                     }),
                     _ => {}
@@ -276,9 +461,9 @@ fn text_content<'a>(texts: &[&'a str]) -> OutContent<'a> {
     }
 }
 
-fn image_url(source: &ImageSource) -> Cow<'_, str> {
+fn image_url<'a>(source: &'a ImageSource, inlined: &'a Inlined) -> Cow<'a, str> {
     match source {
-        ImageSource::Url { url } => Cow::Borrowed(url),
+        ImageSource::Url { url } => Cow::Borrowed(inlined.get(url).unwrap_or(url)),
         ImageSource::Inline { media_type, data } => {
             let encoded = base64::engine::general_purpose::STANDARD.encode(data);
             Cow::Owned(format!("data:{media_type};base64,{encoded}"))
@@ -286,13 +471,20 @@ fn image_url(source: &ImageSource) -> Cow<'_, str> {
     }
 }
 
-/// Tool arguments as the JSON string the wire wants. Arguments kept as a
-/// string (invalid JSON from an earlier turn) are sent as that text.
-fn arguments_text(arguments: &serde_json::Value) -> String {
+/// Tool arguments as the JSON string the wire wants, always the text of a
+/// JSON object: an object as is; `null` or empty text as `{}`; text that
+/// holds a JSON object as that text; anything else (the cut-off text of a
+/// truncated call, a bare value) kept, wrapped as `{"value": ...}`.
+fn arguments_text(arguments: &Value) -> String {
     match arguments {
-        serde_json::Value::String(text) => text.clone(),
-        serde_json::Value::Null => "{}".to_owned(),
-        other => other.to_string(),
+        Value::Object(_) => arguments.to_string(),
+        Value::Null => "{}".to_owned(),
+        Value::String(text) if text.trim().is_empty() => "{}".to_owned(),
+        Value::String(text) => match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(_)) => text.clone(),
+            _ => serde_json::json!({ "value": text }).to_string(),
+        },
+        other => serde_json::json!({ "value": other }).to_string(),
     }
 }
 
@@ -356,33 +548,159 @@ mod tests {
 
     #[test]
     fn budgets_map_to_the_nearest_named_level() {
-        for level in [
+        for model in ["gpt-5", "gpt-5.1", "o3", "qwen3:8b"] {
+            for level in [
+                ReasoningLevel::Minimal,
+                ReasoningLevel::Low,
+                ReasoningLevel::Medium,
+                ReasoningLevel::High,
+                ReasoningLevel::Max,
+            ] {
+                let budget = ReasoningLevel::Budget(level.token_budget().unwrap());
+                assert_eq!(
+                    reasoning_effort(budget, model, "xhigh"),
+                    reasoning_effort(level, model, "xhigh"),
+                    "{model} {level}"
+                );
+            }
+        }
+        let other = |n| reasoning_effort(ReasoningLevel::Budget(n), "m", "high");
+        assert_eq!(other(0), Some("none"));
+        assert_eq!(other(1), Some("low"));
+        assert_eq!(other(4000), Some("low"));
+        assert_eq!(other(6000), Some("medium"));
+        assert_eq!(other(100_000), Some("high"));
+        assert_eq!(
+            reasoning_effort(ReasoningLevel::Budget(1), "gpt-5-mini", "high"),
+            Some("minimal")
+        );
+    }
+
+    #[test]
+    fn model_families_by_id() {
+        use EffortFamily::*;
+        let cases = [
+            ("gpt-4o", Fixed),
+            ("gpt-4o-mini-2024-07-18", Fixed),
+            ("gpt-4.1-nano", Fixed),
+            ("gpt-3.5-turbo", Fixed),
+            ("chatgpt-4o-latest", Fixed),
+            ("ft:gpt-4o-mini-2024-07-18:acme::abc123", Fixed),
+            ("openai/gpt-4o", Fixed),
+            ("o1-mini", Fixed),
+            ("o1-preview-2024-09-12", Fixed),
+            ("gpt-5-chat-latest", Fixed),
+            ("gpt-5.1-chat-latest", Fixed),
+            ("gpt-5-pro", Fixed),
+            ("gpt-5-pro-2025-10-06", Fixed),
+            ("o1", OSeries),
+            ("o3-mini", OSeries),
+            ("O4-Mini", OSeries),
+            ("openai/o3", OSeries),
+            ("o3-pro", OSeries),
+            ("codex-mini-latest", OSeries),
+            ("gpt-5", Gpt5),
+            ("gpt-5-mini", Gpt5),
+            ("gpt-5-nano-2025-08-07", Gpt5),
+            ("gpt-5-codex", Codex { later: false }),
+            ("gpt-5.1-codex", Codex { later: true }),
+            ("gpt-5.1-codex-max", Codex { later: true }),
+            ("gpt-5.1", Gpt5Later),
+            ("gpt-5.2-2025-12-11", Gpt5Later),
+            ("gpt-5.4-mini", Gpt5Later),
+            ("gpt-5.2-pro", Gpt5Later),
+            ("gpt-50", Other),
+            ("gpt-oss:20b", Other),
+            ("openai/gpt-oss-120b", Other),
+            ("qwen3:8b", Other),
+            ("deepseek-r1", Other),
+            ("omni-moderation-latest", Other),
+            ("", Other),
+        ];
+        for (model, family) in cases {
+            assert_eq!(EffortFamily::of(model), family, "{model}");
+        }
+    }
+
+    #[test]
+    fn every_family_gets_only_values_it_takes() {
+        let takes = |model: &str| -> &[&str] {
+            match EffortFamily::of(model) {
+                EffortFamily::Fixed => &[],
+                EffortFamily::OSeries | EffortFamily::Codex { later: false } => {
+                    &["low", "medium", "high"]
+                }
+                EffortFamily::Gpt5 => &["minimal", "low", "medium", "high"],
+                EffortFamily::Codex { later: true } => &["low", "medium", "high", "xhigh"],
+                EffortFamily::Gpt5Later => &["none", "low", "medium", "high", "xhigh"],
+                EffortFamily::Other => &["none", "low", "medium", "high"],
+            }
+        };
+        let levels = [
+            ReasoningLevel::Off,
             ReasoningLevel::Minimal,
             ReasoningLevel::Low,
             ReasoningLevel::Medium,
             ReasoningLevel::High,
             ReasoningLevel::Max,
+            ReasoningLevel::Budget(1),
+            ReasoningLevel::Budget(1_000_000),
+        ];
+        for model in [
+            "gpt-4o",
+            "o3",
+            "gpt-5",
+            "gpt-5-codex",
+            "gpt-5.1",
+            "gpt-5.1-codex",
+            "llama3",
         ] {
-            let budget = ReasoningLevel::Budget(level.token_budget().unwrap());
-            assert_eq!(
-                reasoning_effort(budget, "xhigh"),
-                reasoning_effort(level, "xhigh"),
-                "{level}"
+            for level in levels {
+                let effort = reasoning_effort(level, model, "high");
+                let ok = match effort {
+                    None => takes(model).is_empty(),
+                    Some(e) => takes(model).contains(&e),
+                };
+                assert!(ok, "{model} {level}: {effort:?}");
+            }
+        }
+        // `xhigh` only where it may exist.
+        assert_eq!(
+            reasoning_effort(ReasoningLevel::Max, "o3", "xhigh"),
+            Some("high")
+        );
+        assert_eq!(
+            reasoning_effort(ReasoningLevel::Max, "gpt-5", "xhigh"),
+            Some("high")
+        );
+        assert_eq!(
+            reasoning_effort(ReasoningLevel::Max, "gpt-5.2", "xhigh"),
+            Some("xhigh")
+        );
+    }
+
+    #[test]
+    fn arguments_are_always_a_json_object() {
+        let cases = [
+            (serde_json::json!({"a": 1}), r#"{"a":1}"#),
+            (Value::Null, "{}"),
+            (Value::String(String::new()), "{}"),
+            (Value::String(r#"{"b": 2}"#.into()), r#"{"b": 2}"#),
+            (
+                Value::String(r#"{"city": "Par"#.into()),
+                r#"{"value":"{\"city\": \"Par"}"#,
+            ),
+            (serde_json::json!([1, 2]), r#"{"value":[1,2]}"#),
+            (Value::String("[1]".into()), r#"{"value":"[1]"}"#),
+        ];
+        for (arguments, text) in cases {
+            let sent = arguments_text(&arguments);
+            assert_eq!(sent, text, "{arguments}");
+            assert!(
+                serde_json::from_str::<Value>(&sent).unwrap().is_object(),
+                "{sent}"
             );
         }
-        assert_eq!(
-            reasoning_effort(ReasoningLevel::Budget(1), "high"),
-            "minimal"
-        );
-        assert_eq!(
-            reasoning_effort(ReasoningLevel::Budget(4000), "high"),
-            "low"
-        );
-        assert_eq!(
-            reasoning_effort(ReasoningLevel::Budget(100_000), "high"),
-            "high"
-        );
-        assert_eq!(reasoning_effort(ReasoningLevel::Off, "high"), "none");
     }
 
     #[test]

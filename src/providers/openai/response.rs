@@ -36,6 +36,14 @@ pub(super) fn parse(
         .find(|c| c.index.unwrap_or(0) == 0)
         .or(completion.choices.first())
         .ok_or_else(|| Error::decode("the chat completion has no choices"))?;
+    // OpenRouter: a generation that failed after it started answers 200,
+    // with `finish_reason: "error"` (and the error on the choice).
+    if let Some(error) = choice.error.as_ref().filter(|e| e.is_object()) {
+        return Err(error_in_body(error, secret));
+    }
+    if choice.finish_reason.as_deref() == Some("error") {
+        return Err(finish_error());
+    }
     let empty = InMessage::default();
     let message = choice.message.as_ref().unwrap_or(&empty);
 
@@ -107,6 +115,16 @@ pub(super) fn finish_reason(reason: Option<&str>, has_tools: bool, refusal: bool
         Some("content_filter") => FinishReason::ContentFilter,
         Some(other) => FinishReason::Other(other.to_owned()),
     }
+}
+
+/// The error for `finish_reason: "error"` (OpenRouter): the generation
+/// failed upstream; another attempt may succeed.
+pub(super) fn finish_error() -> Error {
+    Error::new(
+        crate::ErrorKind::Api,
+        "the answer finished with an error (finish_reason \"error\")",
+    )
+    .with_class(crate::ErrorClass::Transient)
 }
 
 /// An error object in a body that came with status 200 (some gateways do
@@ -209,5 +227,16 @@ mod tests {
         assert_eq!(e.class(), crate::ErrorClass::Transient);
         let e = parse(br#"{"choices":[]}"#, "p", "m", None).unwrap_err();
         assert_eq!(e.kind(), crate::ErrorKind::Decode);
+        // OpenRouter: a generation that failed upstream, with status 200.
+        let body = br#"{"choices":[{"index":0,"message":{"role":"assistant","content":"par"},
+            "finish_reason":"error","native_finish_reason":"error",
+            "error":{"code":502,"message":"Upstream error from Chutes"}}]}"#;
+        let e = parse(body, "p", "m", None).unwrap_err();
+        assert_eq!(e.status(), Some(502));
+        assert_eq!(e.class(), crate::ErrorClass::Transient);
+        assert!(e.to_string().contains("Upstream error"), "{e}");
+        let body = br#"{"choices":[{"message":{"content":"par"},"finish_reason":"error"}]}"#;
+        let e = parse(body, "p", "m", None).unwrap_err();
+        assert_eq!(e.class(), crate::ErrorClass::Transient);
     }
 }

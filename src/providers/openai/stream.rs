@@ -4,7 +4,10 @@
 //!
 //! - Tool calls are keyed by their `index`: the first fragment carries id and
 //!   name, later ones only argument text; a call sent whole in one delta
-//!   works too. [`StreamEvent::ToolCallEnd`] follows once the choice finishes.
+//!   works too. A fragment whose id differs from the call already at its
+//!   index starts a new call: Ollama's `/v1` streams every call with
+//!   `index: 0` (ollama/ollama#15457). Without an index, a known id continues
+//!   its call. [`StreamEvent::ToolCallEnd`] follows once the choice finishes.
 //! - Usage may come on any chunk (the `choices: []` chunk that
 //!   `include_usage` adds, Groq's `x_groq.usage`); `usage: null` is ignored.
 //! - Only choice index 0 is followed when `n > 1`.
@@ -27,7 +30,18 @@ use super::wire::ChatChunk;
 use crate::providers::http::body::{FrameHandler, Framing};
 use crate::providers::http::errors;
 use crate::providers::http::{SseDecoder, SseEvent};
-use crate::{Error, ErrorClass, ErrorKind, Result, Secret, StreamEvent};
+use crate::{Error, Result, Secret, StreamEvent};
+
+/// A tool call seen in the stream.
+#[derive(Debug)]
+struct OpenCall {
+    /// The `index` the server gave it.
+    wire: u64,
+    /// Its id, if the server gave one.
+    id: Option<String>,
+    /// Not ended yet.
+    open: bool,
+}
 
 /// The stream state machine for one answer.
 #[derive(Debug)]
@@ -36,8 +50,8 @@ pub(super) struct ChunkHandler {
     /// builds the [`crate::EventStream`].
     model: Arc<OnceLock<String>>,
     secret: Option<Secret>,
-    /// Tool calls seen: (wire index, our index, still open).
-    calls: Vec<(u64, usize, bool)>,
+    /// Tool calls seen, in order.
+    calls: Vec<OpenCall>,
     finish: Option<String>,
     refusal: bool,
     done: bool,
@@ -56,11 +70,28 @@ impl ChunkHandler {
     }
 
     fn close_calls(&mut self, out: &mut VecDeque<StreamEvent>) {
-        for (_, index, open) in &mut self.calls {
-            if *open {
-                *open = false;
-                out.push_back(StreamEvent::ToolCallEnd { index: *index });
+        for (index, call) in self.calls.iter_mut().enumerate() {
+            if call.open {
+                call.open = false;
+                out.push_back(StreamEvent::ToolCallEnd { index });
             }
+        }
+    }
+
+    /// Our index of the call a fragment continues, if any.
+    fn continued(&self, wire: Option<u64>, id: Option<&str>) -> Option<usize> {
+        match (wire, id) {
+            (Some(wire), id) => {
+                self.calls
+                    .iter()
+                    .rposition(|c| c.wire == wire)
+                    .filter(|&at| match (id, self.calls[at].id.as_deref()) {
+                        (Some(new), Some(known)) => new == known,
+                        _ => true,
+                    })
+            }
+            (None, Some(id)) => self.calls.iter().rposition(|c| c.id.as_deref() == Some(id)),
+            (None, None) => self.calls.len().checked_sub(1),
         }
     }
 
@@ -106,28 +137,33 @@ impl ChunkHandler {
                     self.refusal = true;
                     out.push_back(StreamEvent::text(refusal));
                 }
-                for (position, call) in delta.tool_calls.iter().enumerate() {
-                    let wire = call.index.unwrap_or_else(|| {
-                        // No index: a new call when it has an id, else more of the last one.
-                        match (&call.id, self.calls.last()) {
-                            (None, Some((last, _, _))) => *last,
-                            _ => u64::try_from(self.calls.len() + position).unwrap_or(u64::MAX),
-                        }
-                    });
-                    let index = match self.calls.iter().find(|(w, _, _)| *w == wire) {
-                        Some((_, index, _)) => *index,
+                for call in &delta.tool_calls {
+                    let id = call.id.as_deref().filter(|id| !id.is_empty());
+                    let index = match self.continued(call.index, id) {
+                        Some(index) => index,
                         None => {
                             let index = self.calls.len();
-                            self.calls.push((wire, index, true));
+                            self.calls.push(OpenCall {
+                                wire: call
+                                    .index
+                                    .unwrap_or_else(|| u64::try_from(index).unwrap_or(u64::MAX)),
+                                id: id.map(str::to_owned),
+                                open: true,
+                            });
                             let function = call.function.as_ref();
                             out.push_back(StreamEvent::ToolCallStart {
                                 index,
-                                id: call.id.clone().unwrap_or_default(),
+                                id: id.unwrap_or_default().to_owned(),
                                 name: function.and_then(|f| f.name.clone()).unwrap_or_default(),
                             });
                             index
                         }
                     };
+                    if let Some(known) = self.calls.get_mut(index) {
+                        if known.id.is_none() {
+                            known.id = id.map(str::to_owned);
+                        }
+                    }
                     if let Some(function) = &call.function {
                         let arguments = function.arguments_text();
                         if !arguments.is_empty() {
@@ -141,11 +177,7 @@ impl ChunkHandler {
             }
             if let Some(reason) = choice.finish_reason.filter(|r| !r.is_empty()) {
                 if reason == "error" {
-                    return Err(Error::new(
-                        ErrorKind::Api,
-                        "the stream finished with an error (finish_reason \"error\")",
-                    )
-                    .with_class(ErrorClass::Transient));
+                    return Err(super::response::finish_error());
                 }
                 self.close_calls(out);
                 self.finish = Some(reason);
@@ -185,6 +217,18 @@ impl FrameHandler<SseEvent> for ChunkHandler {
 
     fn is_done(&self) -> bool {
         self.done
+    }
+
+    /// Some proxies answer `stream: true` with the whole chat completion:
+    /// replay it as the events its stream would have carried.
+    fn on_whole_body(&mut self, body: &[u8], out: &mut VecDeque<StreamEvent>) -> Result<()> {
+        let response = super::response::parse(body, "", "", self.secret.as_ref())?;
+        if !response.model.is_empty() {
+            let _ = self.model.set(response.model.clone());
+        }
+        out.extend(crate::response_to_events(&response));
+        self.done = true;
+        Ok(())
     }
 }
 

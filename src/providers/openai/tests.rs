@@ -23,6 +23,7 @@ const STREAMS: &[(&str, bool)] = &[
     ("chat_stream_tool_call.sse", true),
     ("chat_stream_parallel_tool_calls.sse", true),
     ("synthetic_stream_reasoning_tool_call.sse", true),
+    ("synthetic_stream_ollama_reused_index.sse", true),
     ("synthetic_stream_llamacpp_error_field.sse", false),
     ("synthetic_stream_openrouter_error.sse", false),
     ("synthetic_stream_garbage.sse", false),

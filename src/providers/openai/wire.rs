@@ -204,6 +204,9 @@ pub(super) struct Choice {
     pub message: Option<InMessage>,
     #[serde(default, deserialize_with = "lenient_string")]
     pub finish_reason: Option<String>,
+    /// OpenRouter: the error of a choice that finished with `error`.
+    #[serde(default)]
+    pub error: Option<Value>,
 }
 
 /// A `chat.completion.chunk`.

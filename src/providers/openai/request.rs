@@ -328,11 +328,54 @@ fn response_format(format: &ResponseFormat) -> Option<OutResponseFormat<'_>> {
             json_schema: OutJsonSchema {
                 name: schema_name(name),
                 schema,
-                strict: *strict,
+                // OpenAI answers 400 to `strict: true` with a schema strict mode
+                // cannot enforce; such a schema is still sent, unenforced.
+                strict: *strict && strict_compatible(schema),
             },
         }),
         ResponseFormat::Text => None,
     }
+}
+
+/// Whether OpenAI's strict mode accepts `schema`: every object closes its
+/// properties (`additionalProperties: false`) and lists all of them in
+/// `required`, all the way down.
+pub(super) fn strict_compatible(schema: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    let Value::Object(node) = schema else {
+        return true;
+    };
+    if let Some(Value::Object(properties)) = node.get("properties") {
+        let closed = node.get("additionalProperties") == Some(&Value::Bool(false));
+        let required: Vec<&str> = node
+            .get("required")
+            .and_then(Value::as_array)
+            .map(|r| r.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        if !closed || !properties.keys().all(|k| required.contains(&k.as_str())) {
+            return false;
+        }
+        if !properties.values().all(strict_compatible) {
+            return false;
+        }
+    } else if node.get("type").and_then(Value::as_str) == Some("object")
+        && node.get("additionalProperties") != Some(&Value::Bool(false))
+    {
+        return false;
+    }
+    let nested = ["items", "additionalProperties", "not"]
+        .iter()
+        .filter_map(|k| node.get(*k))
+        .all(strict_compatible);
+    let lists = ["anyOf", "oneOf", "allOf", "prefixItems"]
+        .iter()
+        .filter_map(|k| node.get(*k).and_then(Value::as_array))
+        .all(|items| items.iter().all(strict_compatible));
+    let maps = ["$defs", "definitions"]
+        .iter()
+        .filter_map(|k| node.get(*k).and_then(Value::as_object))
+        .all(|defs| defs.values().all(strict_compatible));
+    nested && lists && maps
 }
 
 /// A schema name OpenAI accepts: `[a-zA-Z0-9_-]{1,64}`. Other characters
@@ -725,5 +768,39 @@ mod tests {
         assert_ne!(first, second);
         assert_eq!(ids.result(""), first);
         assert_eq!(ids.result(""), second);
+    }
+
+    #[test]
+    fn strict_mode_only_for_schemas_it_can_enforce() {
+        use serde_json::json;
+        let closed = json!({
+            "type": "object",
+            "properties": {
+                "city": {"type": "string"},
+                "tags": {"type": "array", "items": {
+                    "type": "object",
+                    "properties": {"name": {"type": "string"}},
+                    "required": ["name"],
+                    "additionalProperties": false
+                }}
+            },
+            "required": ["city", "tags"],
+            "additionalProperties": false
+        });
+        assert!(strict_compatible(&closed));
+        let mut open = closed.clone();
+        open["additionalProperties"] = json!(true);
+        assert!(!strict_compatible(&open));
+        let mut optional = closed.clone();
+        optional["required"] = json!(["city"]);
+        assert!(!strict_compatible(&optional));
+        let mut nested_open = closed;
+        nested_open["properties"]["tags"]["items"]
+            .as_object_mut()
+            .unwrap()
+            .remove("additionalProperties");
+        assert!(!strict_compatible(&nested_open));
+        assert!(strict_compatible(&json!({"type": "string"})));
+        assert!(!strict_compatible(&json!({"type": "object"})));
     }
 }

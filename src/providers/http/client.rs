@@ -255,16 +255,21 @@ impl HttpClient {
         }
         let secret = self.settings.credential.as_ref();
         let send = request.send();
-        // The read timeout does not cover the wait for headers of a stream
-        // whose server is silent; bound it by the request timeout too.
-        let response = match tokio::time::timeout(self.settings.request_timeout, send).await {
-            Ok(result) => result.map_err(|e| errors::from_transport(&e, secret))?,
-            Err(_) => {
-                return Err(Error::timeout(format!(
-                    "no answer within {:?}",
-                    self.settings.request_timeout
-                )));
+        let response = if streaming {
+            // The read timeout does not cover the wait for the headers of a
+            // stream whose server is silent; bound it by the request timeout.
+            match tokio::time::timeout(self.settings.request_timeout, send).await {
+                Ok(result) => result.map_err(|e| errors::from_transport(&e, secret))?,
+                Err(_) => {
+                    return Err(Error::timeout(format!(
+                        "no answer within {:?}",
+                        self.settings.request_timeout
+                    )));
+                }
             }
+        } else {
+            // The request's own timeout bounds the whole exchange.
+            send.await.map_err(|e| errors::from_transport(&e, secret))?
         };
         self.check(response).await
     }

@@ -142,6 +142,17 @@ pub(super) fn build<'a>(
         },
         ToolChoice::Auto => OutToolChoice::Mode("auto"),
     });
+    let effort = request
+        .reasoning_level()
+        .and_then(|level| reasoning_effort(level, model, &protocol.max_effort));
+    let sampling = !refuses_sampling(model, effort);
+    if !sampling && (options.temperature.is_some() || options.top_p.is_some()) {
+        tracing::debug!(
+            target: "majordomo::openai",
+            model,
+            "temperature/top_p not sent: the model is a reasoning model that refuses them"
+        );
+    }
     let (max_tokens, max_completion_tokens) = match protocol.max_tokens_field {
         MaxTokensField::MaxCompletionTokens => (None, options.max_tokens),
         _ => (options.max_tokens, None),
@@ -149,8 +160,8 @@ pub(super) fn build<'a>(
     ChatRequest {
         model,
         messages: messages(request, inlined),
-        temperature: options.temperature,
-        top_p: options.top_p,
+        temperature: options.temperature.filter(|_| sampling),
+        top_p: options.top_p.filter(|_| sampling),
         stop: &options.stop,
         // The servers read `seed` as a signed 64-bit integer (vLLM validates
         // the range, Ollama's Go decoder fails on overflow): keep 63 bits.
@@ -160,13 +171,30 @@ pub(super) fn build<'a>(
         tools,
         tool_choice,
         response_format: response_format(request.output_format()),
-        reasoning_effort: request
-            .reasoning_level()
-            .and_then(|level| reasoning_effort(level, model, &protocol.max_effort)),
+        reasoning_effort: effort,
         stream,
         stream_options: stream.then_some(StreamOptions {
             include_usage: true,
         }),
+    }
+}
+
+/// Whether `model` answers 400 "Unsupported parameter" to `temperature` and
+/// `top_p`: OpenAI's reasoning models (o-series, `o1-mini`/`o1-preview`,
+/// `gpt-5` and its Codex and Pro variants, and `gpt-5.1`+ unless it runs with
+/// effort `none`). The request's values are dropped for them rather than have
+/// the call fail; `*-chat*` models and everything else keep them.
+pub(super) fn refuses_sampling(model: &str, effort: Option<&str>) -> bool {
+    let lower = model.to_ascii_lowercase();
+    let id = lower.rsplit('/').next().unwrap_or(&lower);
+    let id = id.strip_prefix("ft:").unwrap_or(id);
+    match EffortFamily::of(model) {
+        EffortFamily::OSeries | EffortFamily::Gpt5 | EffortFamily::Codex { .. } => true,
+        EffortFamily::Gpt5Later => effort.is_some_and(|e| e != "none"),
+        EffortFamily::Fixed => {
+            id.starts_with("o1") || (id.starts_with("gpt-5") && id.contains("pro"))
+        }
+        EffortFamily::Other => false,
     }
 }
 
@@ -802,5 +830,33 @@ mod tests {
         assert!(!strict_compatible(&nested_open));
         assert!(strict_compatible(&json!({"type": "string"})));
         assert!(!strict_compatible(&json!({"type": "object"})));
+    }
+
+    #[test]
+    fn sampling_is_dropped_only_for_reasoning_models() {
+        for model in [
+            "o3",
+            "o4-mini",
+            "o1-mini",
+            "gpt-5",
+            "gpt-5-mini",
+            "gpt-5-codex",
+            "gpt-5-pro",
+            "openai/o3",
+        ] {
+            assert!(refuses_sampling(model, None), "{model}");
+        }
+        for model in [
+            "gpt-4o",
+            "gpt-4.1-mini",
+            "gpt-5-chat-latest",
+            "llama3.2",
+            "qwen2.5:7b",
+        ] {
+            assert!(!refuses_sampling(model, None), "{model}");
+        }
+        assert!(!refuses_sampling("gpt-5.1", None));
+        assert!(!refuses_sampling("gpt-5.1", Some("none")));
+        assert!(refuses_sampling("gpt-5.1", Some("low")));
     }
 }

@@ -51,7 +51,7 @@ pub use registry::{Registry, RegistryBuilder, SchemeFactory};
 pub use spec::{SpecError, SpecErrorKind, SpecTarget};
 
 // The README's examples are compiled and run as doc tests, so it stays true.
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "openai"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 

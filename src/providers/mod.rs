@@ -1,6 +1,6 @@
-//! Providers: the scriptable [`fake`] (always built) and, behind features, the
-//! HTTP clients ([`openai`], [`anthropic`], [`ollama`], [`gemini`]) over the
-//! shared [`http`] plumbing.
+//! Providers: the scriptable [`fake`] (always built) and the HTTP clients
+//! `openai`, `anthropic`, `ollama` and `gemini`, each behind its cargo feature,
+//! over the shared `http` plumbing.
 
 pub(crate) mod builtin;
 pub mod fake;

@@ -1442,6 +1442,38 @@ async fn base_url_keeps_the_headers_of_given_settings() {
     assert_eq!(header("x-api-key"), KEY);
 }
 
+#[tokio::test]
+async fn header_and_from_settings_reach_the_wire() {
+    let server = serve_fixture("messages_response_text.json").await;
+    let settings = majordomo::providers::http::HttpSettings::new(server.uri())
+        .api_key(KEY)
+        .header("x-from-settings", "s1");
+    let config = AnthropicConfig::from_settings(settings)
+        .name("claude")
+        .header("x-gateway-tenant", "team-7")
+        .header("anthropic-version", "1999-01-01")
+        .version("2023-06-01");
+    model_at(config, MODEL)
+        .generate(Request::new().user("hi"))
+        .await
+        .unwrap();
+    let received = server.received_requests().await.unwrap();
+    assert_eq!(received.len(), 1);
+    let header = |name: &str| received[0].headers.get(name).unwrap().to_str().unwrap();
+    assert_eq!(header("x-from-settings"), "s1");
+    assert_eq!(header("x-gateway-tenant"), "team-7");
+    assert_eq!(header("x-api-key"), KEY);
+    // The protocol's own header wins over an extra header of the same name.
+    assert_eq!(
+        received[0]
+            .headers
+            .get_all("anthropic-version")
+            .iter()
+            .collect::<Vec<_>>(),
+        ["2023-06-01"]
+    );
+}
+
 /// The web search stream of the streaming guide: a `server_tool_use` block
 /// with streamed `input_json_delta`s, a `web_search_tool_result` given whole,
 /// then text with a `citations_delta`.

@@ -732,6 +732,54 @@ async fn a_base_url_keeps_the_headers_of_given_settings() {
 }
 
 #[tokio::test]
+async fn http_settings_replace_the_url_key_and_headers() {
+    let server = serve_any().await;
+    let settings =
+        majordomo::providers::http::HttpSettings::new(format!("{}/v1beta", server.uri()))
+            .api_key(KEY)
+            .header("x-goog-user-project", "new-project");
+    let config = GeminiConfig::new()
+        .name("g")
+        .base_url("http://unused.invalid/v1beta")
+        .api_key("AIza-old-key")
+        .header("x-old", "old")
+        .http(settings);
+    assert_eq!(config.provider_name(), "g");
+    assert_eq!(
+        config.http_settings().base_url(),
+        format!("{}/v1beta", server.uri())
+    );
+    let model = model_at(config, MODEL);
+    model.generate(Request::new().user("hi")).await.unwrap();
+    let received = requests(&server).await;
+    assert_eq!(received[0].url.path(), GENERATE);
+    assert_eq!(received[0].headers.get("x-goog-api-key").unwrap(), KEY);
+    assert_eq!(
+        received[0].headers.get("x-goog-user-project").unwrap(),
+        "new-project"
+    );
+    assert!(received[0].headers.get("x-old").is_none());
+}
+
+#[tokio::test]
+async fn configured_capabilities_are_what_models_declare() {
+    let capabilities = majordomo::Capabilities::unknown()
+        .streaming(true)
+        .tools(true)
+        .json_schema(true);
+    let config = config("http://unused.invalid").capabilities(capabilities.clone());
+    let model = model_at(config, MODEL);
+    assert_eq!(model.capabilities(), &capabilities);
+    let default = model_at(config_default(), MODEL);
+    assert_eq!(default.capabilities().streaming, Some(true));
+    assert_eq!(default.capabilities().tools, None);
+}
+
+fn config_default() -> GeminiConfig {
+    GeminiConfig::default().api_key(KEY)
+}
+
+#[tokio::test]
 async fn a_json_schema_request() {
     let server = serve_fixture("generate_response_json_schema.json").await;
     let model = model_at(config(&server.uri()), MODEL);

@@ -9,11 +9,12 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use futures::StreamExt as _;
+use majordomo::providers::http::HttpSettings;
 use majordomo::providers::ollama::{OllamaConfig, OllamaProvider};
 use majordomo::{
-    Error, ErrorClass, ErrorKind, FinishReason, Image, Message, Model, Part, Provider,
-    ReasoningLevel, Registry, Request, Response, Role, StreamEvent, Thinking, Tool, ToolCall,
-    ToolChoice, ToolResult,
+    Capabilities, Error, ErrorClass, ErrorKind, FinishReason, Image, Message, Model, Part,
+    Provider, ReasoningLevel, Registry, Request, Response, Role, StreamEvent, Thinking, Tool,
+    ToolCall, ToolChoice, ToolResult,
 };
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
@@ -28,7 +29,8 @@ const MODEL: &str = "llama3.2";
 
 fn provider_at(url: &str) -> OllamaProvider {
     OllamaProvider::new(
-        OllamaConfig::new(url)
+        OllamaConfig::new()
+            .base_url(url)
             .name(NAME)
             .timeout(Duration::from_secs(10)),
     )
@@ -963,7 +965,8 @@ async fn connection_refused_is_transient() {
 
 fn fast_model(url: &str) -> Arc<dyn Model> {
     OllamaProvider::new(
-        OllamaConfig::new(url)
+        OllamaConfig::new()
+            .base_url(url)
             .name(NAME)
             .timeout(Duration::from_millis(300)),
     )
@@ -1110,8 +1113,13 @@ const KEY: &str = "sk-ollama-SECRET-4242";
 async fn a_credential_is_a_bearer_token_and_never_leaks() {
     let echo = format!(r#"{{"error":"unauthorized: key {KEY} is not valid"}}"#);
     let server = serve(401, echo.into_bytes(), "application/json").await;
-    let provider =
-        OllamaProvider::new(OllamaConfig::new(server.uri()).name(NAME).api_key(KEY)).unwrap();
+    let provider = OllamaProvider::new(
+        OllamaConfig::new()
+            .base_url(server.uri())
+            .name(NAME)
+            .api_key(KEY),
+    )
+    .unwrap();
     assert!(!format!("{provider:?}").contains(KEY));
     let e = provider
         .model(MODEL)
@@ -1132,8 +1140,13 @@ async fn a_credential_is_a_bearer_token_and_never_leaks() {
     // In a stream too.
     let line = format!("{{\"error\":\"bad token {KEY}\"}}\n");
     let paced = PacedServer::start(vec![head(200, "application/x-ndjson"), write(line)]).await;
-    let provider =
-        OllamaProvider::new(OllamaConfig::new(paced.url()).name(NAME).api_key(KEY)).unwrap();
+    let provider = OllamaProvider::new(
+        OllamaConfig::new()
+            .base_url(paced.url())
+            .name(NAME)
+            .api_key(KEY),
+    )
+    .unwrap();
     let e = fold(&provider.model(MODEL).unwrap(), Request::new().user("hi"))
         .await
         .unwrap_err();
@@ -1141,6 +1154,57 @@ async fn a_credential_is_a_bearer_token_and_never_leaks() {
     for text in [e.to_string(), format!("{e:?}")] {
         assert!(!text.contains(KEY), "{text}");
     }
+}
+
+// ----- the configuration builder -----
+
+#[tokio::test]
+async fn base_url_keeps_the_credential_and_headers_and_http_replaces_them() {
+    let server = serve_fixture("chat_response.json").await;
+    let kept = OllamaConfig::new()
+        .name(NAME)
+        .api_key(KEY)
+        .header("X-Team", "research")
+        .base_url(server.uri());
+    let model = OllamaProvider::new(kept).unwrap().model(MODEL).unwrap();
+    model.generate(Request::new().user("hi")).await.unwrap();
+
+    let replaced = OllamaConfig::new()
+        .name(NAME)
+        .api_key(KEY)
+        .header("X-Team", "research")
+        .http(HttpSettings::new(server.uri()).header("X-Other", "yes"));
+    let model = OllamaProvider::new(replaced).unwrap().model(MODEL).unwrap();
+    model.generate(Request::new().user("hi")).await.unwrap();
+
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(
+        requests[0].headers["authorization"].to_str().unwrap(),
+        format!("Bearer {KEY}")
+    );
+    assert_eq!(requests[0].headers["x-team"].to_str().unwrap(), "research");
+    assert!(requests[1].headers.get("authorization").is_none());
+    assert!(requests[1].headers.get("x-team").is_none());
+    assert_eq!(requests[1].headers["x-other"].to_str().unwrap(), "yes");
+}
+
+#[test]
+fn models_declare_the_configured_capabilities() {
+    let provider = OllamaProvider::new(OllamaConfig::default()).unwrap();
+    let model = provider.model(MODEL).unwrap();
+    assert_eq!(provider.name(), "ollama");
+    assert_eq!(
+        model.capabilities(),
+        &Capabilities::unknown().streaming(true)
+    );
+
+    let declared = Capabilities::unknown()
+        .streaming(true)
+        .tools(true)
+        .context_window(8192);
+    let provider = OllamaProvider::new(OllamaConfig::new().capabilities(declared.clone())).unwrap();
+    assert_eq!(provider.model(MODEL).unwrap().capabilities(), &declared);
 }
 
 // ----- through the registry -----

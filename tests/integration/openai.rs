@@ -30,7 +30,7 @@ const MODEL: &str = "gpt-test";
 const NAME: &str = "oa";
 
 fn config(base: &str) -> OpenAiConfig {
-    OpenAiConfig::new(HttpSettings::new(base).api_key(KEY)).name(NAME)
+    OpenAiConfig::from_settings(HttpSettings::new(base).api_key(KEY)).name(NAME)
 }
 
 fn model_with(config: OpenAiConfig, id: &str) -> Arc<dyn Model> {
@@ -89,10 +89,7 @@ async fn body_of(request: Request) -> Value {
 async fn body_with(config: OpenAiConfig, request: Request) -> Value {
     let server = serve_ok().await;
     let base = format!("{}/v1", server.uri());
-    let model = model_with(
-        config.http_settings(HttpSettings::new(base).api_key(KEY)),
-        MODEL,
-    );
+    let model = model_with(config.http(HttpSettings::new(base).api_key(KEY)), MODEL);
     model.generate(request).await.unwrap();
     only_body(&server).await
 }
@@ -232,7 +229,9 @@ async fn options_multi_turn_and_the_output_cap_field() {
 #[tokio::test]
 async fn a_server_without_a_key_gets_no_authorization_header() {
     let server = serve_ok().await;
-    let local = OpenAiConfig::new(HttpSettings::new(format!("{}/v1", server.uri()))).name("local");
+    let local = OpenAiConfig::new()
+        .base_url(format!("{}/v1", server.uri()))
+        .name("local");
     let reply = model_with(local, "llama")
         .generate(Request::new().user("hi"))
         .await
@@ -240,6 +239,58 @@ async fn a_server_without_a_key_gets_no_authorization_header() {
     assert_eq!(reply.provider, "local");
     let request = only_request(&server).await;
     assert_eq!(header(&request, "authorization"), None);
+}
+
+#[tokio::test]
+async fn the_builder_sets_key_headers_and_base_url_and_keeps_the_rest() {
+    let server = serve_ok().await;
+    let config = OpenAiConfig::new()
+        .api_key(KEY)
+        .timeout(Duration::from_secs(7))
+        .connect_timeout(Duration::from_secs(3))
+        .header("X-Title", "majordomo-tests")
+        .base_url(format!("{}/v1/", server.uri()))
+        .name("built");
+    let settings = config.http_settings();
+    assert_eq!(settings.base_url(), format!("{}/v1", server.uri()));
+    assert_eq!(settings.credential().map(|k| k.expose()), Some(KEY));
+    assert_eq!(settings.request_timeout, Duration::from_secs(7));
+    assert_eq!(settings.connect_timeout, Duration::from_secs(3));
+    assert_eq!(config.provider_name(), "built");
+    let reply = model_with(config, "m")
+        .generate(Request::new().user("hi"))
+        .await
+        .unwrap();
+    assert_eq!(reply.provider, "built");
+    let request = only_request(&server).await;
+    assert_eq!(
+        header(&request, "authorization"),
+        Some(format!("Bearer {KEY}").as_str())
+    );
+    assert_eq!(header(&request, "x-title"), Some("majordomo-tests"));
+}
+
+#[test]
+fn new_is_the_official_endpoint_without_a_key() {
+    for config in [OpenAiConfig::new(), OpenAiConfig::default()] {
+        assert_eq!(config.provider_name(), "openai");
+        assert_eq!(
+            config.http_settings().base_url(),
+            "https://api.openai.com/v1"
+        );
+        assert_eq!(config.http_settings().credential(), None);
+    }
+    // `http` replaces everything the settings hold.
+    let replaced = OpenAiConfig::new()
+        .api_key(KEY)
+        .timeout(Duration::from_secs(7))
+        .http(HttpSettings::new("http://127.0.0.1:1/v1"));
+    assert_eq!(replaced.http_settings().base_url(), "http://127.0.0.1:1/v1");
+    assert_eq!(replaced.http_settings().credential(), None);
+    assert_ne!(
+        replaced.http_settings().request_timeout,
+        Duration::from_secs(7)
+    );
 }
 
 #[tokio::test]
@@ -1369,11 +1420,7 @@ async fn connection_refused_is_transient() {
 }
 
 fn quick(base: &str) -> OpenAiConfig {
-    config(base).http_settings(
-        HttpSettings::new(base)
-            .api_key(KEY)
-            .timeout(Duration::from_millis(300)),
-    )
+    config(base).timeout(Duration::from_millis(300))
 }
 
 #[tokio::test]
@@ -1669,16 +1716,28 @@ async fn foreman_sends_its_bearer_token_and_waits_long() {
 
     let dsn = Dsn::parse("foreman+http://tok@127.0.0.1:9000").unwrap();
     let config = OpenAiConfig::foreman_from_dsn("f", &dsn).unwrap();
-    assert_eq!(config.settings().request_timeout, FOREMAN_DEFAULT_TIMEOUT);
+    assert_eq!(
+        config.http_settings().request_timeout,
+        FOREMAN_DEFAULT_TIMEOUT
+    );
     assert_eq!(FOREMAN_DEFAULT_TIMEOUT, Duration::from_secs(30 * 60));
-    assert_eq!(config.settings().base_url(), "http://127.0.0.1:9000");
+    assert_eq!(config.http_settings().base_url(), "http://127.0.0.1:9000");
     let dsn = Dsn::parse("foreman://tok@queue.internal/api?timeout=5s").unwrap();
     let config = OpenAiConfig::foreman_from_dsn("f", &dsn).unwrap();
-    assert_eq!(config.settings().request_timeout, Duration::from_secs(5));
-    assert_eq!(config.settings().base_url(), "https://queue.internal/api");
+    assert_eq!(
+        config.http_settings().request_timeout,
+        Duration::from_secs(5)
+    );
+    assert_eq!(
+        config.http_settings().base_url(),
+        "https://queue.internal/api"
+    );
     let dsn = Dsn::parse("openai://k@api.example.com/v1").unwrap();
     let config = OpenAiConfig::from_dsn("o", &dsn).unwrap();
-    assert_eq!(config.settings().base_url(), "https://api.example.com/v1");
+    assert_eq!(
+        config.http_settings().base_url(),
+        "https://api.example.com/v1"
+    );
     assert_eq!(config.provider_name(), "o");
 }
 

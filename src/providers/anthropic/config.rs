@@ -26,9 +26,19 @@ pub const DEFAULT_MAX_TOKENS: u32 = 4096;
 ///     .api_key("sk-ant-test")
 ///     .version("2023-06-01")
 ///     .default_max_tokens(2048)
-///     .timeout(Duration::from_secs(120));
+///     .beta("token-efficient-tools-2025-02-19")
+///     .header("x-gateway-tenant", "team-7")
+///     .timeout(Duration::from_secs(120))
+///     .connect_timeout(Duration::from_secs(5));
 /// assert_eq!(config.provider_name(), "claude");
+/// assert_eq!(config.http_settings().base_url(), "https://gateway.example.com/anthropic");
 /// assert!(!format!("{config:?}").contains("sk-ant-test"));
+///
+/// // Or start from whole HTTP settings:
+/// use majordomo::providers::http::HttpSettings;
+/// let settings = HttpSettings::new("http://localhost:8080").api_key("sk-ant-test");
+/// let local = AnthropicConfig::from_settings(settings).name("local");
+/// assert_eq!(local.http_settings().base_url(), "http://localhost:8080");
 /// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -45,16 +55,7 @@ pub struct AnthropicConfig {
 
 impl Default for AnthropicConfig {
     fn default() -> Self {
-        AnthropicConfig {
-            name: "anthropic".to_owned(),
-            http: HttpSettings::new(DEFAULT_BASE_URL),
-            version: DEFAULT_VERSION.to_owned(),
-            default_max_tokens: DEFAULT_MAX_TOKENS,
-            inline_images: false,
-            media_limits: MediaLimits::default(),
-            betas: Vec::new(),
-            capabilities: Capabilities::unknown().streaming(true),
-        }
+        Self::new()
     }
 }
 
@@ -62,7 +63,23 @@ impl AnthropicConfig {
     /// The public API (`https://api.anthropic.com`), provider name `anthropic`,
     /// `anthropic-version: 2023-06-01`, no key.
     pub fn new() -> Self {
-        Self::default()
+        Self::from_settings(HttpSettings::new(DEFAULT_BASE_URL))
+    }
+
+    /// The protocol defaults of [`AnthropicConfig::new`] (provider name
+    /// `anthropic`), reaching the server of `settings` (base URL before
+    /// `/v1/messages`, credential, timeouts, extra headers).
+    pub fn from_settings(settings: HttpSettings) -> Self {
+        AnthropicConfig {
+            name: "anthropic".to_owned(),
+            http: settings,
+            version: DEFAULT_VERSION.to_owned(),
+            default_max_tokens: DEFAULT_MAX_TOKENS,
+            inline_images: false,
+            media_limits: MediaLimits::default(),
+            betas: Vec::new(),
+            capabilities: Capabilities::unknown().streaming(true),
+        }
     }
 
     /// The provider's registered name (the part before `/` in a spec). Errors
@@ -101,6 +118,16 @@ impl AnthropicConfig {
     /// Bounds establishing a connection.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.http = self.http.connect_timeout(timeout);
+        self
+    }
+
+    /// Adds a header sent with every request (e.g. a gateway's tenant header).
+    /// `x-api-key`, `anthropic-version` and `anthropic-beta` belong to
+    /// [`AnthropicConfig::api_key`], [`AnthropicConfig::version`] and
+    /// [`AnthropicConfig::beta`]: when those send them, they replace a header
+    /// of the same name given here.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.http = self.http.header(name, value);
         self
     }
 

@@ -544,3 +544,62 @@ fn system_messages_and_json_mode_go_to_system() {
     assert!(system.contains("JSON"));
     assert_eq!(body["messages"], json!([{"role": "user", "content": "hi"}]));
 }
+
+#[test]
+fn the_config_builder_speaks_the_common_vocabulary() {
+    use std::time::Duration;
+
+    use crate::Capabilities;
+    use crate::providers::http::MediaLimits;
+
+    let default = AnthropicConfig::default();
+    assert_eq!(default.provider_name(), "anthropic");
+    assert_eq!(default.http_settings().base_url(), super::DEFAULT_BASE_URL);
+    assert!(default.http_settings().credential().is_none());
+    assert_eq!(default.api_version(), super::DEFAULT_VERSION);
+    assert_eq!(default.default_max_tokens, super::DEFAULT_MAX_TOKENS);
+    assert_eq!(AnthropicConfig::new().provider_name(), "anthropic");
+
+    let settings = HttpSettings::new("http://gw.lan/anthropic/")
+        .api_key("sk-ant-settings")
+        .timeout(Duration::from_secs(7))
+        .header("x-tenant", "t1");
+    let from = AnthropicConfig::from_settings(settings);
+    assert_eq!(from.provider_name(), "anthropic");
+    assert_eq!(from.api_version(), super::DEFAULT_VERSION);
+    assert_eq!(from.http_settings().base_url(), "http://gw.lan/anthropic");
+    assert_eq!(
+        from.http_settings().credential().map(Secret::expose),
+        Some("sk-ant-settings")
+    );
+
+    let config = from
+        .name("claude")
+        .base_url("http://other.lan/")
+        .connect_timeout(Duration::from_secs(3))
+        .header("x-extra", "e1")
+        .media_limits(MediaLimits::default())
+        .capabilities(Capabilities::unknown());
+    let http = config.http_settings();
+    assert_eq!(config.provider_name(), "claude");
+    assert_eq!(http.base_url(), "http://other.lan");
+    assert_eq!(
+        http.credential().map(Secret::expose),
+        Some("sk-ant-settings")
+    );
+    assert_eq!(http.request_timeout, Duration::from_secs(7));
+    assert_eq!(http.connect_timeout, Duration::from_secs(3));
+    let debug = format!("{http:?}");
+    assert!(
+        debug.contains("x-tenant") && debug.contains("x-extra"),
+        "{debug}"
+    );
+    assert!(!debug.contains("sk-ant-settings"), "{debug}");
+    assert_eq!(config.capabilities, Capabilities::unknown());
+
+    let replaced = config.http(HttpSettings::new("http://third.lan"));
+    assert_eq!(replaced.http_settings().base_url(), "http://third.lan");
+    assert!(replaced.http_settings().credential().is_none());
+    assert!(!format!("{:?}", replaced.http_settings()).contains("x-tenant"));
+    assert_eq!(replaced.provider_name(), "claude");
+}

@@ -45,20 +45,30 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'~');
 
 /// How to reach Gemini: the provider's name, the HTTP settings (base URL, API
-/// key, timeouts) and the limits on fetching image URLs.
+/// key, timeouts, headers), the limits on fetching image URLs and the
+/// capabilities its models declare.
 ///
 /// ```
 /// use std::time::Duration;
 /// use majordomo::providers::gemini::{GeminiConfig, GeminiProvider};
-/// use majordomo::Provider;
+/// use majordomo::providers::http::MediaLimits;
+/// use majordomo::{Capabilities, Provider};
 ///
 /// let config = GeminiConfig::new()
 ///     .name("g")
+///     .base_url("https://generativelanguage.googleapis.com/v1beta")
 ///     .api_key("AIza-example")
-///     .timeout(Duration::from_secs(60));
+///     .timeout(Duration::from_secs(60))
+///     .connect_timeout(Duration::from_secs(5))
+///     .header("x-goog-user-project", "my-project")
+///     .media_limits(MediaLimits::default())
+///     .capabilities(Capabilities::unknown().streaming(true).tools(true));
+/// assert_eq!(config.provider_name(), "g");
+/// assert_eq!(config.http_settings().request_timeout, Duration::from_secs(60));
 /// assert!(!format!("{config:?}").contains("AIza-example"));
 /// let provider = GeminiProvider::new(config)?;
 /// assert_eq!(provider.name(), "g");
+/// assert_eq!(provider.model("gemini-2.5-flash")?.capabilities().tools, Some(true));
 /// # Ok::<(), majordomo::Error>(())
 /// ```
 #[derive(Clone)]
@@ -66,21 +76,18 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
 pub struct GeminiConfig {
     name: String,
     settings: HttpSettings,
-    headers: Vec<(String, String)>,
     media_limits: MediaLimits,
+    capabilities: Capabilities,
 }
 
 impl fmt::Debug for GeminiConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // `HttpSettings` shows neither the credential nor header values.
         f.debug_struct("GeminiConfig")
             .field("name", &self.name)
             .field("settings", &self.settings)
-            // Header values may be credentials too: names only.
-            .field(
-                "headers",
-                &self.headers.iter().map(|(k, _)| k).collect::<Vec<_>>(),
-            )
             .field("media_limits", &self.media_limits)
+            .field("capabilities", &self.capabilities)
             .finish()
     }
 }
@@ -92,8 +99,8 @@ impl Default for GeminiConfig {
 }
 
 impl GeminiConfig {
-    /// A provider named `gemini` at [`DEFAULT_BASE_URL`], with no key and the
-    /// default timeouts and media limits.
+    /// A provider named `gemini` at [`DEFAULT_BASE_URL`], with no key, the
+    /// default timeouts and media limits, and models declaring streaming only.
     pub fn new() -> Self {
         GeminiConfig::from_settings(HttpSettings::new(DEFAULT_BASE_URL))
     }
@@ -104,8 +111,10 @@ impl GeminiConfig {
         GeminiConfig {
             name: "gemini".to_owned(),
             settings,
-            headers: Vec::new(),
             media_limits: MediaLimits::default(),
+            // Every model served by generateContent also streams; tools,
+            // images, schemas and thinking vary by model.
+            capabilities: Capabilities::unknown().streaming(true),
         }
     }
 
@@ -130,7 +139,7 @@ impl GeminiConfig {
     }
 
     /// Replaces the HTTP settings (base URL, key, timeouts, headers).
-    pub fn settings(mut self, settings: HttpSettings) -> Self {
+    pub fn http(mut self, settings: HttpSettings) -> Self {
         self.settings = settings;
         self
     }
@@ -148,9 +157,9 @@ impl GeminiConfig {
         self
     }
 
-    /// A header sent with every request.
+    /// Adds a header sent with every request (e.g. `x-goog-user-project`).
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.headers.push((name.into(), value.into()));
+        self.settings = self.settings.header(name, value);
         self
     }
 
@@ -161,13 +170,21 @@ impl GeminiConfig {
         self
     }
 
-    /// The HTTP settings, with the extra headers.
-    fn http_settings(&self) -> HttpSettings {
-        let mut settings = self.settings.clone();
-        for (name, value) in &self.headers {
-            settings = settings.header(name.clone(), value.clone());
-        }
-        settings
+    /// What every model of this provider declares, replacing the default
+    /// (streaming only: tools, images, schemas and thinking vary by model).
+    pub fn capabilities(mut self, capabilities: Capabilities) -> Self {
+        self.capabilities = capabilities;
+        self
+    }
+
+    /// The provider's registered name.
+    pub fn provider_name(&self) -> &str {
+        &self.name
+    }
+
+    /// The HTTP settings: base URL, key, timeouts and headers.
+    pub fn http_settings(&self) -> &HttpSettings {
+        &self.settings
     }
 }
 
@@ -192,6 +209,7 @@ struct Inner {
     name: String,
     client: ClientSlot,
     media_limits: MediaLimits,
+    capabilities: Capabilities,
 }
 
 enum ClientSlot {
@@ -212,11 +230,12 @@ impl GeminiProvider {
     /// A configuration error for a malformed header or a TLS backend that
     /// cannot start.
     pub fn new(config: GeminiConfig) -> Result<Self> {
-        let client = HttpClient::new(config.http_settings())?;
+        let client = HttpClient::new(config.settings)?;
         Ok(GeminiProvider {
             inner: Arc::new(Inner {
                 name: config.name,
                 media_limits: config.media_limits,
+                capabilities: config.capabilities,
                 client: ClientSlot::Ready(client),
             }),
         })
@@ -230,6 +249,7 @@ impl GeminiProvider {
             inner: Arc::new(Inner {
                 name: config.name.clone(),
                 media_limits: config.media_limits,
+                capabilities: config.capabilities.clone(),
                 client: ClientSlot::FromEnv {
                     env,
                     config,
@@ -255,7 +275,7 @@ impl Inner {
                     .ok_or_else(|| {
                         Error::missing_credential(&self.name, &KEY_VARIABLES.join(" or "))
                     })?;
-                let client = HttpClient::new(config.clone().api_key(key).http_settings())?;
+                let client = HttpClient::new(config.settings.clone().api_key(key))?;
                 *slot = Some(client.clone());
                 Ok(client)
             }
@@ -271,7 +291,9 @@ impl fmt::Debug for GeminiProvider {
             ClientSlot::Ready(client) => d.field("client", client),
             ClientSlot::FromEnv { .. } => d.field("client", &"from environment"),
         };
-        d.field("media_limits", &self.inner.media_limits).finish()
+        d.field("media_limits", &self.inner.media_limits)
+            .field("capabilities", &self.inner.capabilities)
+            .finish()
     }
 }
 
@@ -284,9 +306,7 @@ impl Provider for GeminiProvider {
         Ok(Arc::new(GeminiModel {
             inner: Arc::clone(&self.inner),
             target: Target::new(&self.inner.name, id)?,
-            // Every model served by generateContent also streams; tools,
-            // images, schemas and thinking vary by model.
-            capabilities: Capabilities::unknown().streaming(true),
+            capabilities: self.inner.capabilities.clone(),
         }))
     }
 }
@@ -401,6 +421,77 @@ mod tests {
                 .find(|(k, _)| *k == name)
                 .map(|(_, v)| (*v).to_owned())
         })
+    }
+
+    #[test]
+    fn the_config_getters_show_what_the_builder_set() {
+        let config = GeminiConfig::default();
+        assert_eq!(config.provider_name(), "gemini");
+        assert_eq!(config.http_settings().base_url(), DEFAULT_BASE_URL);
+        assert!(config.http_settings().credential().is_none());
+
+        let config = GeminiConfig::new()
+            .name("g")
+            .api_key("AIza-secret-123")
+            .base_url("http://127.0.0.1:1/v1beta/")
+            .timeout(Duration::from_secs(7))
+            .connect_timeout(Duration::from_secs(3));
+        assert_eq!(config.provider_name(), "g");
+        let settings = config.http_settings();
+        assert_eq!(settings.base_url(), "http://127.0.0.1:1/v1beta");
+        assert_eq!(settings.credential().unwrap().expose(), "AIza-secret-123");
+        assert_eq!(settings.request_timeout, Duration::from_secs(7));
+        assert_eq!(settings.connect_timeout, Duration::from_secs(3));
+        assert!(!format!("{config:?}").contains("AIza-secret-123"));
+    }
+
+    #[test]
+    fn http_replaces_the_key_url_timeouts_and_headers() {
+        let config = GeminiConfig::new()
+            .api_key("old-key")
+            .timeout(Duration::from_secs(7))
+            .header("x-old", "secret-header-value")
+            .http(HttpSettings::new("http://127.0.0.1:2/v1beta"));
+        let settings = config.http_settings();
+        assert_eq!(settings.base_url(), "http://127.0.0.1:2/v1beta");
+        assert!(settings.credential().is_none());
+        assert_eq!(
+            settings.request_timeout,
+            crate::providers::http::DEFAULT_REQUEST_TIMEOUT
+        );
+        assert!(!format!("{settings:?}").contains("x-old"));
+        let with_header = GeminiConfig::new().header("x-new", "secret-header-value");
+        let debug = format!("{with_header:?}");
+        assert!(debug.contains("x-new"), "{debug}");
+        assert!(!debug.contains("secret-header-value"), "{debug}");
+    }
+
+    #[test]
+    fn models_declare_streaming_unless_capabilities_are_given() {
+        let model = GeminiProvider::new(GeminiConfig::new())
+            .unwrap()
+            .model("gemini-2.5-flash")
+            .unwrap();
+        assert_eq!(
+            model.capabilities(),
+            &Capabilities::unknown().streaming(true)
+        );
+        let declared = Capabilities::unknown()
+            .streaming(true)
+            .tools(true)
+            .images(false)
+            .context_window(1_048_576);
+        let provider =
+            GeminiProvider::new(GeminiConfig::new().capabilities(declared.clone())).unwrap();
+        assert_eq!(
+            provider.model("gemini-2.5-flash").unwrap().capabilities(),
+            &declared
+        );
+        let builtin = GeminiProvider::from_env(lookup(&[]));
+        assert_eq!(
+            builtin.model("gemini-2.5-pro").unwrap().capabilities(),
+            &Capabilities::unknown().streaming(true)
+        );
     }
 
     #[test]

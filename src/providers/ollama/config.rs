@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use crate::Secret;
 use crate::providers::http::{HttpSettings, MediaLimits};
+use crate::{Capabilities, Secret};
 
 /// The address of a local Ollama server: `http://127.0.0.1:11434`.
 pub const DEFAULT_BASE_URL: &str = "http://127.0.0.1:11434";
@@ -18,18 +18,30 @@ const DEFAULT_PORT: u16 = 11434;
 ///
 /// ```
 /// use std::time::Duration;
-/// use majordomo::providers::ollama::OllamaConfig;
+/// use majordomo::Capabilities;
+/// use majordomo::providers::http::MediaLimits;
+/// use majordomo::providers::ollama::{DEFAULT_BASE_URL, OllamaConfig};
 ///
-/// let config = OllamaConfig::new("http://gpu-box.lan:11434")
+/// // A local server at the default address.
+/// assert_eq!(OllamaConfig::new().http_settings().base_url(), DEFAULT_BASE_URL);
+///
+/// let config = OllamaConfig::new()
 ///     .name("gpu")
-///     .timeout(Duration::from_secs(120));
+///     .base_url("http://gpu-box.lan:11434")
+///     .api_key("key-123")
+///     .timeout(Duration::from_secs(120))
+///     .connect_timeout(Duration::from_secs(5))
+///     .header("X-Team", "research")
+///     .media_limits(MediaLimits::default())
+///     .capabilities(Capabilities::unknown().streaming(true));
 /// assert_eq!(config.provider_name(), "gpu");
-/// assert_eq!(config.settings().base_url(), "http://gpu-box.lan:11434");
+/// assert_eq!(config.http_settings().base_url(), "http://gpu-box.lan:11434");
+/// assert_eq!(config.http_settings().request_timeout, Duration::from_secs(120));
+/// assert!(!format!("{config:?}").contains("key-123"));
 ///
 /// // `OLLAMA_HOST`-style addresses, read as Ollama's clients read them:
 /// let cloud = OllamaConfig::from_host("https://ollama.com").api_key("key-123");
-/// assert_eq!(cloud.settings().base_url(), "https://ollama.com:443");
-/// assert!(!format!("{cloud:?}").contains("key-123"));
+/// assert_eq!(cloud.http_settings().base_url(), "https://ollama.com:443");
 /// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -37,21 +49,28 @@ pub struct OllamaConfig {
     name: String,
     settings: HttpSettings,
     media_limits: MediaLimits,
+    capabilities: Capabilities,
 }
 
 impl Default for OllamaConfig {
-    /// A provider named `ollama` at [`DEFAULT_BASE_URL`].
+    /// The same as [`OllamaConfig::new`].
     fn default() -> Self {
-        OllamaConfig::new(DEFAULT_BASE_URL)
+        OllamaConfig::new()
     }
 }
 
+/// What every Ollama model declares unless told otherwise: streaming only.
+pub(super) fn default_capabilities() -> Capabilities {
+    Capabilities::unknown().streaming(true)
+}
+
 impl OllamaConfig {
-    /// A provider named `ollama` at `base_url` (scheme, host, port and any
-    /// base path, e.g. `http://127.0.0.1:11434`; `/api/chat` is appended).
-    /// No credential, the default timeouts and media limits.
-    pub fn new(base_url: impl Into<String>) -> Self {
-        OllamaConfig::from_settings(HttpSettings::new(base_url))
+    /// A provider named `ollama` at a local server, [`DEFAULT_BASE_URL`]
+    /// (`http://127.0.0.1:11434`): no credential, the default timeouts,
+    /// media limits and capabilities. Another server:
+    /// [`OllamaConfig::base_url`] or [`OllamaConfig::from_host`].
+    pub fn new() -> Self {
+        OllamaConfig::from_settings(HttpSettings::new(DEFAULT_BASE_URL))
     }
 
     /// A provider named `ollama` at an `OLLAMA_HOST`-style address: `host`,
@@ -61,15 +80,17 @@ impl OllamaConfig {
     /// (80 or 443), as in Ollama's official clients. Empty means
     /// [`DEFAULT_BASE_URL`].
     pub fn from_host(host: &str) -> Self {
-        OllamaConfig::new(parse_host(host))
+        OllamaConfig::new().base_url(parse_host(host))
     }
 
-    /// A provider named `ollama` with these settings.
+    /// A provider named `ollama` with these settings (base URL, credential,
+    /// timeouts, headers), the default media limits and capabilities.
     pub fn from_settings(settings: HttpSettings) -> Self {
         OllamaConfig {
             name: "ollama".to_owned(),
             settings,
             media_limits: MediaLimits::default(),
+            capabilities: default_capabilities(),
         }
     }
 
@@ -77,6 +98,23 @@ impl OllamaConfig {
     /// what [`crate::Response::provider`] says. Default: `ollama`.
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();
+        self
+    }
+
+    /// Replaces the HTTP settings as a whole: base URL, credential, timeouts
+    /// and headers. The name, media limits and capabilities are kept.
+    pub fn http(mut self, settings: HttpSettings) -> Self {
+        self.settings = settings;
+        self
+    }
+
+    /// The server: scheme, host, port and any base path (e.g.
+    /// `http://gpu-box.lan:11434`; `/api/chat` is appended), taken as given
+    /// (for `OLLAMA_HOST`-style addresses, [`OllamaConfig::from_host`]).
+    /// The credential, timeouts and headers are kept. Default:
+    /// [`DEFAULT_BASE_URL`].
+    pub fn base_url(mut self, base_url: impl Into<String>) -> Self {
+        self.settings = self.settings.with_base_url(base_url);
         self
     }
 
@@ -113,24 +151,39 @@ impl OllamaConfig {
         self
     }
 
-    /// The provider's name.
+    /// What every model of this provider declares. Default: streaming only
+    /// (the rest depends on the model and stays undeclared).
+    pub fn capabilities(mut self, capabilities: Capabilities) -> Self {
+        self.capabilities = capabilities;
+        self
+    }
+
+    /// The provider's registered name.
     pub fn provider_name(&self) -> &str {
         &self.name
     }
 
-    /// The HTTP settings.
-    pub fn settings(&self) -> &HttpSettings {
+    /// The HTTP settings: base URL, credential, timeouts and headers.
+    pub fn http_settings(&self) -> &HttpSettings {
         &self.settings
     }
 
-    /// The media limits.
-    pub fn limits(&self) -> &MediaLimits {
-        &self.media_limits
+    pub(super) fn into_parts(self) -> Parts {
+        Parts {
+            name: self.name,
+            settings: self.settings,
+            media_limits: self.media_limits,
+            capabilities: self.capabilities,
+        }
     }
+}
 
-    pub(super) fn into_parts(self) -> (String, HttpSettings, MediaLimits) {
-        (self.name, self.settings, self.media_limits)
-    }
+/// An [`OllamaConfig`] taken apart by the provider.
+pub(super) struct Parts {
+    pub(super) name: String,
+    pub(super) settings: HttpSettings,
+    pub(super) media_limits: MediaLimits,
+    pub(super) capabilities: Capabilities,
 }
 
 /// The base URL an `OLLAMA_HOST` value means, by the rules of Ollama's
@@ -240,24 +293,72 @@ mod tests {
             max_bytes: 1024,
             ..MediaLimits::default()
         };
+        let capabilities = Capabilities::unknown().streaming(true).tools(true);
         let config = OllamaConfig::default()
             .name("local")
             .api_key("secret-token")
             .connect_timeout(Duration::from_millis(300))
             .timeout(Duration::from_secs(5))
-            .media_limits(limits);
+            .header("X-Team", "research")
+            .media_limits(limits)
+            .capabilities(capabilities.clone());
         assert_eq!(config.provider_name(), "local");
-        assert_eq!(config.settings().base_url(), DEFAULT_BASE_URL);
+        assert_eq!(config.http_settings().base_url(), DEFAULT_BASE_URL);
         assert_eq!(
-            config.settings().credential().map(Secret::expose),
+            config.http_settings().credential().map(Secret::expose),
             Some("secret-token")
         );
-        assert_eq!(config.settings().request_timeout, Duration::from_secs(5));
         assert_eq!(
-            config.settings().connect_timeout,
+            config.http_settings().request_timeout,
+            Duration::from_secs(5)
+        );
+        assert_eq!(
+            config.http_settings().connect_timeout,
             Duration::from_millis(300)
         );
-        assert_eq!(config.limits().max_bytes, 1024);
+        assert_eq!(config.media_limits.max_bytes, 1024);
+        assert_eq!(config.capabilities, capabilities);
         assert!(!format!("{config:?}").contains("secret-token"));
+
+        // `base_url` keeps the credential, timeouts and headers.
+        let moved = config.clone().base_url("http://gpu-box.lan:11434/");
+        assert_eq!(moved.http_settings().base_url(), "http://gpu-box.lan:11434");
+        assert_eq!(
+            moved.http_settings().credential().map(Secret::expose),
+            Some("secret-token")
+        );
+        assert_eq!(
+            moved.http_settings().request_timeout,
+            Duration::from_secs(5)
+        );
+        assert_eq!(
+            moved.http_settings().connect_timeout,
+            Duration::from_millis(300)
+        );
+        assert!(format!("{:?}", moved.http_settings()).contains("X-Team"));
+
+        // `http` replaces all of them, and keeps the rest.
+        let replaced = config.http(HttpSettings::new("http://other:1"));
+        assert_eq!(replaced.http_settings().base_url(), "http://other:1");
+        assert!(replaced.http_settings().credential().is_none());
+        assert_eq!(replaced.provider_name(), "local");
+        assert_eq!(replaced.media_limits.max_bytes, 1024);
+        assert_eq!(replaced.capabilities, capabilities);
+    }
+
+    #[test]
+    fn new_and_default_are_a_local_server() {
+        for config in [OllamaConfig::new(), OllamaConfig::default()] {
+            assert_eq!(config.provider_name(), "ollama");
+            assert_eq!(config.http_settings().base_url(), DEFAULT_BASE_URL);
+            assert!(config.http_settings().credential().is_none());
+            assert_eq!(config.capabilities, default_capabilities());
+        }
+        assert_eq!(
+            OllamaConfig::from_host("gpu-box.lan")
+                .http_settings()
+                .base_url(),
+            "http://gpu-box.lan:11434"
+        );
     }
 }

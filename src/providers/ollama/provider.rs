@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 
-use super::config::OllamaConfig;
+use super::config::{self, OllamaConfig, Parts};
 use super::errors;
 use super::request::{self, Context};
 use super::response;
@@ -29,7 +29,9 @@ const CHAT_PATH: &str = "/api/chat";
 /// use majordomo::Provider;
 /// use majordomo::providers::ollama::{OllamaConfig, OllamaProvider};
 ///
-/// let provider = OllamaProvider::new(OllamaConfig::new("http://gpu-box.lan:11434").name("gpu"))?;
+/// let provider = OllamaProvider::new(
+///     OllamaConfig::new().name("gpu").base_url("http://gpu-box.lan:11434"),
+/// )?;
 /// assert_eq!(provider.name(), "gpu");
 /// let model = provider.model("llama3.2")?; // no network call here
 /// assert_eq!(model.capabilities().streaming, Some(true));
@@ -45,6 +47,7 @@ const CHAT_PATH: &str = "/api/chat";
 #[derive(Clone)]
 pub struct OllamaProvider {
     name: Arc<str>,
+    capabilities: Capabilities,
     backend: Arc<Backend>,
 }
 
@@ -75,7 +78,7 @@ impl Backend {
                     if let Some(key) = env("OLLAMA_API_KEY").filter(|k| !k.trim().is_empty()) {
                         config = config.api_key(key.trim().to_owned());
                     }
-                    Shared::new(config).map(Arc::new)
+                    Shared::new(config.into_parts()).map(Arc::new)
                 })
                 .clone(),
         }
@@ -83,12 +86,11 @@ impl Backend {
 }
 
 impl Shared {
-    fn new(config: OllamaConfig) -> Result<Self> {
-        let (name, settings, limits) = config.into_parts();
+    fn new(parts: Parts) -> Result<Self> {
         Ok(Shared {
-            name: Arc::from(name),
-            client: HttpClient::new(settings)?,
-            limits,
+            name: Arc::from(parts.name),
+            client: HttpClient::new(parts.settings)?,
+            limits: parts.media_limits,
         })
     }
 }
@@ -101,9 +103,12 @@ impl OllamaProvider {
     /// A configuration error for a malformed header or a TLS backend that
     /// cannot start.
     pub fn new(config: OllamaConfig) -> Result<Self> {
-        let shared = Shared::new(config)?;
+        let parts = config.into_parts();
+        let capabilities = parts.capabilities.clone();
+        let shared = Shared::new(parts)?;
         Ok(OllamaProvider {
             name: shared.name.clone(),
+            capabilities,
             backend: Arc::new(Backend::Ready(Arc::new(shared))),
         })
     }
@@ -113,6 +118,7 @@ impl OllamaProvider {
     pub(crate) fn from_env(name: &str, env: EnvLookup) -> Self {
         OllamaProvider {
             name: Arc::from(name),
+            capabilities: config::default_capabilities(),
             backend: Arc::new(Backend::FromEnv {
                 env,
                 built: OnceLock::new(),
@@ -145,7 +151,7 @@ impl Provider for OllamaProvider {
         Ok(Arc::new(OllamaModel {
             target: Target::new(&self.name, id)?,
             backend: self.backend.clone(),
-            capabilities: Capabilities::unknown().streaming(true),
+            capabilities: self.capabilities.clone(),
         }))
     }
 }

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use crate::providers::http::{DEFAULT_REQUEST_TIMEOUT, HttpSettings, MediaLimits};
-use crate::{Capabilities, Dsn, Result};
+use crate::{Capabilities, Dsn, Result, Secret};
 
 /// OpenAI's own API.
 pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
@@ -66,15 +66,30 @@ impl MaxTokensField {
 /// only when a key is set.
 ///
 /// ```
+/// use std::time::Duration;
 /// use majordomo::providers::http::HttpSettings;
 /// use majordomo::providers::openai::{MaxTokensField, OpenAiConfig, OpenAiProvider};
 /// use majordomo::Provider;
 ///
-/// let config = OpenAiConfig::new(HttpSettings::new("http://127.0.0.1:8000/v1"))
+/// // OpenAI itself.
+/// let openai = OpenAiConfig::new().api_key("sk-test");
+/// assert_eq!(openai.http_settings().base_url(), "https://api.openai.com/v1");
+///
+/// // A vLLM server: a base URL, a timeout, a protocol choice.
+/// let config = OpenAiConfig::new()
 ///     .name("vllm")
+///     .base_url("http://127.0.0.1:8000/v1")
+///     .timeout(Duration::from_secs(120))
+///     .header("X-Team", "search")
 ///     .max_tokens_field(MaxTokensField::MaxTokens);
+/// assert_eq!(config.provider_name(), "vllm");
 /// let provider = OpenAiProvider::new(config)?;
 /// assert_eq!(provider.name(), "vllm");
+///
+/// // Or whole settings at once.
+/// let local = OpenAiConfig::from_settings(HttpSettings::new("http://127.0.0.1:8080/v1"))
+///     .name("local");
+/// assert_eq!(local.http_settings().credential(), None);
 /// # Ok::<(), majordomo::Error>(())
 /// ```
 #[derive(Debug, Clone)]
@@ -90,8 +105,14 @@ pub struct OpenAiConfig {
 }
 
 impl OpenAiConfig {
+    /// A provider named `openai` for OpenAI's own API ([`DEFAULT_BASE_URL`]),
+    /// with no API key (set one with [`OpenAiConfig::api_key`]).
+    pub fn new() -> Self {
+        Self::from_settings(HttpSettings::new(DEFAULT_BASE_URL))
+    }
+
     /// A provider named `openai` for the server `settings` describe.
-    pub fn new(settings: HttpSettings) -> Self {
+    pub fn from_settings(settings: HttpSettings) -> Self {
         OpenAiConfig {
             name: "openai".to_owned(),
             settings,
@@ -101,11 +122,6 @@ impl OpenAiConfig {
             media_limits: MediaLimits::default(),
             capabilities: default_capabilities(),
         }
-    }
-
-    /// OpenAI's API ([`DEFAULT_BASE_URL`]) with `api_key`.
-    pub fn openai(api_key: impl Into<crate::Secret>) -> Self {
-        Self::new(HttpSettings::new(DEFAULT_BASE_URL).api_key(api_key))
     }
 
     /// A provider named `name` from an `openai://` DSN: base URL
@@ -144,7 +160,9 @@ impl OpenAiConfig {
                 .with_provider(name));
             }
         };
-        Ok(Self::new(settings).name(name).inline_images(inline_images))
+        Ok(Self::from_settings(settings)
+            .name(name)
+            .inline_images(inline_images))
     }
 
     /// Sets the provider name (the part before `/` in a spec). Default: `openai`.
@@ -153,9 +171,42 @@ impl OpenAiConfig {
         self
     }
 
-    /// Replaces the server settings.
-    pub fn http_settings(mut self, settings: HttpSettings) -> Self {
+    /// Replaces the server settings: base URL, credential, timeouts and
+    /// headers.
+    pub fn http(mut self, settings: HttpSettings) -> Self {
         self.settings = settings;
+        self
+    }
+
+    /// Sets the base URL (requests go to `{base_url}/chat/completions`),
+    /// keeping the credential, timeouts and headers.
+    pub fn base_url(mut self, base_url: impl Into<String>) -> Self {
+        self.settings = self.settings.with_base_url(base_url);
+        self
+    }
+
+    /// Sets the API key, sent as `Authorization: Bearer`. Default: none.
+    pub fn api_key(mut self, key: impl Into<Secret>) -> Self {
+        self.settings = self.settings.api_key(key);
+        self
+    }
+
+    /// Sets the request timeout (the whole call, streaming included).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.settings = self.settings.timeout(timeout);
+        self
+    }
+
+    /// Sets the connect timeout.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.settings = self.settings.connect_timeout(timeout);
+        self
+    }
+
+    /// Adds a header sent with every request (e.g. OpenRouter's
+    /// `HTTP-Referer`, or `OpenAI-Organization`).
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.settings = self.settings.header(name, value);
         self
     }
 
@@ -202,14 +253,21 @@ impl OpenAiConfig {
         self
     }
 
-    /// The server settings.
-    pub fn settings(&self) -> &HttpSettings {
-        &self.settings
-    }
-
     /// The provider name.
     pub fn provider_name(&self) -> &str {
         &self.name
+    }
+
+    /// The server settings: base URL, credential, timeouts and headers.
+    pub fn http_settings(&self) -> &HttpSettings {
+        &self.settings
+    }
+}
+
+impl Default for OpenAiConfig {
+    /// [`OpenAiConfig::new`].
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -246,14 +304,20 @@ mod tests {
     fn foreman_waits_thirty_minutes_unless_told() {
         let dsn = Dsn::parse("foreman+http://tok@127.0.0.1:9000").unwrap();
         let config = OpenAiConfig::foreman_from_dsn("f", &dsn).unwrap();
-        assert_eq!(config.settings().request_timeout, FOREMAN_DEFAULT_TIMEOUT);
         assert_eq!(
-            config.settings().credential().map(|c| c.expose()),
+            config.http_settings().request_timeout,
+            FOREMAN_DEFAULT_TIMEOUT
+        );
+        assert_eq!(
+            config.http_settings().credential().map(|c| c.expose()),
             Some("tok")
         );
         let dsn = Dsn::parse("openai://k@h/v1").unwrap();
         let config = OpenAiConfig::from_dsn("o", &dsn).unwrap();
-        assert_eq!(config.settings().request_timeout, DEFAULT_REQUEST_TIMEOUT);
+        assert_eq!(
+            config.http_settings().request_timeout,
+            DEFAULT_REQUEST_TIMEOUT
+        );
         assert!(!config.inline_images);
     }
 

@@ -26,7 +26,7 @@
 //!
 //! // A local llama.cpp or vLLM server needs no key.
 //! let local = OpenAiProvider::new(
-//!     OpenAiConfig::new(HttpSettings::new("http://127.0.0.1:8080/v1")).name("local"),
+//!     OpenAiConfig::from_settings(HttpSettings::new("http://127.0.0.1:8080/v1")).name("local"),
 //! )?;
 //! let reply = local
 //!     .model("qwen2.5-7b-instruct")?
@@ -101,7 +101,7 @@ pub(crate) fn foreman_from_dsn(name: &str, dsn: &Dsn) -> Result<Arc<dyn Provider
 /// use majordomo::providers::openai::{OpenAiConfig, OpenAiProvider};
 /// use majordomo::Provider;
 ///
-/// let openai = OpenAiProvider::new(OpenAiConfig::openai("sk-test"))?;
+/// let openai = OpenAiProvider::new(OpenAiConfig::new().api_key("sk-test"))?;
 /// let model = openai.model("gpt-4o-mini")?; // no network call here
 /// assert_eq!(model.capabilities().streaming, Some(true));
 /// assert!(!format!("{openai:?}").contains("sk-test"));
@@ -222,7 +222,7 @@ impl LazyShared {
         let key = read("OPENAI_API_KEY")
             .ok_or_else(|| Error::missing_credential("openai", "OPENAI_API_KEY"))?;
         let base = read("OPENAI_BASE_URL").unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
-        let shared = Shared::new(OpenAiConfig::new(HttpSettings::new(base).api_key(key)))?;
+        let shared = Shared::new(OpenAiConfig::new().base_url(base).api_key(key))?;
         Ok(Arc::clone(self.shared.get_or_init(|| Arc::new(shared))))
     }
 }

@@ -89,7 +89,11 @@ impl MediaLimits {
 /// An image ready for a provider that takes bytes.
 #[derive(Debug, Clone)]
 pub(crate) struct InlineImage {
-    /// The media type, e.g. `image/png`.
+    /// The media type, e.g. `image/png` (Ollama takes bare base64 and never reads it).
+    #[cfg_attr(
+        not(any(feature = "openai", feature = "anthropic", feature = "gemini")),
+        allow(dead_code)
+    )]
     pub(crate) media_type: String,
     /// The bytes, base64-encoded (standard alphabet, padded, no `data:` prefix).
     pub(crate) base64: Arc<str>,

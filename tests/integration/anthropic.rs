@@ -16,9 +16,13 @@ use majordomo::{
 };
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{Mock, MockServer};
 
-use crate::support::http::{PacedServer, Step, fixture, fixture_json, head, write};
+use crate::support::http::{
+    PacedServer, answer, assert_no_credential, bodies, cut_after, first_event_then_stall, fixture,
+    fixture_answer, fixture_json, only_body, post, refused_url, serve_route, serve_route_once_then,
+    serve_route_with, stall_before_headers, stream_fold,
+};
 
 /// A recognizable key: no error text may ever contain it.
 const KEY: &str = "sk-ant-api03-TESTKEY-do-not-leak-7f3a9c";
@@ -37,47 +41,16 @@ fn model_at(config: AnthropicConfig, id: &str) -> Arc<dyn Model> {
     AnthropicProvider::new(config).unwrap().model(id).unwrap()
 }
 
+/// The route every call goes to.
+const ROUTE: &str = "/v1/messages";
+
 /// A server answering every `POST /v1/messages` with `status` and `body`.
 async fn serve(status: u16, body: Vec<u8>, content_type: &str) -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/messages"))
-        .respond_with(ResponseTemplate::new(status).set_body_raw(body, content_type))
-        .mount(&server)
-        .await;
-    server
+    serve_route(ROUTE, status, body, content_type).await
 }
 
 async fn serve_fixture(name: &str) -> MockServer {
-    let content_type = if name.ends_with(".sse") {
-        "text/event-stream"
-    } else {
-        "application/json"
-    };
-    serve(200, fixture(&format!("anthropic/{name}")), content_type).await
-}
-
-/// The JSON bodies the server received, in order.
-async fn bodies(server: &MockServer) -> Vec<Value> {
-    server
-        .received_requests()
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| serde_json::from_slice(&r.body).unwrap())
-        .collect()
-}
-
-async fn only_body(server: &MockServer) -> Value {
-    let mut all = bodies(server).await;
-    assert_eq!(all.len(), 1, "exactly one request expected");
-    all.remove(0)
-}
-
-/// Streams `request` and folds the stream; an error from opening the stream
-/// or from the stream itself is returned alike.
-async fn stream_fold(model: &dyn Model, request: Request) -> Result<Response, Error> {
-    model.stream(request).await?.into_response().await
+    serve_route_with(ROUTE, fixture_answer(&format!("anthropic/{name}"))).await
 }
 
 /// The answer without its raw metadata (a folded stream has none).
@@ -90,9 +63,7 @@ fn without_raw(mut response: Response) -> Response {
 fn assert_clean(error: &Error) {
     assert_eq!(error.provider(), Some("claude"), "{error:?}");
     assert_eq!(error.model(), Some(MODEL), "{error:?}");
-    let texts = format!("{error} {error:?} {error:#?}");
-    assert!(!texts.contains(KEY), "credential leaked: {texts}");
-    assert!(!texts.contains("TESTKEY"), "credential leaked: {texts}");
+    assert_no_credential(error, &[KEY, "TESTKEY"]);
 }
 
 fn weather_tool() -> Tool {
@@ -182,24 +153,12 @@ async fn max_tokens_defaults_when_the_request_sets_none() {
 
 #[tokio::test]
 async fn tool_call_round_trip_matches_the_recorded_requests() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/messages"))
-        .respond_with(ResponseTemplate::new(200).set_body_raw(
-            fixture("anthropic/messages_response_tool_use.json"),
-            "application/json",
-        ))
-        .up_to_n_times(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/v1/messages"))
-        .respond_with(ResponseTemplate::new(200).set_body_raw(
-            fixture("anthropic/messages_response_text.json"),
-            "application/json",
-        ))
-        .mount(&server)
-        .await;
+    let server = serve_route_once_then(
+        "/v1/messages",
+        fixture_answer("anthropic/messages_response_tool_use.json"),
+        fixture_answer("anthropic/messages_response_text.json"),
+    )
+    .await;
     let model = model_at(config(&server.uri()), "claude-haiku-4-5");
 
     let first = Request::new()
@@ -338,7 +297,7 @@ async fn inline_images_option_fetches_url_images_and_sends_bytes() {
     let png = b"\x89PNG\r\n\x1a\nfake-image-bytes".to_vec();
     Mock::given(method("GET"))
         .and(path("/cat.png"))
-        .respond_with(ResponseTemplate::new(200).set_body_raw(png.clone(), "image/png"))
+        .respond_with(answer(200, png.clone(), "image/png"))
         .mount(&server)
         .await;
     let model = model_at(
@@ -953,16 +912,11 @@ fn fault(status: u16, body: Vec<u8>, class: ErrorClass, message: &'static str) -
 
 async fn fail_with(fault: &Fault, streaming: bool) -> Error {
     let server = MockServer::start().await;
-    let mut template =
-        ResponseTemplate::new(fault.status).set_body_raw(fault.body.clone(), "application/json");
+    let mut template = answer(fault.status, fault.body.clone(), "application/json");
     for (name, value) in &fault.headers {
         template = template.insert_header(*name, value.as_str());
     }
-    Mock::given(method("POST"))
-        .and(path("/v1/messages"))
-        .respond_with(template)
-        .mount(&server)
-        .await;
+    post(ROUTE).respond_with(template).mount(&server).await;
     let model = model_at(config(&server.uri()), MODEL);
     let request = Request::new().user("hi");
     if streaming {
@@ -1121,10 +1075,7 @@ async fn rate_limits_carry_retry_after_in_seconds_and_as_a_date() {
 
 #[tokio::test]
 async fn connection_refused_is_transient() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
-    let model = model_at(config(&format!("http://127.0.0.1:{port}")), MODEL);
+    let model = model_at(config(&refused_url()), MODEL);
     let error = model.generate(Request::new().user("hi")).await.unwrap_err();
     assert_eq!(error.class(), ErrorClass::Transient, "{error:?}");
     assert_eq!(error.kind(), ErrorKind::Transport);
@@ -1138,7 +1089,7 @@ async fn connection_refused_is_transient() {
 
 #[tokio::test]
 async fn a_stalled_server_times_out() {
-    let server = PacedServer::start(vec![Step::Stall]).await;
+    let server = PacedServer::start(stall_before_headers()).await;
     let model = model_at(
         config(&server.url()).timeout(Duration::from_millis(300)),
         MODEL,
@@ -1150,13 +1101,8 @@ async fn a_stalled_server_times_out() {
 
     // A stream that starts, then goes silent.
     let basic = fixture("anthropic/messages_stream_basic.sse");
-    let first_event = basic.windows(2).position(|w| w == b"\n\n").unwrap() + 2;
-    let server = PacedServer::start(vec![
-        head(200, "text/event-stream"),
-        write(&basic[..first_event]),
-        Step::Stall,
-    ])
-    .await;
+    let server =
+        PacedServer::start(first_event_then_stall("text/event-stream", &basic, b"\n\n")).await;
     let model = model_at(
         config(&server.url()).timeout(Duration::from_millis(300)),
         MODEL,
@@ -1181,12 +1127,9 @@ async fn a_stream_cut_before_message_stop_ended_early() {
         .unwrap();
     for script in [
         // Cut at an event boundary (no message_delta, no message_stop).
-        vec![head(200, "text/event-stream"), write(&basic[..cut])],
+        cut_after("text/event-stream", &basic, cut),
         // Cut inside the last event's JSON.
-        vec![
-            head(200, "text/event-stream"),
-            write(&basic[..basic.len() - 8]),
-        ],
+        cut_after("text/event-stream", &basic, basic.len() - 8),
     ] {
         let server = PacedServer::start(script).await;
         let model = model_at(config(&server.url()), MODEL);
@@ -1268,23 +1211,15 @@ async fn a_mid_stream_overloaded_error_is_transient() {
 #[tokio::test]
 async fn dsn_provider_through_the_registry_generates_and_streams() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/messages"))
+    post("/v1/messages")
         .and(wiremock::matchers::body_partial_json(
             json!({"stream": true}),
         ))
-        .respond_with(ResponseTemplate::new(200).set_body_raw(
-            fixture("anthropic/messages_stream_basic.sse"),
-            "text/event-stream",
-        ))
+        .respond_with(fixture_answer("anthropic/messages_stream_basic.sse"))
         .mount(&server)
         .await;
-    Mock::given(method("POST"))
-        .and(path("/v1/messages"))
-        .respond_with(ResponseTemplate::new(200).set_body_raw(
-            fixture("anthropic/messages_response_text.json"),
-            "application/json",
-        ))
+    post("/v1/messages")
+        .respond_with(fixture_answer("anthropic/messages_response_text.json"))
         .mount(&server)
         .await;
     let port = server.address().port();
@@ -1299,11 +1234,7 @@ async fn dsn_provider_through_the_registry_generates_and_streams() {
     let reply = chain.generate(Request::new().user("hi")).await.unwrap();
     assert_eq!(reply.provider, "c");
     assert!(reply.text().contains("Sunny"));
-    let streamed = chain
-        .stream(Request::new().user("hi"))
-        .await
-        .unwrap()
-        .into_response()
+    let streamed = stream_fold(&chain, Request::new().user("hi"))
         .await
         .unwrap();
     assert_eq!(streamed.text(), "Hello there!");
@@ -1333,12 +1264,8 @@ async fn dsn_provider_through_the_registry_generates_and_streams() {
 #[tokio::test]
 async fn dsn_version_option_and_base_path() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/gateway/anthropic/v1/messages"))
-        .respond_with(ResponseTemplate::new(200).set_body_raw(
-            fixture("anthropic/messages_response_text.json"),
-            "application/json",
-        ))
+    post("/gateway/anthropic/v1/messages")
+        .respond_with(fixture_answer("anthropic/messages_response_text.json"))
         .mount(&server)
         .await;
     let port = server.address().port();

@@ -11,14 +11,18 @@ use base64::Engine as _;
 use majordomo::providers::gemini::{GeminiConfig, GeminiProvider};
 use majordomo::{
     Error, ErrorClass, ErrorKind, FinishReason, Image, Message, Model, Part, Provider,
-    ReasoningLevel, Registry, Request, Response, Role, Thinking, Tool, ToolCall, ToolChoice,
-    ToolResult, Usage,
+    ReasoningLevel, Registry, Request, Role, Thinking, Tool, ToolCall, ToolChoice, ToolResult,
+    Usage,
 };
 use serde_json::{Value, json};
-use wiremock::matchers::{header, method, path, query_param};
+use wiremock::matchers::{header, method, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::support::http::{PacedServer, Step, fixture, fixture_json, head, write};
+use crate::support::http::{
+    PacedServer, answer, assert_no_credential, bodies, content_type_of, cut_after,
+    first_event_then_stall, fixture, fixture_answer, fixture_json, post, refused_url,
+    serve_route_once_then, stall_before_headers, stream_fold,
+};
 
 /// A recognizable key: no error text may ever contain it.
 const KEY: &str = "AIzaSyTESTKEY-do-not-leak-5c1e9b7a";
@@ -38,22 +42,13 @@ fn model_at(config: GeminiConfig, id: &str) -> Arc<dyn Model> {
     GeminiProvider::new(config).unwrap().model(id).unwrap()
 }
 
-fn content_type(name: &str) -> &'static str {
-    if name.ends_with(".sse") {
-        "text/event-stream"
-    } else {
-        "application/json"
-    }
-}
-
 /// A server answering `POST {path}` (with the API key header) with `status`
 /// and `body`.
 async fn serve_at(route: &str, status: u16, body: Vec<u8>, content_type: &str) -> MockServer {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(route))
+    post(route)
         .and(header("x-goog-api-key", KEY))
-        .respond_with(ResponseTemplate::new(status).set_body_raw(body, content_type))
+        .respond_with(answer(status, body, content_type))
         .mount(&server)
         .await;
     server
@@ -69,7 +64,7 @@ async fn serve_fixture(name: &str) -> MockServer {
         route,
         200,
         fixture(&format!("gemini/{name}")),
-        content_type(name),
+        content_type_of(name),
     )
     .await
 }
@@ -79,27 +74,10 @@ async fn requests(server: &MockServer) -> Vec<wiremock::Request> {
     server.received_requests().await.unwrap_or_default()
 }
 
-/// The JSON bodies the server received, in order.
-async fn bodies(server: &MockServer) -> Vec<Value> {
-    requests(server)
-        .await
-        .iter()
-        .map(|r| serde_json::from_slice(&r.body).unwrap())
-        .collect()
-}
-
-async fn stream_fold(model: &dyn Model, request: Request) -> Result<Response, Error> {
-    model.stream(request).await?.into_response().await
-}
-
 /// Neither the message, the code, Display nor Debug may carry the key.
 fn assert_clean(error: &Error) {
-    for text in [
-        error.to_string(),
-        format!("{error:?}"),
-        error.message().to_owned(),
-        error.code().unwrap_or_default().to_owned(),
-    ] {
+    assert_no_credential(error, &[KEY]);
+    for text in [error.message(), error.code().unwrap_or_default()] {
         assert!(!text.contains(KEY), "key leaked: {text}");
     }
 }
@@ -214,24 +192,12 @@ fn find_theaters() -> Tool {
 
 #[tokio::test]
 async fn a_tool_call_round_trip() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(GENERATE))
-        .respond_with(ResponseTemplate::new(200).set_body_raw(
-            fixture("gemini/generate_response_function_call.json"),
-            "application/json",
-        ))
-        .up_to_n_times(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path(GENERATE))
-        .respond_with(ResponseTemplate::new(200).set_body_raw(
-            fixture("gemini/generate_response_text.json"),
-            "application/json",
-        ))
-        .mount(&server)
-        .await;
+    let server = serve_route_once_then(
+        GENERATE,
+        fixture_answer("gemini/generate_response_function_call.json"),
+        fixture_answer("gemini/generate_response_text.json"),
+    )
+    .await;
     let model = model_at(config(&server.uri()), MODEL);
 
     let ask = Request::new()
@@ -347,11 +313,9 @@ async fn tool_results_are_always_objects_and_choices_map_to_modes() {
 async fn thought_signatures_go_back_on_their_part_and_foreign_thinking_is_dropped() {
     const GEMINI3: &str = "gemini-3-pro-preview";
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1beta/models/gemini-3-pro-preview:generateContent"))
-        .respond_with(ResponseTemplate::new(200).set_body_raw(
-            fixture("gemini/generate_response_function_call_signature.json"),
-            "application/json",
+    post("/v1beta/models/gemini-3-pro-preview:generateContent")
+        .respond_with(fixture_answer(
+            "gemini/generate_response_function_call_signature.json",
         ))
         .mount(&server)
         .await;
@@ -577,14 +541,8 @@ async fn a_reasoning_level_sets_the_thinking_config() {
 
     // Gemini 3 takes a level instead of a budget.
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(
-            "/v1beta/models/gemini-3-flash-preview:generateContent",
-        ))
-        .respond_with(ResponseTemplate::new(200).set_body_raw(
-            fixture("gemini/generate_response_thinking.json"),
-            "application/json",
-        ))
+    post("/v1beta/models/gemini-3-flash-preview:generateContent")
+        .respond_with(fixture_answer("gemini/generate_response_thinking.json"))
         .mount(&server)
         .await;
     let model = model_at(config(&server.uri()), "gemini-3-flash-preview");
@@ -602,10 +560,7 @@ async fn a_reasoning_level_sets_the_thinking_config() {
 async fn serve_any() -> MockServer {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200).set_body_raw(
-            fixture("gemini/generate_response_text.json"),
-            "application/json",
-        ))
+        .respond_with(fixture_answer("gemini/generate_response_text.json"))
         .mount(&server)
         .await;
     server
@@ -826,10 +781,7 @@ async fn a_json_schema_request() {
 async fn model_ids_are_percent_encoded_in_the_path() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200).set_body_raw(
-            fixture("gemini/generate_response_text.json"),
-            "application/json",
-        ))
+        .respond_with(fixture_answer("gemini/generate_response_text.json"))
         .mount(&server)
         .await;
     for (id, expected) in [
@@ -893,22 +845,22 @@ async fn streams_fold_into_the_non_streamed_answer() {
         ),
     ] {
         let server = MockServer::start().await;
-        Mock::given(method("POST"))
-            .and(path(format!("/v1beta/models/{id}:streamGenerateContent")))
+        post(format!("/v1beta/models/{id}:streamGenerateContent"))
             .and(query_param("alt", "sse"))
             .and(header("x-goog-api-key", KEY))
-            .respond_with(
-                ResponseTemplate::new(200)
-                    .set_body_raw(fixture(&format!("gemini/{stream}")), "text/event-stream"),
-            )
+            .respond_with(answer(
+                200,
+                fixture(&format!("gemini/{stream}")),
+                "text/event-stream",
+            ))
             .mount(&server)
             .await;
-        Mock::given(method("POST"))
-            .and(path(format!("/v1beta/models/{id}:generateContent")))
-            .respond_with(
-                ResponseTemplate::new(200)
-                    .set_body_raw(fixture(&format!("gemini/{whole}")), "application/json"),
-            )
+        post(format!("/v1beta/models/{id}:generateContent"))
+            .respond_with(answer(
+                200,
+                fixture(&format!("gemini/{whole}")),
+                "application/json",
+            ))
             .mount(&server)
             .await;
         let model = model_at(config(&server.uri()), id);
@@ -1016,8 +968,7 @@ async fn http_errors_land_in_their_classes() {
 #[tokio::test]
 async fn a_retry_after_header_wins_over_retry_info() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(GENERATE))
+    post(GENERATE)
         .respond_with(
             ResponseTemplate::new(429)
                 .insert_header("retry-after", "7")
@@ -1079,11 +1030,7 @@ async fn an_echoed_key_never_reaches_an_error() {
 
 #[tokio::test]
 async fn connection_refused_is_transient() {
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
-    let model = model_at(config(&format!("http://127.0.0.1:{port}")), MODEL);
+    let model = model_at(config(&refused_url()), MODEL);
     let error = model.generate(Request::new().user("hi")).await.unwrap_err();
     assert_eq!(error.class(), ErrorClass::Transient, "{error:?}");
     assert_eq!(error.kind(), ErrorKind::Transport);
@@ -1098,7 +1045,7 @@ async fn connection_refused_is_transient() {
 
 #[tokio::test]
 async fn a_stalled_server_times_out() {
-    let server = PacedServer::start(vec![Step::Stall]).await;
+    let server = PacedServer::start(stall_before_headers()).await;
     let model = model_at(
         config(&server.url()).timeout(Duration::from_millis(300)),
         MODEL,
@@ -1111,12 +1058,11 @@ async fn a_stalled_server_times_out() {
 
     // A stream that starts, then goes silent.
     let text = fixture("gemini/stream_text.sse");
-    let first = text.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
-    let server = PacedServer::start(vec![
-        head(200, "text/event-stream"),
-        write(&text[..first]),
-        Step::Stall,
-    ])
+    let server = PacedServer::start(first_event_then_stall(
+        "text/event-stream",
+        &text,
+        b"\r\n\r\n",
+    ))
     .await;
     let model = model_at(
         config(&server.url()).timeout(Duration::from_millis(300)),
@@ -1151,12 +1097,9 @@ async fn a_stream_cut_before_any_finish_reason_ended_early() {
         .unwrap();
     for script in [
         // Cut at an event boundary, before the chunk with the finish reason.
-        vec![head(200, "text/event-stream"), write(&text[..last_event])],
+        cut_after("text/event-stream", &text, last_event),
         // Cut inside the last chunk's JSON.
-        vec![
-            head(200, "text/event-stream"),
-            write(&text[..text.len() - 10]),
-        ],
+        cut_after("text/event-stream", &text, text.len() - 10),
     ] {
         let server = PacedServer::start(script).await;
         let model = model_at(config(&server.url()), MODEL);
@@ -1211,23 +1154,15 @@ async fn an_error_in_a_data_line_ends_the_stream() {
 #[tokio::test]
 async fn through_the_registry_from_a_dsn() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(GENERATE))
+    post(GENERATE)
         .and(header("x-goog-api-key", KEY))
-        .respond_with(ResponseTemplate::new(200).set_body_raw(
-            fixture("gemini/generate_response_text.json"),
-            "application/json",
-        ))
+        .respond_with(fixture_answer("gemini/generate_response_text.json"))
         .mount(&server)
         .await;
-    Mock::given(method("POST"))
-        .and(path(STREAM))
+    post(STREAM)
         .and(query_param("alt", "sse"))
         .and(header("x-goog-api-key", KEY))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_raw(fixture("gemini/stream_text.sse"), "text/event-stream"),
-        )
+        .respond_with(fixture_answer("gemini/stream_text.sse"))
         .mount(&server)
         .await;
     let port = server.address().port();
@@ -1242,11 +1177,7 @@ async fn through_the_registry_from_a_dsn() {
     assert_eq!(generated.provider, "g");
     assert_eq!(generated.model, "gemini-2.5-flash");
     assert!(generated.text().contains("my_list.sort()"));
-    let streamed = chain
-        .stream(Request::new().user("hi"))
-        .await
-        .unwrap()
-        .into_response()
+    let streamed = stream_fold(&chain, Request::new().user("hi"))
         .await
         .unwrap();
     assert_eq!(streamed.message, generated.message);

@@ -12,7 +12,7 @@ use serde_json::Value;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::support::http::{PacedServer, Step};
+use crate::support::http::{PacedServer, Step, answer, post, serve_route_with};
 
 /// A 1×1 PNG's first bytes (signature and IHDR): enough to be recognised.
 const PNG: &[u8] =
@@ -21,22 +21,21 @@ const PNG: &[u8] =
 const REPLY: &str = r#"{"model":"llava","created_at":"2024-01-01T00:00:00Z","message":{"role":"assistant","content":"a cat"},"done":true,"done_reason":"stop"}"#;
 
 fn reply() -> ResponseTemplate {
-    ResponseTemplate::new(200).set_body_raw(REPLY, "application/json")
+    answer(200, REPLY, "application/json")
+}
+
+/// `/api/chat` answering 503, so a chain retries or fails over.
+fn busy() -> ResponseTemplate {
+    answer(503, r#"{"error":"server busy"}"#, "application/json")
 }
 
 fn png() -> ResponseTemplate {
-    ResponseTemplate::new(200).set_body_raw(PNG, "image/png")
+    answer(200, PNG, "image/png")
 }
 
 /// A server with `/api/chat` answering the minimal reply.
 async fn ollama() -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/api/chat"))
-        .respond_with(reply())
-        .mount(&server)
-        .await;
-    server
+    serve_route_with("/api/chat", reply()).await
 }
 
 async fn serve_image(server: &MockServer, template: ResponseTemplate, times: u64) {
@@ -126,18 +125,13 @@ async fn a_url_image_reaches_ollama_as_base64() {
 #[tokio::test]
 async fn a_retried_call_fetches_the_image_once() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/api/chat"))
-        .respond_with(
-            ResponseTemplate::new(503)
-                .set_body_raw(r#"{"error":"server busy"}"#, "application/json"),
-        )
+    post("/api/chat")
+        .respond_with(busy())
         .up_to_n_times(1)
         .expect(1)
         .mount(&server)
         .await;
-    Mock::given(method("POST"))
-        .and(path("/api/chat"))
+    post("/api/chat")
         .respond_with(reply())
         .expect(1)
         .mount(&server)
@@ -160,20 +154,12 @@ async fn a_retried_call_fetches_the_image_once() {
 #[tokio::test]
 async fn a_failover_to_another_provider_reuses_the_fetch() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/api/chat"))
-        .respond_with(
-            ResponseTemplate::new(503)
-                .set_body_raw(r#"{"error":"server busy"}"#, "application/json"),
-        )
+    post("/api/chat")
+        .respond_with(busy())
         .up_to_n_times(2)
         .mount(&server)
         .await;
-    Mock::given(method("POST"))
-        .and(path("/api/chat"))
-        .respond_with(reply())
-        .mount(&server)
-        .await;
+    post("/api/chat").respond_with(reply()).mount(&server).await;
     serve_image(&server, png(), 1).await;
     let dsn = format!("ollama://{}", server.address());
     let chain = Registry::builder()
@@ -241,12 +227,7 @@ async fn a_streamed_image_over_the_cap_ends_the_call() {
 #[tokio::test]
 async fn a_non_image_ends_the_call() {
     let server = ollama().await;
-    serve_image(
-        &server,
-        ResponseTemplate::new(200).set_body_raw("<html>sign in</html>", "text/html"),
-        1,
-    )
-    .await;
+    serve_image(&server, answer(200, "<html>sign in</html>", "text/html"), 1).await;
     let chain = chain(&server, "", "local/llava");
     let error = chain
         .generate(ask(format!(

@@ -17,10 +17,13 @@ use majordomo::{
     ToolCall, ToolChoice, ToolResult,
 };
 use serde_json::{Value, json};
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{MockServer, ResponseTemplate};
 
-use crate::support::http::{PacedServer, Step, fixture, fixture_json, head, write};
+use crate::support::http::{
+    PacedServer, Step, assert_no_credential, first_event_then_stall, fixture, fixture_answer,
+    fixture_json, head, only_body, post, refused_url, serve_route, serve_route_with,
+    stall_before_headers, stream_fold, write, written_then_close,
+};
 
 const NAME: &str = "ol";
 const MODEL: &str = "llama3.2";
@@ -41,26 +44,17 @@ fn model_at(url: &str, id: &str) -> Arc<dyn Model> {
     provider_at(url).model(id).unwrap()
 }
 
+/// The route every call goes to.
+const ROUTE: &str = "/api/chat";
+
 /// A server answering `/api/chat` with `status` and `body`.
 async fn serve(status: u16, body: Vec<u8>, content_type: &str) -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/api/chat"))
-        .respond_with(ResponseTemplate::new(status).set_body_raw(body, content_type))
-        .mount(&server)
-        .await;
-    server
+    serve_route(ROUTE, status, body, content_type).await
 }
 
+/// A server answering `/api/chat` with `tests/fixtures/ollama/<name>`.
 async fn serve_fixture(name: &str) -> MockServer {
-    serve(200, fixture(&format!("ollama/{name}")), "application/json").await
-}
-
-/// The JSON body of the only request `server` received.
-async fn sent_body(server: &MockServer) -> Value {
-    let requests = server.received_requests().await.unwrap();
-    assert_eq!(requests.len(), 1, "exactly one request");
-    serde_json::from_slice(&requests[0].body).unwrap()
+    serve_route_with(ROUTE, fixture_answer(&format!("ollama/{name}"))).await
 }
 
 /// The JSON body of the first request a paced server received.
@@ -123,10 +117,6 @@ fn without_generated_ids(mut r: Response) -> Response {
     r
 }
 
-async fn fold(model: &Arc<dyn Model>, request: Request) -> majordomo::Result<Response> {
-    model.stream(request).await?.into_response().await
-}
-
 // ----- request bodies -----
 
 #[tokio::test]
@@ -141,7 +131,7 @@ async fn plain_chat_with_a_system_prompt() {
         .unwrap();
 
     let expected = fixture_json("ollama/chat_request_nostream.json");
-    let body = sent_body(&server).await;
+    let body = only_body(&server).await;
     assert_eq!(keys(&body), ["messages", "model", "stream"]);
     assert_eq!(body["model"], expected["model"]);
     assert_eq!(body["stream"], json!(false));
@@ -181,7 +171,7 @@ async fn sampling_options_go_in_options() {
         .await
         .unwrap();
     let expected = fixture_json("ollama/chat_request_options.json");
-    let body = sent_body(&server).await;
+    let body = only_body(&server).await;
     assert_eq!(keys(&body), ["messages", "model", "options", "stream"]);
     assert_eq!(body["messages"], expected["messages"]);
     assert_eq!(body["stream"], json!(false));
@@ -205,7 +195,7 @@ async fn sampling_options_go_in_options() {
         )
         .await
         .unwrap();
-    let body = sent_body(&server).await;
+    let body = only_body(&server).await;
     assert_eq!(
         body["options"],
         json!({"top_p": 0.5, "num_predict": 64, "stop": ["\n\n", "END"]})
@@ -227,7 +217,7 @@ async fn tools_are_offered_and_a_call_comes_back_with_a_generated_id() {
         .unwrap();
 
     let expected = fixture_json("ollama/chat_request_tools.json");
-    let body = sent_body(&server).await;
+    let body = only_body(&server).await;
     assert_eq!(keys(&body), ["messages", "model", "stream", "tools"]);
     assert_eq!(body["model"], expected["model"]);
     assert_eq!(body["messages"], expected["messages"]);
@@ -269,7 +259,7 @@ async fn a_tool_round_trip_sends_the_call_and_the_named_result() {
         .unwrap();
 
     let expected = fixture_json("ollama/chat_request_tool_result_history.json");
-    let body = sent_body(&server).await;
+    let body = only_body(&server).await;
     assert_eq!(keys(&body), ["messages", "model", "stream", "tools"]);
     assert_eq!(body["tools"], expected["tools"]);
     assert_eq!(body["stream"], expected["stream"]);
@@ -340,7 +330,7 @@ async fn turns_from_other_providers_are_mapped_not_refused() {
         .await
         .unwrap();
 
-    let body = sent_body(&server).await;
+    let body = only_body(&server).await;
     let sent = body["messages"].as_array().unwrap();
     assert_eq!(sent.len(), 5, "{sent:#?}");
     assert_eq!(
@@ -385,7 +375,7 @@ async fn an_inline_image_is_sent_as_raw_base64() {
         .await
         .unwrap();
 
-    let body = sent_body(&server).await;
+    let body = only_body(&server).await;
     assert_eq!(keys(&body), ["messages", "model", "stream"]);
     assert_eq!(body["model"], expected["model"]);
     assert_eq!(body["messages"], expected["messages"]);
@@ -414,7 +404,7 @@ async fn reasoning_levels_become_think_and_thinking_comes_back() {
         .unwrap();
 
     let expected = fixture_json("ollama/chat_request_think.json");
-    let body = sent_body(&server).await;
+    let body = only_body(&server).await;
     assert_eq!(keys(&body), ["messages", "model", "stream", "think"]);
     assert_eq!(body["model"], expected["model"]);
     assert_eq!(body["messages"], expected["messages"]);
@@ -440,7 +430,7 @@ async fn reasoning_levels_become_think_and_thinking_comes_back() {
         .generate(next)
         .await
         .unwrap();
-    let body = sent_body(&server).await;
+    let body = only_body(&server).await;
     // gpt-oss cannot stop thinking (`false` is ignored): the least it offers.
     assert_eq!(body["think"], json!("low"));
     assert_eq!(
@@ -466,7 +456,7 @@ async fn reasoning_levels_become_think_and_thinking_comes_back() {
             .generate(Request::new().user("x").reasoning(level))
             .await
             .unwrap();
-        assert_eq!(sent_body(&server).await["think"], think, "{model} {level}");
+        assert_eq!(only_body(&server).await["think"], think, "{model} {level}");
     }
 }
 
@@ -483,7 +473,7 @@ async fn json_schema_and_json_output_set_format() {
         )
         .await
         .unwrap();
-    let body = sent_body(&server).await;
+    let body = only_body(&server).await;
     assert_eq!(
         keys(&body),
         ["format", "messages", "model", "options", "stream"]
@@ -505,7 +495,7 @@ async fn json_schema_and_json_output_set_format() {
         )
         .await
         .unwrap();
-    assert_eq!(sent_body(&server).await["format"], json!("json"));
+    assert_eq!(only_body(&server).await["format"], json!("json"));
 }
 
 #[tokio::test]
@@ -543,7 +533,7 @@ async fn tool_choice_narrows_the_tools_offered() {
                 )
                 .await
                 .unwrap();
-            let body = sent_body(&server).await;
+            let body = only_body(&server).await;
             body.get("tools").map_or_else(Vec::new, |tools| {
                 tools
                     .as_array()
@@ -634,7 +624,7 @@ async fn a_foreign_call_0_repeated_in_every_turn_names_each_result_right() {
         .generate(request)
         .await
         .unwrap();
-    let body = sent_body(&server).await;
+    let body = only_body(&server).await;
     let sent = body["messages"].as_array().unwrap();
     assert_eq!(sent.len(), 5, "{sent:#?}");
     assert_eq!(sent[2]["tool_name"], json!("get_weather"));
@@ -661,12 +651,7 @@ async fn cached_prompt_tokens_are_reported() {
 
 #[tokio::test]
 async fn a_stream_sends_stream_true_and_folds_into_the_answer() {
-    let server = serve(
-        200,
-        fixture("ollama/chat_stream.ndjson"),
-        "application/x-ndjson",
-    )
-    .await;
+    let server = serve_fixture("chat_stream.ndjson").await;
     let model = model_at(&server.uri(), MODEL);
     let stream = model
         .stream(Request::new().user("why is the sky blue?"))
@@ -677,7 +662,7 @@ async fn a_stream_sends_stream_true_and_folds_into_the_answer() {
     let response = stream.into_response().await.unwrap();
 
     let expected = fixture_json("ollama/chat_request_stream.json");
-    let body = sent_body(&server).await;
+    let body = only_body(&server).await;
     assert_eq!(keys(&body), ["messages", "model", "stream"]);
     assert_eq!(body["model"], expected["model"]);
     assert_eq!(body["messages"], expected["messages"]);
@@ -692,12 +677,7 @@ async fn a_stream_sends_stream_true_and_folds_into_the_answer() {
 
 #[tokio::test]
 async fn a_streamed_tool_call_folds_into_one_call() {
-    let server = serve(
-        200,
-        fixture("ollama/chat_stream_tool_call.ndjson"),
-        "application/x-ndjson",
-    )
-    .await;
+    let server = serve_fixture("chat_stream_tool_call.ndjson").await;
     let model = model_at(&server.uri(), MODEL);
     let request = Request::new()
         .user("what is the weather in tokyo?")
@@ -710,7 +690,7 @@ async fn a_streamed_tool_call_folds_into_one_call() {
         .collect()
         .await;
     let expected = fixture_json("ollama/chat_request_tools_stream.json");
-    let body = sent_body(&server).await;
+    let body = only_body(&server).await;
     assert_eq!(body["messages"], expected["messages"]);
     assert_eq!(body["tools"], expected["tools"]);
     assert_eq!(body["stream"], expected["stream"]);
@@ -801,7 +781,7 @@ async fn a_paced_stream_folds_into_the_same_response_as_generate() {
         script.push(write(b));
     }
     let paced = PacedServer::start(script).await;
-    let streamed = fold(&model_at(&paced.url(), MODEL), Request::new().user("go"))
+    let streamed = stream_fold(&model_at(&paced.url(), MODEL), Request::new().user("go"))
         .await
         .unwrap();
     assert_eq!(paced_body(&paced)["stream"], json!(true));
@@ -836,8 +816,7 @@ async fn a_paced_stream_folds_into_the_same_response_as_generate() {
 
 async fn http_error(status: u16, body: &[u8]) -> Error {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/api/chat"))
+    post("/api/chat")
         .respond_with(
             ResponseTemplate::new(status)
                 .insert_header("retry-after", "7")
@@ -952,10 +931,7 @@ async fn a_stream_refused_before_the_first_byte_fails_from_stream() {
 
 #[tokio::test]
 async fn connection_refused_is_transient() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    drop(listener);
-    let model = model_at(&url, MODEL);
+    let model = model_at(&refused_url(), MODEL);
     let e = model.generate(Request::new().user("hi")).await.unwrap_err();
     assert_error(&e, ErrorClass::Transient, None, "connection failed");
     assert_eq!(e.kind(), ErrorKind::Transport);
@@ -977,7 +953,7 @@ fn fast_model(url: &str) -> Arc<dyn Model> {
 
 #[tokio::test]
 async fn a_silent_server_times_out() {
-    let paced = PacedServer::start(vec![Step::Stall]).await;
+    let paced = PacedServer::start(stall_before_headers()).await;
     let model = fast_model(&paced.url());
     let e = model.generate(Request::new().user("hi")).await.unwrap_err();
     assert_error(&e, ErrorClass::Transient, None, "");
@@ -989,17 +965,12 @@ async fn a_silent_server_times_out() {
 
 #[tokio::test]
 async fn a_stream_that_stalls_after_its_first_line_times_out() {
-    let first = fixture("ollama/chat_stream.ndjson")
-        .split(|b| *b == b'\n')
-        .next()
-        .unwrap()
-        .to_vec();
-    let paced = PacedServer::start(vec![
-        head(200, "application/x-ndjson"),
-        write(&first),
-        write("\n"),
-        Step::Stall,
-    ])
+    let lines = fixture("ollama/chat_stream.ndjson");
+    let paced = PacedServer::start(first_event_then_stall(
+        "application/x-ndjson",
+        &lines,
+        b"\n",
+    ))
     .await;
     let mut stream = fast_model(&paced.url())
         .stream(Request::new().user("hi"))
@@ -1016,7 +987,7 @@ async fn a_stream_that_stalls_after_its_first_line_times_out() {
 
 /// Streams `body` and returns the events before the error, and the error.
 async fn stream_until_error(body: Vec<u8>) -> (Vec<StreamEvent>, Error) {
-    let paced = PacedServer::start(vec![head(200, "application/x-ndjson"), write(body)]).await;
+    let paced = PacedServer::start(written_then_close("application/x-ndjson", body)).await;
     let mut stream = model_at(&paced.url(), MODEL)
         .stream(Request::new().user("hi"))
         .await
@@ -1133,13 +1104,12 @@ async fn a_credential_is_a_bearer_token_and_never_leaks() {
         format!("Bearer {KEY}")
     );
     assert_error(&e, ErrorClass::Permanent, Some(401), "unauthorized");
-    for text in [e.to_string(), format!("{e:?}"), e.message().to_owned()] {
-        assert!(!text.contains(KEY), "{text}");
-    }
+    assert_no_credential(&e, &[KEY]);
+    assert!(!e.message().contains(KEY), "{e:?}");
 
     // In a stream too.
     let line = format!("{{\"error\":\"bad token {KEY}\"}}\n");
-    let paced = PacedServer::start(vec![head(200, "application/x-ndjson"), write(line)]).await;
+    let paced = PacedServer::start(written_then_close("application/x-ndjson", line)).await;
     let provider = OllamaProvider::new(
         OllamaConfig::new()
             .base_url(paced.url())
@@ -1147,13 +1117,11 @@ async fn a_credential_is_a_bearer_token_and_never_leaks() {
             .api_key(KEY),
     )
     .unwrap();
-    let e = fold(&provider.model(MODEL).unwrap(), Request::new().user("hi"))
+    let e = stream_fold(&provider.model(MODEL).unwrap(), Request::new().user("hi"))
         .await
         .unwrap_err();
     assert!(e.message().contains("bad token"));
-    for text in [e.to_string(), format!("{e:?}")] {
-        assert!(!text.contains(KEY), "{text}");
-    }
+    assert_no_credential(&e, &[KEY]);
 }
 
 // ----- the configuration builder -----
@@ -1220,24 +1188,15 @@ async fn an_llm_dsn_reaches_the_server_over_plain_http() {
     let response = chain.generate(Request::new().user("hi")).await.unwrap();
     assert_eq!(response.text(), "Hello! How are you today?");
     assert_eq!(response.provider, "local");
-    assert_eq!(sent_body(&server).await["model"], json!("llama3.2"));
+    assert_eq!(only_body(&server).await["model"], json!("llama3.2"));
 
-    let server = serve(
-        200,
-        fixture("ollama/chat_stream.ndjson"),
-        "application/x-ndjson",
-    )
-    .await;
+    let server = serve_fixture("chat_stream.ndjson").await;
     let port = server.address().port();
     let registry = Registry::builder()
         .env_vars([("LLM_LOCAL", format!("ollama://tok-{KEY}@127.0.0.1:{port}"))])
         .build();
     let chain = registry.parse("local/llama3.2").unwrap();
-    let response = chain
-        .stream(Request::new().user("hi"))
-        .await
-        .unwrap()
-        .into_response()
+    let response = stream_fold(&chain, Request::new().user("hi"))
         .await
         .unwrap();
     assert_eq!(response.text(), "The");
@@ -1294,7 +1253,9 @@ async fn the_builtin_reads_ollama_host_on_first_use_only() {
 async fn a_stream_answered_with_a_whole_json_reply_is_read() {
     let server = serve_fixture("chat_response.json").await;
     let model = model_at(&server.uri(), "llama3.2");
-    let streamed = fold(&model, Request::new().user("hi")).await.unwrap();
+    let streamed = stream_fold(&model, Request::new().user("hi"))
+        .await
+        .unwrap();
     let plain = model.generate(Request::new().user("hi")).await.unwrap();
     assert!(!streamed.text().is_empty());
     assert_eq!(streamed.text(), plain.text());

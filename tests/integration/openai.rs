@@ -21,7 +21,12 @@ use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::support::http::{PacedServer, Step, fixture, fixture_json, head, write};
+use crate::support::http::{
+    PacedServer, Step, answer, assert_no_credential, fixture, fixture_answer, fixture_json,
+    fixture_text, fold_opened, head, only_body, post, refused_url, serve_route,
+    serve_route_once_then, serve_route_with, stall_before_headers, stream_fold, write,
+    written_then_stall,
+};
 
 /// A recognizable key: no error text may ever contain it.
 const KEY: &str = "sk-proj-TESTKEY-do-not-leak-4b7e21";
@@ -41,28 +46,20 @@ fn model_at(server: &MockServer, id: &str) -> Arc<dyn Model> {
     model_with(config(&format!("{}/v1", server.uri())), id)
 }
 
+/// The route every call goes to.
+const ROUTE: &str = "/v1/chat/completions";
+
 /// A server answering every `POST /v1/chat/completions` with `status` and `body`.
 async fn serve(status: u16, body: impl Into<Vec<u8>>, content_type: &str) -> MockServer {
-    serve_template(ResponseTemplate::new(status).set_body_raw(body.into(), content_type)).await
+    serve_route(ROUTE, status, body, content_type).await
 }
 
 async fn serve_template(template: ResponseTemplate) -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/chat/completions"))
-        .respond_with(template)
-        .mount(&server)
-        .await;
-    server
+    serve_route_with(ROUTE, template).await
 }
 
 async fn serve_fixture(name: &str) -> MockServer {
-    let content_type = if name.ends_with(".sse") {
-        "text/event-stream"
-    } else {
-        "application/json"
-    };
-    serve(200, fixture(&format!("openai/{name}")), content_type).await
+    serve_template(fixture_answer(&format!("openai/{name}"))).await
 }
 
 /// A server that answers anything with a minimal completion.
@@ -75,10 +72,6 @@ async fn only_request(server: &MockServer) -> wiremock::Request {
     let mut all = server.received_requests().await.unwrap();
     assert_eq!(all.len(), 1, "expected exactly one request");
     all.pop().unwrap()
-}
-
-async fn only_body(server: &MockServer) -> Value {
-    serde_json::from_slice(&only_request(server).await.body).unwrap()
 }
 
 /// The body `request` turns into (sent to a real loopback server).
@@ -112,9 +105,7 @@ fn fixture_with_system_role(name: &str) -> Value {
 
 /// Asserts no credential appears in the error's texts.
 fn assert_no_key(error: &Error) {
-    let texts = format!("{error} {error:?}");
-    assert!(!texts.contains(KEY), "credential leaked: {texts}");
-    assert!(!texts.contains("do-not-leak"), "credential leaked: {texts}");
+    assert_no_credential(error, &[KEY, "do-not-leak"]);
 }
 
 fn reply(model: &str, parts: Vec<Part>, finish: FinishReason, usage: Usage) -> Response {
@@ -555,15 +546,11 @@ async fn inline_images_sends_fetched_urls_as_data_urls() {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
         .and(path("/cat.png"))
-        .respond_with(ResponseTemplate::new(200).set_body_raw(png.clone(), "image/png"))
+        .respond_with(answer(200, png.clone(), "image/png"))
         .mount(&server)
         .await;
-    Mock::given(method("POST"))
-        .and(path("/v1/chat/completions"))
-        .respond_with(ResponseTemplate::new(200).set_body_raw(
-            fixture("openai/chat_response_basic.json"),
-            "application/json",
-        ))
+    post("/v1/chat/completions")
+        .respond_with(fixture_answer("openai/chat_response_basic.json"))
         .mount(&server)
         .await;
     let url = format!("{}/cat.png", server.uri());
@@ -1040,11 +1027,7 @@ async fn streamed_counterparts_fold_into_the_non_streamed_response() {
     ];
     for (streamed, whole, ignore_call_ids) in pairs {
         let server = serve_fixture(streamed).await;
-        let mut folded = model_at(&server, MODEL)
-            .stream(Request::new().user("hi"))
-            .await
-            .unwrap()
-            .into_response()
+        let mut folded = stream_fold(&model_at(&server, MODEL), Request::new().user("hi"))
             .await
             .unwrap();
         let server = serve_fixture(whole).await;
@@ -1065,11 +1048,7 @@ async fn streamed_counterparts_fold_into_the_non_streamed_response() {
     }
     // And the synthetic pair is what it says.
     let server = serve_fixture("synthetic_stream_reasoning_tool_call.sse").await;
-    let folded = model_at(&server, MODEL)
-        .stream(Request::new().user("hi"))
-        .await
-        .unwrap()
-        .into_response()
+    let folded = stream_fold(&model_at(&server, MODEL), Request::new().user("hi"))
         .await
         .unwrap();
     assert_same(&folded, &reasoning_tool_call_reply(), "synthetic");
@@ -1118,13 +1097,12 @@ async fn parallel_tool_calls_stream_as_start_delta_end_events() {
 async fn calls_that_reuse_an_index_with_new_ids_stay_separate() {
     // Ollama's `/v1` streams every tool call with `index: 0`.
     let server = serve_fixture("synthetic_stream_ollama_reused_index.sse").await;
-    let folded = model_at(&server, MODEL)
-        .stream(Request::new().user("write both files"))
-        .await
-        .unwrap()
-        .into_response()
-        .await
-        .unwrap();
+    let folded = stream_fold(
+        &model_at(&server, MODEL),
+        Request::new().user("write both files"),
+    )
+    .await
+    .unwrap();
     assert_same(
         &folded,
         &reply(
@@ -1158,11 +1136,7 @@ async fn calls_that_reuse_an_index_with_new_ids_stay_separate() {
     .join("\n\n")
         + "\n\n";
     let server = serve(200, body, "text/event-stream").await;
-    let folded = model_at(&server, MODEL)
-        .stream(Request::new().user("hi"))
-        .await
-        .unwrap()
-        .into_response()
+    let folded = stream_fold(&model_at(&server, MODEL), Request::new().user("hi"))
         .await
         .unwrap();
     let calls: Vec<(&str, &str, &Value)> = folded
@@ -1400,10 +1374,7 @@ async fn retry_after_in_seconds_and_as_an_http_date() {
 
 #[tokio::test]
 async fn connection_refused_is_transient() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
-    let model = model_with(config(&format!("http://127.0.0.1:{port}/v1")), "m-1");
+    let model = model_with(config(&format!("{}/v1", refused_url())), "m-1");
     for streaming in [false, true] {
         let err = if streaming {
             model.stream(Request::new().user("hi")).await.unwrap_err()
@@ -1425,7 +1396,7 @@ fn quick(base: &str) -> OpenAiConfig {
 
 #[tokio::test]
 async fn a_server_that_stalls_times_out() {
-    let server = PacedServer::start(vec![Step::Stall]).await;
+    let server = PacedServer::start(stall_before_headers()).await;
     let model = model_with(quick(&format!("{}/v1", server.url())), "m-1");
     for streaming in [false, true] {
         let err = if streaming {
@@ -1445,18 +1416,13 @@ async fn a_server_that_stalls_times_out() {
 
 /// The first `n` events of the recorded text stream.
 fn text_events(n: usize) -> String {
-    let all = String::from_utf8(fixture("openai/chat_stream_text.sse")).unwrap();
+    let all = fixture_text("openai/chat_stream_text.sse");
     all.split_inclusive("\n\n").take(n).collect()
 }
 
 #[tokio::test]
 async fn a_stream_that_stalls_mid_way_times_out() {
-    let server = PacedServer::start(vec![
-        head(200, "text/event-stream"),
-        write(text_events(3)),
-        Step::Stall,
-    ])
-    .await;
+    let server = PacedServer::start(written_then_stall("text/event-stream", text_events(3))).await;
     let model = model_with(quick(&format!("{}/v1", server.url())), "m-1");
     let mut stream = model.stream(Request::new().user("hi")).await.unwrap();
     assert_eq!(
@@ -1485,11 +1451,7 @@ async fn a_stream_cut_mid_way_ended_early() {
     ])
     .await;
     let model = model_with(config(&format!("{}/v1", server.url())), "m-1");
-    let err = model
-        .stream(Request::new().user("hi"))
-        .await
-        .unwrap()
-        .into_response()
+    let err = fold_opened(&model, Request::new().user("hi"))
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::StreamEndedEarly, "{err:?}");
@@ -1499,11 +1461,7 @@ async fn a_stream_cut_mid_way_ended_early() {
 
     // The recorded stream without its usage chunk and `[DONE]`.
     let server = serve_fixture("synthetic_stream_cut.sse").await;
-    let err = model_at(&server, "m-1")
-        .stream(Request::new().user("hi"))
-        .await
-        .unwrap()
-        .into_response()
+    let err = fold_opened(&model_at(&server, "m-1"), Request::new().user("hi"))
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::StreamEndedEarly, "{err:?}");
@@ -1537,12 +1495,12 @@ async fn mid_stream_error_events() {
     let cases: Vec<(String, &str, Option<u16>)> = vec![
         (openai, "The server had an error", None),
         (
-            String::from_utf8(fixture("openai/synthetic_stream_openrouter_error.sse")).unwrap(),
+            fixture_text("openai/synthetic_stream_openrouter_error.sse"),
             "Upstream provider returned an invalid response",
             Some(502),
         ),
         (
-            String::from_utf8(fixture("openai/synthetic_stream_llamacpp_error_field.sse")).unwrap(),
+            fixture_text("openai/synthetic_stream_llamacpp_error_field.sse"),
             "llama_decode failed",
             Some(500),
         ),
@@ -1594,24 +1552,12 @@ fn loopback(uri: &str) -> String {
 
 #[tokio::test]
 async fn a_registry_dsn_provider_generates_and_streams() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/chat/completions"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_raw(fixture("openai/chat_stream_text.sse"), "text/event-stream"),
-        )
-        .up_to_n_times(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/v1/chat/completions"))
-        .respond_with(ResponseTemplate::new(200).set_body_raw(
-            fixture("openai/chat_response_basic.json"),
-            "application/json",
-        ))
-        .mount(&server)
-        .await;
+    let server = serve_route_once_then(
+        "/v1/chat/completions",
+        fixture_answer("openai/chat_stream_text.sse"),
+        fixture_answer("openai/chat_response_basic.json"),
+    )
+    .await;
     let registry = Registry::builder()
         .env_vars([(
             "LLM_X",
@@ -1620,11 +1566,7 @@ async fn a_registry_dsn_provider_generates_and_streams() {
         .build();
     let model = registry.parse("x/some-model").unwrap();
 
-    let folded = model
-        .stream(Request::new().user("hi"))
-        .await
-        .unwrap()
-        .into_response()
+    let folded = stream_fold(&model, Request::new().user("hi"))
         .await
         .unwrap();
     assert_eq!(folded.provider, "x");
@@ -1688,12 +1630,8 @@ async fn a_chain_fails_over_from_a_503_to_the_next_server() {
 #[tokio::test]
 async fn foreman_sends_its_bearer_token_and_waits_long() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/chat/completions"))
-        .respond_with(ResponseTemplate::new(200).set_body_raw(
-            fixture("openai/chat_response_basic.json"),
-            "application/json",
-        ))
+    post("/chat/completions")
+        .respond_with(fixture_answer("openai/chat_response_basic.json"))
         .mount(&server)
         .await;
     let registry = Registry::builder()
@@ -1796,11 +1734,7 @@ async fn the_builtin_reads_its_key_and_base_url_when_first_used() {
 async fn a_stream_answered_with_a_whole_completion_is_replayed() {
     let server = serve_fixture("chat_response_tool_call.json").await;
     let model = model_at(&server, "gpt-4o");
-    let streamed = model
-        .stream(Request::new().user("hi"))
-        .await
-        .unwrap()
-        .into_response()
+    let streamed = stream_fold(&model, Request::new().user("hi"))
         .await
         .unwrap();
     let mut plain = model.generate(Request::new().user("hi")).await.unwrap();

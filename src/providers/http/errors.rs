@@ -82,7 +82,9 @@ impl ErrorBody {
                     .find_map(|d| d.get("retryDelay").and_then(Value::as_str))
             })
             .and_then(parse_seconds_suffix);
+        // A numeric `code` ("400", LiteLLM) repeats the status: not a code.
         let code = text("code")
+            .filter(|c| !c.bytes().all(|b| b.is_ascii_digit()))
             .or_else(|| kind.clone())
             .or(reason)
             .or_else(|| text("status"));
@@ -133,14 +135,7 @@ pub fn classify(status: u16, body: &ErrorBody, should_retry: Option<bool>) -> Er
     if is_context_overflow(&text) || has("content_filter") || has("content_policy_violation") {
         return ErrorClass::RequestSpecific;
     }
-    if status == 404
-        || has("model_not_found")
-        || has("is not a valid model id")
-        || has("invalid model name")
-        || has("unknown model")
-        || has("no such model")
-        || (has("model") && (has("not found") || has("does not exist")))
-    {
+    if status == 404 || is_unknown_model(&text) {
         return ErrorClass::ModelNotFound;
     }
     match should_retry {
@@ -157,6 +152,21 @@ pub fn classify(status: u16, body: &ErrorBody, should_retry: Option<bool>) -> Er
         // larger body.
         _ => crate::class_of_status(status),
     }
+}
+
+/// A lower-cased error text that says the model does not exist here.
+fn is_unknown_model(text: &str) -> bool {
+    [
+        "model_not_found",
+        "is not a valid model id",
+        "invalid model name",
+        "unknown model",
+        "no such model",
+    ]
+    .iter()
+    .any(|n| text.contains(n))
+        || (text.contains("model")
+            && (text.contains("not found") || text.contains("does not exist")))
 }
 
 fn is_context_overflow(text: &str) -> bool {
@@ -221,6 +231,9 @@ pub fn from_stream_event(json: &Value, secret: Option<&Secret>) -> Error {
     let text = parsed.haystack();
     let class = code_class.unwrap_or(if is_context_overflow(&text) {
         ErrorClass::RequestSpecific
+    } else if is_unknown_model(&text) {
+        // Proxies report an upstream's unknown model in-band.
+        ErrorClass::ModelNotFound
     } else {
         ErrorClass::Transient
     });
@@ -413,6 +426,23 @@ mod tests {
             classify(503, &body("{}"), Some(false)),
             ErrorClass::Permanent
         );
+    }
+
+    #[test]
+    fn in_stream_errors_read_the_text_too() {
+        let unknown = serde_json::json!({"error": "Error code: 400 - /chat/completions: Invalid model name passed in model=x"});
+        assert_eq!(
+            from_stream_event(&unknown, None).class(),
+            ErrorClass::ModelNotFound
+        );
+        let busy = serde_json::json!({"error": {"message": "upstream hiccup"}});
+        assert_eq!(
+            from_stream_event(&busy, None).class(),
+            ErrorClass::Transient
+        );
+        let numeric =
+            body(r#"{"error":{"message":"bad","type":"invalid_request_error","code":"400"}}"#);
+        assert_eq!(numeric.code.as_deref(), Some("invalid_request_error"));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use super::errors;
 use super::wire::{ChatResponse, ResponseToolCall};
 use crate::{
-    FinishReason, Message, Part, Response, Result, Role, Secret, Thinking, ToolCall, Usage,
+    Error, FinishReason, Message, Part, Response, Result, Role, Secret, Thinking, ToolCall, Usage,
 };
 
 /// The [`Response`] for a whole (non-streamed) answer.
@@ -27,6 +27,13 @@ pub(super) fn into_response(
 ) -> Result<Response> {
     if let Some(error) = wire.error.as_ref().filter(|e| is_error(e)) {
         return Err(errors::in_band(error, secret));
+    }
+    if wire.message.is_none() && !wire.done {
+        // Every chat answer has a message or is the final `done` line; an
+        // empty reply from a server that speaks another protocol is not one.
+        return Err(Error::decode(
+            "not an Ollama chat answer: no `message` and no `done`",
+        ));
     }
     let raw = raw_metadata(&wire);
     let mut parts = Vec::new();
@@ -224,5 +231,15 @@ mod tests {
             serde_json::from_str(r#"{"error":"the model failed to generate a response"}"#).unwrap();
         let e = into_response(wire, "ollama", "m", None).unwrap_err();
         assert_eq!(e.message(), "the model failed to generate a response");
+    }
+
+    #[test]
+    fn a_body_of_another_protocol_is_not_an_empty_answer() {
+        let wire: ChatResponse = serde_json::from_str(
+            r#"{"id":"chatcmpl-1","choices":[{"message":{"role":"assistant","content":"hi"}}]}"#,
+        )
+        .unwrap();
+        let e = into_response(wire, "ollama", "m", None).unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::Decode, "{e}");
     }
 }

@@ -4,12 +4,17 @@
 
 #![allow(dead_code)] // each provider's tests use a different subset
 
+use std::fmt::{Debug, Display};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use majordomo::{Model, Request, Response};
+use serde_json::Value;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpListener;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockBuilder, MockServer, ResponseTemplate};
 
 /// The bytes of `tests/fixtures/<path>`.
 pub fn fixture(path: &str) -> Vec<u8> {
@@ -27,6 +32,127 @@ pub fn fixture_text(path: &str) -> String {
 /// `tests/fixtures/<path>` parsed as JSON.
 pub fn fixture_json(path: &str) -> serde_json::Value {
     serde_json::from_slice(&fixture(path)).expect("fixture is JSON")
+}
+
+/// The content type a recorded fixture is served with, from its file name:
+/// `.sse` is an event stream, `.ndjson` newline-delimited JSON, the rest JSON.
+pub fn content_type_of(name: &str) -> &'static str {
+    if name.ends_with(".sse") {
+        "text/event-stream"
+    } else if name.ends_with(".ndjson") {
+        "application/x-ndjson"
+    } else {
+        "application/json"
+    }
+}
+
+// ----- wiremock -----
+
+/// A mock for `POST {route}`.
+pub fn post(route: impl Into<String>) -> MockBuilder {
+    Mock::given(method("POST")).and(path(route))
+}
+
+/// An answer with `status`, `body` and `content_type`.
+pub fn answer(status: u16, body: impl Into<Vec<u8>>, content_type: &str) -> ResponseTemplate {
+    ResponseTemplate::new(status).set_body_raw(body.into(), content_type)
+}
+
+/// A 200 answer with `tests/fixtures/<path>`, its content type from its name.
+pub fn fixture_answer(path: &str) -> ResponseTemplate {
+    answer(200, fixture(path), content_type_of(path))
+}
+
+/// A server answering every `POST {route}` with `template`.
+pub async fn serve_route_with(route: &str, template: ResponseTemplate) -> MockServer {
+    let server = MockServer::start().await;
+    post(route).respond_with(template).mount(&server).await;
+    server
+}
+
+/// A server answering every `POST {route}` with `status`, `body` and `content_type`.
+pub async fn serve_route(
+    route: &str,
+    status: u16,
+    body: impl Into<Vec<u8>>,
+    content_type: &str,
+) -> MockServer {
+    serve_route_with(route, answer(status, body, content_type)).await
+}
+
+/// A server answering the first `POST {route}` with `first` and every later
+/// one with `then`.
+pub async fn serve_route_once_then(
+    route: &str,
+    first: ResponseTemplate,
+    then: ResponseTemplate,
+) -> MockServer {
+    let server = MockServer::start().await;
+    post(route)
+        .respond_with(first)
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    post(route).respond_with(then).mount(&server).await;
+    server
+}
+
+/// The JSON bodies `server` received, in order.
+pub async fn bodies(server: &MockServer) -> Vec<Value> {
+    server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect()
+}
+
+/// The JSON body of the only request `server` received.
+pub async fn only_body(server: &MockServer) -> Value {
+    let mut all = bodies(server).await;
+    assert_eq!(all.len(), 1, "exactly one request expected");
+    all.remove(0)
+}
+
+// ----- models -----
+
+/// Streams `request` and folds the stream; an error from opening the stream
+/// or from the stream itself is returned alike.
+pub async fn stream_fold<M: Model + ?Sized>(
+    model: &M,
+    request: Request,
+) -> majordomo::Result<Response> {
+    model.stream(request).await?.into_response().await
+}
+
+/// Streams `request`, which must open, and folds the stream.
+pub async fn fold_opened<M: Model + ?Sized>(
+    model: &M,
+    request: Request,
+) -> majordomo::Result<Response> {
+    model
+        .stream(request)
+        .await
+        .unwrap_or_else(|e| panic!("the stream does not open: {e:?}"))
+        .into_response()
+        .await
+}
+
+/// `http://127.0.0.1:PORT` with a port nothing listens on (bound, then freed).
+pub fn refused_url() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    format!("http://127.0.0.1:{port}")
+}
+
+/// Asserts none of `secrets` appears in `value`'s Display, Debug or pretty Debug.
+pub fn assert_no_credential(value: &(impl Display + Debug), secrets: &[&str]) {
+    let texts = format!("{value} {value:?} {value:#?}");
+    for secret in secrets {
+        assert!(!texts.contains(secret), "credential leaked: {texts}");
+    }
 }
 
 /// Splits `bytes` into pieces whose sizes come from `sizes` (cycled; 0 is read as 1).
@@ -147,6 +273,38 @@ pub fn head(status: u16, content_type: &str) -> Step {
 /// A body piece.
 pub fn write(bytes: impl AsRef<[u8]>) -> Step {
     Step::Write(bytes.as_ref().to_vec())
+}
+
+/// A server that accepts the connection and never answers (not even headers).
+pub fn stall_before_headers() -> Vec<Step> {
+    vec![Step::Stall]
+}
+
+/// A 200 `content_type` head, `body`, and then silence until the client gives up.
+pub fn written_then_stall(content_type: &str, body: impl AsRef<[u8]>) -> Vec<Step> {
+    vec![head(200, content_type), write(body), Step::Stall]
+}
+
+/// The length of `body`'s first event: up to and including the first `delimiter`.
+pub fn first_event_len(body: &[u8], delimiter: &[u8]) -> usize {
+    find(body, delimiter).expect("a delimited first event") + delimiter.len()
+}
+
+/// A 200 `content_type` head, `body`'s first event (ended by `delimiter`), then
+/// silence until the client gives up.
+pub fn first_event_then_stall(content_type: &str, body: &[u8], delimiter: &[u8]) -> Vec<Step> {
+    written_then_stall(content_type, &body[..first_event_len(body, delimiter)])
+}
+
+/// A 200 `content_type` head and `body`, then the connection closes.
+pub fn written_then_close(content_type: &str, body: impl AsRef<[u8]>) -> Vec<Step> {
+    vec![head(200, content_type), write(body)]
+}
+
+/// A 200 `content_type` head and the first `n` bytes of `body`, then the
+/// connection closes (a cut stream when `n` falls short of its end).
+pub fn cut_after(content_type: &str, body: &[u8], n: usize) -> Vec<Step> {
+    written_then_close(content_type, &body[..n])
 }
 
 async fn read_request(socket: &mut tokio::net::TcpStream) -> Vec<u8> {

@@ -1,1 +1,51 @@
-//! Integration tests: http_plumbing.
+//! The shared HTTP plumbing seen through the registry: error bodies are read
+//! with a bound, and DSN options reach the client.
+#![cfg(feature = "openai")]
+
+use majordomo::{ErrorClass, ErrorKind, Model, Registry, Request};
+
+use crate::support::http::{PacedServer, Step, head, stall_before_headers, write};
+
+#[tokio::test]
+async fn a_huge_error_body_is_cut_not_read_whole() {
+    // A 503 whose body never ends: the error is built from its first bytes
+    // at once, instead of waiting for an end that never comes.
+    let server = PacedServer::start(vec![
+        head(503, "text/plain"),
+        write("x".repeat(256 * 1024)),
+        Step::Stall,
+    ])
+    .await;
+    let registry = Registry::builder()
+        .env_vars([(
+            "LLM_X",
+            format!("openai+http://k@{}/v1?timeout=10s", server.addr),
+        )])
+        .build();
+    let model = registry.provider("x").unwrap().model("m").unwrap();
+    let err = model.generate(Request::new().user("hi")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Api, "{err:?}");
+    assert_eq!(err.status(), Some(503));
+    assert_eq!(err.class(), ErrorClass::Transient);
+    // The body's text made it into the error (an unbounded read would have
+    // timed out and lost it), cut to a bounded length.
+    assert!(err.message().starts_with("xxxx"), "{}", err.message());
+    assert!(err.message().len() <= 4 * 1024, "{}", err.message().len());
+}
+
+#[tokio::test]
+async fn the_dsn_timeout_bounds_a_silent_server() {
+    let server = PacedServer::start(stall_before_headers()).await;
+    let registry = Registry::builder()
+        .env_vars([(
+            "LLM_SLOW",
+            format!("openai+http://k@{}/v1?timeout=300ms", server.addr),
+        )])
+        .build();
+    let model = registry.provider("slow").unwrap().model("m").unwrap();
+    let err = model.generate(Request::new().user("hi")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err:?}");
+    assert_eq!(err.class(), ErrorClass::Transient);
+    let err = model.stream(Request::new().user("hi")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err:?}");
+}

@@ -332,8 +332,9 @@ impl HttpClient {
             });
         }
         let headers = response.headers().clone();
-        // The error body is small; a failure to read it still leaves the status.
-        let body = response.bytes().await.unwrap_or_default();
+        // Error bodies are small; a larger one is cut (never read without
+        // bound), and a failure to read it still leaves the status.
+        let body = read_capped(response, MAX_ERROR_BODY).await;
         Err(errors::from_status(
             status.as_u16(),
             &headers,
@@ -341,4 +342,20 @@ impl HttpClient {
             secret.as_ref(),
         ))
     }
+}
+
+/// Most of an error body we read.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// Up to `cap` bytes of `response`'s body; what could be read if it fails.
+async fn read_capped(mut response: reqwest::Response, cap: usize) -> Vec<u8> {
+    let mut body = Vec::new();
+    while let Ok(Some(chunk)) = response.chunk().await {
+        let room = cap.saturating_sub(body.len());
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if body.len() >= cap {
+            break;
+        }
+    }
+    body
 }

@@ -49,3 +49,25 @@ async fn the_dsn_timeout_bounds_a_silent_server() {
     let err = model.stream(Request::new().user("hi")).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Timeout, "{err:?}");
 }
+
+#[tokio::test]
+async fn an_answer_announcing_a_huge_body_is_refused_before_reading() {
+    let server = PacedServer::start(vec![
+        Step::Write(
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 4000000000\r\n\r\n{"
+                .to_vec(),
+        ),
+        Step::Stall,
+    ])
+    .await;
+    let registry = Registry::builder()
+        .env_vars([(
+            "LLM_X",
+            format!("openai+http://k@{}/v1?timeout=10s", server.addr),
+        )])
+        .build();
+    let model = registry.provider("x").unwrap().model("m").unwrap();
+    let err = model.generate(Request::new().user("hi")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Decode, "{err:?}");
+    assert!(err.to_string().contains("over"), "{err}");
+}

@@ -110,7 +110,7 @@ pub fn whole_body_error(body: &[u8]) -> Result<()> {
 }
 
 /// Largest whole JSON body read where a stream was expected.
-const MAX_WHOLE_BODY: usize = 32 * 1024 * 1024;
+const MAX_WHOLE_BODY: usize = super::client::MAX_BODY;
 
 /// How the body is being read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

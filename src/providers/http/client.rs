@@ -164,16 +164,29 @@ impl fmt::Debug for HttpResponse {
 }
 
 impl HttpResponse {
-    /// The whole body.
+    /// The whole body, at most [`MAX_BODY`] bytes.
     ///
     /// # Errors
-    /// A transient transport or timeout error when the body cannot be read.
+    /// A transient transport or timeout error when the body cannot be read;
+    /// a decode error for a body over the cap.
     pub async fn bytes(self) -> Result<Bytes> {
         let secret = self.secret;
-        self.inner
-            .bytes()
+        let mut inner = self.inner;
+        if inner.content_length().is_some_and(|n| n > MAX_BODY as u64) {
+            return Err(too_large());
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = inner
+            .chunk()
             .await
-            .map_err(|e| errors::from_transport(&e, secret.as_ref()))
+            .map_err(|e| errors::from_transport(&e, secret.as_ref()))?
+        {
+            if body.len() + chunk.len() > MAX_BODY {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Bytes::from(body))
     }
 
     /// The whole body decoded as JSON into `T`.
@@ -342,6 +355,14 @@ impl HttpClient {
             secret.as_ref(),
         ))
     }
+}
+
+/// Largest answer body read whole: far above any real chat answer, so a
+/// broken or hostile server cannot make us buffer without bound.
+pub const MAX_BODY: usize = 32 * 1024 * 1024;
+
+fn too_large() -> Error {
+    Error::decode(format!("the answer body is over {MAX_BODY} bytes"))
 }
 
 /// Most of an error body we read.

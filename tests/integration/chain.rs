@@ -1120,7 +1120,8 @@ async fn a_thousand_concurrent_calls_leave_health_consistent_with_the_outcomes()
         ChainConfig::default().observer(move |_: &FailoverEvent| *counter.lock().unwrap() += 1);
     let chain = Chain::new(targets, health.clone(), Arc::new(config));
 
-    // The health clock moves on while the calls run, so benches expire.
+    // The health clock moves on while the calls run, so benches expire. The
+    // test runs under paused tokio time: this sleep is virtual, not real.
     let ticking = clock.clone();
     let ticker = tokio::spawn(async move {
         loop {

@@ -432,6 +432,14 @@ mod tests {
         server.address().to_string()
     }
 
+    /// The error of inlining `{server}/img.png` within `limits`.
+    async fn fetch_error(server: &MockServer, limits: MediaLimits) -> Error {
+        let image = url_image(format!("{}/img.png", server.uri()));
+        inline_image(&client(), &request_with(&image), &image, &limits)
+            .await
+            .unwrap_err()
+    }
+
     async fn image_server(template: ResponseTemplate, expect: u64) -> MockServer {
         let server = MockServer::start().await;
         Mock::given(method("GET"))
@@ -631,15 +639,7 @@ mod tests {
             1,
         )
         .await;
-        let image = url_image(format!("{}/img.png", server.uri()));
-        let error = inline_image(
-            &client(),
-            &request_with(&image),
-            &image,
-            &MediaLimits::default(),
-        )
-        .await
-        .unwrap_err();
+        let error = fetch_error(&server, MediaLimits::default()).await;
         assert_refused(&error, &host_of_server(&server));
         assert_refused(&error, "not PNG, JPEG, GIF or WebP");
     }
@@ -710,15 +710,7 @@ mod tests {
             1,
         )
         .await;
-        let image = url_image(format!("{}/img.png", server.uri()));
-        let error = inline_image(
-            &client(),
-            &request_with(&image),
-            &image,
-            &MediaLimits::default(),
-        )
-        .await
-        .unwrap_err();
+        let error = fetch_error(&server, MediaLimits::default()).await;
         assert_refused(&error, &host_of_server(&server));
         assert_refused(&error, "\"text/html\", not an image");
     }

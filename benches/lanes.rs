@@ -20,7 +20,7 @@ fn lane_hop(c: &mut Criterion) {
         .enable_time()
         .build()
         .unwrap_or_else(|e| panic!("tokio runtime: {e}"));
-    let fake = FakeProvider::always_text("ok");
+    let fake = FakeProvider::always_text("fake", "ok");
     let direct = fake.model("m").unwrap_or_else(|e| panic!("{e}"));
     let laned = LaneProvider::new(Arc::new(fake.clone()), LaneRegistry::default())
         .model("m")

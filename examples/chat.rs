@@ -26,7 +26,8 @@ use std::process::ExitCode;
 
 use futures::StreamExt as _;
 use majordomo::{
-    Attempt, AttemptOutcome, FailoverEvent, Model, Registry, Request, Response, StreamAccumulator,
+    Attempt, AttemptOutcome, Error, ErrorKind, FailoverAction, FailoverEvent, Model, Registry,
+    Request, Response, StreamAccumulator,
 };
 use serde_json::{Value, json};
 
@@ -116,13 +117,29 @@ fn response_json(response: &Response) -> Value {
     })
 }
 
+/// The error that ended a chain call. An exhausted chain's steps were each
+/// printed by the observer, so only its summary is left to say.
+fn call_error(e: Error) -> String {
+    if e.kind() == ErrorKind::Exhausted {
+        e.message().to_owned()
+    } else {
+        e.to_string()
+    }
+}
+
 fn io(e: std::io::Error) -> String {
     format!("cannot write the answer: {e}")
 }
 
 async fn run(args: Args) -> Result<(), String> {
     let registry = Registry::builder()
-        .observer(|event: &FailoverEvent| eprintln!("failover: {event}"))
+        // Each step is printed once here; the error that ends the call is
+        // printed once by `main`, so the final give-up step is not repeated.
+        .observer(|event: &FailoverEvent| {
+            if event.action != FailoverAction::GiveUp {
+                eprintln!("failover: {event}");
+            }
+        })
         .build();
     for (name, spec) in &args.aliases {
         registry
@@ -137,12 +154,12 @@ async fn run(args: Args) -> Result<(), String> {
 
     let mut out = std::io::stdout().lock();
     let response = if args.stream {
-        let mut stream = chain.stream(request).await.map_err(|e| e.to_string())?;
+        let mut stream = chain.stream(request).await.map_err(call_error)?;
         let (provider, model) = (stream.provider().to_owned(), stream.model().to_owned());
         let attempts = stream.attempts().to_vec();
         let mut acc = StreamAccumulator::new();
         while let Some(event) = stream.next().await {
-            let event = event.map_err(|e| e.to_string())?;
+            let event = event.map_err(call_error)?;
             if let (false, majordomo::StreamEvent::TextDelta { text }) = (args.json, &event) {
                 out.write_all(text.as_bytes()).map_err(io)?;
                 out.flush().map_err(io)?;
@@ -153,7 +170,7 @@ async fn run(args: Args) -> Result<(), String> {
         response.attempts = attempts;
         response
     } else {
-        let response = chain.generate(request).await.map_err(|e| e.to_string())?;
+        let response = chain.generate(request).await.map_err(call_error)?;
         if !args.json {
             out.write_all(response.text().as_bytes()).map_err(io)?;
         }

@@ -49,7 +49,7 @@ impl<L: ProviderLayer + ?Sized> ProviderLayer for Arc<L> {
 /// let provider = Layers::new()
 ///     .layer(LaneLayer::new(lanes.clone()))
 ///     .layer(TimeoutLayer::new(Deadlines::new().generate(Duration::from_secs(30))))
-///     .wrap(Arc::new(FakeProvider::always_text("hi")));
+///     .wrap(Arc::new(FakeProvider::always_text("fake", "hi")));
 /// let reply = provider.model("m")?.generate(Request::new().user("hello")).await?;
 /// assert_eq!(reply.text(), "hi");
 /// assert_eq!(lanes.names(), ["fake/m"]);

@@ -2,9 +2,10 @@
 
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use super::ChainConfig;
+use crate::llm::text::{HumanDuration, write_one_line};
 use crate::{CallContext, Error, ErrorClass, Target};
 
 /// What the chain does after a step.
@@ -66,8 +67,10 @@ pub struct FailoverEvent {
     /// The error's class by the chain's classifier; `None` for skips.
     pub class: Option<ErrorClass>,
     /// For `SkipBenched` and for a failure that benched the target: when it is
-    /// admitted again.
+    /// admitted again. `None` for a skip while another call probes the target.
     pub admitted_at: Option<SystemTime>,
+    /// How long from this step until `admitted_at`: what a person reads.
+    pub benched_for: Option<Duration>,
     /// True when the retry budget turned a retry into an advance.
     pub retry_budget_exhausted: bool,
     /// True for `stream` calls, false for `generate`.
@@ -85,14 +88,22 @@ impl FailoverEvent {
             error: None,
             class: None,
             admitted_at: None,
+            benched_for: None,
             retry_budget_exhausted: false,
             streaming,
             context: context.clone(),
         }
     }
+
+    /// Sets `admitted_at` and, from `now`, `benched_for`.
+    pub(super) fn set_admitted_at(&mut self, until: Option<SystemTime>, now: SystemTime) {
+        self.admitted_at = until;
+        self.benched_for = until.map(|until| until.duration_since(now).unwrap_or_default());
+    }
 }
 
 impl fmt::Display for FailoverEvent {
+    /// One line, whatever the server's message holds:
     /// `fake/a attempt 1: transient: fake/a: HTTP 529: overloaded -> retry`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.target {
@@ -107,17 +118,22 @@ impl fmt::Display for FailoverEvent {
             write!(f, " {class}:")?;
         }
         if let Some(error) = &self.error {
-            write!(f, " {error}")?;
+            f.write_str(" ")?;
+            if error.kind() == crate::ErrorKind::Exhausted {
+                // Every step had its own event; the summary is enough here.
+                write_one_line(f, error.message())?;
+            } else {
+                write_one_line(f, &error.to_string())?;
+            }
         }
         write!(f, " -> {}", self.action)?;
         if self.retry_budget_exhausted {
             f.write_str(" (retry budget spent)")?;
         }
-        if let Some(at) = self.admitted_at {
-            let secs = at
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs());
-            write!(f, " (benched until unix time {secs})")?;
+        match (self.benched_for, self.action) {
+            (Some(wait), _) => write!(f, " (benched for {})", HumanDuration(wait))?,
+            (None, FailoverAction::SkipBenched) => f.write_str(" (another call is probing it)")?,
+            _ => {}
         }
         Ok(())
     }

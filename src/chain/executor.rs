@@ -12,6 +12,7 @@ use tracing::Instrument as _;
 
 use super::event::{FailoverAction, FailoverEvent, notify};
 use super::{Chain, ChainTarget};
+use crate::health::{Admission, Probe};
 use crate::{Attempt, CallContext, Capability, Error, ErrorClass, Model, Request, Result, Target};
 
 /// One kind of call the chain makes: `generate`, or `stream` up to its first event.
@@ -35,6 +36,9 @@ pub(super) struct Answer<T> {
     pub(super) attempts: Vec<Attempt>,
     pub(super) target: Target,
     pub(super) attempt: u32,
+    /// The half-open probe slot the answering call holds: a stream keeps it
+    /// until it ends, so no second probe starts while the first is open.
+    pub(super) probe: Option<Probe>,
 }
 
 impl Chain {
@@ -53,6 +57,8 @@ impl Chain {
             in_flight: None,
             earliest_admission: None,
             missing: None,
+            missing_variable: None,
+            probe: None,
         };
         if let Some(budget) = &self.config.retry_budget {
             budget.deposit(self.health.now());
@@ -70,6 +76,7 @@ impl Chain {
             attempts: run.attempts,
             target,
             attempt,
+            probe: run.probe,
         })
     }
 }
@@ -88,6 +95,10 @@ struct Run<'c> {
     earliest_admission: Option<SystemTime>,
     /// The last capability a target was skipped for.
     missing: Option<(Target, Capability)>,
+    /// The first variable a not-configured target asked for.
+    missing_variable: Option<std::sync::Arc<str>>,
+    /// The probe slot of the target that answered, if it was probing.
+    probe: Option<Probe>,
 }
 
 /// What to do after a failed call.
@@ -107,10 +118,19 @@ impl Run<'_> {
             );
         }
         for (index, element) in chain.targets.iter().enumerate() {
-            if let Some(until) = chain.health.admitted_at(&element.target).await {
-                self.skip_benched(&element.target, until);
-                continue;
-            }
+            let probe = match chain.health.admit(&element.target).await {
+                Admission::Open => None,
+                Admission::Probe(probe) => Some(probe),
+                Admission::Benched(until) => {
+                    self.skip_benched(&element.target, Some(until));
+                    continue;
+                }
+                // Another call is probing this target: benched until it returns.
+                _ => {
+                    self.skip_benched(&element.target, None);
+                    continue;
+                }
+            };
             // Each attempt gets its own copy of the request; a `#level`
             // suffix needs one more, made once per target.
             let adjusted;
@@ -123,15 +143,20 @@ impl Run<'_> {
                 }
                 _ => request,
             };
-            if let Some(capability) = element
-                .model
-                .capabilities()
-                .missing_for(request, self.streaming)
-            {
+            // A stream passes over a target that declares it cannot stream
+            // only while a later target might stream natively; the last such
+            // target streams by replaying its answer, as it does when called
+            // alone (so a chain of one streams what its model streams).
+            let streaming = self.streaming
+                && chain.targets[index + 1..]
+                    .iter()
+                    .any(|later| later.model.capabilities().streaming != Some(false));
+            if let Some(capability) = element.model.capabilities().missing_for(request, streaming) {
                 self.skip_capability(&element.target, capability);
                 continue;
             }
             if let Some((output, attempt)) = self.call_target(op, index, element, request).await? {
+                self.probe = probe;
                 return Ok((output, element.target.clone(), attempt));
             }
         }
@@ -205,7 +230,9 @@ impl Run<'_> {
                         Next::Retry
                     }
                 }
-                ErrorClass::ModelNotFound | ErrorClass::RequestSpecific => Next::Advance,
+                ErrorClass::ModelNotFound
+                | ErrorClass::RequestSpecific
+                | ErrorClass::NotConfigured => Next::Advance,
                 ErrorClass::Permanent if config.advance_on_permanent => Next::Advance,
                 ErrorClass::Permanent | ErrorClass::Cancelled => Next::Stop,
             };
@@ -226,7 +253,7 @@ impl Run<'_> {
                 event.attempt = attempt;
                 event.error = Some(error.clone());
                 event.class = Some(class);
-                event.admitted_at = admitted_at;
+                event.set_admitted_at(admitted_at, chain.health.now());
                 event.retry_budget_exhausted = budget_spent;
                 event
             });
@@ -237,6 +264,9 @@ impl Run<'_> {
                     }
                 }
                 Next::Advance => {
+                    if self.missing_variable.is_none() {
+                        self.missing_variable = error.missing_variable().map(Into::into);
+                    }
                     self.last_error = Some(error);
                     return Ok(None);
                 }
@@ -245,15 +275,27 @@ impl Run<'_> {
         }
     }
 
-    fn skip_benched(&mut self, target: &Target, until: SystemTime) {
-        self.attempts
-            .push(Attempt::skipped(target.clone(), "benched", Some(until)));
-        self.earliest_admission = Some(self.earliest_admission.map_or(until, |t| t.min(until)));
+    /// Skips a benched target; `until` is `None` while another call probes it.
+    fn skip_benched(&mut self, target: &Target, until: Option<SystemTime>) {
+        let now = self.chain.health.now();
+        match until {
+            Some(until) => {
+                self.attempts
+                    .push(Attempt::benched(target.clone(), until, now));
+                self.earliest_admission =
+                    Some(self.earliest_admission.map_or(until, |t| t.min(until)));
+            }
+            None => self.attempts.push(Attempt::skipped(
+                target.clone(),
+                "benched: another call is probing it",
+                None,
+            )),
+        }
         notify(&self.chain.config, || {
             let mut event =
                 FailoverEvent::new(FailoverAction::SkipBenched, &self.context, self.streaming);
             event.target = Some(target.clone());
-            event.admitted_at = Some(until);
+            event.set_admitted_at(until, now);
             event
         });
     }
@@ -297,8 +339,11 @@ impl Run<'_> {
                     .map(|(target, capability)| Error::unsupported(capability).with_target(&target))
             }
         });
-        let error = Error::exhausted(std::mem::take(&mut self.attempts), last)
+        let mut error = Error::exhausted(std::mem::take(&mut self.attempts), last)
             .with_context(self.context.clone());
+        if let Some(variable) = self.missing_variable.take() {
+            error = error.with_missing_variable(variable);
+        }
         self.give_up(None, 0, &error);
         error
     }

@@ -229,6 +229,7 @@ impl Model for Chain {
             target,
             attempt: answer.attempt,
             context,
+            _probe: answer.probe,
         };
         Ok(
             EventStream::new(provider, model, tail.into_stream(answer.output))

@@ -14,7 +14,7 @@ use futures::{Stream, StreamExt as _};
 use super::ChainConfig;
 use super::event::{FailoverAction, FailoverEvent, notify};
 use super::executor::Op;
-use crate::health::HealthTracker;
+use crate::health::{HealthTracker, Probe};
 use crate::{
     CallContext, Error, ErrorClass, EventStream, Model, Request, Result, StreamEvent, Target,
 };
@@ -57,6 +57,8 @@ pub(super) struct Tail {
     pub(super) target: Target,
     pub(super) attempt: u32,
     pub(super) context: CallContext,
+    /// The half-open probe slot, freed when the stream ends or is dropped.
+    pub(super) _probe: Option<Probe>,
 }
 
 impl Tail {
@@ -101,7 +103,7 @@ impl Tail {
             event.attempt = self.attempt;
             event.error = Some(error.clone());
             event.class = Some(class);
-            event.admitted_at = admitted_at;
+            event.set_admitted_at(admitted_at, self.health.now());
             event
         });
         error

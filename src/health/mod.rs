@@ -7,6 +7,7 @@
 //! tests move it by hand with [`FakeClock`].
 
 mod clock;
+mod probe;
 mod state;
 mod store;
 
@@ -14,11 +15,16 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use futures::future::BoxFuture;
+
 pub use clock::{Clock, FakeClock, SystemClock};
+pub use probe::{Admission, Probe};
 pub use state::TargetHealth;
 pub use store::{HealthStore, MemoryStore};
 
-use crate::Target;
+use probe::ProbeSlots;
+
+use crate::{Result, Target};
 
 /// Health tracker settings.
 ///
@@ -44,6 +50,15 @@ pub struct HealthConfig {
     /// Cap on a provider's `Retry-After`, so a bogus hint cannot bench a
     /// target for days. Default: 1 hour.
     pub max_retry_after: Duration,
+    /// Time budget of one health-store operation on the call path (a shared
+    /// store only; the in-memory store answers at once). Past it, or on a
+    /// store error, the call goes on with the in-process view and the write
+    /// finishes in the background. Default: 50 ms.
+    pub store_budget: Duration,
+    /// How long a half-open probe holds its slot before another call may
+    /// probe instead (a probe that hangs must not bench a target forever).
+    /// Default: 2 minutes.
+    pub probe_lease: Duration,
 }
 
 impl Default for HealthConfig {
@@ -54,6 +69,8 @@ impl Default for HealthConfig {
             multiplier: 2.0,
             max_cooldown: Duration::from_secs(600),
             max_retry_after: Duration::from_secs(3600),
+            store_budget: Duration::from_millis(50),
+            probe_lease: Duration::from_secs(120),
         }
     }
 }
@@ -86,6 +103,18 @@ impl HealthConfig {
     /// Sets the cap on honoured `Retry-After` values.
     pub fn max_retry_after(mut self, cap: Duration) -> Self {
         self.max_retry_after = cap;
+        self
+    }
+
+    /// Sets the time budget of one store operation on the call path.
+    pub fn store_budget(mut self, budget: Duration) -> Self {
+        self.store_budget = budget;
+        self
+    }
+
+    /// Sets how long a half-open probe may hold its slot.
+    pub fn probe_lease(mut self, lease: Duration) -> Self {
+        self.probe_lease = lease;
         self
     }
 
@@ -122,8 +151,10 @@ pub struct TargetStatus {
 
 /// Tracks per-target health. Cheap to clone (shared state).
 ///
-/// A store that fails (a shared store that is unreachable) never fails a call:
-/// the tracker logs it and treats the target as healthy.
+/// A store never fails or stalls a call: with a shared store every call-path
+/// operation has the budget [`HealthConfig::store_budget`]; past it, or on a
+/// store error, the tracker logs it and answers from its in-process view,
+/// while the write goes on in the background.
 #[derive(Clone)]
 pub struct HealthTracker {
     inner: Arc<Inner>,
@@ -131,6 +162,10 @@ pub struct HealthTracker {
 
 struct Inner {
     store: Arc<dyn HealthStore>,
+    /// The in-process view of a shared store: every write lands here first
+    /// and every answer from the store refreshes it. `None` for a local store.
+    view: Option<MemoryStore>,
+    probes: Arc<ProbeSlots>,
     clock: Arc<dyn Clock>,
     config: HealthConfig,
 }
@@ -147,9 +182,12 @@ impl HealthTracker {
         clock: Arc<dyn Clock>,
         store: Arc<dyn HealthStore>,
     ) -> Self {
+        let view = (!store.is_local()).then(MemoryStore::new);
         HealthTracker {
             inner: Arc::new(Inner {
                 store,
+                view,
+                probes: Arc::default(),
                 clock,
                 config,
             }),
@@ -166,6 +204,11 @@ impl HealthTracker {
         &self.inner.clock
     }
 
+    /// The store health records live in.
+    pub fn store(&self) -> &Arc<dyn HealthStore> {
+        &self.inner.store
+    }
+
     /// The current time on the tracker's clock.
     pub fn now(&self) -> SystemTime {
         self.inner.clock.now()
@@ -173,13 +216,7 @@ impl HealthTracker {
 
     /// The record for `target` (a clean record if none).
     pub async fn state(&self, target: &Target) -> TargetHealth {
-        match self.inner.store.get(target.as_str()).await {
-            Ok(state) => state.unwrap_or_default(),
-            Err(error) => {
-                tracing::warn!(target = %target, %error, "health store read failed; treating target as healthy");
-                TargetHealth::default()
-            }
-        }
+        self.read(target.as_str()).await.unwrap_or_default()
     }
 
     /// True while `target` is benched.
@@ -192,6 +229,56 @@ impl HealthTracker {
         self.state(target).await.admitted_at(self.now())
     }
 
+    /// Whether a call may go to `target` now. A target whose bench has
+    /// expired admits one call at a time (the [`Admission::Probe`], whose
+    /// guard the caller keeps until the call ends); concurrent calls get
+    /// [`Admission::ProbeInFlight`] and should treat the target as benched.
+    pub async fn admit(&self, target: &Target) -> Admission {
+        let key = target.as_str();
+        let Some(state) = self.read(key).await else {
+            return Admission::Open;
+        };
+        let now = self.now();
+        match state.benched_until {
+            None => Admission::Open,
+            Some(until) if until > now => Admission::Benched(until),
+            Some(_) => self.begin_probe(key, now).await,
+        }
+    }
+
+    async fn begin_probe(&self, key: &str, now: SystemTime) -> Admission {
+        let lease = self.inner.config.probe_lease;
+        if !self.inner.probes.try_take(key, now, lease) {
+            return Admission::ProbeInFlight;
+        }
+        if self.inner.view.is_none() {
+            return Admission::Probe(Probe::new(key, Arc::clone(&self.inner.probes), None));
+        }
+        let store = Arc::clone(&self.inner.store);
+        let owned = key.to_owned();
+        let shared = self
+            .within_budget(
+                "probe lease",
+                Box::pin(async move { store.try_begin_probe(&owned, now, lease).await }),
+            )
+            .await;
+        let probe = Probe::new(
+            key,
+            Arc::clone(&self.inner.probes),
+            Some(Arc::clone(&self.inner.store)),
+        );
+        match shared {
+            // Another replica probes; dropping our guard frees the local slot
+            // (and releasing a lease we do not hold is harmless).
+            Some(false) => {
+                drop(probe);
+                Admission::ProbeInFlight
+            }
+            // Taken, or the store could not say in time: the local slot decides.
+            Some(true) | None => Admission::Probe(probe),
+        }
+    }
+
     /// Records a failure (with the provider's `Retry-After`, if any) and returns
     /// the new record.
     pub async fn record_failure(
@@ -200,47 +287,175 @@ impl HealthTracker {
         retry_after: Option<Duration>,
     ) -> TargetHealth {
         let now = self.now();
-        match self
-            .inner
-            .store
-            .record_failure(target.as_str(), now, &self.inner.config, retry_after)
-            .await
-        {
-            Ok(state) => {
-                if let Some(until) = state.admitted_at(now) {
-                    tracing::debug!(target = %target, failures = state.consecutive_failures, round = state.bench_rounds, until = ?until, "target benched");
+        let key = target.as_str();
+        let config = &self.inner.config;
+        let state = match &self.inner.view {
+            None => match self
+                .inner
+                .store
+                .record_failure(key, now, config, retry_after)
+                .await
+            {
+                Ok(state) => state,
+                Err(error) => {
+                    tracing::warn!(target = %target, %error, "health store write failed");
+                    TargetHealth::default()
                 }
-                state
+            },
+            Some(view) => {
+                let local = view.record_failure_now(key, now, config, retry_after);
+                let store = Arc::clone(&self.inner.store);
+                let owned = key.to_owned();
+                let config = config.clone();
+                let shared = self
+                    .within_budget(
+                        "failure write",
+                        Box::pin(async move {
+                            store
+                                .record_failure(&owned, now, &config, retry_after)
+                                .await
+                        }),
+                    )
+                    .await;
+                match shared {
+                    // The shared record also counts other replicas' failures.
+                    Some(state) => {
+                        view.put(key, Some(state));
+                        state
+                    }
+                    None => local,
+                }
             }
-            Err(error) => {
-                tracing::warn!(target = %target, %error, "health store write failed");
-                TargetHealth::default()
-            }
+        };
+        if let Some(until) = state.admitted_at(now) {
+            tracing::debug!(target = %target, failures = state.consecutive_failures, round = state.bench_rounds, until = ?until, "target benched");
         }
+        state
     }
 
     /// Records a success: the target's record resets.
     pub async fn record_success(&self, target: &Target) {
-        if let Err(error) = self.inner.store.record_success(target.as_str()).await {
-            tracing::warn!(target = %target, %error, "health store write failed");
+        let key = target.as_str();
+        match &self.inner.view {
+            None => {
+                if let Err(error) = self.inner.store.record_success(key).await {
+                    tracing::warn!(target = %target, %error, "health store write failed");
+                }
+            }
+            Some(view) => {
+                // A healthy target with no record anywhere is the hot path:
+                // no write to make.
+                if view.get_now(key).is_none() {
+                    return;
+                }
+                view.record_success_now(key);
+                let store = Arc::clone(&self.inner.store);
+                let owned = key.to_owned();
+                self.within_budget(
+                    "success write",
+                    Box::pin(async move { store.record_success(&owned).await }),
+                )
+                .await;
+            }
         }
     }
 
     /// Every known target's state, sorted by target.
     pub async fn snapshot(&self) -> Vec<TargetStatus> {
         let now = self.now();
-        match self.inner.store.snapshot().await {
-            Ok(all) => all
-                .into_iter()
-                .map(|(target, health)| TargetStatus {
-                    admitted_at: health.admitted_at(now),
-                    target,
-                    health,
-                })
-                .collect(),
-            Err(error) => {
-                tracing::warn!(%error, "health store snapshot failed");
-                Vec::new()
+        let all = match &self.inner.view {
+            None => match self.inner.store.snapshot().await {
+                Ok(all) => all,
+                Err(error) => {
+                    tracing::warn!(%error, "health store snapshot failed");
+                    Vec::new()
+                }
+            },
+            Some(view) => {
+                let store = Arc::clone(&self.inner.store);
+                self.within_budget("snapshot", Box::pin(async move { store.snapshot().await }))
+                    .await
+                    .unwrap_or_else(|| view.snapshot_now())
+            }
+        };
+        all.into_iter()
+            .map(|(target, health)| TargetStatus {
+                admitted_at: health.admitted_at(now),
+                target,
+                health,
+            })
+            .collect()
+    }
+
+    /// The record of `key`: straight from a local store; from a shared one
+    /// within the budget (refreshing the view), else from the view.
+    async fn read(&self, key: &str) -> Option<TargetHealth> {
+        let Some(view) = &self.inner.view else {
+            return match self.inner.store.get(key).await {
+                Ok(state) => state,
+                Err(error) => {
+                    tracing::warn!(target = key, %error, "health store read failed; treating target as healthy");
+                    None
+                }
+            };
+        };
+        let budget = self.inner.config.store_budget;
+        match tokio::time::timeout(budget, self.inner.store.get(key)).await {
+            Ok(Ok(state)) => {
+                view.put(key, state);
+                state
+            }
+            Ok(Err(error)) => {
+                tracing::warn!(target = key, %error, "health store read failed; using the in-process view");
+                view.get_now(key)
+            }
+            Err(_) => {
+                tracing::debug!(
+                    target = key,
+                    ?budget,
+                    "health store read over budget; using the in-process view"
+                );
+                view.get_now(key)
+            }
+        }
+    }
+
+    /// Runs a store operation for at most the store budget. It runs as its
+    /// own task where there is a runtime, so an operation past the budget
+    /// still completes in the background instead of being lost.
+    async fn within_budget<T: Send + 'static>(
+        &self,
+        what: &'static str,
+        operation: BoxFuture<'static, Result<T>>,
+    ) -> Option<T> {
+        let budget = self.inner.config.store_budget;
+        let outcome = match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                let mut task = runtime.spawn(operation);
+                match tokio::time::timeout(budget, &mut task).await {
+                    Ok(Ok(result)) => Some(result),
+                    Ok(Err(join)) => {
+                        tracing::warn!(operation = what, error = %join, "health store operation failed");
+                        return None;
+                    }
+                    Err(_) => None,
+                }
+            }
+            Err(_) => tokio::time::timeout(budget, operation).await.ok(),
+        };
+        match outcome {
+            Some(Ok(value)) => Some(value),
+            Some(Err(error)) => {
+                tracing::warn!(operation = what, %error, "health store operation failed; using the in-process view");
+                None
+            }
+            None => {
+                tracing::debug!(
+                    operation = what,
+                    ?budget,
+                    "health store over budget; using the in-process view"
+                );
+                None
             }
         }
     }
@@ -252,6 +467,7 @@ impl fmt::Debug for HealthTracker {
             .field("config", &self.inner.config)
             .field("clock", &self.inner.clock)
             .field("store", &self.inner.store)
+            .field("view", &self.inner.view.is_some())
             .finish()
     }
 }

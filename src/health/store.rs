@@ -34,6 +34,29 @@ pub trait HealthStore: Send + Sync + fmt::Debug {
 
     /// Every record, for diagnostics.
     async fn snapshot(&self) -> Result<Vec<(String, TargetHealth)>>;
+
+    /// True when every operation answers at memory speed (an in-process
+    /// store). The tracker then calls it directly; otherwise each call-path
+    /// operation gets the time budget of [`HealthConfig::store_budget`] and
+    /// the tracker keeps an in-process view to fall back on.
+    fn is_local(&self) -> bool {
+        false
+    }
+
+    /// Takes the probe lease of `key` for `lease` (one probe across every
+    /// process sharing the store), or returns `false` while another holder's
+    /// lease runs. The default has no shared lease: each process still admits
+    /// one probe at a time on its own.
+    async fn try_begin_probe(&self, key: &str, now: SystemTime, lease: Duration) -> Result<bool> {
+        let _ = (key, now, lease);
+        Ok(true)
+    }
+
+    /// Releases the probe lease of `key` taken by [`HealthStore::try_begin_probe`].
+    async fn end_probe(&self, key: &str) -> Result<()> {
+        let _ = key;
+        Ok(())
+    }
 }
 
 /// An in-process store: a map behind a read-write lock that is never held
@@ -48,13 +71,71 @@ impl MemoryStore {
     pub fn new() -> Self {
         Self::default()
     }
+
+    /// Sets (or, with `None`, removes) the record of `key`: how the tracker's
+    /// in-process view learns what a shared store said.
+    pub(crate) fn put(&self, key: &str, health: Option<TargetHealth>) {
+        let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
+        match health {
+            Some(health) if !health.is_clean() => {
+                map.insert(Arc::from(key), health);
+            }
+            _ => {
+                map.remove(key);
+            }
+        }
+    }
+
+    /// [`HealthStore::record_failure`], without the async wrapper.
+    pub(crate) fn record_failure_now(
+        &self,
+        key: &str,
+        now: SystemTime,
+        config: &HealthConfig,
+        retry_after: Option<Duration>,
+    ) -> TargetHealth {
+        let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
+        let entry = match map.get_mut(key) {
+            Some(entry) => entry,
+            None => map.entry(Arc::from(key)).or_default(),
+        };
+        entry.on_failure(now, config, retry_after);
+        *entry
+    }
+
+    /// [`HealthStore::record_success`], without the async wrapper.
+    pub(crate) fn record_success_now(&self, key: &str) {
+        // Most successes are on healthy targets with no record: check under the
+        // read lock first so the hot path never takes the write lock.
+        {
+            let map = self.map.read().unwrap_or_else(PoisonError::into_inner);
+            if !map.contains_key(key) {
+                return;
+            }
+        }
+        let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
+        map.remove(key);
+    }
+
+    /// Every record, sorted by key, without the async wrapper.
+    pub(crate) fn snapshot_now(&self) -> Vec<(String, TargetHealth)> {
+        let map = self.map.read().unwrap_or_else(PoisonError::into_inner);
+        let mut all: Vec<_> = map.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
+
+    /// The record of `key`, without the async wrapper.
+    pub(crate) fn get_now(&self, key: &str) -> Option<TargetHealth> {
+        let map = self.map.read().unwrap_or_else(PoisonError::into_inner);
+        map.get(key).copied()
+    }
 }
 
 #[async_trait]
 impl HealthStore for MemoryStore {
     async fn get(&self, key: &str) -> Result<Option<TargetHealth>> {
-        let map = self.map.read().unwrap_or_else(PoisonError::into_inner);
-        Ok(map.get(key).copied())
+        Ok(self.get_now(key))
     }
 
     async fn record_failure(
@@ -64,33 +145,19 @@ impl HealthStore for MemoryStore {
         config: &HealthConfig,
         retry_after: Option<Duration>,
     ) -> Result<TargetHealth> {
-        let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
-        let entry = match map.get_mut(key) {
-            Some(entry) => entry,
-            None => map.entry(Arc::from(key)).or_default(),
-        };
-        entry.on_failure(now, config, retry_after);
-        Ok(*entry)
+        Ok(self.record_failure_now(key, now, config, retry_after))
     }
 
     async fn record_success(&self, key: &str) -> Result<()> {
-        // Most successes are on healthy targets with no record: check under the
-        // read lock first so the hot path never takes the write lock.
-        {
-            let map = self.map.read().unwrap_or_else(PoisonError::into_inner);
-            if !map.contains_key(key) {
-                return Ok(());
-            }
-        }
-        let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
-        map.remove(key);
+        self.record_success_now(key);
         Ok(())
     }
 
     async fn snapshot(&self) -> Result<Vec<(String, TargetHealth)>> {
-        let map = self.map.read().unwrap_or_else(PoisonError::into_inner);
-        let mut all: Vec<_> = map.iter().map(|(k, v)| (k.to_string(), *v)).collect();
-        all.sort_by(|a, b| a.0.cmp(&b.0));
-        Ok(all)
+        Ok(self.snapshot_now())
+    }
+
+    fn is_local(&self) -> bool {
+        true
     }
 }

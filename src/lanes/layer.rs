@@ -125,7 +125,7 @@ impl ProviderLayer for LaneLayer {
 /// use majordomo::{Model, Provider, Request};
 ///
 /// let lanes = LaneRegistry::builder().caps(|_: &str| Some(4)).build();
-/// let provider = LaneProvider::new(Arc::new(FakeProvider::always_text("hi")), lanes.clone());
+/// let provider = LaneProvider::new(Arc::new(FakeProvider::always_text("fake", "hi")), lanes.clone());
 /// let reply = provider.model("m")?.generate(Request::new().user("hello").caller("alice")).await?;
 /// assert_eq!(reply.text(), "hi");
 /// assert_eq!(lanes.get("fake/m").map(|l| l.stats().running), Some(0));

@@ -34,6 +34,10 @@ pub enum ErrorClass {
     /// Fails the same way everywhere (malformed request, auth, configuration).
     /// Stop, unless the chain is configured to advance on permanent errors.
     Permanent,
+    /// The target is not set up in this deployment: its credential is absent
+    /// (not wrong). Advance without penalty; the error names the variable to
+    /// set (ADR 0012).
+    NotConfigured,
     /// The caller gave up. Stop at once, no penalty.
     Cancelled,
 }
@@ -46,6 +50,7 @@ impl ErrorClass {
             ErrorClass::ModelNotFound => "model-not-found",
             ErrorClass::RequestSpecific => "request-specific",
             ErrorClass::Permanent => "permanent",
+            ErrorClass::NotConfigured => "not-configured",
             ErrorClass::Cancelled => "cancelled",
         }
     }
@@ -112,6 +117,8 @@ struct Inner {
     retry_after: Option<Duration>,
     context: Option<CallContext>,
     capability: Option<Capability>,
+    /// The environment variable to set, for a missing credential.
+    variable: Option<Arc<str>>,
     attempts: Option<Arc<[Attempt]>>,
     source: Option<Arc<dyn StdError + Send + Sync + 'static>>,
 }
@@ -133,6 +140,7 @@ impl Error {
                 retry_after: None,
                 context: None,
                 capability: None,
+                variable: None,
                 attempts: None,
                 source: None,
             }),
@@ -196,13 +204,17 @@ impl Error {
         Error::new(ErrorKind::Config, message)
     }
 
-    /// The credential a provider needs is missing: permanent. Names the variable
-    /// that was read, never a value.
+    /// The credential a provider needs is absent: [`ErrorClass::NotConfigured`],
+    /// so a chain moves on to a target this deployment has set up. Names the
+    /// variable that was read (see [`Error::missing_variable`]), never a value.
     pub fn missing_credential(provider: &str, variable: &str) -> Self {
-        Error::config(format!(
+        let mut e = Error::config(format!(
             "no credential for provider {provider:?}: set {variable}"
         ))
         .with_provider(provider)
+        .with_class(ErrorClass::NotConfigured);
+        e.inner.variable = Some(variable.into());
+        e
     }
 
     /// The caller cancelled the call.
@@ -253,10 +265,8 @@ impl Error {
         if tried == 0 && attempts.is_empty() {
             message = "no target could be tried".to_owned();
         }
-        for a in &attempts {
-            message.push_str("; ");
-            message.push_str(&a.to_string());
-        }
+        // The steps are listed by `Display`, not kept in the message, so that
+        // a host that already logged each step can print just the summary.
         let mut e = Error::new(ErrorKind::Exhausted, message);
         if let Some(last) = last {
             e.inner.retry_after = last.retry_after();
@@ -345,6 +355,19 @@ impl Error {
         self
     }
 
+    /// Names the environment variable whose absence this error reports (see
+    /// [`Error::missing_variable`]).
+    pub(crate) fn with_missing_variable(mut self, variable: Arc<str>) -> Self {
+        if self.inner.kind == ErrorKind::Exhausted {
+            self.inner.message = format!(
+                "{} (set {variable} to enable more targets)",
+                self.inner.message
+            );
+        }
+        self.inner.variable = Some(variable);
+        self
+    }
+
     /// Attaches the underlying error, kept in the [`std::error::Error::source`] chain.
     pub fn with_source(mut self, source: impl StdError + Send + Sync + 'static) -> Self {
         self.inner.source = Some(Arc::new(source));
@@ -371,7 +394,8 @@ impl Error {
         self.inner.class
     }
 
-    /// The message, without target or status.
+    /// The message, without target or status. For an exhausted chain, the
+    /// summary (`all targets failed (4 steps)`); `Display` adds every step.
     pub fn message(&self) -> &str {
         &self.inner.message
     }
@@ -412,6 +436,13 @@ impl Error {
     /// The call context attached for attribution.
     pub fn context(&self) -> Option<&CallContext> {
         self.inner.context.as_ref()
+    }
+
+    /// The environment variable to set, for a credential that is absent
+    /// ([`ErrorClass::NotConfigured`]). For an exhausted chain, the first such
+    /// variable among its attempts' errors.
+    pub fn missing_variable(&self) -> Option<&str> {
+        self.inner.variable.as_deref()
     }
 
     /// The missing capability, for [`ErrorKind::Unsupported`].
@@ -455,6 +486,11 @@ impl fmt::Display for Error {
             }
         }
         f.write_str(&i.message)?;
+        if i.kind == ErrorKind::Exhausted {
+            for attempt in i.attempts.iter().flat_map(|a| a.iter()) {
+                write!(f, "; {attempt}")?;
+            }
+        }
         if let Some(code) = &i.code {
             if !i.message.contains(code.as_str()) {
                 write!(f, " ({code})")?;
@@ -484,6 +520,9 @@ impl fmt::Debug for Error {
         }
         if let Some(r) = i.retry_after {
             d.field("retry_after", &r);
+        }
+        if let Some(v) = &i.variable {
+            d.field("missing_variable", v);
         }
         if let Some(c) = &i.context {
             d.field("context", c);

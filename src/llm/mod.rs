@@ -13,4 +13,5 @@ pub(crate) mod response;
 pub(crate) mod secret;
 pub(crate) mod stream;
 pub(crate) mod target;
+pub(crate) mod text;
 pub(crate) mod tool;

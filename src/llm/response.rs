@@ -1,7 +1,7 @@
 //! [`Response`], [`FinishReason`], [`Usage`] and the [`Attempt`] log a chain attaches.
 
 use std::fmt;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
@@ -175,6 +175,10 @@ pub struct Attempt {
     /// For a target skipped while benched: when it is admitted again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub admitted_at: Option<SystemTime>,
+    /// For a target skipped while benched: how long it still had to wait
+    /// when skipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub benched_for: Option<Duration>,
 }
 
 impl Attempt {
@@ -186,6 +190,7 @@ impl Attempt {
             class: None,
             error: None,
             admitted_at: None,
+            benched_for: None,
         }
     }
 
@@ -197,6 +202,7 @@ impl Attempt {
             class: Some(class),
             error: Some(error.to_string()),
             admitted_at: None,
+            benched_for: None,
         }
     }
 
@@ -212,6 +218,15 @@ impl Attempt {
             class: None,
             error: Some(reason.into()),
             admitted_at,
+            benched_for: None,
+        }
+    }
+
+    /// A target skipped at `now` because it is benched until `until`.
+    pub fn benched(target: Target, until: SystemTime, now: SystemTime) -> Self {
+        Attempt {
+            benched_for: Some(until.duration_since(now).unwrap_or_default()),
+            ..Attempt::skipped(target, "benched", Some(until))
         }
     }
 }
@@ -220,13 +235,15 @@ impl fmt::Display for Attempt {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.outcome {
             AttemptOutcome::Ok => write!(f, "{}: ok", self.target),
-            AttemptOutcome::Error => write!(
-                f,
-                "{} failed ({}): {}",
-                self.target,
-                self.class.map_or("unclassified", |c| c.as_str()),
-                self.error.as_deref().unwrap_or("")
-            ),
+            AttemptOutcome::Error => {
+                write!(
+                    f,
+                    "{} failed ({}): ",
+                    self.target,
+                    self.class.map_or("unclassified", |c| c.as_str()),
+                )?;
+                super::text::write_one_line(f, self.error.as_deref().unwrap_or(""))
+            }
             AttemptOutcome::Skipped => {
                 write!(
                     f,
@@ -234,11 +251,8 @@ impl fmt::Display for Attempt {
                     self.target,
                     self.error.as_deref().unwrap_or("")
                 )?;
-                if let Some(at) = self.admitted_at {
-                    let secs = at
-                        .duration_since(SystemTime::UNIX_EPOCH)
-                        .map_or(0, |d| d.as_secs());
-                    write!(f, " (admitted again at unix time {secs})")?;
+                if let Some(wait) = self.benched_for {
+                    write!(f, " for {}", super::text::HumanDuration(wait))?;
                 }
                 Ok(())
             }

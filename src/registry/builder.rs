@@ -28,8 +28,13 @@ pub struct RegistryBuilder {
     health_config: HealthConfig,
     health_store: Option<Arc<dyn HealthStore>>,
     chain_config: ChainConfig,
-    env: EnvSource,
-    eager_env: bool,
+    /// Set by [`RegistryBuilder::observer`]; applied at build time so that a
+    /// later [`RegistryBuilder::chain_config`] cannot drop it.
+    observer: Option<Arc<dyn crate::FailoverObserver>>,
+    /// Variables given with `env_vars` / `env_lookup`; `None` means the process.
+    env: Option<EnvSource>,
+    /// Set by [`RegistryBuilder::without_env`]: never read the process environment.
+    hermetic: bool,
 }
 
 impl Default for RegistryBuilder {
@@ -39,8 +44,9 @@ impl Default for RegistryBuilder {
             health_config: HealthConfig::default(),
             health_store: None,
             chain_config: ChainConfig::default(),
-            env: EnvSource::Process,
-            eager_env: true,
+            observer: None,
+            env: None,
+            hermetic: false,
         }
     }
 }
@@ -65,7 +71,9 @@ impl RegistryBuilder {
         self
     }
 
-    /// Chain settings shared by every chain the registry parses.
+    /// Chain settings shared by every chain the registry parses. An observer
+    /// set with [`RegistryBuilder::observer`] is kept whatever the order of
+    /// the two calls, and wins over one inside `config`.
     pub fn chain_config(mut self, config: ChainConfig) -> Self {
         self.chain_config = config;
         self
@@ -73,10 +81,10 @@ impl RegistryBuilder {
 
     /// Installs the failover observer on the chain settings (see
     /// [`ChainConfig::observer`]): it receives a [`crate::FailoverEvent`] for
-    /// every failover step of every chain the registry parses. Set it after
-    /// [`RegistryBuilder::chain_config`], which replaces the whole settings.
+    /// every failover step of every chain the registry parses. Any order
+    /// with [`RegistryBuilder::chain_config`] works.
     pub fn observer(mut self, observer: impl crate::FailoverObserver + 'static) -> Self {
-        self.chain_config = self.chain_config.observer(observer);
+        self.observer = Some(Arc::new(observer));
         self
     }
 
@@ -88,12 +96,13 @@ impl RegistryBuilder {
         lookup: impl Fn(&str) -> Option<String> + Send + Sync + 'static,
     ) -> Self {
         let lookup: EnvLookup = Arc::new(lookup);
-        self.env = EnvSource::Lookup(lookup);
+        self.env = Some(EnvSource::Lookup(lookup));
         self
     }
 
     /// Uses exactly these variables instead of the process environment, for
-    /// both the eager `LLM_*` scan and lazy lookups.
+    /// the eager `LLM_*` scan, lazy lookups and the built-in providers' keys
+    /// (`OPENAI_API_KEY`, …).
     pub fn env_vars<K, V>(mut self, vars: impl IntoIterator<Item = (K, V)>) -> Self
     where
         K: Into<String>,
@@ -103,32 +112,51 @@ impl RegistryBuilder {
             .into_iter()
             .map(|(k, v)| (k.into(), v.into()))
             .collect();
-        self.env = EnvSource::Fixed(Arc::new(map));
+        self.env = Some(EnvSource::Fixed(Arc::new(map)));
         self
     }
 
-    /// No eager `LLM_*` scan at construction. Lazy lookup of an unregistered
-    /// provider name still reads its variable.
+    /// Reads nothing from the process environment: no eager `LLM_*` scan, no
+    /// lazy `LLM_<NAME>` lookup, and no `OPENAI_API_KEY`, `OPENAI_BASE_URL`,
+    /// `ANTHROPIC_API_KEY`, `GEMINI_API_KEY`, `OLLAMA_HOST` for the built-in
+    /// providers. Variables given with [`RegistryBuilder::env_vars`] or
+    /// [`RegistryBuilder::env_lookup`] (before or after this call) are still
+    /// read lazily, when a name is used: they are the test's environment, not
+    /// the process's.
+    ///
+    /// ```
+    /// use majordomo::Registry;
+    /// let registry = Registry::builder().without_env().build();
+    /// // Unregistered names are not looked up as `LLM_*` variables.
+    /// assert!(registry.provider("m1").is_err());
+    /// ```
     pub fn without_env(mut self) -> Self {
-        self.eager_env = false;
+        self.hermetic = true;
         self
     }
 
-    /// Builds the registry: built-in providers and schemes, then (unless
-    /// [`RegistryBuilder::without_env`]) the eager `LLM_*` scan. A malformed
-    /// variable never fails this; its error is returned when its name is used.
+    /// Builds the registry: built-in providers and schemes, then the eager
+    /// `LLM_*` scan of the environment source (none for a lookup function or
+    /// after [`RegistryBuilder::without_env`]). A malformed variable never
+    /// fails this; its error is returned when its name is used.
     pub fn build(self) -> Registry {
         let store = self
             .health_store
             .unwrap_or_else(|| Arc::new(MemoryStore::new()));
         let health = HealthTracker::with_store(self.health_config, self.clock, store);
-        let eager = if self.eager_env {
-            self.env.llm_vars()
-        } else {
-            Vec::new()
+        let env = match (self.env, self.hermetic) {
+            (Some(source), _) => source,
+            (None, true) => EnvSource::Fixed(Arc::default()),
+            (None, false) => EnvSource::Process,
         };
-        let registry = Registry::assemble(health, Arc::new(self.chain_config), self.env.lookup());
-        registry.load_vars(eager);
+        let mut chain_config = self.chain_config;
+        if let Some(observer) = self.observer {
+            chain_config.observer = Some(observer);
+        }
+        let registry = Registry::assemble(health, Arc::new(chain_config), env.lookup());
+        if !self.hermetic {
+            registry.load_vars(env.llm_vars());
+        }
         registry
     }
 }
@@ -139,8 +167,9 @@ impl fmt::Debug for RegistryBuilder {
             .field("clock", &self.clock)
             .field("health_config", &self.health_config)
             .field("chain_config", &self.chain_config)
+            .field("observer", &self.observer.is_some())
             .field("env", &self.env)
-            .field("eager_env", &self.eager_env)
+            .field("hermetic", &self.hermetic)
             .finish_non_exhaustive()
     }
 }

@@ -206,18 +206,32 @@ impl Registry {
     // ===== registration =====
 
     /// Adds `provider` under its [`Provider::name`], replacing any provider or
-    /// remembered `LLM_*` error of that name.
-    pub fn register_provider(&self, provider: impl Provider + 'static) {
-        self.register_shared_provider(Arc::new(provider));
+    /// remembered `LLM_*` error of that name, and returns the provider it
+    /// replaced (a built-in, or one registered earlier), if any.
+    pub fn register_provider(
+        &self,
+        provider: impl Provider + 'static,
+    ) -> Option<Arc<dyn Provider>> {
+        self.register_shared_provider(Arc::new(provider))
     }
 
     /// [`Registry::register_provider`] for a provider already in an `Arc`, so
     /// [`Registry::provider`] returns that same `Arc`.
-    pub fn register_shared_provider(&self, provider: Arc<dyn Provider>) {
+    pub fn register_shared_provider(
+        &self,
+        provider: Arc<dyn Provider>,
+    ) -> Option<Arc<dyn Provider>> {
         let name = provider.name().to_owned();
         let mut state = self.write();
         state.env_errors.remove(&name);
-        state.providers.insert(name, provider);
+        let replaced = state.providers.insert(name, provider);
+        if let Some(old) = &replaced {
+            tracing::debug!(
+                provider = old.name(),
+                "register_provider replaced a provider of the same name"
+            );
+        }
+        replaced
     }
 
     /// Maps the bare `name` to `spec`, which may name other aliases; they are

@@ -1329,14 +1329,14 @@ async fn builtin_reads_its_key_and_base_url_when_first_used() {
     let provider = registry.provider("anthropic").unwrap();
     let model = provider.model("claude-x").unwrap();
     let error = model.generate(Request::new().user("hi")).await.unwrap_err();
-    assert_eq!(error.class(), ErrorClass::Permanent, "{error:?}");
+    assert_eq!(error.class(), ErrorClass::NotConfigured, "{error:?}");
     assert!(error.to_string().contains("ANTHROPIC_API_KEY"), "{error}");
     assert_eq!(error.provider(), Some("anthropic"));
     assert_eq!(error.model(), Some("claude-x"));
     let error = stream_fold(model.as_ref(), Request::new().user("hi"))
         .await
         .unwrap_err();
-    assert_eq!(error.class(), ErrorClass::Permanent);
+    assert_eq!(error.class(), ErrorClass::NotConfigured);
     assert_eq!(server.received_requests().await.unwrap().len(), 1);
 }
 

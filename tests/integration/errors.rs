@@ -51,7 +51,7 @@ fn non_http_cases_map_to_their_class() {
         (Error::config("bad DSN"), Permanent),
         (
             Error::missing_credential("openai", "OPENAI_API_KEY"),
-            Permanent,
+            NotConfigured,
         ),
         (Error::new(ErrorKind::Spec, "empty spec"), Permanent),
         (Error::cancelled(), Cancelled),

@@ -49,7 +49,7 @@ async fn an_unscripted_call_fails_like_a_model_the_provider_does_not_serve() {
 
 #[tokio::test]
 async fn records_every_request_per_model() {
-    let fake = FakeProvider::always_text("ok");
+    let fake = FakeProvider::always_text("fake", "ok");
     let a = fake.model("a").unwrap();
     let b = fake.model("b").unwrap();
     a.generate(Request::new().user("first").caller("c1"))

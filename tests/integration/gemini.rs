@@ -1202,7 +1202,7 @@ async fn the_builtin_provider_without_a_key_fails_at_call_time() {
     assert_eq!(provider.name(), "gemini");
     let model = provider.model("gemini-2.5-flash").unwrap();
     let error = model.generate(Request::new().user("hi")).await.unwrap_err();
-    assert_eq!(error.class(), ErrorClass::Permanent, "{error:?}");
+    assert_eq!(error.class(), ErrorClass::NotConfigured, "{error:?}");
     assert_eq!(error.kind(), ErrorKind::Config);
     assert!(error.message().contains("GEMINI_API_KEY"), "{error:?}");
     assert_eq!(error.provider(), Some("gemini"));

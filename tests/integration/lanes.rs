@@ -487,7 +487,7 @@ async fn a_stream_holds_its_slot_only_while_it_is_being_opened() {
 
 #[tokio::test(start_paused = true)]
 async fn the_lane_map_chooses_lanes_and_lanes_are_created_on_first_use() {
-    let fake = FakeProvider::always_text("ok");
+    let fake = FakeProvider::always_text("fake", "ok");
     let lanes = LaneRegistry::default();
     let by_size = LaneMap::from_fn(|target| {
         if target.model().contains("large") {

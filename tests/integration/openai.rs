@@ -1630,7 +1630,7 @@ async fn a_chain_fails_over_from_a_503_to_the_next_server() {
 #[tokio::test]
 async fn foreman_sends_its_bearer_token_and_waits_long() {
     let server = MockServer::start().await;
-    post("/chat/completions")
+    post("/v1/chat/completions")
         .respond_with(fixture_answer("openai/chat_response_basic.json"))
         .mount(&server)
         .await;
@@ -1659,7 +1659,11 @@ async fn foreman_sends_its_bearer_token_and_waits_long() {
         FOREMAN_DEFAULT_TIMEOUT
     );
     assert_eq!(FOREMAN_DEFAULT_TIMEOUT, Duration::from_secs(30 * 60));
-    assert_eq!(config.http_settings().base_url(), "http://127.0.0.1:9000");
+    // No path in the DSN: the OpenAI convention, `/v1`.
+    assert_eq!(
+        config.http_settings().base_url(),
+        "http://127.0.0.1:9000/v1"
+    );
     let dsn = Dsn::parse("foreman://tok@queue.internal/api?timeout=5s").unwrap();
     let config = OpenAiConfig::foreman_from_dsn("f", &dsn).unwrap();
     assert_eq!(
@@ -1715,7 +1719,7 @@ async fn the_builtin_reads_its_key_and_base_url_when_first_used() {
         } else {
             model.generate(Request::new().user("hi")).await.unwrap_err()
         };
-        assert_eq!(err.class(), ErrorClass::Permanent);
+        assert_eq!(err.class(), ErrorClass::NotConfigured);
         assert_eq!(err.kind(), ErrorKind::Config);
         assert!(err.to_string().contains("OPENAI_API_KEY"), "{err}");
         assert_eq!(err.provider(), Some("openai"));

@@ -69,13 +69,14 @@ async fn built_in_providers_resolve_and_fail_calls_with_a_clear_permanent_error(
     // No keys anywhere: construction and parsing still succeed.
     let chain = registry.parse("gpt-4o").unwrap();
     let err = chain.generate(Request::new().user("hi")).await.unwrap_err();
-    assert_eq!(err.class(), ErrorClass::Permanent);
-    assert_eq!(err.provider(), Some("openai"));
-    assert_eq!(err.model(), Some("gpt-4o"));
+    assert_eq!(err.class(), ErrorClass::NotConfigured);
+    assert_eq!(err.attempts()[0].target.to_string(), "openai/gpt-4o");
     if cfg!(feature = "openai") {
-        // The missing key is a credential error naming the variable to set.
-        assert_eq!(err.kind(), ErrorKind::Config, "{err:?}");
-        assert!(err.to_string().contains("OPENAI_API_KEY"), "{err}");
+        // The missing key is not configured: the chain moved on, ran out, and
+        // names the variable to set.
+        assert_eq!(err.kind(), ErrorKind::Exhausted, "{err:?}");
+        assert_eq!(err.missing_variable(), Some("OPENAI_API_KEY"));
+        assert!(err.message().contains("set OPENAI_API_KEY"), "{err}");
         assert!(err.to_string().contains("credential"), "{err}");
     } else {
         assert!(err.to_string().contains("not compiled in"), "{err}");

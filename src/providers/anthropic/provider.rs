@@ -18,8 +18,20 @@ use crate::providers::http::client::HttpClient;
 use crate::registry::EnvLookup;
 use crate::{Capabilities, Error, EventStream, Model, Provider, Request, Response, Result, Target};
 
-/// The Messages endpoint, after the base URL.
+/// The Messages endpoint, after a base URL without the API version.
 const MESSAGES_PATH: &str = "/v1/messages";
+
+/// The Messages endpoint after `base_url`. The official SDKs take the base
+/// without `/v1` (`https://api.anthropic.com`), but gateways often document
+/// theirs with it; a base that already ends in `/v1` must not become
+/// `/v1/v1/messages`.
+fn messages_path(base_url: &str) -> &'static str {
+    if base_url.ends_with("/v1") {
+        "/messages"
+    } else {
+        MESSAGES_PATH
+    }
+}
 /// The variable the built-in provider reads its key from.
 const KEY_VARIABLE: &str = "ANTHROPIC_API_KEY";
 /// The variable the built-in provider reads a base URL from, if set.
@@ -210,7 +222,12 @@ impl AnthropicModel {
     async fn generate_inner(&self, request: Request) -> Result<Response> {
         let (client, headers, body) = self.prepare(&request, false).await?;
         let answer = client
-            .post_json(MESSAGES_PATH, headers, body, false)
+            .post_json(
+                messages_path(client.settings().base_url()),
+                headers,
+                body,
+                false,
+            )
             .await?;
         let wire: MessagesResponse = answer.json().await?;
         Ok(response::into_response(
@@ -222,7 +239,14 @@ impl AnthropicModel {
 
     async fn stream_inner(&self, request: Request) -> Result<EventStream> {
         let (client, headers, body) = self.prepare(&request, true).await?;
-        let answer = client.post_json(MESSAGES_PATH, headers, body, true).await?;
+        let answer = client
+            .post_json(
+                messages_path(client.settings().base_url()),
+                headers,
+                body,
+                true,
+            )
+            .await?;
         let echoed = Arc::new(OnceLock::new());
         let handler = MessagesStream::new(client.credential().cloned(), Arc::clone(&echoed));
         let mut events = Box::pin(body::event_stream(

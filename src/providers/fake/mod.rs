@@ -70,9 +70,11 @@ impl FakeProvider {
         }
     }
 
-    /// A fake provider named `fake` whose every model answers `text`.
-    pub fn always_text(text: impl Into<String>) -> Self {
-        let fake = FakeProvider::new("fake");
+    /// A fake provider named `name` whose every model answers `text`. The
+    /// name is explicit so that registering it never silently replaces a
+    /// provider of yours.
+    pub fn always_text(name: impl Into<String>, text: impl Into<String>) -> Self {
+        let fake = FakeProvider::new(name);
         fake.set_default_all(Outcome::text(text));
         fake
     }

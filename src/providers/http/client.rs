@@ -9,7 +9,7 @@ use bytes::Bytes;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use super::errors;
-use crate::{Dsn, Error, Result, Secret};
+use crate::{Dsn, Error, ErrorClass, Result, Secret};
 
 /// Default time to establish a connection.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -345,15 +345,22 @@ impl HttpClient {
             });
         }
         let headers = response.headers().clone();
+        let url = route_of(response.url());
         // Error bodies are small; a larger one is cut (never read without
         // bound), and a failure to read it still leaves the status.
         let body = read_capped(response, MAX_ERROR_BODY).await;
-        Err(errors::from_status(
-            status.as_u16(),
-            &headers,
-            &body,
-            secret.as_ref(),
-        ))
+        let error = errors::from_status(status.as_u16(), &headers, &body, secret.as_ref());
+        if status == reqwest::StatusCode::NOT_FOUND && error.class() == ErrorClass::Permanent {
+            return Err(Error::api(
+                404,
+                format!(
+                    "POST {url} answered 404 and no model-not-found signal ({}): check the base URL's path",
+                    error.message()
+                ),
+            )
+            .with_class(ErrorClass::Permanent));
+        }
+        Err(error)
     }
 }
 
@@ -363,6 +370,17 @@ pub const MAX_BODY: usize = 32 * 1024 * 1024;
 
 fn too_large() -> Error {
     Error::decode(format!("the answer body is over {MAX_BODY} bytes"))
+}
+
+/// `url` without its query or fragment, which may carry a token.
+fn route_of(url: &reqwest::Url) -> String {
+    let mut route = url.clone();
+    route.set_query(None);
+    route.set_fragment(None);
+    // Credentials travel in headers; a URL with user info is cleaned anyway.
+    let _ = route.set_username("");
+    let _ = route.set_password(None);
+    route.to_string()
 }
 
 /// Most of an error body we read.

@@ -83,8 +83,10 @@ impl ErrorBody {
             })
             .and_then(parse_seconds_suffix);
         // A numeric `code` ("400", LiteLLM) repeats the status: not a code.
+        // Nor is a placeholder some servers print for "no code" (`"None"`).
         let code = text("code")
             .filter(|c| !c.bytes().all(|b| b.is_ascii_digit()))
+            .filter(|c| !matches!(c.trim(), "None" | "none" | "null" | "NULL"))
             .or_else(|| kind.clone())
             .or(reason)
             .or_else(|| text("status"));
@@ -135,8 +137,13 @@ pub fn classify(status: u16, body: &ErrorBody, should_retry: Option<bool>) -> Er
     if is_context_overflow(&text) || has("content_filter") || has("content_policy_violation") {
         return ErrorClass::RequestSpecific;
     }
-    if status == 404 || is_unknown_model(&text) {
+    if is_unknown_model(&text) || (has("not_found") && has("model")) {
         return ErrorClass::ModelNotFound;
+    }
+    // A 404 that says nothing of a model is a wrong base URL or route: it
+    // fails the same way on every retry (the caller names the URL).
+    if status == 404 {
+        return ErrorClass::Permanent;
     }
     match should_retry {
         Some(true) => return ErrorClass::Transient,
@@ -421,7 +428,24 @@ mod tests {
         );
         assert_eq!(c(529, "{}"), ErrorClass::Transient);
         assert_eq!(c(503, "{}"), ErrorClass::Transient);
-        assert_eq!(c(404, "{}"), ErrorClass::ModelNotFound);
+        // A 404 that names no model is a wrong route, not a missing model.
+        assert_eq!(c(404, "{}"), ErrorClass::Permanent);
+        assert_eq!(c(404, "404 page not found"), ErrorClass::Permanent);
+        assert_eq!(c(404, r#"{"detail":"Not Found"}"#), ErrorClass::Permanent);
+        assert_eq!(
+            c(
+                404,
+                r#"{"type":"error","error":{"type":"not_found_error","message":"model: claude-x"}}"#
+            ),
+            ErrorClass::ModelNotFound
+        );
+        assert_eq!(
+            c(
+                404,
+                r#"{"error":"model \"x\" not found, try pulling it first"}"#
+            ),
+            ErrorClass::ModelNotFound
+        );
         assert_eq!(
             classify(503, &body("{}"), Some(false)),
             ErrorClass::Permanent

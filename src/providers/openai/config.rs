@@ -125,8 +125,9 @@ impl OpenAiConfig {
     }
 
     /// A provider named `name` from an `openai://` DSN: base URL
-    /// `http[s]://host[:port][/base-path]` (the base path is used verbatim, so
-    /// write `/v1` where the server wants it), the DSN's credential as the API
+    /// `http[s]://host[:port][/base-path]`, where a DSN with no path gets
+    /// `/v1` (the OpenAI SDKs' convention) and an explicit path is used as
+    /// given (`openai://host/api/v1`), the DSN's credential as the API
     /// key, `timeout` and `connect_timeout` options, and `inline_images`
     /// (`true`/`false`, see [`OpenAiConfig::inline_images`]).
     ///
@@ -148,7 +149,10 @@ impl OpenAiConfig {
     }
 
     fn from_dsn_with_timeout(name: &str, dsn: &Dsn, timeout: Duration) -> Result<Self> {
-        let settings = HttpSettings::from_dsn(dsn, timeout)?;
+        let mut settings = HttpSettings::from_dsn(dsn, timeout)?;
+        if dsn.base_path().is_empty() {
+            settings = settings.with_base_url(format!("{}/v1", dsn.base_url()));
+        }
         let inline_images = match dsn.option("inline_images") {
             None => false,
             Some("true" | "1" | "yes") => true,

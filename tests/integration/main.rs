@@ -20,6 +20,7 @@ mod ollama;
 mod openai;
 mod registry;
 mod serde_roundtrip;
+mod setup;
 mod spec;
 mod timeout;
 mod toolbox;

@@ -6,3 +6,5 @@ cd "$(dirname "$0")/.."
 cargo build --all-features --examples
 cargo test --all-features --all-targets
 cargo test --all-features --doc
+# Every README code block, pasted into a new project as the README says.
+bash scripts/readme-snippets.sh

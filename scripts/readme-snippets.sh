@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Checks the README's promise that every ```rust block compiles and runs when pasted
+# into the main.rs of a new project with the dependencies the README names: each
+# block becomes one binary of a scratch project that depends on this checkout by
+# path, with tokio's "macros" and "rt-multi-thread" features and nothing else.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+work="$root/target/readme-paste"
+rm -rf "$work"
+mkdir -p "$work/src/bin"
+
+cat > "$work/Cargo.toml" <<TOML
+[package]
+name = "readme-paste"
+version = "0.0.0"
+edition = "2024"
+publish = false
+
+[dependencies]
+majordomo = { path = "$root" }
+tokio = { version = "1", features = ["macros", "rt-multi-thread"] }
+
+[workspace]
+TOML
+# The same dependency versions as the crate's own build.
+cp Cargo.lock "$work/Cargo.lock"
+
+awk -v dir="$work/src/bin" '
+  /^```rust/ { inside = 1; n += 1; file = sprintf("%s/snippet_%02d.rs", dir, n); next }
+  /^```/ && inside { inside = 0; close(file); next }
+  inside { print > file }
+' README.md
+
+count=$(ls "$work/src/bin" | wc -l)
+if [ "$count" -eq 0 ]; then
+  echo "readme-snippets: no rust blocks found in README.md" >&2
+  exit 1
+fi
+export CARGO_TARGET_DIR="$root/target/readme-paste-target"
+cargo build --quiet --manifest-path "$work/Cargo.toml" --bins
+for bin in "$work"/src/bin/*.rs; do
+  name=$(basename "$bin" .rs)
+  if ! grep -q 'fn main' "$bin"; then
+    echo "readme-snippets: $name has no fn main: it does not paste as a program" >&2
+    exit 1
+  fi
+  echo "== $name"
+  cargo run --quiet --manifest-path "$work/Cargo.toml" --bin "$name" >/dev/null
+done
+echo "readme-snippets: $count blocks compiled and ran as pasted"

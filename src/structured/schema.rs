@@ -43,10 +43,42 @@ pub fn schema_for<T: JsonSchema + ?Sized>() -> Value {
     schema
 }
 
-/// Closes objects and requires nullable properties, all the way down.
+/// The `format` values JSON Schema 2020-12 defines. schemars adds others
+/// (`double`, `int32`, `uint64`, …) that describe Rust types, not data; strict
+/// modes refuse or misread them, and the numeric ones say nothing `type` and
+/// `minimum` do not.
+const STANDARD_FORMATS: &[&str] = &[
+    "date-time",
+    "date",
+    "time",
+    "duration",
+    "email",
+    "idn-email",
+    "hostname",
+    "idn-hostname",
+    "ipv4",
+    "ipv6",
+    "uri",
+    "uri-reference",
+    "iri",
+    "iri-reference",
+    "uuid",
+    "uri-template",
+    "json-pointer",
+    "relative-json-pointer",
+    "regex",
+];
+
+/// Closes objects, requires nullable properties and drops non-standard
+/// formats, all the way down.
 fn close_objects(node: &mut Value) {
     match node {
         Value::Object(map) => {
+            if let Some(Value::String(format)) = map.get("format") {
+                if !STANDARD_FORMATS.contains(&format.as_str()) {
+                    map.remove("format");
+                }
+            }
             if let Some(Value::Object(properties)) = map.get("properties") {
                 let nullable: Vec<String> = properties
                     .iter()
@@ -68,6 +100,13 @@ fn close_objects(node: &mut Value) {
             }
             for (key, value) in map.iter_mut() {
                 match key.as_str() {
+                    // Name-to-schema maps: their keys are names, not keywords.
+                    "properties" | "patternProperties" | "$defs" | "definitions"
+                    | "dependentSchemas" => {
+                        if let Value::Object(named) = value {
+                            named.values_mut().for_each(close_objects);
+                        }
+                    }
                     // Data, not schemas.
                     "enum" | "const" | "default" | "examples" | "required" => {}
                     _ => close_objects(value),
@@ -190,6 +229,9 @@ mod tests {
     struct Item {
         name: String,
         note: Option<String>,
+        count: u32,
+        #[schemars(with = "String", extend("format" = "date-time"))]
+        at: String,
     }
 
     #[allow(dead_code)]
@@ -209,6 +251,12 @@ mod tests {
         assert_eq!(schema["required"], json!(["items"]));
         let item = &schema["$defs"]["Item"];
         assert_eq!(item["additionalProperties"], false);
-        assert_eq!(item["required"], json!(["name", "note"]));
+        assert_eq!(item["required"], json!(["name", "count", "at", "note"]));
+        // `uint32` describes the Rust type; `minimum` says what matters.
+        assert_eq!(
+            item["properties"]["count"],
+            json!({"type": "integer", "minimum": 0})
+        );
+        assert_eq!(item["properties"]["at"]["format"], "date-time");
     }
 }

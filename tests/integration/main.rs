@@ -21,5 +21,7 @@ mod openai;
 mod registry;
 mod serde_roundtrip;
 mod spec;
+mod structured;
 mod timeout;
+mod tool_loop;
 mod toolbox;

@@ -33,7 +33,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use wiremock::{MockServer, ResponseTemplate};
 
-use crate::support::http::{answer, bodies, fixture_answer, fixture_json, post};
+use crate::support::http::{answer, bodies, fixture_answer, fixture_json, serve_sequence};
 
 // ----- protocols -----
 
@@ -479,22 +479,6 @@ pub const OLLAMA: Protocol = Protocol {
 };
 
 // ----- helpers -----
-
-/// A server answering `route` with `answers` in order, the last one repeated.
-pub async fn serve_sequence(route: &str, answers: Vec<ResponseTemplate>) -> MockServer {
-    let server = MockServer::start().await;
-    let last = answers.len().saturating_sub(1);
-    for (i, template) in answers.into_iter().enumerate() {
-        let mock = post(route).respond_with(template);
-        let mock = if i < last {
-            mock.up_to_n_times(1)
-        } else {
-            mock
-        };
-        mock.mount(&server).await;
-    }
-    server
-}
 
 #[derive(Debug, PartialEq, Deserialize, JsonSchema)]
 struct Location {

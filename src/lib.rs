@@ -81,5 +81,8 @@ fn _assert_api() {
     send_sync::<lanes::LanePermit>();
     send_sync::<Layers>();
     send_sync::<Request>();
+    send_sync::<ToolLoop>();
+    send_sync::<JsonOptions>();
+    send_sync::<Toolbox>();
     send::<EventStream>();
 }

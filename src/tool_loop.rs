@@ -124,6 +124,30 @@ impl StdError for StepLimit {}
 
 impl Error {
     /// The transcript and usage of an [`ErrorKind::StepLimit`] error.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> majordomo::Result<()> {
+    /// use majordomo::providers::fake::{FakeProvider, Outcome};
+    /// use majordomo::{ErrorKind, Provider, Request, Tool, ToolLoop, Toolbox};
+    /// use serde_json::json;
+    ///
+    /// let fake = FakeProvider::new("fake");
+    /// fake.set_default_all(Outcome::tool_call("c", "again", json!({})));
+    /// let tools = Toolbox::new().raw(Tool::new("again", "Loops", json!({"type": "object"})), |_| async {
+    ///     Ok("once more".to_owned())
+    /// });
+    /// let error = ToolLoop::new(tools)
+    ///     .max_steps(3)
+    ///     .run(&fake.model("m")?, Request::new().user("go"))
+    ///     .await
+    ///     .unwrap_err();
+    /// assert_eq!(error.kind(), ErrorKind::StepLimit);
+    /// let limit = error.step_limit().unwrap();
+    /// assert_eq!((limit.steps, limit.transcript.len()), (3, 7));
+    /// // Resume: send the transcript again with a higher limit, or answer yourself.
+    /// # Ok(()) }
+    /// ```
     pub fn step_limit(&self) -> Option<&StepLimit> {
         self.source_as::<StepLimit>()
     }

@@ -156,6 +156,25 @@ impl StdError for InvalidOutput {}
 
 impl Error {
     /// The last answer and the reason for an [`ErrorKind::InvalidOutput`] error.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> majordomo::Result<()> {
+    /// use majordomo::providers::fake::{FakeProvider, Outcome};
+    /// use majordomo::{ErrorKind, JsonOptions, ModelExt, Provider, Request};
+    ///
+    /// let fake = FakeProvider::new("fake");
+    /// fake.set_default_all(Outcome::text("I'd rather not."));
+    /// let error = fake
+    ///     .model("m")?
+    ///     .generate_json_value_with(Request::new().user("JSON?"), serde_json::json!({}), JsonOptions::new().retries(1))
+    ///     .await
+    ///     .unwrap_err();
+    /// assert_eq!(error.kind(), ErrorKind::InvalidOutput);
+    /// let invalid = error.invalid_output().unwrap();
+    /// assert_eq!((invalid.raw.as_str(), invalid.tries), ("I'd rather not.", 2));
+    /// # Ok(()) }
+    /// ```
     pub fn invalid_output(&self) -> Option<&InvalidOutput> {
         self.source_as::<InvalidOutput>()
     }
@@ -288,7 +307,7 @@ where
     let native = match options.mode {
         SchemaMode::Native => true,
         SchemaMode::Instructions => false,
-        _ => model.capabilities().json_schema != Some(false),
+        SchemaMode::Auto => model.capabilities().json_schema != Some(false),
     };
     let mut request = if native {
         let name = options

@@ -351,6 +351,8 @@ async fn zero_retries_asks_once_and_the_error_keeps_the_raw_text() {
         .await
         .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::InvalidOutput);
+    // Asking a chain again would not help: permanent.
+    assert_eq!(error.class(), majordomo::ErrorClass::Permanent);
     assert_eq!(error.invalid_output().unwrap().raw, "nope");
     assert_eq!(error.provider(), Some("fake"));
     assert!(

@@ -26,7 +26,8 @@ use majordomo::providers::http::HttpSettings;
 use majordomo::providers::ollama::{OllamaConfig, OllamaProvider};
 use majordomo::providers::openai::{OpenAiConfig, OpenAiProvider};
 use majordomo::{
-    ErrorKind, JsonOptions, Model, ModelExt, Provider, Request, ToolLoop, Toolbox, Usage,
+    ErrorKind, JsonOptions, Model, ModelExt, Provider, Request, SchemaMode, ToolLoop, Toolbox,
+    Usage,
 };
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -1091,5 +1092,58 @@ async fn typed_schema_bodies_are_golden() {
         assert_eq!(answer.value.units, Units::F, "{}", p.name);
         let body = only(&server).await;
         assert_eq!(body, fixture_json(fixture), "{}", p.name);
+    }
+}
+
+/// `SchemaMode::Instructions` (what `Auto` picks for a model declaring
+/// `json_schema(false)`): each protocol's JSON mode, and the schema in the
+/// system prompt.
+#[tokio::test]
+async fn instructions_fallback_bodies() {
+    let schema =
+        json!({"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]});
+    for p in [&OPENAI, &ANTHROPIC, &GEMINI, &OLLAMA] {
+        let server = serve_sequence((p.route)(false), vec![(p.text)(r#"{"n": 3}"#)]).await;
+        let answer = (p.model)(&server.uri())
+            .generate_json_value_with(
+                Request::new().system("You count.").user("How many?"),
+                schema.clone(),
+                JsonOptions::new().mode(SchemaMode::Instructions),
+            )
+            .await
+            .unwrap();
+        assert_eq!(answer.value, json!({"n": 3}), "{}", p.name);
+        let body = only(&server).await;
+        let system = match p.name {
+            "openai" => {
+                assert_eq!(body["response_format"], json!({"type": "json_object"}));
+                body["messages"][0]["content"].as_str().unwrap().to_owned()
+            }
+            "anthropic" => {
+                assert!(body.get("output_config").is_none(), "{body}");
+                body["system"].as_str().unwrap().to_owned()
+            }
+            "gemini" => {
+                assert_eq!(
+                    body["generationConfig"],
+                    json!({"responseMimeType": "application/json"})
+                );
+                body["systemInstruction"]["parts"][0]["text"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            }
+            _ => {
+                assert_eq!(body["format"], "json");
+                assert_eq!(body["messages"][0]["role"], "system");
+                body["messages"][0]["content"].as_str().unwrap().to_owned()
+            }
+        };
+        assert!(
+            system.starts_with("You count.\n\nRespond with a single JSON value"),
+            "{}: {system}",
+            p.name
+        );
+        assert!(system.contains(&schema.to_string()), "{}: {system}", p.name);
     }
 }

@@ -86,6 +86,9 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, St
             _ => positional.push(arg),
         }
     }
+    if parsed.schema.is_some() && parsed.tools {
+        return Err("--schema and --tools cannot be combined".to_owned());
+    }
     match <[String; 2]>::try_from(positional) {
         Ok([spec, prompt]) => {
             parsed.spec = spec;

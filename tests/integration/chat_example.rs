@@ -332,6 +332,13 @@ async fn schema_prints_the_json_value_after_a_retry() {
     )
     .await;
     assert_eq!(missing.status.code(), Some(1));
+    let both = run_chat(&[], &["--schema", "s.json", "--tools", "x/gpt-4o", "hi"]).await;
+    assert_eq!(both.status.code(), Some(1));
+    assert!(
+        stderr(&both).contains("cannot be combined"),
+        "{}",
+        stderr(&both)
+    );
     assert!(
         stderr(&missing).contains("--schema /nonexistent/schema.json"),
         "{}",

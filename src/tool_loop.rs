@@ -237,6 +237,7 @@ impl ToolLoop {
                     steps: step,
                 });
             }
+            tracing::debug!(step, calls = calls.len(), "tool loop: running tool calls");
             let results = self.toolbox.execute_all(&calls).await;
             self.notify(step, &response, &results);
             let results_message = Message::tool_results(results);

@@ -3,6 +3,8 @@
 //!
 //! ```sh
 //! cargo run --example chat -- [--stream] [--json] [--system TEXT] [--alias NAME=SPEC]... SPEC PROMPT
+//! cargo run --example chat -- --schema FILE SPEC PROMPT
+//! cargo run --example chat -- --tools [--stream] SPEC PROMPT
 //!
 //! export OPENAI_API_KEY=sk-...
 //! cargo run --example chat -- gpt-4o-mini "Say hi"
@@ -18,6 +20,12 @@
 //! - `--json`: on success, exactly one JSON object on stdout: `text`, `provider`, `model`,
 //!   `finish_reason`, `usage` (`input_tokens`, `output_tokens`) and `attempts`
 //!   (`target`, `outcome`, `class`, `error`).
+//! - `--schema FILE`: asks for JSON matching the JSON Schema in FILE (retried with
+//!   the error fed back when the answer does not fit) and prints the JSON value
+//!   on stdout, one line.
+//! - `--tools`: offers a demo tool `get_weather(city)` (a fixed sunny forecast)
+//!   and runs the tool loop, plain or `--stream`; each tool call is one line on
+//!   stderr, the final answer goes to stdout (with `--json`, as above).
 //! - Each failover event: one line on stderr.
 //! - On failure: the error on stderr, exit status 1.
 
@@ -26,13 +34,12 @@ use std::process::ExitCode;
 
 use futures::StreamExt as _;
 use majordomo::{
-    Attempt, AttemptOutcome, Error, ErrorKind, FailoverAction, FailoverEvent, Model, Registry,
-    Request, Response, StreamAccumulator,
+    Attempt, AttemptOutcome, Error, ErrorKind, FailoverAction, FailoverEvent, Model, ModelExt,
+    Registry, Request, Response, StreamAccumulator, Tool, ToolLoop, Toolbox,
 };
 use serde_json::{Value, json};
 
-const USAGE: &str =
-    "usage: chat [--stream] [--json] [--system TEXT] [--alias NAME=SPEC]... SPEC PROMPT";
+const USAGE: &str = "usage: chat [--stream] [--json] [--system TEXT] [--alias NAME=SPEC]... [--schema FILE | --tools] SPEC PROMPT";
 
 /// The parsed command line.
 #[derive(Debug, Default)]
@@ -41,6 +48,8 @@ struct Args {
     json: bool,
     system: Option<String>,
     aliases: Vec<(String, String)>,
+    schema: Option<String>,
+    tools: bool,
     spec: String,
     prompt: String,
 }
@@ -63,6 +72,8 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, St
             "--stream" => parsed.stream = true,
             "--json" => parsed.json = true,
             "--system" => parsed.system = Some(value_of("--system", inline)?),
+            "--schema" => parsed.schema = Some(value_of("--schema", inline)?),
+            "--tools" => parsed.tools = true,
             "--alias" => {
                 let definition = value_of("--alias", inline)?;
                 let (name, spec) = definition
@@ -74,6 +85,9 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, St
             _ if flag.starts_with("--") => return Err(format!("unknown flag {arg:?}")),
             _ => positional.push(arg),
         }
+    }
+    if parsed.schema.is_some() && parsed.tools {
+        return Err("--schema and --tools cannot be combined".to_owned());
     }
     match <[String; 2]>::try_from(positional) {
         Ok([spec, prompt]) => {
@@ -152,6 +166,13 @@ async fn run(args: Args) -> Result<(), String> {
         request = request.system(system);
     }
 
+    if let Some(path) = &args.schema {
+        return structured(&chain, request, path).await;
+    }
+    if args.tools {
+        return with_tools(&chain, request, args.stream, args.json).await;
+    }
+
     let mut out = std::io::stdout().lock();
     let response = if args.stream {
         let mut stream = chain.stream(request).await.map_err(call_error)?;
@@ -182,6 +203,76 @@ async fn run(args: Args) -> Result<(), String> {
         writeln!(out).map_err(io)?;
     }
     Ok(())
+}
+
+/// `--schema FILE`: the JSON value, validated against the schema in FILE.
+async fn structured(chain: &impl Model, request: Request, path: &str) -> Result<(), String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("--schema {path}: {e}"))?;
+    let schema: Value =
+        serde_json::from_str(&text).map_err(|e| format!("--schema {path}: not JSON: {e}"))?;
+    let answer = chain
+        .generate_json_value(request, schema)
+        .await
+        .map_err(call_error)?;
+    writeln!(std::io::stdout(), "{}", answer.value).map_err(io)
+}
+
+/// The arguments of the demo tool.
+#[derive(serde::Deserialize)]
+struct Weather {
+    city: String,
+}
+
+/// `--tools`: the tool loop with `get_weather(city)`.
+async fn with_tools(
+    chain: &impl Model,
+    request: Request,
+    stream: bool,
+    json_out: bool,
+) -> Result<(), String> {
+    let weather = Tool::new(
+        "get_weather",
+        "The weather forecast for a city",
+        json!({
+            "type": "object",
+            "properties": {"city": {"type": "string", "description": "The city"}},
+            "required": ["city"],
+            "additionalProperties": false
+        }),
+    );
+    let tools = Toolbox::new().typed(weather, |w: Weather| async move {
+        Ok::<_, String>(json!({"city": w.city, "forecast": "sunny", "celsius": 21}).to_string())
+    });
+    let mut tool_loop = ToolLoop::new(tools).observer(|step| {
+        for (call, result) in step.response.tool_calls().zip(step.results) {
+            eprintln!(
+                "tool: {}({}) -> {}",
+                call.name, call.arguments, result.content
+            );
+        }
+    });
+    let print_deltas = stream && !json_out;
+    if stream {
+        tool_loop = tool_loop.stream(true);
+    }
+    if print_deltas {
+        tool_loop = tool_loop.on_event(|event| {
+            if let majordomo::StreamEvent::TextDelta { text } = event {
+                let mut out = std::io::stdout().lock();
+                let _ = out.write_all(text.as_bytes());
+                let _ = out.flush();
+            }
+        });
+    }
+    let done = tool_loop.run(chain, request).await.map_err(call_error)?;
+    let mut out = std::io::stdout().lock();
+    if json_out {
+        writeln!(out, "{}", response_json(&done.response)).map_err(io)
+    } else if print_deltas {
+        writeln!(out).map_err(io)
+    } else {
+        writeln!(out, "{}", done.response.text()).map_err(io)
+    }
 }
 
 #[tokio::main]

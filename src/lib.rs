@@ -17,7 +17,9 @@ mod dsn;
 mod layer;
 mod llm;
 mod registry;
+mod structured;
 mod timeout;
+mod tool_loop;
 
 pub mod health;
 pub mod lanes;
@@ -46,6 +48,16 @@ pub use llm::target::Target;
 pub use llm::tool::{Tool, Toolbox};
 pub use timeout::{Deadlines, TimeoutLayer, TimeoutProvider};
 
+/// The `schemars` version majordomo derives schemas with, for
+/// `#[derive(JsonSchema)]` without a direct dependency
+/// (`#[schemars(crate = "majordomo::schemars")]`).
+#[cfg(feature = "schema")]
+pub use schemars;
+#[cfg(feature = "schema")]
+pub use structured::schema_for;
+pub use structured::{InvalidOutput, JsonOptions, ModelExt, SchemaMode, Structured};
+pub use tool_loop::{DEFAULT_MAX_STEPS, StepLimit, ToolLoop, ToolLoopOutput, ToolStep};
+
 pub use dsn::{Dsn, DsnError, DsnErrorKind};
 pub use registry::{Registry, RegistryBuilder, SchemeFactory};
 pub use spec::{SpecError, SpecErrorKind, SpecTarget};
@@ -69,5 +81,8 @@ fn _assert_api() {
     send_sync::<lanes::LanePermit>();
     send_sync::<Layers>();
     send_sync::<Request>();
+    send_sync::<ToolLoop>();
+    send_sync::<JsonOptions>();
+    send_sync::<Toolbox>();
     send::<EventStream>();
 }

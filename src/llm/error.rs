@@ -90,6 +90,12 @@ pub enum ErrorKind {
     Cancelled,
     /// Every target of a chain failed or was skipped; see [`Error::attempts`].
     Exhausted,
+    /// The model's answer did not have the requested shape (structured output)
+    /// after every allowed retry; `Error::invalid_output` has the last answer.
+    InvalidOutput,
+    /// The tool loop reached its step limit while the model still called
+    /// tools; `Error::step_limit` has the transcript.
+    StepLimit,
     /// Anything else; the class defaults to permanent unless set explicitly.
     Other,
 }

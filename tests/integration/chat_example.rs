@@ -9,7 +9,7 @@ use serde_json::Value;
 use wiremock::matchers::{body_partial_json, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::support::http::{fixture, fixture_json};
+use crate::support::http::{fixture, fixture_json, serve_sequence};
 
 /// `target/<profile>/examples/chat`, built by `scripts/test.sh` before the
 /// tests run (`cargo test` itself builds examples only in test mode).
@@ -222,4 +222,199 @@ async fn a_reasoning_suffix_sends_only_efforts_the_model_takes() {
         let body: Value = serde_json::from_slice(&received.last().unwrap().body).unwrap();
         assert_eq!(body["reasoning_effort"].as_str(), effort, "{spec}: {body}");
     }
+}
+
+// ----- --schema and --tools -----
+
+/// A server answering `/v1/chat/completions` with `answers` in order.
+async fn sequence_server(answers: Vec<ResponseTemplate>) -> MockServer {
+    serve_sequence("/v1/chat/completions", answers).await
+}
+
+fn completion(message: Value, finish: &str) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(serde_json::json!({
+        "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-4o",
+        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
+    }))
+}
+
+fn text_completion(text: &str) -> ResponseTemplate {
+    completion(
+        serde_json::json!({"role": "assistant", "content": text}),
+        "stop",
+    )
+}
+
+fn weather_call() -> ResponseTemplate {
+    completion(
+        serde_json::json!({"role": "assistant", "content": null, "tool_calls": [
+            {"id": "call_1", "type": "function",
+             "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}
+        ]}),
+        "tool_calls",
+    )
+}
+
+fn sse(chunks: &[Value]) -> ResponseTemplate {
+    let mut body = String::new();
+    for chunk in chunks {
+        body.push_str(&format!("data: {chunk}\n\n"));
+    }
+    body.push_str("data: [DONE]\n\n");
+    ResponseTemplate::new(200)
+        .insert_header("content-type", "text/event-stream")
+        .set_body_string(body)
+}
+
+fn chunk(delta: Value, finish: Value) -> Value {
+    serde_json::json!({"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1,
+        "model": "gpt-4o", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+}
+
+fn bodies_of(requests: &[wiremock::Request]) -> Vec<Value> {
+    requests
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn schema_prints_the_json_value_after_a_retry() {
+    let schema = serde_json::json!({
+        "type": "object",
+        "properties": {"city": {"type": "string"}, "celsius": {"type": "integer"}},
+        "required": ["city", "celsius"]
+    });
+    let file = std::env::temp_dir().join(format!("chat-schema-{}.json", std::process::id()));
+    std::fs::write(&file, schema.to_string()).unwrap();
+    let server = sequence_server(vec![
+        text_completion("{\"city\": \"Paris\", \"celsius\": \"warm\"}"),
+        text_completion("```json\n{\"city\": \"Paris\", \"celsius\": 21}\n```"),
+    ])
+    .await;
+    let out = run_chat(
+        &[("LLM_X", dsn(&server))],
+        &[
+            "--schema",
+            file.to_str().unwrap(),
+            "x/gpt-4o",
+            "Paris weather as JSON",
+        ],
+    )
+    .await;
+    let _ = std::fs::remove_file(&file);
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    assert_eq!(stdout(&out), "{\"celsius\":21,\"city\":\"Paris\"}\n");
+    let sent = bodies_of(&server.received_requests().await.unwrap());
+    assert_eq!(sent.len(), 2);
+    assert_eq!(
+        sent[0]["response_format"]["json_schema"]["schema"], schema,
+        "the schema is sent natively"
+    );
+    let retry = sent[1]["messages"].as_array().unwrap();
+    assert_eq!(
+        retry[1]["content"],
+        "{\"city\": \"Paris\", \"celsius\": \"warm\"}"
+    );
+    assert!(
+        retry[2]["content"]
+            .as_str()
+            .unwrap()
+            .contains("at /celsius: expected integer, got a string"),
+        "{}",
+        retry[2]
+    );
+
+    let missing = run_chat(
+        &[("LLM_X", dsn(&server))],
+        &["--schema", "/nonexistent/schema.json", "x/gpt-4o", "hi"],
+    )
+    .await;
+    assert_eq!(missing.status.code(), Some(1));
+    let both = run_chat(&[], &["--schema", "s.json", "--tools", "x/gpt-4o", "hi"]).await;
+    assert_eq!(both.status.code(), Some(1));
+    assert!(
+        stderr(&both).contains("cannot be combined"),
+        "{}",
+        stderr(&both)
+    );
+    assert!(
+        stderr(&missing).contains("--schema /nonexistent/schema.json"),
+        "{}",
+        stderr(&missing)
+    );
+}
+
+#[tokio::test]
+async fn tools_runs_the_loop_and_prints_the_final_answer() {
+    let server = sequence_server(vec![
+        weather_call(),
+        text_completion("Sunny, 21 °C in Paris."),
+    ])
+    .await;
+    let out = run_chat(
+        &[("LLM_X", dsn(&server))],
+        &["--tools", "x/gpt-4o", "Weather in Paris?"],
+    )
+    .await;
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    assert_eq!(stdout(&out), "Sunny, 21 °C in Paris.\n");
+    assert!(
+        stderr(&out).contains("tool: get_weather({\"city\":\"Paris\"})"),
+        "{}",
+        stderr(&out)
+    );
+    let sent = bodies_of(&server.received_requests().await.unwrap());
+    assert_eq!(sent.len(), 2);
+    assert_eq!(sent[0]["tools"][0]["function"]["name"], "get_weather");
+    assert_eq!(
+        sent[1]["messages"][2],
+        serde_json::json!({"role": "tool", "tool_call_id": "call_1",
+            "content": "{\"celsius\":21,\"city\":\"Paris\",\"forecast\":\"sunny\"}"})
+    );
+}
+
+#[tokio::test]
+async fn tools_with_stream_prints_the_streamed_final_answer() {
+    let call = sse(&[
+        chunk(
+            serde_json::json!({"role": "assistant", "tool_calls": [{"index": 0, "id": "call_1",
+            "type": "function", "function": {"name": "get_weather", "arguments": ""}}]}),
+            Value::Null,
+        ),
+        chunk(
+            serde_json::json!({"tool_calls": [{"index": 0, "function": {"arguments": "{\"city\":"}}]}),
+            Value::Null,
+        ),
+        chunk(
+            serde_json::json!({"tool_calls": [{"index": 0, "function": {"arguments": "\"Paris\"}"}}]}),
+            Value::Null,
+        ),
+        chunk(serde_json::json!({}), serde_json::json!("tool_calls")),
+    ]);
+    let answer = sse(&[
+        chunk(
+            serde_json::json!({"role": "assistant", "content": "Sunny, "}),
+            Value::Null,
+        ),
+        chunk(serde_json::json!({"content": "21 °C."}), Value::Null),
+        chunk(serde_json::json!({}), serde_json::json!("stop")),
+    ]);
+    let server = sequence_server(vec![call, answer]).await;
+    let out = run_chat(
+        &[("LLM_X", dsn(&server))],
+        &["--tools", "--stream", "x/gpt-4o", "Weather in Paris?"],
+    )
+    .await;
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    assert_eq!(stdout(&out), "Sunny, 21 °C.\n");
+    let sent = bodies_of(&server.received_requests().await.unwrap());
+    assert_eq!(sent.len(), 2);
+    assert!(sent.iter().all(|b| b["stream"] == true));
+    assert_eq!(
+        sent[1]["messages"][1]["tool_calls"][0]["function"]["arguments"],
+        "{\"city\":\"Paris\"}"
+    );
+    assert_eq!(sent[1]["messages"][2]["tool_call_id"], "call_1");
 }

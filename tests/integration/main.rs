@@ -22,5 +22,7 @@ mod registry;
 mod serde_roundtrip;
 mod setup;
 mod spec;
+mod structured;
 mod timeout;
+mod tool_loop;
 mod toolbox;

@@ -97,6 +97,22 @@ pub async fn serve_route_once_then(
     server
 }
 
+/// A server answering `route` with `answers` in order, the last one repeated.
+pub async fn serve_sequence(route: &str, answers: Vec<ResponseTemplate>) -> MockServer {
+    let server = MockServer::start().await;
+    let last = answers.len().saturating_sub(1);
+    for (i, template) in answers.into_iter().enumerate() {
+        let mock = post(route).respond_with(template);
+        let mock = if i < last {
+            mock.up_to_n_times(1)
+        } else {
+            mock
+        };
+        mock.mount(&server).await;
+    }
+    server
+}
+
 /// The JSON bodies `server` received, in order.
 pub async fn bodies(server: &MockServer) -> Vec<Value> {
     server

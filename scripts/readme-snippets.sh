@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Checks the README's promise that every ```rust block compiles and runs when pasted
 # into the main.rs of a new project with the dependencies the README names: each
-# block becomes one binary of a scratch project that depends on this checkout by
-# path, with tokio's "macros" and "rt-multi-thread" features and nothing else.
+# block becomes one binary of a scratch project whose [dependencies] are the README's
+# toml block (majordomo by path to this checkout instead of git).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -10,6 +10,14 @@ work="$root/target/readme-paste"
 rm -rf "$work"
 mkdir -p "$work/src/bin"
 
+# The [dependencies] are the README's own toml block, with the git source of
+# majordomo swapped for this checkout.
+deps=$(awk '/^```toml/ { inside = 1; next } /^```/ && inside { exit } inside { print }' README.md \
+  | sed -E "s|^majordomo = .*|majordomo = { path = \"$root\" }|")
+if ! grep -q '^\[dependencies\]' <<<"$deps"; then
+  echo "readme-snippets: the README has no toml block with [dependencies]" >&2
+  exit 1
+fi
 cat > "$work/Cargo.toml" <<TOML
 [package]
 name = "readme-paste"
@@ -17,9 +25,7 @@ version = "0.0.0"
 edition = "2024"
 publish = false
 
-[dependencies]
-majordomo = { path = "$root" }
-tokio = { version = "1", features = ["macros", "rt-multi-thread"] }
+$deps
 
 [workspace]
 TOML

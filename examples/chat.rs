@@ -291,7 +291,9 @@ async fn main() -> ExitCode {
     match run(args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
-            eprintln!("chat: {message}");
+            // One line, like the failover lines, even when a server's message has several.
+            let line: Vec<&str> = message.split_whitespace().collect();
+            eprintln!("chat: {}", line.join(" "));
             ExitCode::FAILURE
         }
     }

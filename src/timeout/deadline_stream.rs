@@ -56,7 +56,7 @@ impl DeadlineStream {
             self.timer = None;
             return;
         };
-        let due = Instant::now() + idle;
+        let due = super::instant_after(Instant::now(), idle);
         match self.timer.as_mut() {
             Some(timer) => {
                 timer.sleep.as_mut().reset(due);

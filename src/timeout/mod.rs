@@ -197,6 +197,17 @@ enum Phase {
     Idle,
 }
 
+/// `start + limit`, saturating: `Instant + Duration` panics on overflow, and
+/// `Duration::MAX` is the natural "no deadline". About thirty years ahead
+/// is as good as never (tokio's own timers cap the same way).
+pub(crate) fn instant_after(start: Instant, limit: Duration) -> Instant {
+    const FAR_FUTURE: Duration = Duration::from_secs(30 * 365 * 24 * 3600);
+    start
+        .checked_add(limit)
+        .or_else(|| start.checked_add(limit.min(FAR_FUTURE)))
+        .unwrap_or(start)
+}
+
 /// The transient timeout error for `target`, saying which deadline passed.
 fn expired(target: &Target, phase: Phase, limit: Duration) -> Error {
     let message = match phase {
@@ -214,7 +225,7 @@ impl TimeoutModel {
         let Some(limit) = self.deadlines.first_event else {
             return self.inner.stream(request).await;
         };
-        tokio::time::timeout_at(started + limit, self.inner.stream(request))
+        tokio::time::timeout_at(instant_after(started, limit), self.inner.stream(request))
             .await
             .map_err(|_| expired(&self.target, Phase::FirstEvent, limit))?
     }
@@ -251,7 +262,7 @@ impl Model for TimeoutModel {
             return Ok(attribute_stream(opened, context));
         }
         // Opening used part of the first-event budget; the rest travels with the stream.
-        let first = first_event.map(|limit| (started + limit, limit));
+        let first = first_event.map(|limit| (instant_after(started, limit), limit));
         let target = self.target.clone();
         let guarded =
             opened.map_inner(move |events| DeadlineStream::new(events, target, first, idle));

@@ -13,6 +13,7 @@ mod errors;
 mod fake;
 mod gemini;
 mod health;
+mod hostile;
 mod http_plumbing;
 mod lanes;
 mod media;

@@ -253,6 +253,9 @@ pub fn from_stream_event(json: &Value, secret: Option<&Secret>) -> Error {
     {
         error = error.with_status(status);
     }
+    if let Some(after) = parsed.retry_delay {
+        error = error.with_retry_after(after);
+    }
     error
 }
 
@@ -292,36 +295,62 @@ fn error_chain(error: &reqwest::Error) -> String {
     text
 }
 
-/// `Retry-After` in milliseconds (`retry-after-ms`), seconds, or an HTTP date.
+/// Longest wait we take from a server's `Retry-After`, `retry-after-ms` or
+/// `retryDelay`. Far above the health tracker's `max_retry_after` (which
+/// clamps further), and far below where a clock plus a duration overflows:
+/// the numbers are a hostile server's to choose.
+pub const MAX_SERVER_RETRY_AFTER: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// A server-supplied number of seconds as a duration: `None` when it is not
+/// a finite, non-negative number; clamped to [`MAX_SERVER_RETRY_AFTER`].
+/// `Duration::from_secs_f64` panics on values it cannot hold (`1e30`), so
+/// untrusted numbers never reach it unchecked.
+pub(crate) fn server_seconds(secs: f64) -> Option<Duration> {
+    if !secs.is_finite() || secs < 0.0 {
+        return None;
+    }
+    let capped = secs.min(MAX_SERVER_RETRY_AFTER.as_secs_f64());
+    Some(
+        Duration::try_from_secs_f64(capped)
+            .map_or(MAX_SERVER_RETRY_AFTER, |d| d.min(MAX_SERVER_RETRY_AFTER)),
+    )
+}
+
+/// `Retry-After` in milliseconds (`retry-after-ms`), seconds, or an HTTP date,
+/// clamped to [`MAX_SERVER_RETRY_AFTER`].
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     if let Some(ms) = headers
         .get("retry-after-ms")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<f64>().ok())
-        .filter(|ms| ms.is_finite() && *ms >= 0.0)
+        .and_then(|ms| server_seconds(ms / 1000.0))
     {
-        return Some(Duration::from_secs_f64(ms / 1000.0));
+        return Some(ms);
     }
     let value = headers.get("retry-after")?.to_str().ok()?.trim();
     parse_retry_after(value, SystemTime::now())
 }
 
-/// Parses a `Retry-After` value (seconds or an HTTP date) relative to `now`.
+/// Parses a `Retry-After` value (seconds or an HTTP date) relative to `now`,
+/// clamped to [`MAX_SERVER_RETRY_AFTER`]; never panics, whatever the value.
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
+        return Some(Duration::from_secs(secs).min(MAX_SERVER_RETRY_AFTER));
     }
     if let Ok(secs) = value.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+        return server_seconds(secs);
     }
     let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+    Some(
+        at.duration_since(now)
+            .unwrap_or(Duration::ZERO)
+            .min(MAX_SERVER_RETRY_AFTER),
+    )
 }
 
-/// `"1.5s"` (Gemini's protobuf Duration text) as a duration.
+/// `"1.5s"` (Gemini's protobuf Duration text) as a duration, clamped.
 fn parse_seconds_suffix(text: &str) -> Option<Duration> {
-    let secs: f64 = text.strip_suffix('s')?.parse().ok()?;
-    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs))
+    server_seconds(text.trim().strip_suffix('s')?.parse().ok()?)
 }
 
 /// Redacts the credential and bounds the length.
@@ -454,5 +483,33 @@ mod tests {
             Some(Duration::from_secs(20))
         );
         assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn hostile_numbers_are_clamped_never_panic() {
+        let now = SystemTime::UNIX_EPOCH;
+        for value in [
+            "1e30",
+            "99999999999999999999999",
+            "1e300",
+            "inf",
+            "NaN",
+            "-1",
+            "-0",
+        ] {
+            let parsed = parse_retry_after(value, now);
+            assert!(
+                parsed.is_none_or(|d| d <= MAX_SERVER_RETRY_AFTER),
+                "{value}"
+            );
+        }
+        assert_eq!(parse_retry_after("1e30", now), Some(MAX_SERVER_RETRY_AFTER));
+        assert_eq!(
+            body(r#"{"error":{"details":[{"retryDelay":"1e30s"}]}}"#).retry_delay,
+            Some(MAX_SERVER_RETRY_AFTER)
+        );
+        let mut headers = HeaderMap::new();
+        headers.insert("retry-after-ms", "1e300".parse().unwrap());
+        assert_eq!(retry_after(&headers), Some(MAX_SERVER_RETRY_AFTER));
     }
 }

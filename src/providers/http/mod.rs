@@ -14,6 +14,7 @@ mod ndjson;
 mod sse;
 
 pub use client::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, HttpSettings};
+pub use errors::MAX_SERVER_RETRY_AFTER;
 pub use media::MediaLimits;
 pub use ndjson::LineDecoder;
 pub use sse::{SseDecoder, SseEvent};

@@ -1,0 +1,215 @@
+//! Hostile servers and bad input (issue 12): loopback servers that misbehave
+//! on purpose, driven through the public API of all four protocols. Nothing a
+//! server sends may panic the caller, leak the credential, hang a stream or
+//! grow memory without bound.
+#![cfg(all(
+    feature = "openai",
+    feature = "anthropic",
+    feature = "ollama",
+    feature = "gemini"
+))]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use majordomo::health::HealthConfig;
+use majordomo::providers::http::MAX_SERVER_RETRY_AFTER;
+use majordomo::{ErrorClass, Model, Registry, Request, Target};
+
+use crate::support::http::{PacedServer, Step, assert_no_credential};
+
+/// The credential every DSN here carries; it must never show up in an error.
+pub const KEY: &str = "sk-hostile-0123456789abcdef";
+
+/// The provider names `registry` defines, one per protocol.
+pub const PROTOCOLS: [&str; 4] = ["o", "a", "l", "g"];
+
+/// A registry with one provider per protocol (`o` OpenAI, `a` Anthropic,
+/// `l` Ollama, `g` Gemini), all at `addr`, each DSN ending in `options`.
+pub fn registry_with(addr: SocketAddr, options: &str, health: HealthConfig) -> Registry {
+    Registry::builder()
+        .env_vars([
+            ("LLM_O", format!("openai+http://{KEY}@{addr}/v1{options}")),
+            ("LLM_A", format!("anthropic+http://{KEY}@{addr}{options}")),
+            ("LLM_L", format!("ollama+http://{KEY}@{addr}{options}")),
+            ("LLM_G", format!("gemini+http://{KEY}@{addr}{options}")),
+        ])
+        .health_config(health)
+        .build()
+}
+
+/// [`registry_with`] and the default health settings.
+pub fn registry(addr: SocketAddr, options: &str) -> Registry {
+    registry_with(addr, options, HealthConfig::default())
+}
+
+/// The content type protocol `p` streams with.
+pub fn stream_type(p: &str) -> &'static str {
+    if p == "l" {
+        "application/x-ndjson"
+    } else {
+        "text/event-stream"
+    }
+}
+
+fn hi() -> Request {
+    Request::new().user("hi")
+}
+
+fn raw(text: String) -> Step {
+    Step::Write(text.into_bytes())
+}
+
+/// One answer: `status`, extra header lines, a JSON body, connection closed.
+fn answer_with(status: u16, headers: &str, body: &str) -> Vec<Step> {
+    vec![raw(format!(
+        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\n{headers}connection: close\r\n\r\n{body}"
+    ))]
+}
+
+// ===== 1, 6: server-supplied numbers; durations meeting clocks =====
+
+#[tokio::test]
+async fn huge_retry_after_values_are_clamped_and_the_target_benched() {
+    let cases = [
+        (
+            "retry-after: 1e30\r\n",
+            r#"{"error":{"message":"slow down"}}"#,
+        ),
+        (
+            "retry-after: 99999999999999999999999\r\n",
+            r#"{"error":{"message":"slow down"}}"#,
+        ),
+        (
+            "retry-after-ms: 1e300\r\n",
+            r#"{"error":{"message":"slow down"}}"#,
+        ),
+        (
+            "",
+            r#"{"error":{"code":429,"message":"slow down","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"1e30s"}]}}"#,
+        ),
+    ];
+    for (header, body) in cases {
+        let server = PacedServer::start(answer_with(429, header, body)).await;
+        let registry = registry(server.addr, "");
+        for p in PROTOCOLS {
+            let target: Target = format!("{p}/m").parse().unwrap();
+            let chain = registry.parse(target.as_str()).unwrap();
+            let err = chain.generate(hi()).await.unwrap_err();
+            assert_eq!(err.class(), ErrorClass::Transient, "{p} {header}: {err:?}");
+            let after = err.retry_after().expect("the hint is kept");
+            assert!(after <= MAX_SERVER_RETRY_AFTER, "{p} {header}: {after:?}");
+            assert!(registry.health().is_benched(&target).await, "{p} {header}");
+            // Direct calls and streams too.
+            let model = registry.provider(p).unwrap().model("m").unwrap();
+            let err = model.generate(hi()).await.unwrap_err();
+            assert!(err.retry_after().is_some(), "{p} {header}");
+            let err = model.stream(hi()).await.unwrap_err();
+            assert!(err.retry_after().is_some(), "{p} {header}");
+        }
+    }
+}
+
+/// An error event inside a 200 stream, for protocol `p`, whose body carries
+/// Gemini's `RetryInfo` with an absurd delay.
+fn in_stream_error(p: &str) -> String {
+    let details =
+        r#""details":[{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"1e30s"}]"#;
+    match p {
+        "o" => format!(
+            "data: {{\"error\":{{\"message\":\"busy\",\"type\":\"server_error\",{details}}}}}\n\n"
+        ),
+        "a" => format!(
+            "event: error\ndata: {{\"type\":\"error\",\"error\":{{\"type\":\"overloaded_error\",\"message\":\"busy\",{details}}}}}\n\n"
+        ),
+        "l" => format!("{{\"error\":{{\"message\":\"busy\",{details}}}}}\n"),
+        _ => format!(
+            "data: {{\"error\":{{\"code\":503,\"message\":\"busy\",\"status\":\"UNAVAILABLE\",{details}}}}}\n\n"
+        ),
+    }
+}
+
+#[tokio::test]
+async fn a_huge_retry_delay_inside_a_stream_is_clamped() {
+    for p in PROTOCOLS {
+        let server = PacedServer::start(vec![raw(format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: {}\r\nconnection: close\r\n\r\n{}",
+            stream_type(p),
+            in_stream_error(p)
+        ))])
+        .await;
+        let registry = registry(server.addr, "");
+        let target: Target = format!("{p}/m").parse().unwrap();
+        let chain = registry.parse(target.as_str()).unwrap();
+        let err = match chain.stream(hi()).await {
+            Ok(stream) => stream.into_response().await.unwrap_err(),
+            Err(err) => err,
+        };
+        assert_eq!(err.class(), ErrorClass::Transient, "{p}: {err:?}");
+        let after = err.retry_after().expect("the in-stream hint is kept");
+        assert!(after <= MAX_SERVER_RETRY_AFTER, "{p}: {after:?}");
+        assert!(registry.health().is_benched(&target).await, "{p}");
+        assert_no_credential(&err, &[KEY]);
+    }
+}
+
+#[tokio::test]
+async fn no_cap_settings_bench_without_overflow() {
+    let server = PacedServer::start(answer_with(
+        503,
+        "retry-after: 1e30\r\n",
+        r#"{"error":{"message":"down"}}"#,
+    ))
+    .await;
+    let health = HealthConfig::default()
+        .failure_threshold(1)
+        .base_cooldown(Duration::MAX)
+        .max_cooldown(Duration::MAX)
+        .max_retry_after(Duration::MAX);
+    let registry = registry_with(server.addr, "", health);
+    for p in PROTOCOLS {
+        let target: Target = format!("{p}/m").parse().unwrap();
+        let err = registry
+            .parse(target.as_str())
+            .unwrap()
+            .generate(hi())
+            .await
+            .unwrap_err();
+        assert_eq!(err.class(), ErrorClass::Transient, "{p}: {err:?}");
+        let until = registry.health().admitted_at(&target).await;
+        assert!(until.is_some_and(|t| t > registry.health().now()), "{p}");
+        // A second failure while benched extends, never overflows.
+        registry
+            .health()
+            .record_failure(&target, Some(Duration::MAX))
+            .await;
+        assert!(registry.health().is_benched(&target).await);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_cap_deadlines_never_overflow_the_timer() {
+    use majordomo::providers::fake::{FakeProvider, Outcome};
+    use majordomo::{Deadlines, Provider, StreamEvent, TimeoutProvider};
+    let fake = FakeProvider::new("fake");
+    fake.set_default(
+        "m",
+        Outcome::stream([StreamEvent::text("a"), StreamEvent::text("b")]),
+    );
+    let deadlines = Deadlines::new()
+        .generate(Duration::MAX)
+        .first_event(Duration::MAX)
+        .idle(Duration::MAX);
+    let model = TimeoutProvider::new(std::sync::Arc::new(fake), deadlines)
+        .model("m")
+        .unwrap();
+    let reply = model
+        .stream(hi())
+        .await
+        .unwrap()
+        .into_response()
+        .await
+        .unwrap();
+    assert_eq!(reply.text(), "ab");
+    assert_eq!(model.generate(hi()).await.unwrap().text(), "ab");
+}

@@ -21,7 +21,7 @@ use crate::support::http::{PacedServer, Step, assert_no_credential};
 /// The credential every DSN here carries; it must never show up in an error.
 pub const KEY: &str = "sk-hostile-0123456789abcdef";
 
-/// The provider names `registry` defines, one per protocol.
+/// The provider names the registries here define, one per protocol.
 pub const PROTOCOLS: [&str; 4] = ["o", "a", "l", "g"];
 
 /// A registry with one provider per protocol (`o` OpenAI, `a` Anthropic,
@@ -39,7 +39,7 @@ pub fn registry_with(addr: SocketAddr, options: &str, health: HealthConfig) -> R
 }
 
 /// [`registry_with`] and the default health settings.
-pub fn registry(addr: SocketAddr, options: &str) -> Registry {
+pub fn registry_at(addr: SocketAddr, options: &str) -> Registry {
     registry_with(addr, options, HealthConfig::default())
 }
 
@@ -91,7 +91,7 @@ async fn huge_retry_after_values_are_clamped_and_the_target_benched() {
     ];
     for (header, body) in cases {
         let server = PacedServer::start(answer_with(429, header, body)).await;
-        let registry = registry(server.addr, "");
+        let registry = registry_at(server.addr, "");
         for p in PROTOCOLS {
             let target: Target = format!("{p}/m").parse().unwrap();
             let chain = registry.parse(target.as_str()).unwrap();
@@ -138,7 +138,7 @@ async fn a_huge_retry_delay_inside_a_stream_is_clamped() {
             in_stream_error(p)
         ))])
         .await;
-        let registry = registry(server.addr, "");
+        let registry = registry_at(server.addr, "");
         let target: Target = format!("{p}/m").parse().unwrap();
         let chain = registry.parse(target.as_str()).unwrap();
         let err = match chain.stream(hi()).await {
@@ -212,4 +212,64 @@ async fn no_cap_deadlines_never_overflow_the_timer() {
         .unwrap();
     assert_eq!(reply.text(), "ab");
     assert_eq!(model.generate(hi()).await.unwrap().text(), "ab");
+}
+
+// ===== 3: decode errors quote nothing from the body =====
+
+/// A 200 answer body for protocol `p` (whole, then streamed) whose
+/// wrong-typed field holds `value`.
+fn wrong_typed(p: &str, value: &str) -> (String, String) {
+    match p {
+        "o" => (
+            format!(r#"{{"id":"x","object":"chat.completion","choices":"{value}"}}"#),
+            format!("data: {{\"id\":\"x\",\"choices\":\"{value}\"}}\n\n"),
+        ),
+        "a" => (
+            format!(
+                r#"{{"type":"message","role":"assistant","content":[],"usage":{{"input_tokens":"{value}"}}}}"#
+            ),
+            format!(
+                "event: message_start\ndata: {{\"type\":\"message_start\",\"message\":{{\"usage\":{{\"input_tokens\":\"{value}\"}}}}}}\n\n"
+            ),
+        ),
+        "l" => {
+            let line = format!(
+                r#"{{"model":"m","message":{{"role":"assistant","content":"hi"}},"done":true,"eval_count":"{value}"}}"#
+            );
+            (line.clone(), format!("{line}\n"))
+        }
+        _ => (
+            format!(r#"{{"candidates":"{value}"}}"#),
+            format!("data: {{\"candidates\":\"{value}\"}}\n\n"),
+        ),
+    }
+}
+
+#[tokio::test]
+async fn decode_errors_never_quote_the_key_or_any_body_value() {
+    for value in [KEY, "private-value-42"] {
+        for p in PROTOCOLS {
+            let (whole, streamed) = wrong_typed(p, value);
+            let server = PacedServer::start(answer_with(200, "", &whole)).await;
+            let registry = registry_at(server.addr, "");
+            let chain = registry.parse(&format!("{p}/m")).unwrap();
+            let err = chain.generate(hi()).await.unwrap_err();
+            assert_no_credential(&err, &[KEY, "private-value"]);
+            assert!(format!("{err}").contains("invalid type"), "{p}: {err}");
+
+            let server = PacedServer::start(vec![raw(format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: {}\r\nconnection: close\r\n\r\n{streamed}",
+                stream_type(p)
+            ))])
+            .await;
+            let registry = registry_at(server.addr, "");
+            let chain = registry.parse(&format!("{p}/m")).unwrap();
+            let err = match chain.stream(hi()).await {
+                Ok(stream) => stream.into_response().await.unwrap_err(),
+                Err(err) => err,
+            };
+            assert_no_credential(&err, &[KEY, "private-value"]);
+            assert!(format!("{err}").contains("invalid type"), "{p}: {err}");
+        }
+    }
 }

@@ -10,14 +10,14 @@ use futures::StreamExt as _;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
-use super::error::{decode, refine};
+use super::error::refine;
 use super::request::{self, BuildContext};
 use super::response;
 use super::stream::GeminiStream;
 use super::wire::GenerateContentResponse;
-use crate::providers::http::body;
 use crate::providers::http::client::HttpClient;
 use crate::providers::http::{HttpSettings, MediaLimits, SseDecoder};
+use crate::providers::http::{body, errors};
 use crate::registry::EnvLookup;
 use crate::{
     Capabilities, Error, EventStream, Model, Provider, Request, Response, Result, Secret, Target,
@@ -382,8 +382,13 @@ impl Model for GeminiModel {
             .await
             .map_err(|e| self.fail(e))?;
         let bytes = answer.bytes().await.map_err(|e| self.fail(e))?;
-        let wire: GenerateContentResponse = serde_json::from_slice(&bytes)
-            .map_err(|e| self.fail(decode("unexpected response body", &e, client.credential())))?;
+        let wire: GenerateContentResponse = serde_json::from_slice(&bytes).map_err(|e| {
+            self.fail(errors::decode_error(
+                "unexpected response body",
+                &e,
+                client.credential(),
+            ))
+        })?;
         response::to_response(wire, &self.inner.name, self.target.model()).map_err(|e| self.fail(e))
     }
 

@@ -196,9 +196,10 @@ impl HttpResponse {
     // Unused when only the providers that parse bytes themselves are compiled.
     #[cfg_attr(not(any(feature = "anthropic", feature = "ollama")), allow(dead_code))]
     pub async fn json<T: serde::de::DeserializeOwned>(self) -> Result<T> {
+        let secret = self.secret.clone();
         let bytes = self.bytes().await?;
         serde_json::from_slice(&bytes)
-            .map_err(|e| Error::decode(format!("unexpected response body: {e}")))
+            .map_err(|e| errors::decode_error("unexpected response body", &e, secret.as_ref()))
     }
 }
 

@@ -353,6 +353,57 @@ fn parse_seconds_suffix(text: &str) -> Option<Duration> {
     server_seconds(text.trim().strip_suffix('s')?.parse().ok()?)
 }
 
+/// The decode error for a body (or stream event) that did not fit the shape
+/// we expect: says `what` did not fit, where, and what was expected, but never
+/// quotes the body. `serde_json` quotes the offending value (`invalid type:
+/// string "sk-…", expected u32`), and a server that echoes the request's key
+/// in a field of the wrong type would put the key in the error, the failover
+/// events and the logs; removing the credential alone is not enough, since
+/// the body may hold other secrets. Every provider decodes through this.
+pub(crate) fn decode_error(
+    what: &str,
+    error: &serde_json::Error,
+    secret: Option<&Secret>,
+) -> Error {
+    let detail = match error.classify() {
+        serde_json::error::Category::Data => without_values(&error.to_string()),
+        // Syntax and end-of-input messages are fixed texts with a position.
+        _ => error.to_string(),
+    };
+    Error::decode(clean(&format!("{what}: {detail}"), secret))
+}
+
+/// A `serde_json` data error's text with every quoted value removed: what
+/// was found is named by its type only (`invalid type: string, expected
+/// u32`). The `expected …` part comes from our own types and stays, as do
+/// missing field names (ours too) and the position.
+fn without_values(text: &str) -> String {
+    // `serde_json` appends " at line L column C" to the message.
+    let (message, position) = match text.rfind(" at line ") {
+        Some(at) => text.split_at(at),
+        None => (text, ""),
+    };
+    let (found, expected) = match message.find(", expected") {
+        Some(at) => message.split_at(at),
+        None => (message, ""),
+    };
+    let found = if found.starts_with("missing field") || found.starts_with("duplicate field") {
+        found.to_owned()
+    } else {
+        // Cut at the first quote: `string "…"`, `integer `5``, `variant `x``.
+        let cut = found.find(['"', '`', '\'']).unwrap_or(found.len());
+        found[..cut].trim_end().to_owned()
+    };
+    // `expected one of `a`, `b`` names our own variants: safe to keep. A
+    // custom message after the value could still quote; keep only ours.
+    let expected = if expected.contains('"') {
+        ", expected another shape"
+    } else {
+        expected
+    };
+    format!("{found}{expected}{position}")
+}
+
 /// Redacts the credential and bounds the length.
 pub fn clean(text: &str, secret: Option<&Secret>) -> String {
     let mut text = match secret {
@@ -483,6 +534,55 @@ mod tests {
             Some(Duration::from_secs(20))
         );
         assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn decode_errors_never_quote_the_body() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Shape {
+            n: u32,
+            kind: Kind,
+        }
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(rename_all = "lowercase")]
+        enum Kind {
+            A,
+        }
+        let secret = Secret::new("sk-live-0123456789");
+        for body in [
+            r#"{"n":"sk-live-0123456789","kind":"a"}"#,
+            r#"{"n":"private-value","kind":"a"}"#,
+            r#"{"n":1,"kind":"private-value"}"#,
+            r#"{"n":-5,"kind":"a"}"#,
+            r#"{"n":1.5e300,"kind":"a"}"#,
+            r#"{"kind":"a"}"#,
+            r#"{"n":1,"kind":"a""#,
+            r#"{"n":1,"kind":["private-value"]}"#,
+        ] {
+            let e = serde_json::from_str::<Shape>(body).unwrap_err();
+            let error = decode_error("unexpected body", &e, Some(&secret));
+            let text = format!("{error} {error:?}");
+            assert!(!text.contains("sk-live"), "{text}");
+            assert!(!text.contains("private"), "{text}");
+            assert!(!text.contains("1.5e300") && !text.contains("-5"), "{text}");
+            assert!(text.contains("unexpected body"), "{text}");
+            assert_eq!(error.kind(), ErrorKind::Decode);
+        }
+        let e = serde_json::from_str::<Shape>(r#"{"kind":"a"}"#).unwrap_err();
+        assert!(
+            decode_error("x", &e, None)
+                .to_string()
+                .contains("missing field `n`")
+        );
+        let e = serde_json::from_str::<Shape>(r#"{"n":"v","kind":"a"}"#).unwrap_err();
+        assert!(
+            decode_error("x", &e, None)
+                .to_string()
+                .contains("invalid type: string, expected u32 at line 1 column"),
+            "{}",
+            decode_error("x", &e, None)
+        );
     }
 
     #[test]

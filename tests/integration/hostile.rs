@@ -273,3 +273,51 @@ async fn decode_errors_never_quote_the_key_or_any_body_value() {
         }
     }
 }
+
+// ===== 10: overflow and filter wording behind a proxy =====
+
+const PROXY_REQUEST_SPECIFIC: [&str; 4] = [
+    r#"{"error":{"message":"litellm.ContextWindowExceededError: litellm.BadRequestError: upstream rejected the prompt","type":"invalid_request_error","param":null,"code":"400"}}"#,
+    r#"{"error":{"message":"litellm.BadRequestError: OpenAIException - the request exceeds the available context size, try increasing it","type":"invalid_request_error","param":null,"code":"400"}}"#,
+    r#"{"error":{"message":"litellm.ContentPolicyViolationError: litellm.BadRequestError: AzureException - refused","type":"invalid_request_error","param":null,"code":"400"}}"#,
+    r#"{"error":{"message":"The prompt triggered Azure OpenAI's content management policy.","type":"invalid_request_error","param":null,"code":"400"}}"#,
+];
+
+#[tokio::test]
+async fn proxy_overflow_and_filter_errors_advance_the_chain() {
+    for body in PROXY_REQUEST_SPECIFIC {
+        let server = PacedServer::start(answer_with(400, "", body)).await;
+        let registry = registry_at(server.addr, "");
+        for p in PROTOCOLS {
+            let chain = registry.parse(&format!("{p}/big,{p}/bigger")).unwrap();
+            let err = chain.generate(hi()).await.unwrap_err();
+            assert_eq!(
+                err.class(),
+                ErrorClass::RequestSpecific,
+                "{p} {body}: {err}"
+            );
+            let tried: Vec<_> = err.attempts().iter().map(|a| a.target.as_str()).collect();
+            assert_eq!(
+                tried,
+                [format!("{p}/big"), format!("{p}/bigger")],
+                "{p}: advanced"
+            );
+            let big: Target = format!("{p}/big").parse().unwrap();
+            assert!(!registry.health().is_benched(&big).await);
+        }
+        // The same error inside an OpenAI-compatible stream.
+        let server = PacedServer::start(vec![raw(format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\ndata: {body}\n\n"
+        ))])
+        .await;
+        let registry = registry_at(server.addr, "");
+        let err = registry
+            .parse("o/big,o/bigger")
+            .unwrap()
+            .stream(hi())
+            .await
+            .unwrap_err();
+        assert_eq!(err.class(), ErrorClass::RequestSpecific, "{body}: {err}");
+        assert_eq!(err.attempts().len(), 2, "{err}");
+    }
+}

@@ -116,7 +116,6 @@ impl ErrorBody {
 /// The class an HTTP error answer deserves.
 pub fn classify(status: u16, body: &ErrorBody, should_retry: Option<bool>) -> ErrorClass {
     let text = body.haystack();
-    let has = |needle: &str| text.contains(needle);
 
     // Quota and billing are read from the machine fields only: Gemini's
     // transient 429 message also says "check your plan and billing details".
@@ -132,7 +131,7 @@ pub fn classify(status: u16, body: &ErrorBody, should_retry: Option<bool>) -> Er
     if status == 401 || status == 403 {
         return ErrorClass::Permanent;
     }
-    if is_context_overflow(&text) || has("content_filter") || has("content_policy_violation") {
+    if is_context_overflow(&text) || is_content_filtered(&text) {
         return ErrorClass::RequestSpecific;
     }
     if status == 404 || is_unknown_model(&text) {
@@ -169,9 +168,17 @@ fn is_unknown_model(text: &str) -> bool {
             && (text.contains("not found") || text.contains("does not exist")))
 }
 
+/// A lower-cased error text that says the prompt does not fit this model.
+/// Proxies reword the upstream's error: LiteLLM names its exception class
+/// (`ContextWindowExceededError`) under the type `invalid_request_error`, and
+/// llama.cpp says the request "exceeds the available context size"; both
+/// arrive as a plain 400, which would otherwise read as permanent.
 fn is_context_overflow(text: &str) -> bool {
     [
         "context_length_exceeded",
+        "contextwindowexceedederror",
+        "exceeds the available context size",
+        "exceed_context_size_error",
         "exceed_context_size",
         "maximum context length",
         "context length",
@@ -183,6 +190,20 @@ fn is_context_overflow(text: &str) -> bool {
     .iter()
     .any(|n| text.contains(n))
         || (text.contains("token") && text.contains("exceeds the maximum"))
+}
+
+/// A lower-cased error text that says a content filter refused the request:
+/// OpenAI's and Azure's codes, Azure's "content management policy" wording,
+/// and LiteLLM's `ContentPolicyViolationError` class name.
+fn is_content_filtered(text: &str) -> bool {
+    [
+        "content_filter",
+        "content_policy_violation",
+        "contentpolicyviolationerror",
+        "content management policy",
+    ]
+    .iter()
+    .any(|n| text.contains(n))
 }
 
 /// The error for a non-success HTTP answer.
@@ -223,20 +244,25 @@ pub fn from_stream_event(json: &Value, secret: Option<&Secret>) -> Error {
     // In-band errors are what would otherwise be 5xx/529; a known code says more.
     let code_class = parsed.code.as_deref().and_then(|code| match code {
         // A malformed request fails the same way on a retry.
-        "invalid_request_error" if !is_context_overflow(&parsed.haystack()) => {
+        "invalid_request_error"
+            if !is_context_overflow(&parsed.haystack())
+                && !is_content_filtered(&parsed.haystack()) =>
+        {
             Some(ErrorClass::Permanent)
         }
         other => crate::class_of_code(other),
     });
     let text = parsed.haystack();
-    let class = code_class.unwrap_or(if is_context_overflow(&text) {
-        ErrorClass::RequestSpecific
-    } else if is_unknown_model(&text) {
-        // Proxies report an upstream's unknown model in-band.
-        ErrorClass::ModelNotFound
-    } else {
-        ErrorClass::Transient
-    });
+    let class = code_class.unwrap_or(
+        if is_context_overflow(&text) || is_content_filtered(&text) {
+            ErrorClass::RequestSpecific
+        } else if is_unknown_model(&text) {
+            // Proxies report an upstream's unknown model in-band.
+            ErrorClass::ModelNotFound
+        } else {
+            ErrorClass::Transient
+        },
+    );
     let message = parsed
         .message
         .clone()

@@ -321,3 +321,106 @@ async fn proxy_overflow_and_filter_errors_advance_the_chain() {
         assert_eq!(err.attempts().len(), 2, "{err}");
     }
 }
+
+// ===== 5: finished streams stay finished =====
+
+/// A complete, valid stream body for protocol `p` whose answer is "hi".
+pub fn good_stream(p: &str) -> &'static str {
+    match p {
+        "o" => concat!(
+            "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"}}]}\n\n",
+            "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n",
+            "data: [DONE]\n\n"
+        ),
+        "a" => concat!(
+            "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"model\":\"m\",\"usage\":{\"input_tokens\":1}}}\n\n",
+            "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
+            ": keep-alive\n\n",
+            "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"hi\"}}\n\n",
+            "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n",
+            "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":1}}\n\n",
+            "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"
+        ),
+        "l" => concat!(
+            "{\"model\":\"m\",\"message\":{\"role\":\"assistant\",\"content\":\"hi\"},\"done\":false}\n",
+            "{\"model\":\"m\",\"message\":{\"role\":\"assistant\",\"content\":\"\"},\"done\":true,\"done_reason\":\"stop\"}\n"
+        ),
+        _ => {
+            "data: {\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"hi\"}]},\"finishReason\":\"STOP\"}]}\n\n"
+        }
+    }
+}
+
+/// A 200 streamed answer of `body` for protocol `p`, then the connection closes.
+pub fn streamed(p: &str, body: &str) -> Vec<Step> {
+    vec![raw(format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: {}\r\nconnection: close\r\n\r\n{body}",
+        stream_type(p)
+    ))]
+}
+
+/// Reads `stream` to its end, then polls it again a few times.
+async fn drain_and_poll_again(mut stream: majordomo::EventStream) -> (String, bool) {
+    use futures::StreamExt as _;
+    let mut text = String::new();
+    let mut failed = false;
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(majordomo::StreamEvent::TextDelta { text: t }) => text.push_str(&t),
+            Ok(_) => {}
+            Err(_) => failed = true,
+        }
+    }
+    for _ in 0..3 {
+        assert!(
+            stream.next().await.is_none(),
+            "a finished stream stays finished"
+        );
+    }
+    assert!(futures::stream::FusedStream::is_terminated(&stream));
+    (text, failed)
+}
+
+#[tokio::test]
+async fn finished_streams_yield_none_forever() {
+    for p in PROTOCOLS {
+        for (body, ok) in [(good_stream(p), true), (&good_stream(p)[..20], false)] {
+            let server = PacedServer::start(streamed(p, body)).await;
+            let registry = registry_at(server.addr, "");
+            let direct = registry.provider(p).unwrap().model("m").unwrap();
+            let chain: std::sync::Arc<dyn Model> =
+                std::sync::Arc::new(registry.parse(&format!("{p}/m")).unwrap());
+            for model in [direct, chain] {
+                match model.stream(hi()).await {
+                    Ok(stream) => {
+                        let (text, failed) = drain_and_poll_again(stream).await;
+                        assert_eq!(failed, !ok, "{p} {body:?}");
+                        if ok {
+                            assert_eq!(text, "hi", "{p}");
+                        }
+                    }
+                    Err(err) => assert!(!ok, "{p}: {err}"),
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_finished_fake_chain_stream_stays_finished() {
+    use majordomo::providers::fake::{FakeProvider, Outcome};
+    use majordomo::{FinishReason, StreamEvent};
+    let fake = FakeProvider::new("fake");
+    fake.set_default(
+        "m",
+        Outcome::stream([
+            StreamEvent::text("hi"),
+            StreamEvent::finish(FinishReason::Stop),
+        ]),
+    );
+    let registry = Registry::builder().without_env().build();
+    registry.register_provider(fake);
+    let chain = registry.parse("fake/m").unwrap();
+    let (text, failed) = drain_and_poll_again(chain.stream(hi()).await.unwrap()).await;
+    assert_eq!((text.as_str(), failed), ("hi", false));
+}

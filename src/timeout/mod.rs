@@ -15,7 +15,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::time::Instant;
 
-use self::deadline_stream::DeadlineStream;
+pub(crate) use self::deadline_stream::DeadlineStream;
 use crate::attribution::{attribute, attribute_stream};
 use crate::{
     Capabilities, Error, EventStream, Model, Provider, ProviderLayer, Request, Response, Result,

@@ -28,12 +28,7 @@ pub const PROTOCOLS: [&str; 4] = ["o", "a", "l", "g"];
 /// `l` Ollama, `g` Gemini), all at `addr`, each DSN ending in `options`.
 pub fn registry_with(addr: SocketAddr, options: &str, health: HealthConfig) -> Registry {
     Registry::builder()
-        .env_vars([
-            ("LLM_O", format!("openai+http://{KEY}@{addr}/v1{options}")),
-            ("LLM_A", format!("anthropic+http://{KEY}@{addr}{options}")),
-            ("LLM_L", format!("ollama+http://{KEY}@{addr}{options}")),
-            ("LLM_G", format!("gemini+http://{KEY}@{addr}{options}")),
-        ])
+        .env_vars(PROTOCOLS.map(|p| (format!("LLM_{}", p.to_uppercase()), dsn(p, addr, options))))
         .health_config(health)
         .build()
 }
@@ -423,4 +418,199 @@ async fn a_finished_fake_chain_stream_stays_finished() {
     let chain = registry.parse("fake/m").unwrap();
     let (text, failed) = drain_and_poll_again(chain.stream(hi()).await.unwrap()).await;
     assert_eq!((text.as_str(), failed), ("hi", false));
+}
+
+// ===== 2: one event cannot grow without bound =====
+
+/// A 200 stream head for `p`, then `pieces` × `piece`, then the connection closes.
+fn endless(p: &str, start: &str, piece: &str, pieces: usize) -> Vec<Step> {
+    let mut steps = vec![raw(format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: {}\r\nconnection: close\r\n\r\n{start}",
+        stream_type(p)
+    ))];
+    steps.extend(std::iter::repeat_n(
+        Step::Write(piece.as_bytes().to_vec()),
+        pieces,
+    ));
+    steps
+}
+
+#[tokio::test]
+async fn an_endless_event_or_line_ends_the_stream_with_a_typed_error() {
+    let chunk = "x".repeat(64 * 1024);
+    // 12 MiB in one unfinished line; for SSE also as one event of many data lines.
+    let data_lines = format!("data: {}\n", "y".repeat(64 * 1024 - 7));
+    for p in PROTOCOLS {
+        let mut shapes = vec![endless(
+            p,
+            if p == "l" { "{" } else { "data: " },
+            &chunk,
+            192,
+        )];
+        if p != "l" {
+            shapes.push(endless(p, "", &data_lines, 192));
+        }
+        for script in shapes {
+            let server = PacedServer::start(script).await;
+            let registry = registry_at(server.addr, "");
+            let model = registry.provider(p).unwrap().model("m").unwrap();
+            let err = match model.stream(hi()).await {
+                Ok(stream) => stream.into_response().await.unwrap_err(),
+                Err(err) => err,
+            };
+            assert_eq!(err.kind(), majordomo::ErrorKind::Decode, "{p}: {err:?}");
+            assert_eq!(err.code(), Some("stream_event_too_large"), "{p}: {err}");
+            assert!(
+                err.to_string().contains(&(8 * 1024 * 1024).to_string()),
+                "{err}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_event_size_cap_is_configurable_in_the_http_settings() {
+    use majordomo::Provider as _;
+    use majordomo::providers::http::HttpSettings;
+    use majordomo::providers::openai::{OpenAiConfig, OpenAiProvider};
+    let small = format!(
+        "data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{}\"}}}}]}}\n\n",
+        "s".repeat(400)
+    );
+    let big = format!(
+        "data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{}\"}}}}]}}\n\n",
+        "b".repeat(4000)
+    );
+    for (body, fits) in [
+        (format!("{small}{}", good_stream("o")), true),
+        (format!("{big}{}", good_stream("o")), false),
+    ] {
+        let server = PacedServer::start(streamed("o", &body)).await;
+        let settings = HttpSettings::new(format!("{}/v1", server.url()))
+            .api_key(KEY)
+            .max_event_size(1024);
+        let model = OpenAiProvider::new(OpenAiConfig::from_settings(settings))
+            .unwrap()
+            .model("m")
+            .unwrap();
+        let folded = match model.stream(hi()).await {
+            Ok(stream) => stream.into_response().await,
+            Err(err) => Err(err),
+        };
+        match folded {
+            Ok(reply) => assert!(fits && reply.text().ends_with("hi"), "{}", reply.text()),
+            Err(err) => {
+                assert!(!fits, "{err}");
+                assert_eq!(err.code(), Some("stream_event_too_large"), "{err}");
+            }
+        }
+    }
+}
+
+// ===== 4: DSN deadlines bound a stream's first event and its gaps =====
+
+/// What protocol `p` sends to keep a connection alive without an event: an
+/// SSE comment, an Anthropic `ping` event, or a blank NDJSON line.
+fn keep_alive(p: &str) -> &'static str {
+    match p {
+        "a" => "event: ping\ndata: {\"type\": \"ping\"}\n\n",
+        "l" => "\n",
+        _ => ": keep-alive\n\n",
+    }
+}
+
+/// The first event of `good_stream(p)` (for Anthropic, up to the first text).
+fn first_event(p: &str) -> &'static str {
+    let body = good_stream(p);
+    let end = match p {
+        "l" => body.find('\n').unwrap() + 1,
+        "a" => body.find("event: content_block_delta").unwrap(),
+        _ => body.find("\n\n").unwrap() + 2,
+    };
+    &body[..end]
+}
+
+/// A 200 stream head, `start`, then a keep-alive every second for an hour.
+fn keep_alive_forever(p: &str, start: &str) -> Vec<Step> {
+    let mut steps = streamed(p, start);
+    for _ in 0..3600 {
+        steps.push(Step::Pause(Duration::from_secs(1)));
+        steps.push(Step::Write(keep_alive(p).as_bytes().to_vec()));
+    }
+    steps
+}
+
+async fn stream_error(model: &dyn Model) -> majordomo::Error {
+    match model.stream(hi()).await {
+        Ok(stream) => stream.into_response().await.unwrap_err(),
+        Err(err) => err,
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn keep_alives_do_not_hold_a_registry_stream_open_past_its_timeout() {
+    for p in PROTOCOLS {
+        let slow = PacedServer::start(keep_alive_forever(p, "")).await;
+        let good = PacedServer::start(streamed(p, good_stream(p))).await;
+        let registry = Registry::builder()
+            .env_vars([
+                ("LLM_SLOW", dsn(p, slow.addr, "?timeout=2s")),
+                ("LLM_GOOD", dsn(p, good.addr, "")),
+            ])
+            .build();
+        let start = tokio::time::Instant::now();
+        let model = registry.provider("slow").unwrap().model("m").unwrap();
+        let err = stream_error(&*model).await;
+        assert_eq!(err.kind(), majordomo::ErrorKind::Timeout, "{p}: {err:?}");
+        assert_eq!(err.class(), ErrorClass::Transient, "{p}");
+        assert!(err.to_string().contains("first-event"), "{p}: {err}");
+        assert_eq!(start.elapsed(), Duration::from_secs(2), "{p}");
+
+        // A chain fails over before the first event.
+        let chain = registry.parse("slow/m,good/m").unwrap();
+        let reply = chain
+            .stream(hi())
+            .await
+            .unwrap()
+            .into_response()
+            .await
+            .unwrap();
+        assert_eq!(reply.text(), "hi", "{p}");
+        assert_eq!(reply.provider, "good", "{p}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stream_that_goes_quiet_after_its_first_event_is_cut_by_idle_timeout() {
+    for p in PROTOCOLS {
+        let server = PacedServer::start(keep_alive_forever(p, first_event(p))).await;
+        let registry = Registry::builder()
+            .env_vars([("LLM_X", dsn(p, server.addr, "?timeout=2s&idle_timeout=5s"))])
+            .build();
+        let model = registry.provider("x").unwrap().model("m").unwrap();
+        let start = tokio::time::Instant::now();
+        let mut stream = model.stream(hi()).await.unwrap();
+        let mut events = 0;
+        let err = loop {
+            match futures::StreamExt::next(&mut stream).await {
+                Some(Ok(_)) => events += 1,
+                Some(Err(err)) => break err,
+                None => panic!("{p}: the stream ended cleanly"),
+            }
+        };
+        assert!(events >= 1, "{p}");
+        assert_eq!(err.kind(), majordomo::ErrorKind::Timeout, "{p}: {err:?}");
+        assert!(err.to_string().contains("idle"), "{p}: {err}");
+        assert_eq!(start.elapsed(), Duration::from_secs(5), "{p}");
+    }
+}
+
+/// The DSN of protocol `p` at `addr`, with `options`.
+fn dsn(p: &str, addr: SocketAddr, options: &str) -> String {
+    match p {
+        "o" => format!("openai+http://{KEY}@{addr}/v1{options}"),
+        "a" => format!("anthropic+http://{KEY}@{addr}{options}"),
+        "l" => format!("ollama+http://{KEY}@{addr}{options}"),
+        _ => format!("gemini+http://{KEY}@{addr}{options}"),
+    }
 }

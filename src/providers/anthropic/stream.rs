@@ -53,6 +53,14 @@ impl Framing for MessagesFraming {
         self.sse.next_event()
     }
 
+    fn buffered(&self) -> usize {
+        self.sse.buffered()
+    }
+
+    fn frame_size(frame: &SseEvent) -> usize {
+        <SseDecoder as Framing>::frame_size(frame)
+    }
+
     fn finish(&mut self) -> Option<SseEvent> {
         if let Some(event) = self.sse.next_event() {
             return Some(event);

@@ -218,7 +218,8 @@ enum ClientSlot {
     /// first used, and the client built then (once).
     FromEnv {
         env: EnvLookup,
-        config: GeminiConfig,
+        // Boxed: the settings are much larger than a ready client.
+        config: Box<GeminiConfig>,
         built: Mutex<Option<HttpClient>>,
     },
 }
@@ -252,7 +253,7 @@ impl GeminiProvider {
                 capabilities: config.capabilities.clone(),
                 client: ClientSlot::FromEnv {
                     env,
-                    config,
+                    config: Box::new(config),
                     built: Mutex::new(None),
                 },
             }),

@@ -305,6 +305,14 @@ impl Framing for ErrorFieldFraming {
     fn finish(&mut self) -> Option<SseEvent> {
         None
     }
+
+    fn buffered(&self) -> usize {
+        self.inner.buffered() + self.pending.len()
+    }
+
+    fn frame_size(frame: &SseEvent) -> usize {
+        <SseDecoder as Framing>::frame_size(frame)
+    }
 }
 
 #[cfg(test)]

@@ -614,3 +614,135 @@ fn dsn(p: &str, addr: SocketAddr, options: &str) -> String {
         _ => format!("gemini+http://{KEY}@{addr}{options}"),
     }
 }
+
+// ===== 8: a panicking provider is one failed attempt =====
+
+mod panics {
+    use std::sync::Arc;
+
+    use futures::StreamExt as _;
+    use majordomo::health::HealthConfig;
+    use majordomo::lanes::{LaneLayer, LaneRegistry};
+    use majordomo::providers::fake::{FakeProvider, Outcome, StreamStep};
+    use majordomo::{
+        ChainConfig, ErrorClass, ErrorKind, FinishReason, Layers, Model, Registry, StreamEvent,
+    };
+
+    use super::hi;
+    use crate::support::chain::Rig;
+
+    fn answer(text: &str) -> Outcome {
+        Outcome::stream([
+            StreamEvent::text(text),
+            StreamEvent::finish(FinishReason::Stop),
+        ])
+    }
+
+    #[tokio::test]
+    async fn a_panic_in_generate_or_stream_fails_over_and_counts_against_health() {
+        let rig = Rig::new(HealthConfig::default().failure_threshold(5));
+        rig.fake.set_default("bad", Outcome::panic("provider bug"));
+        rig.fake.set_default("good", answer("from good"));
+        let chain = rig.chain(&["bad", "good"], ChainConfig::default());
+
+        let reply = chain.generate(hi()).await.unwrap();
+        assert_eq!(reply.text(), "from good");
+        let first = reply.attempts[0]
+            .error
+            .as_ref()
+            .expect("the panic is recorded");
+        assert!(first.contains("provider bug"), "{first}");
+        assert_eq!(
+            rig.recorder.steps(),
+            ["fake/bad:1:retry", "fake/bad:2:advance"],
+            "transient: one retry, then failover"
+        );
+        let events = rig.recorder.events();
+        let error = events[0].error.as_ref().unwrap();
+        assert_eq!(error.kind(), ErrorKind::Panicked);
+        assert_eq!(error.class(), ErrorClass::Transient);
+        assert_eq!(
+            rig.health
+                .state(&rig.target("bad"))
+                .await
+                .consecutive_failures,
+            2
+        );
+
+        rig.recorder.clear();
+        let reply = chain
+            .stream(hi())
+            .await
+            .unwrap()
+            .into_response()
+            .await
+            .unwrap();
+        assert_eq!(reply.text(), "from good");
+        assert_eq!(
+            rig.recorder.steps(),
+            ["fake/bad:1:retry", "fake/bad:2:advance"]
+        );
+        assert_eq!(
+            rig.health
+                .state(&rig.target("bad"))
+                .await
+                .consecutive_failures,
+            4
+        );
+        // The healthy target was never held responsible.
+        assert!(rig.health.state(&rig.target("good")).await.is_clean());
+    }
+
+    #[tokio::test]
+    async fn a_panic_inside_a_stream_after_its_first_event_ends_it_with_an_error() {
+        let rig = Rig::new(HealthConfig::default());
+        rig.fake.set_default(
+            "m",
+            Outcome::stream_steps([
+                StreamStep::Event(StreamEvent::text("partial")),
+                StreamStep::Panic("poll bug".into()),
+            ]),
+        );
+        let chain = rig.chain(&["m"], ChainConfig::default());
+        let mut stream = chain.stream(hi()).await.unwrap();
+        assert_eq!(
+            stream.next().await.unwrap().unwrap(),
+            StreamEvent::text("partial")
+        );
+        let err = stream.next().await.unwrap().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Panicked, "{err:?}");
+        assert!(err.to_string().contains("poll bug"), "{err}");
+        assert!(stream.next().await.is_none());
+        assert_eq!(
+            rig.health
+                .state(&rig.target("m"))
+                .await
+                .consecutive_failures,
+            1
+        );
+    }
+
+    #[tokio::test]
+    async fn a_panic_in_a_lane_disturbs_nothing_else() {
+        let fake = FakeProvider::new("fake");
+        let lanes = LaneRegistry::default(); // cap 1
+        fake.push("m", Outcome::panic("first call dies"));
+        fake.set_default("m", answer("ok"));
+        fake.set_default("other", answer("other ok"));
+        let provider = Layers::new()
+            .layer(LaneLayer::new(lanes.clone()))
+            .wrap(Arc::new(fake.clone()));
+        let registry = Registry::builder().without_env().build();
+        registry.register_shared_provider(provider);
+        let chain = registry.parse("fake/m").unwrap();
+
+        // The panicking call and a call queued behind it in the same lane.
+        let (first, second) = tokio::join!(chain.generate(hi()), chain.generate(hi()));
+        assert_eq!(first.unwrap().text(), "ok", "the panic was retried");
+        assert_eq!(second.unwrap().text(), "ok");
+        let stats = lanes.get("fake/m").unwrap().stats();
+        assert_eq!((stats.running, stats.queued), (0, 0), "the slot came back");
+        let other = registry.parse("fake/other").unwrap();
+        assert_eq!(other.generate(hi()).await.unwrap().text(), "other ok");
+    }
+}

@@ -51,6 +51,26 @@ fn hi() -> Request {
     Request::new().user("hi")
 }
 
+/// Streams `hi()` from `model`, which must open, and folds the stream.
+pub async fn stream_reply(model: &(impl Model + ?Sized)) -> majordomo::Response {
+    model
+        .stream(hi())
+        .await
+        .unwrap()
+        .into_response()
+        .await
+        .unwrap()
+}
+
+/// A fake outcome streaming `text`, then a clean finish.
+pub fn fake_answer(text: &str) -> majordomo::providers::fake::Outcome {
+    use majordomo::{FinishReason, StreamEvent};
+    majordomo::providers::fake::Outcome::stream([
+        StreamEvent::text(text),
+        StreamEvent::finish(FinishReason::Stop),
+    ])
+}
+
 fn raw(text: String) -> Step {
     Step::Write(text.into_bytes())
 }
@@ -198,13 +218,7 @@ async fn no_cap_deadlines_never_overflow_the_timer() {
     let model = TimeoutProvider::new(std::sync::Arc::new(fake), deadlines)
         .model("m")
         .unwrap();
-    let reply = model
-        .stream(hi())
-        .await
-        .unwrap()
-        .into_response()
-        .await
-        .unwrap();
+    let reply = stream_reply(&model).await;
     assert_eq!(reply.text(), "ab");
     assert_eq!(model.generate(hi()).await.unwrap().text(), "ab");
 }
@@ -403,16 +417,9 @@ async fn finished_streams_yield_none_forever() {
 
 #[tokio::test]
 async fn a_finished_fake_chain_stream_stays_finished() {
-    use majordomo::providers::fake::{FakeProvider, Outcome};
-    use majordomo::{FinishReason, StreamEvent};
+    use majordomo::providers::fake::FakeProvider;
     let fake = FakeProvider::new("fake");
-    fake.set_default(
-        "m",
-        Outcome::stream([
-            StreamEvent::text("hi"),
-            StreamEvent::finish(FinishReason::Stop),
-        ]),
-    );
+    fake.set_default("m", fake_answer("hi"));
     let registry = Registry::builder().without_env().build();
     registry.register_provider(fake);
     let chain = registry.parse("fake/m").unwrap();
@@ -568,13 +575,7 @@ async fn keep_alives_do_not_hold_a_registry_stream_open_past_its_timeout() {
 
         // A chain fails over before the first event.
         let chain = registry.parse("slow/m,good/m").unwrap();
-        let reply = chain
-            .stream(hi())
-            .await
-            .unwrap()
-            .into_response()
-            .await
-            .unwrap();
+        let reply = stream_reply(&chain).await;
         assert_eq!(reply.text(), "hi", "{p}");
         assert_eq!(reply.provider, "good", "{p}");
     }
@@ -624,19 +625,10 @@ mod panics {
     use majordomo::health::HealthConfig;
     use majordomo::lanes::{LaneLayer, LaneRegistry};
     use majordomo::providers::fake::{FakeProvider, Outcome, StreamStep};
-    use majordomo::{
-        ChainConfig, ErrorClass, ErrorKind, FinishReason, Layers, Model, Registry, StreamEvent,
-    };
+    use majordomo::{ChainConfig, ErrorClass, ErrorKind, Layers, Model, Registry, StreamEvent};
 
-    use super::hi;
+    use super::{fake_answer as answer, hi, stream_reply};
     use crate::support::chain::Rig;
-
-    fn answer(text: &str) -> Outcome {
-        Outcome::stream([
-            StreamEvent::text(text),
-            StreamEvent::finish(FinishReason::Stop),
-        ])
-    }
 
     #[tokio::test]
     async fn a_panic_in_generate_or_stream_fails_over_and_counts_against_health() {
@@ -670,13 +662,7 @@ mod panics {
         );
 
         rig.recorder.clear();
-        let reply = chain
-            .stream(hi())
-            .await
-            .unwrap()
-            .into_response()
-            .await
-            .unwrap();
+        let reply = stream_reply(&chain).await;
         assert_eq!(reply.text(), "from good");
         assert_eq!(
             rig.recorder.steps(),
@@ -745,4 +731,64 @@ mod panics {
         let other = registry.parse("fake/other").unwrap();
         assert_eq!(other.generate(hi()).await.unwrap().text(), "other ok");
     }
+}
+
+// ===== 9: time in a lane queue is not the target's failure =====
+
+#[tokio::test(start_paused = true)]
+async fn queue_time_under_an_outer_timeout_never_benches_a_healthy_target() {
+    use majordomo::lanes::{LaneLayer, LaneRegistry};
+    use majordomo::providers::fake::{FakeProvider, Outcome};
+    use majordomo::{Deadlines, ErrorKind, Layers, TimeoutLayer};
+
+    let fake = FakeProvider::new("fake");
+    fake.set_default("busy", fake_answer("from busy"));
+    fake.set_default("spare", fake_answer("from spare"));
+    let lanes = LaneRegistry::default(); // one slot per model
+    // chain → timeout → lane → fake: the deadline covers queueing (ADR 0009).
+    let provider = Layers::new()
+        .layer(TimeoutLayer::new(
+            Deadlines::none()
+                .generate(Duration::from_secs(30))
+                .first_event(Duration::from_secs(30)),
+        ))
+        .layer(LaneLayer::new(lanes.clone()))
+        .wrap(std::sync::Arc::new(fake.clone()));
+    // One failure would bench a target at once.
+    let registry = Registry::builder()
+        .without_env()
+        .health_config(HealthConfig::default().failure_threshold(1))
+        .build();
+    registry.register_shared_provider(provider);
+    let chain = registry.parse("fake/busy,fake/spare").unwrap();
+    let busy: Target = "fake/busy".parse().unwrap();
+
+    let held = lanes.lane("fake/busy").acquire(Some("someone-else")).await;
+    let start = tokio::time::Instant::now();
+    let reply = chain.generate(hi()).await.unwrap();
+    assert_eq!(reply.text(), "from spare", "the congested lane failed over");
+    assert_eq!(start.elapsed(), Duration::from_secs(30));
+    let waited = reply.attempts[0].error.as_deref().unwrap();
+    assert!(waited.contains("lane slot"), "{waited}");
+    let reply = stream_reply(&chain).await;
+    assert_eq!(reply.text(), "from spare");
+    assert_eq!(fake.calls("busy"), 0, "never reached the target");
+    assert!(
+        registry.health().state(&busy).await.is_clean(),
+        "not benched"
+    );
+
+    // A timeout once admitted is the target's, as before.
+    drop(held);
+    fake.set_default("busy", Outcome::hang());
+    let err = registry
+        .parse("fake/busy")
+        .unwrap()
+        .generate(hi())
+        .await
+        .unwrap_err();
+    let last = err.source_as::<majordomo::Error>().unwrap_or(&err);
+    assert_eq!(last.kind(), ErrorKind::Timeout);
+    assert_eq!(last.class(), ErrorClass::Transient, "{last}");
+    assert!(registry.health().is_benched(&busy).await);
 }

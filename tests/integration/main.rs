@@ -14,6 +14,7 @@ mod fake;
 mod gemini;
 mod health;
 mod hostile;
+mod hostile_props;
 mod http_plumbing;
 mod lanes;
 mod media;

@@ -144,8 +144,9 @@ impl GeminiConfig {
         self
     }
 
-    /// Bound on a whole `generate` call and on the silence between stream
-    /// chunks. Default: 600 s.
+    /// Bound on a whole `generate` call and on a stream's wait for its first
+    /// event (the gap between later events is `HttpSettings::idle_timeout`).
+    /// Default: 600 s.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.settings = self.settings.timeout(timeout);
         self

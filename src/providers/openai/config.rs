@@ -127,7 +127,7 @@ impl OpenAiConfig {
     /// A provider named `name` from an `openai://` DSN: base URL
     /// `http[s]://host[:port][/base-path]` (the base path is used verbatim, so
     /// write `/v1` where the server wants it), the DSN's credential as the API
-    /// key, `timeout` and `connect_timeout` options, and `inline_images`
+    /// key, `timeout`, `idle_timeout` and `connect_timeout` options, and `inline_images`
     /// (`true`/`false`, see [`OpenAiConfig::inline_images`]).
     ///
     /// # Errors
@@ -191,7 +191,9 @@ impl OpenAiConfig {
         self
     }
 
-    /// Sets the request timeout (the whole call, streaming included).
+    /// Sets the request timeout: a whole `generate`, and a stream's wait for
+    /// its first event (the gap between later events is
+    /// `HttpSettings::idle_timeout`).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.settings = self.settings.timeout(timeout);
         self

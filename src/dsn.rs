@@ -44,6 +44,10 @@ pub enum DsnErrorKind {
     DuplicateOption,
     /// An option whose value cannot be used (e.g. `timeout=soon`).
     BadOptionValue,
+    /// The credential holds a `/`, `?` or `#` that is not percent-encoded, so
+    /// the DSN cannot be split where the user meant. The error names no part
+    /// of the credential.
+    CredentialNotEncoded,
 }
 
 /// A DSN that cannot be used. Names the variable it came from and the
@@ -177,6 +181,19 @@ impl Dsn {
                 ));
             }
         };
+        // `sk-ab/cd@host` would parse as host `sk-ab` with path `/cd@host`:
+        // part of the key would become a host name looked up in DNS, or an
+        // option name echoed in an error. An `@` after the authority ends
+        // means the credential was cut there.
+        let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        if !rest[..authority_end].contains('@') && rest[authority_end..].contains('@') {
+            return Err(err(
+                DsnErrorKind::CredentialNotEncoded,
+                "the credential holds an unescaped '/', '?' or '#' (or the path an '@'): \
+                 percent-encode it ('/' as %2F, '?' as %3F, '#' as %23, '@' as %40)"
+                    .into(),
+            ));
+        }
         // Parse the rest as a real http(s) URL so host, port and path get the
         // URL standard's validation rather than a hand-rolled one.
         let web = if plain_http { "http" } else { "https" };

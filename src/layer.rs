@@ -34,7 +34,9 @@ impl<L: ProviderLayer + ?Sized> ProviderLayer for Arc<L> {
 /// result last. The order changes behaviour. With the lane outside the
 /// timeout, the timeout starts when the call leaves the lane's queue; with the
 /// timeout outside the lane, the timeout also bounds the time spent queued (a
-/// congested lane then fails over to the chain's next target).
+/// congested lane then fails over to the chain's next target; a deadline that
+/// passes while the call is still queued is request-specific, not transient,
+/// because the target never saw the call, so its health does not pay).
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]

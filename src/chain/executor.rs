@@ -7,6 +7,7 @@
 
 use std::time::{Duration, SystemTime};
 
+use futures::FutureExt as _;
 use futures::future::BoxFuture;
 use tracing::Instrument as _;
 
@@ -185,10 +186,18 @@ impl Run<'_> {
                 "error.type" = tracing::field::Empty,
             );
             self.in_flight = Some((index, attempt));
-            let result = op
-                .call(&*element.model, request.clone())
-                .instrument(span.clone())
-                .await;
+            // A panic in the provider is this attempt's error, not the
+            // caller's crash (ADR 0014). Unwind safety: the attempt's future
+            // is dropped whole; what it shared with other calls (lane slots,
+            // health, the model) is released by RAII or kept consistent
+            // under poison-tolerant locks.
+            let result = std::panic::AssertUnwindSafe(
+                op.call(&*element.model, request.clone())
+                    .instrument(span.clone()),
+            )
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|payload| Err(Error::panicked(&*payload)));
             self.in_flight = None;
             let error = match result {
                 Ok(output) => {

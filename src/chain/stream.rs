@@ -8,6 +8,7 @@
 
 use std::sync::Arc;
 
+use futures::FutureExt as _;
 use futures::future::BoxFuture;
 use futures::{Stream, StreamExt as _};
 
@@ -72,7 +73,13 @@ impl Tail {
         let Opened { first, rest } = opened;
         let tail = futures::stream::unfold(Some((self, rest)), |state| async move {
             let (tail, mut rest) = state?;
-            match rest.next().await {
+            // A panic inside the provider's stream ends it with an error, as
+            // a panic before the first event fails the attempt (ADR 0014).
+            let next = std::panic::AssertUnwindSafe(rest.next())
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|payload| Some(Err(Error::panicked(&*payload))));
+            match next {
                 Some(Ok(event)) => Some((Ok(event), Some((tail, rest)))),
                 Some(Err(error)) => Some((Err(tail.failed(error).await), None)),
                 None => {

@@ -55,7 +55,7 @@ impl FakeClock {
     /// Moves the clock forward.
     pub fn advance(&self, by: Duration) {
         let mut now = self.now.lock().unwrap_or_else(PoisonError::into_inner);
-        *now += by;
+        *now = saturating_add(*now, by);
     }
 
     /// Sets the clock.
@@ -74,4 +74,17 @@ impl Clock for FakeClock {
     fn now(&self) -> SystemTime {
         *self.now.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// How far ahead a clock reading plus a huge duration lands: `SystemTime +
+/// Duration` panics on overflow, and `Duration::MAX` is the natural way to say
+/// "no cap" (`max_cooldown`, `max_retry_after`), so sums saturate here.
+const FAR_FUTURE: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// `time + by`, or a reading [`FAR_FUTURE`] ahead (or `time` itself, when even
+/// that does not fit) instead of panicking on overflow.
+pub(crate) fn saturating_add(time: SystemTime, by: Duration) -> SystemTime {
+    time.checked_add(by)
+        .or_else(|| time.checked_add(by.min(FAR_FUTURE)))
+        .unwrap_or(time)
 }

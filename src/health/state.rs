@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use super::HealthConfig;
+use super::clock::saturating_add;
 
 /// One target's health.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,10 +56,13 @@ impl TargetHealth {
         let mut until: Option<SystemTime> = None;
         if !self.is_benched(now) && self.consecutive_failures >= config.failure_threshold {
             self.bench_rounds = self.bench_rounds.saturating_add(1);
-            until = Some(now + config.cooldown_for_round(self.bench_rounds));
+            until = Some(saturating_add(
+                now,
+                config.cooldown_for_round(self.bench_rounds),
+            ));
         }
         if let Some(wait) = retry_after.filter(|d| !d.is_zero()) {
-            let hinted = now + wait.min(config.max_retry_after);
+            let hinted = saturating_add(now, wait.min(config.max_retry_after));
             until = Some(until.map_or(hinted, |u| u.max(hinted)));
         }
         if let Some(until) = until {

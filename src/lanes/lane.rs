@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use super::queue::{Queue, QueuePolicy, Ticket};
 use super::stats::LaneStats;
+use super::watch::QueueWatch;
 use crate::{Error, Result};
 
 /// What a lane is set to; re-read from the host's config on reload.
@@ -179,14 +180,24 @@ impl Lane {
     where
         F: Future<Output = Result<T>>,
     {
-        self.run_as(caller.map(Arc::from), call).await
+        self.run_as(caller.map(Arc::from), &QueueWatch::default(), call)
+            .await
     }
 
-    pub(crate) async fn run_as<T, F>(&self, caller: Option<Arc<str>>, call: F) -> Result<T>
+    /// [`Lane::run`], marking `watch` queued while the call waits for its
+    /// slot and admitted once it has one.
+    pub(crate) async fn run_as<T, F>(
+        &self,
+        caller: Option<Arc<str>>,
+        watch: &QueueWatch,
+        call: F,
+    ) -> Result<T>
     where
         F: Future<Output = Result<T>>,
     {
+        watch.queued();
         let permit = self.acquire_as(caller).await;
+        watch.admitted();
         // The permit lives until the end of this function, so it is released
         // on success, error, timeout, cancellation (drop) and unwinding alike.
         let limit = permit.execution_deadline;

@@ -223,8 +223,9 @@ impl Model for LaneModel {
     async fn generate(&self, request: Request) -> Result<Response> {
         let context = request.call_context().clone();
         let caller = context.caller_id.clone();
+        let watch = request.queue_watch().clone();
         self.lane()
-            .run_as(caller, self.inner.generate(request))
+            .run_as(caller, &watch, self.inner.generate(request))
             .await
             .map_err(|e| attribute(e.or_target(&self.target), &context))
     }
@@ -234,7 +235,11 @@ impl Model for LaneModel {
         let caller = context.caller_id.clone();
         // Only opening runs in the lane: the slot is released as soon as the
         // stream is handed back, before the caller reads a single event.
-        let opened = self.lane().run_as(caller, self.inner.stream(request)).await;
+        let watch = request.queue_watch().clone();
+        let opened = self
+            .lane()
+            .run_as(caller, &watch, self.inner.stream(request))
+            .await;
         match opened {
             Ok(stream) => Ok(attribute_stream(stream, context)),
             Err(e) => Err(attribute(e.or_target(&self.target), &context)),

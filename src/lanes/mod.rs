@@ -20,12 +20,16 @@
 //! Lanes do not know about time budgets beyond that: put a
 //! [`crate::TimeoutProvider`] inside the lane to bound each call from its
 //! admission, or outside to bound queueing as well (see [`crate::Layers`]).
+//! In the second case the lane tells the timeout whether the call was still
+//! queued when its deadline passed: then the error is request-specific
+//! (the chain advances, the target's health is untouched), not transient.
 
 mod lane;
 mod layer;
 mod queue;
 mod registry;
 mod stats;
+mod watch;
 
 pub use lane::{Lane, LanePermit};
 pub use layer::{LaneLayer, LaneMap, LaneProvider};
@@ -34,3 +38,4 @@ pub use registry::{
     DEFAULT_CAP, DEFAULT_EXECUTION_DEADLINE, LaneConfig, LaneRegistry, LaneRegistryBuilder,
 };
 pub use stats::LaneStats;
+pub(crate) use watch::QueueWatch;

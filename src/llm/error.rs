@@ -96,6 +96,10 @@ pub enum ErrorKind {
     /// The tool loop reached its step limit while the model still called
     /// tools; `Error::step_limit` has the transcript.
     StepLimit,
+    /// The provider's code panicked during the call (ADR 0014): transient, so
+    /// a chain retries, then fails over, and a target that keeps panicking is
+    /// benched.
+    Panicked,
     /// Anything else; the class defaults to permanent unless set explicitly.
     Other,
 }
@@ -221,6 +225,29 @@ impl Error {
         .with_class(ErrorClass::NotConfigured);
         e.inner.variable = Some(variable.into());
         e
+    }
+
+    /// A provider panicked during the call; `payload` is what `catch_unwind`
+    /// caught. The panic's message is kept (cut to a few hundred
+    /// characters): it is a programmer's text, which the panic hook has
+    /// printed already.
+    pub fn panicked(payload: &(dyn std::any::Any + Send)) -> Self {
+        /// Longest panic message kept.
+        const MAX: usize = 300;
+        let text = payload
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("a panic with a non-text payload");
+        let mut cut = text.len().min(MAX);
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let ellipsis = if cut < text.len() { "…" } else { "" };
+        Error::new(
+            ErrorKind::Panicked,
+            format!("the provider panicked: {}{ellipsis}", &text[..cut]),
+        )
     }
 
     /// The caller cancelled the call.
@@ -593,7 +620,10 @@ impl Classifier for DefaultClassifier {
         }
         match i.kind {
             ErrorKind::Cancelled => return ErrorClass::Cancelled,
-            ErrorKind::Transport | ErrorKind::Timeout | ErrorKind::StreamEndedEarly => {
+            ErrorKind::Transport
+            | ErrorKind::Timeout
+            | ErrorKind::StreamEndedEarly
+            | ErrorKind::Panicked => {
                 return ErrorClass::Transient;
             }
             ErrorKind::ModelNotFound => return ErrorClass::ModelNotFound,

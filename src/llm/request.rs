@@ -210,6 +210,8 @@ pub struct Request {
     context: CallContext,
     #[serde(skip)]
     media: MediaCache,
+    #[serde(skip)]
+    queue: crate::lanes::QueueWatch,
 }
 
 fn is_empty_tools(tools: &Arc<Vec<Tool>>) -> bool {
@@ -422,6 +424,16 @@ impl Request {
     /// with clones of one request never see each other's fetches (or failures).
     pub(crate) fn renew_media_cache(&mut self) {
         self.media = MediaCache::default();
+    }
+
+    /// The lane-queue watch a timeout decorator put on this request.
+    pub(crate) fn queue_watch(&self) -> &crate::lanes::QueueWatch {
+        &self.queue
+    }
+
+    /// Puts a lane-queue watch on this request (see `lanes::QueueWatch`).
+    pub(crate) fn set_queue_watch(&mut self, watch: crate::lanes::QueueWatch) {
+        self.queue = watch;
     }
 
     /// Sets the reasoning level in place (used by the chain for `#level` targets).

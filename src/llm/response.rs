@@ -124,7 +124,8 @@ impl Usage {
 
     /// Input plus output, where both are known.
     pub fn total_tokens(&self) -> Option<u64> {
-        Some(self.input_tokens? + self.output_tokens?)
+        // Counts come from servers: saturate rather than overflow.
+        Some(self.input_tokens?.saturating_add(self.output_tokens?))
     }
 
     /// Overwrites each field that `later` knows. Streams report usage in pieces

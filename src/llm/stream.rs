@@ -94,11 +94,16 @@ type BoxedEvents = Pin<Box<dyn Stream<Item = Result<StreamEvent>> + Send + 'stat
 ///
 /// An `Err` item ends the stream: providers yield an error for a cut connection or
 /// a mid-stream error event and then stop. Fold it with [`EventStream::into_response`].
+///
+/// The stream is fused: once it has ended, polling it again yields `None`,
+/// never a panic, whatever the stream inside does when polled past its end.
 pub struct EventStream {
     inner: BoxedEvents,
     provider: String,
     model: String,
     attempts: Vec<Attempt>,
+    /// The inner stream has ended; it is never polled again.
+    ended: bool,
 }
 
 impl EventStream {
@@ -113,6 +118,7 @@ impl EventStream {
             provider: provider.into(),
             model: model.into(),
             attempts: Vec::new(),
+            ended: false,
         }
     }
 
@@ -162,6 +168,7 @@ impl EventStream {
             provider: self.provider,
             model: self.model,
             attempts: self.attempts,
+            ended: self.ended,
         }
     }
 
@@ -187,11 +194,29 @@ impl Stream for EventStream {
     type Item = Result<StreamEvent>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.inner.as_mut().poll_next(cx)
+        if self.ended {
+            // `unfold` and friends panic when polled past their end.
+            return Poll::Ready(None);
+        }
+        let item = self.inner.as_mut().poll_next(cx);
+        if let Poll::Ready(None) = item {
+            self.ended = true;
+        }
+        item
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        self.inner.size_hint()
+        if self.ended {
+            (0, Some(0))
+        } else {
+            self.inner.size_hint()
+        }
+    }
+}
+
+impl futures::stream::FusedStream for EventStream {
+    fn is_terminated(&self) -> bool {
+        self.ended
     }
 }
 

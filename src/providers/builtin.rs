@@ -19,7 +19,7 @@ use crate::registry::{EnvLookup, SchemeFactory};
 use crate::{Dsn, Provider, Result};
 
 /// Options every HTTP scheme accepts.
-pub(crate) const COMMON_OPTIONS: &[&str] = &["timeout", "connect_timeout"];
+pub(crate) const COMMON_OPTIONS: &[&str] = &["timeout", "idle_timeout", "connect_timeout"];
 
 /// The providers registered by name: `openai`, `anthropic`, `ollama`, `gemini`.
 pub(crate) fn providers(env: &EnvLookup) -> Vec<Arc<dyn Provider>> {

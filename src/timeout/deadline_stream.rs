@@ -19,7 +19,7 @@ struct Timer {
     limit: Duration,
 }
 
-pub(super) struct DeadlineStream {
+pub(crate) struct DeadlineStream {
     inner: BoxedEventStream,
     // The first-event deadline until an event arrives, then the idle deadline,
     // re-armed after every event; `None` when the current phase has no deadline.
@@ -32,7 +32,7 @@ pub(super) struct DeadlineStream {
 impl DeadlineStream {
     /// Wraps `inner`: the first event is due by `first` (its instant and the
     /// deadline's length), later events within `idle` of the one before.
-    pub(super) fn new(
+    pub(crate) fn new(
         inner: BoxedEventStream,
         target: Target,
         first: Option<(Instant, Duration)>,
@@ -56,7 +56,7 @@ impl DeadlineStream {
             self.timer = None;
             return;
         };
-        let due = Instant::now() + idle;
+        let due = super::instant_after(Instant::now(), idle);
         match self.timer.as_mut() {
             Some(timer) => {
                 timer.sleep.as_mut().reset(due);

@@ -15,8 +15,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::time::Instant;
 
-use self::deadline_stream::DeadlineStream;
+pub(crate) use self::deadline_stream::DeadlineStream;
 use crate::attribution::{attribute, attribute_stream};
+use crate::lanes::QueueWatch;
 use crate::{
     Capabilities, Error, EventStream, Model, Provider, ProviderLayer, Request, Response, Result,
     Target,
@@ -197,6 +198,46 @@ enum Phase {
     Idle,
 }
 
+/// `start + limit`, saturating: `Instant + Duration` panics on overflow, and
+/// `Duration::MAX` is the natural "no deadline". About thirty years ahead
+/// is as good as never (tokio's own timers cap the same way).
+pub(crate) fn instant_after(start: Instant, limit: Duration) -> Instant {
+    const FAR_FUTURE: Duration = Duration::from_secs(30 * 365 * 24 * 3600);
+    start
+        .checked_add(limit)
+        .or_else(|| start.checked_add(limit.min(FAR_FUTURE)))
+        .unwrap_or(start)
+}
+
+/// The error for a deadline that passed while the call was still waiting in
+/// a lane's queue below this decorator: the call never reached the target, so
+/// its health must not pay for it. Request-specific: the chain advances to the
+/// next target without a penalty, as it does for a capability this target
+/// lacks right now (ADR 0015). Still a timeout by kind.
+fn expired_in_queue(target: &Target, phase: Phase, limit: Duration) -> Error {
+    let deadline = match phase {
+        Phase::Generate => "generate",
+        Phase::FirstEvent | Phase::Idle => "first-event",
+    };
+    Error::timeout(format!(
+        "the {deadline} deadline of {limit:?} passed while the call waited for a lane slot; \
+         it never reached the target"
+    ))
+    .with_target(target)
+    .with_code("lane_queue_timeout")
+    .with_class(crate::ErrorClass::RequestSpecific)
+}
+
+/// The error for `phase`'s deadline passing: [`expired_in_queue`] when `watch`
+/// says the call is still queued in a lane, else [`expired`].
+fn expired_watched(target: &Target, phase: Phase, limit: Duration, watch: &QueueWatch) -> Error {
+    if watch.is_queued() {
+        expired_in_queue(target, phase, limit)
+    } else {
+        expired(target, phase, limit)
+    }
+}
+
 /// The transient timeout error for `target`, saying which deadline passed.
 fn expired(target: &Target, phase: Phase, limit: Duration) -> Error {
     let message = match phase {
@@ -210,13 +251,15 @@ fn expired(target: &Target, phase: Phase, limit: Duration) -> Error {
 }
 
 impl TimeoutModel {
-    async fn open(&self, request: Request, started: Instant) -> Result<EventStream> {
+    async fn open(&self, mut request: Request, started: Instant) -> Result<EventStream> {
         let Some(limit) = self.deadlines.first_event else {
             return self.inner.stream(request).await;
         };
-        tokio::time::timeout_at(started + limit, self.inner.stream(request))
+        let watch = request.queue_watch().or_new();
+        request.set_queue_watch(watch.clone());
+        tokio::time::timeout_at(instant_after(started, limit), self.inner.stream(request))
             .await
-            .map_err(|_| expired(&self.target, Phase::FirstEvent, limit))?
+            .map_err(|_| expired_watched(&self.target, Phase::FirstEvent, limit, &watch))?
     }
 }
 
@@ -226,12 +269,23 @@ impl Model for TimeoutModel {
         self.inner.capabilities()
     }
 
-    async fn generate(&self, request: Request) -> Result<Response> {
+    async fn generate(&self, mut request: Request) -> Result<Response> {
         let context = request.call_context().clone();
         let result = match self.deadlines.generate {
-            Some(limit) => tokio::time::timeout(limit, self.inner.generate(request))
-                .await
-                .unwrap_or_else(|_| Err(expired(&self.target, Phase::Generate, limit))),
+            Some(limit) => {
+                let watch = request.queue_watch().or_new();
+                request.set_queue_watch(watch.clone());
+                tokio::time::timeout(limit, self.inner.generate(request))
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(expired_watched(
+                            &self.target,
+                            Phase::Generate,
+                            limit,
+                            &watch,
+                        ))
+                    })
+            }
             None => self.inner.generate(request).await,
         };
         result.map_err(|e| attribute(e, &context))
@@ -251,7 +305,7 @@ impl Model for TimeoutModel {
             return Ok(attribute_stream(opened, context));
         }
         // Opening used part of the first-event budget; the rest travels with the stream.
-        let first = first_event.map(|limit| (started + limit, limit));
+        let first = first_event.map(|limit| (instant_after(started, limit), limit));
         let target = self.target.clone();
         let guarded =
             opened.map_inner(move |events| DeadlineStream::new(events, target, first, idle));

@@ -311,3 +311,39 @@ fn built_in_schemes_reject_unknown_options_and_bad_durations() {
     }
     assert_no_credential(&format!("{registry:?}"), "registry Debug");
 }
+
+#[test]
+fn an_unescaped_slash_or_question_mark_in_the_credential_is_a_typed_error() {
+    for value in [
+        "openai://SeKrEt-ab/cd7f3a9@host",
+        "openai://SeKrEt-ab/cd/ef7f3a9@host:8080/v1",
+        "openai://SeKrEt?x7f3a9@host",
+        "openai://user:SeKrEt/7f3a9@host",
+        "anthropic+http://SeKrEt#7f3a9@127.0.0.1:9",
+    ] {
+        let err = Dsn::from_env("LLM_SLASH", value).unwrap_err();
+        assert_eq!(
+            err.kind(),
+            DsnErrorKind::CredentialNotEncoded,
+            "{value}: {err}"
+        );
+        let text = format!("{err} {err:?}");
+        assert!(text.contains("percent-encode"), "{text}");
+        assert_no_credential(&text, value);
+        assert!(!text.contains("7f3a9") && !text.contains("cd"), "{text}");
+
+        // Through the registry the same: no DNS lookup of a piece of the key,
+        // no "unknown option" naming one.
+        let registry = registry_with(&[("LLM_SLASH", value)]);
+        let err = registry.parse("slash/m").unwrap_err();
+        assert_eq!(
+            err.source_as::<DsnError>().map(DsnError::kind),
+            Some(DsnErrorKind::CredentialNotEncoded),
+            "{value}: {err}"
+        );
+        assert_no_credential(&format!("{err} {err:?}"), value);
+    }
+    // Encoded, the same credentials parse and decode.
+    let dsn = Dsn::parse("openai://SeKrEt-ab%2Fcd%3Fx@host").unwrap();
+    assert_eq!(dsn.credential().unwrap().expose(), "SeKrEt-ab/cd?x");
+}

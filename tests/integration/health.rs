@@ -197,3 +197,23 @@ fn cooldown_formula_matches_the_design() {
         .multiplier(0.5);
     assert_eq!(flat.cooldown_for_round(7), secs(5));
 }
+
+#[tokio::test]
+async fn no_cap_durations_never_overflow_the_clock() {
+    // `Duration::MAX` is the natural "no cap"; a bench must still land on a
+    // readable instant, and the fake clock must survive the same jump.
+    let config = HealthConfig::default()
+        .failure_threshold(1)
+        .base_cooldown(Duration::MAX)
+        .max_cooldown(Duration::MAX)
+        .max_retry_after(Duration::MAX);
+    let (health, clock) = tracker(config);
+    let a = t("p/a");
+    health.record_failure(&a, Some(Duration::MAX)).await;
+    health.record_failure(&a, None).await;
+    let until = health.admitted_at(&a).await.expect("benched");
+    assert!(until > clock.now());
+    clock.advance(Duration::MAX);
+    clock.advance(Duration::MAX);
+    assert!(clock.now() >= until || health.is_benched(&a).await);
+}

@@ -13,6 +13,8 @@ mod errors;
 mod fake;
 mod gemini;
 mod health;
+mod hostile;
+mod hostile_props;
 mod http_plumbing;
 mod lanes;
 mod media;

@@ -301,7 +301,8 @@ async fn with_the_timeout_outside_the_lane_queue_time_counts_against_the_deadlin
         .generate(Request::new().user("hi").caller("dave"))
         .await
         .unwrap_err();
-    assert_eq!(err.class(), ErrorClass::Transient);
+    // Not the target's fault: it was never called (issue 12, ADR 0015).
+    assert_eq!(err.class(), ErrorClass::RequestSpecific);
     assert_eq!(context_of(&err).unwrap().caller_id.as_deref(), Some("dave"));
     assert_eq!(fake.calls("m"), 0, "the call never left the queue");
     assert_eq!(lane.stats().queued, 0);

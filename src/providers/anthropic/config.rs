@@ -109,7 +109,8 @@ impl AnthropicConfig {
         self
     }
 
-    /// Bounds a `generate` call, and the silence between chunks of a stream.
+    /// Bounds a `generate` call, and a stream's wait for its first event (the
+    /// gap between later events is `HttpSettings::idle_timeout`).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.http = self.http.timeout(timeout);
         self

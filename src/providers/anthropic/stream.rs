@@ -23,7 +23,7 @@ use super::wire::{DeltaWire, ResponseBlock, StreamEventWire, WireUsage};
 use crate::providers::http::body::{FrameHandler, Framing};
 use crate::providers::http::errors;
 use crate::providers::http::{SseDecoder, SseEvent};
-use crate::{Error, Result, Secret, StreamEvent};
+use crate::{Result, Secret, StreamEvent};
 
 /// SSE framing ([`SseDecoder`]) that also takes a last event whose body ended
 /// without the blank line after it, when its data is whole JSON: a body that
@@ -51,6 +51,14 @@ impl Framing for MessagesFraming {
 
     fn next_frame(&mut self) -> Option<SseEvent> {
         self.sse.next_event()
+    }
+
+    fn buffered(&self) -> usize {
+        self.sse.buffered()
+    }
+
+    fn frame_size(frame: &SseEvent) -> usize {
+        <SseDecoder as Framing>::frame_size(frame)
     }
 
     fn finish(&mut self) -> Option<SseEvent> {
@@ -287,10 +295,7 @@ impl FrameHandler<SseEvent> for MessagesStream {
             return Ok(());
         }
         let event: StreamEventWire = serde_json::from_str(&frame.data).map_err(|e| {
-            Error::decode(errors::clean(
-                &format!("undecodable stream event: {e}"),
-                self.secret.as_ref(),
-            ))
+            errors::decode_error("undecodable stream event", &e, self.secret.as_ref())
         })?;
         match event {
             StreamEventWire::MessageStart { message } => {
@@ -339,8 +344,9 @@ impl FrameHandler<SseEvent> for MessagesStream {
             Ok(json) if json.get("type").and_then(Value::as_str) == Some("message") => json,
             _ => return crate::providers::http::body::whole_body_error(body),
         };
-        let wire: super::wire::MessagesResponse = serde_json::from_value(json)
-            .map_err(|e| Error::decode(format!("unexpected response body: {e}")))?;
+        let wire: super::wire::MessagesResponse = serde_json::from_value(json).map_err(|e| {
+            errors::decode_error("unexpected response body", &e, self.secret.as_ref())
+        })?;
         if let Some(model) = wire.model.clone().filter(|m| !m.is_empty()) {
             let _ = self.model.set(model);
         }

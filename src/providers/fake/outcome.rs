@@ -20,6 +20,8 @@ pub enum StreamStep {
     Error(Error),
     /// Wait (tokio time) before the next step.
     Delay(Duration),
+    /// Panic inside the stream's poll, to test that callers contain it.
+    Panic(String),
 }
 
 /// What one scripted call does.
@@ -135,6 +137,7 @@ impl Outcome {
                             StreamStep::Event(event) => acc.push(event),
                             StreamStep::Error(error) => return Err(error.or_target(target)),
                             StreamStep::Delay(delay) => tokio::time::sleep(delay).await,
+                            StreamStep::Panic(message) => panic!("{message}"),
                         }
                     }
                     return Ok(acc.finish(target.provider(), target.model()));
@@ -170,6 +173,7 @@ impl Outcome {
                                         tokio::time::sleep(delay).await;
                                         None
                                     }
+                                    StreamStep::Panic(message) => panic!("{message}"),
                                 }
                             }
                         })

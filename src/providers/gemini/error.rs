@@ -1,7 +1,6 @@
 //! Gemini-specific refinements of the shared HTTP error mapping.
 
-use crate::providers::http::errors;
-use crate::{Error, ErrorClass, ErrorKind, Secret};
+use crate::{Error, ErrorClass, ErrorKind};
 
 /// Refines a classified error for Gemini's conventions.
 ///
@@ -15,10 +14,4 @@ pub(crate) fn refine(error: Error) -> Error {
         return error.with_class(ErrorClass::Transient);
     }
     error
-}
-
-/// A decode error whose text (which may quote the offending body) is
-/// redacted of the credential.
-pub(crate) fn decode(what: &str, error: &serde_json::Error, secret: Option<&Secret>) -> Error {
-    Error::decode(errors::clean(&format!("{what}: {error}"), secret))
 }

@@ -51,7 +51,7 @@ pub(crate) fn builtin(env: &EnvLookup) -> Arc<dyn Provider> {
 
 /// Builds the provider `name` from a `gemini://` DSN: its base URL with the
 /// API version path (`/v1beta` when the DSN gives no path), its credential as
-/// the API key, and the `timeout` / `connect_timeout` options.
+/// the API key, and the `timeout` / `idle_timeout` / `connect_timeout` options.
 pub(crate) fn from_dsn(name: &str, dsn: &Dsn) -> Result<Arc<dyn Provider>> {
     let settings = HttpSettings::from_dsn(dsn, DEFAULT_REQUEST_TIMEOUT)?;
     let mut config = GeminiConfig::from_settings(settings).name(name);

@@ -10,14 +10,14 @@ use futures::StreamExt as _;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
-use super::error::{decode, refine};
+use super::error::refine;
 use super::request::{self, BuildContext};
 use super::response;
 use super::stream::GeminiStream;
 use super::wire::GenerateContentResponse;
-use crate::providers::http::body;
 use crate::providers::http::client::HttpClient;
 use crate::providers::http::{HttpSettings, MediaLimits, SseDecoder};
+use crate::providers::http::{body, errors};
 use crate::registry::EnvLookup;
 use crate::{
     Capabilities, Error, EventStream, Model, Provider, Request, Response, Result, Secret, Target,
@@ -144,8 +144,9 @@ impl GeminiConfig {
         self
     }
 
-    /// Bound on a whole `generate` call and on the silence between stream
-    /// chunks. Default: 600 s.
+    /// Bound on a whole `generate` call and on a stream's wait for its first
+    /// event (the gap between later events is `HttpSettings::idle_timeout`).
+    /// Default: 600 s.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.settings = self.settings.timeout(timeout);
         self
@@ -218,7 +219,8 @@ enum ClientSlot {
     /// first used, and the client built then (once).
     FromEnv {
         env: EnvLookup,
-        config: GeminiConfig,
+        // Boxed: the settings are much larger than a ready client.
+        config: Box<GeminiConfig>,
         built: Mutex<Option<HttpClient>>,
     },
 }
@@ -252,7 +254,7 @@ impl GeminiProvider {
                 capabilities: config.capabilities.clone(),
                 client: ClientSlot::FromEnv {
                     env,
-                    config,
+                    config: Box::new(config),
                     built: Mutex::new(None),
                 },
             }),
@@ -382,8 +384,13 @@ impl Model for GeminiModel {
             .await
             .map_err(|e| self.fail(e))?;
         let bytes = answer.bytes().await.map_err(|e| self.fail(e))?;
-        let wire: GenerateContentResponse = serde_json::from_slice(&bytes)
-            .map_err(|e| self.fail(decode("unexpected response body", &e, client.credential())))?;
+        let wire: GenerateContentResponse = serde_json::from_slice(&bytes).map_err(|e| {
+            self.fail(errors::decode_error(
+                "unexpected response body",
+                &e,
+                client.credential(),
+            ))
+        })?;
         response::to_response(wire, &self.inner.name, self.target.model()).map_err(|e| self.fail(e))
     }
 

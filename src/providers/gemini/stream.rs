@@ -10,7 +10,6 @@
 
 use std::collections::VecDeque;
 
-use super::error::decode;
 use super::response::{PartMapper, blocked, finish_reason, usage};
 use super::wire::{GenerateContentResponse, UsageMetadata};
 use crate::providers::http::SseEvent;
@@ -44,13 +43,15 @@ impl FrameHandler<SseEvent> for GeminiStream {
         if data.is_empty() || data == "[DONE]" {
             return Ok(());
         }
-        let value: serde_json::Value = serde_json::from_str(data)
-            .map_err(|e| decode("undecodable stream chunk", &e, self.secret.as_ref()))?;
+        let value: serde_json::Value = serde_json::from_str(data).map_err(|e| {
+            errors::decode_error("undecodable stream chunk", &e, self.secret.as_ref())
+        })?;
         if value.get("error").is_some_and(|e| !e.is_null()) {
             return Err(errors::from_stream_event(&value, self.secret.as_ref()));
         }
-        let chunk: GenerateContentResponse = serde_json::from_value(value)
-            .map_err(|e| decode("unexpected stream chunk", &e, self.secret.as_ref()))?;
+        let chunk: GenerateContentResponse = serde_json::from_value(value).map_err(|e| {
+            errors::decode_error("unexpected stream chunk", &e, self.secret.as_ref())
+        })?;
         if let Some(error) = blocked(&chunk) {
             return Err(error);
         }
@@ -79,8 +80,9 @@ impl FrameHandler<SseEvent> for GeminiStream {
     /// `alt=sse` sends the JSON array of chunks, or one response): each
     /// element is read as one chunk.
     fn on_whole_body(&mut self, body: &[u8], out: &mut VecDeque<StreamEvent>) -> Result<()> {
-        let value: serde_json::Value = serde_json::from_slice(body)
-            .map_err(|e| decode("undecodable response body", &e, self.secret.as_ref()))?;
+        let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+            errors::decode_error("undecodable response body", &e, self.secret.as_ref())
+        })?;
         let chunks = match value {
             serde_json::Value::Array(items) => items,
             other => vec![other],

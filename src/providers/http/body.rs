@@ -9,10 +9,11 @@ use std::collections::VecDeque;
 use bytes::Bytes;
 use futures::{Stream, StreamExt as _};
 
-use super::client::HttpResponse;
+use super::client::{HttpResponse, StreamLimits};
 use super::errors;
 use super::ndjson::LineDecoder;
 use super::sse::{SseDecoder, SseEvent};
+use crate::timeout::DeadlineStream;
 use crate::{Error, Result, Secret, StreamEvent, Target};
 
 /// Cuts a byte stream into frames.
@@ -26,6 +27,13 @@ pub trait Framing: Send + 'static {
     /// At the end of the body: a last frame without its delimiter, if the
     /// framing accepts one.
     fn finish(&mut self) -> Option<Self::Frame>;
+    /// Bytes held for frames not complete yet (an unfinished line or event),
+    /// checked against the cap on one event once every complete frame has
+    /// been taken.
+    fn buffered(&self) -> usize;
+    /// The size of a complete frame, checked against the same cap (a whole
+    /// oversized event can arrive in one chunk).
+    fn frame_size(frame: &Self::Frame) -> usize;
 }
 
 impl Framing for SseDecoder {
@@ -40,6 +48,12 @@ impl Framing for SseDecoder {
         // The SSE specification discards an event cut off by the end of the stream.
         None
     }
+    fn buffered(&self) -> usize {
+        SseDecoder::buffered(self)
+    }
+    fn frame_size(frame: &SseEvent) -> usize {
+        frame.data.len() + frame.event.len()
+    }
 }
 
 impl Framing for LineDecoder {
@@ -52,6 +66,12 @@ impl Framing for LineDecoder {
     }
     fn finish(&mut self) -> Option<String> {
         LineDecoder::finish(self)
+    }
+    fn buffered(&self) -> usize {
+        LineDecoder::buffered(self)
+    }
+    fn frame_size(frame: &String) -> usize {
+        frame.len()
     }
 }
 
@@ -136,10 +156,17 @@ struct Driver<Fr, H> {
     finished: bool,
     target: Target,
     secret: Option<Secret>,
+    /// Largest single frame, in bytes.
+    max_event_size: usize,
 }
 
 /// The events of a streamed `response`, framed by `framing` and interpreted by
 /// `handler`. Every error carries `target` (where it does not name one already).
+///
+/// The stream is bounded (ADR 0015): the first event must arrive within the
+/// request timeout of the request being sent, each later one within the idle
+/// timeout of the one before (comments, keep-alives and frames that carry no
+/// event do not count), and one frame may not grow past the event size cap.
 pub fn event_stream<Fr, H>(
     response: HttpResponse,
     framing: Fr,
@@ -163,7 +190,26 @@ where
         });
     let body: ByteStream = Box::pin(response.inner.bytes_stream());
     let mode = if json { Mode::MaybeWhole } else { Mode::Stream };
-    drive(body, mode, framing, handler, target, secret)
+    let StreamLimits {
+        started,
+        first_event,
+        idle,
+        max_event_size,
+    } = response.limits;
+    let events = drive(
+        body,
+        mode,
+        framing,
+        handler,
+        target.clone(),
+        secret,
+        max_event_size,
+    );
+    let first = (
+        crate::timeout::instant_after(started, first_event),
+        first_event,
+    );
+    DeadlineStream::new(Box::pin(events), target, Some(first), Some(idle))
 }
 
 /// [`event_stream`] over any byte stream (unit tests feed recorded bytes).
@@ -179,7 +225,15 @@ where
     Fr: Framing,
     H: FrameHandler<Fr::Frame>,
 {
-    drive(body, Mode::Stream, framing, handler, target, secret)
+    drive(
+        body,
+        Mode::Stream,
+        framing,
+        handler,
+        target,
+        secret,
+        super::client::DEFAULT_MAX_EVENT_SIZE,
+    )
 }
 
 fn drive<Fr, H>(
@@ -189,6 +243,7 @@ fn drive<Fr, H>(
     handler: H,
     target: Target,
     secret: Option<Secret>,
+    max_event_size: usize,
 ) -> impl Stream<Item = Result<StreamEvent>> + Send + 'static
 where
     Fr: Framing,
@@ -205,6 +260,7 @@ where
         finished: false,
         target,
         secret,
+        max_event_size,
     };
     futures::stream::unfold(driver, |mut d| async move {
         loop {
@@ -264,10 +320,10 @@ impl<Fr: Framing, H: FrameHandler<Fr::Frame>> Driver<Fr, H> {
     fn on_chunk(&mut self, chunk: &[u8]) {
         if self.mode == Mode::MaybeWhole {
             match chunk.iter().find(|b| !b.is_ascii_whitespace()) {
-                None => {
-                    self.whole.extend_from_slice(chunk);
-                    return;
-                }
+                // Leading whitespace decides nothing and means nothing to
+                // either reading: keep none of it, so endless whitespace
+                // cannot grow memory.
+                None => return,
                 Some(b'{' | b'[') => self.mode = Mode::Whole,
                 Some(_) => {
                     // Mislabelled, but a stream after all.
@@ -290,6 +346,24 @@ impl<Fr: Framing, H: FrameHandler<Fr::Frame>> Driver<Fr, H> {
         }
         self.framing.feed(chunk);
         self.drain_frames();
+        if self.failed.is_none()
+            && !self.handler.is_done()
+            && self.framing.buffered() > self.max_event_size
+        {
+            self.too_large();
+        }
+    }
+
+    /// Ends the stream: one event (finished or not) is over the cap.
+    fn too_large(&mut self) {
+        self.body = None;
+        self.failed = Some(
+            Error::decode(format!(
+                "a single stream event is over {} bytes (the max_event_size limit)",
+                self.max_event_size
+            ))
+            .with_code("stream_event_too_large"),
+        );
     }
 
     fn drain_frames(&mut self) {
@@ -297,6 +371,10 @@ impl<Fr: Framing, H: FrameHandler<Fr::Frame>> Driver<Fr, H> {
             let Some(frame) = self.framing.next_frame() else {
                 return;
             };
+            if Fr::frame_size(&frame) > self.max_event_size {
+                self.too_large();
+                return;
+            }
             if let Err(e) = self.handler.on_frame(frame, &mut self.pending) {
                 self.failed = Some(e);
                 self.body = None;
@@ -345,9 +423,51 @@ mod tests {
             Lines::default(),
             target,
             None,
+            16,
         )
         .collect()
         .await
+    }
+
+    #[tokio::test]
+    async fn one_frame_over_the_cap_ends_the_stream() {
+        // Unfinished: a line that never ends.
+        let events = run(
+            Mode::Stream,
+            &[
+                b"a
+0123456789",
+                b"0123456789",
+            ],
+        )
+        .await;
+        assert_eq!(events.len(), 2);
+        let err = events[1].as_ref().unwrap_err();
+        assert_eq!(err.code(), Some("stream_event_too_large"), "{err}");
+        // Finished, but arrived whole in one chunk.
+        let events = run(
+            Mode::Stream,
+            &[b"a
+01234567890123456789
+end
+"],
+        )
+        .await;
+        let err = events.last().unwrap().as_ref().unwrap_err();
+        assert_eq!(err.code(), Some("stream_event_too_large"), "{err}");
+        // Endless leading whitespace of a maybe-whole body is not kept.
+        let blanks: &'static [u8] = b"                                        ";
+        let events = run(
+            Mode::MaybeWhole,
+            &[
+                blanks, blanks, blanks, b"a
+end
+",
+            ],
+        )
+        .await;
+        assert_eq!(events.len(), 1);
+        assert!(events[0].is_ok());
     }
 
     #[tokio::test]

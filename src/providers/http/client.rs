@@ -13,8 +13,19 @@ use crate::{Dsn, Error, ErrorClass, Result, Secret};
 
 /// Default time to establish a connection.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Default bound on a `generate` call and on the silence between stream chunks.
+/// Default bound on a `generate` call and on a stream's wait for its first event.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(600);
+/// Default bound on the gap between two events of a stream (the DSN option
+/// `idle_timeout`). Once a model streams, tokens come many times a second;
+/// the longest real pauses (a reasoning phase ending, a large tool call being
+/// prepared) last seconds. A minute is ample headroom for those and still
+/// ends a dead or trickling stream within a minute, as `Deadlines::idle` does.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default cap on one stream event (an SSE event or an NDJSON line), in bytes.
+/// Real events are a few hundred bytes; the largest (an inline image from an
+/// image-generating model) are a few MiB. Past the cap the stream ends with a
+/// decode error rather than buffering a line that never ends.
+pub const DEFAULT_MAX_EVENT_SIZE: usize = 8 * 1024 * 1024;
 
 /// Where an HTTP provider's server is and how long to wait for it.
 ///
@@ -32,11 +43,21 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(600);
 pub struct HttpSettings {
     base_url: String,
     credential: Option<Secret>,
-    /// Bound on a whole `generate` call, and on the silence between chunks
-    /// of a stream (a cap on a whole stream would cut long answers).
+    /// Bound on a whole `generate` call, and on a stream's time to its first
+    /// event, the request included (a cap on a whole stream would cut long
+    /// answers). The DSN option `timeout`.
     pub request_timeout: Duration,
+    /// Bound on the gap between two events of a stream; comments and
+    /// keep-alives are not events. The DSN option `idle_timeout`;
+    /// `Duration::MAX` turns it off. `None` (the default) means
+    /// [`DEFAULT_IDLE_TIMEOUT`], or `request_timeout` when that is shorter: a
+    /// caller who gives a stream two seconds for its first event does not
+    /// mean to wait a minute between the next ones.
+    pub idle_timeout: Option<Duration>,
     /// Bound on establishing a connection.
     pub connect_timeout: Duration,
+    /// Largest single stream event (SSE event or NDJSON line), in bytes.
+    pub max_event_size: usize,
     headers: Vec<(String, String)>,
 }
 
@@ -52,13 +73,16 @@ impl HttpSettings {
             base_url,
             credential: None,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            idle_timeout: None,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            max_event_size: DEFAULT_MAX_EVENT_SIZE,
             headers: Vec::new(),
         }
     }
 
-    /// Settings from a DSN: its base URL, credential and the `timeout` and
-    /// `connect_timeout` options; `default_timeout` applies when the DSN gives none.
+    /// Settings from a DSN: its base URL, credential and the `timeout`,
+    /// `idle_timeout` and `connect_timeout` options; `default_timeout` applies
+    /// when the DSN gives no `timeout`.
     ///
     /// # Errors
     /// A configuration error naming the variable for a malformed duration.
@@ -68,6 +92,9 @@ impl HttpSettings {
         settings.request_timeout = dsn.duration_option("timeout")?.unwrap_or(default_timeout);
         if let Some(connect) = dsn.duration_option("connect_timeout")? {
             settings.connect_timeout = connect;
+        }
+        if let Some(idle) = dsn.duration_option("idle_timeout")? {
+            settings.idle_timeout = Some(idle);
         }
         Ok(settings)
     }
@@ -102,6 +129,25 @@ impl HttpSettings {
         self
     }
 
+    /// Sets the bound on the gap between two stream events.
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = Some(timeout);
+        self
+    }
+
+    /// The bound on the gap between two stream events in effect: the one set,
+    /// else [`DEFAULT_IDLE_TIMEOUT`] or `request_timeout`, whichever is shorter.
+    pub fn stream_idle_timeout(&self) -> Duration {
+        self.idle_timeout
+            .unwrap_or(DEFAULT_IDLE_TIMEOUT.min(self.request_timeout))
+    }
+
+    /// Sets the largest single stream event, in bytes (at least 1).
+    pub fn max_event_size(mut self, bytes: usize) -> Self {
+        self.max_event_size = bytes.max(1);
+        self
+    }
+
     /// Adds a header sent with every request (e.g. OpenRouter's `X-Title`).
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.push((name.into(), value.into()));
@@ -125,7 +171,9 @@ impl fmt::Debug for HttpSettings {
             .field("base_url", &self.base_url)
             .field("credential", &self.credential.as_ref().map(|_| "***"))
             .field("request_timeout", &self.request_timeout)
+            .field("idle_timeout", &self.idle_timeout)
             .field("connect_timeout", &self.connect_timeout)
+            .field("max_event_size", &self.max_event_size)
             .field(
                 "headers",
                 &self.headers.iter().map(|(k, _)| k).collect::<Vec<_>>(),
@@ -153,6 +201,20 @@ impl fmt::Debug for HttpClient {
 pub struct HttpResponse {
     pub(crate) inner: reqwest::Response,
     pub(crate) secret: Option<Secret>,
+    pub(crate) limits: StreamLimits,
+}
+
+/// What bounds a stream read from an [`HttpResponse`] (ADR 0015).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct StreamLimits {
+    /// When the request was sent: the first-event deadline counts from here.
+    pub(crate) started: tokio::time::Instant,
+    /// Time from `started` to the first event.
+    pub(crate) first_event: Duration,
+    /// Time between two events.
+    pub(crate) idle: Duration,
+    /// Largest single event, in bytes.
+    pub(crate) max_event_size: usize,
 }
 
 impl fmt::Debug for HttpResponse {
@@ -196,9 +258,10 @@ impl HttpResponse {
     // Unused when only the providers that parse bytes themselves are compiled.
     #[cfg_attr(not(any(feature = "anthropic", feature = "ollama")), allow(dead_code))]
     pub async fn json<T: serde::de::DeserializeOwned>(self) -> Result<T> {
+        let secret = self.secret.clone();
         let bytes = self.bytes().await?;
         serde_json::from_slice(&bytes)
-            .map_err(|e| Error::decode(format!("unexpected response body: {e}")))
+            .map_err(|e| errors::decode_error("unexpected response body", &e, secret.as_ref()))
     }
 }
 
@@ -218,9 +281,13 @@ impl HttpClient {
                 .map_err(|_| Error::config(format!("invalid value for header {name}")))?;
             headers.insert(name, value);
         }
+        // Each read is bounded too, by the longer of the two deadlines: a
+        // `generate` may wait `request_timeout` for its headers, a stream
+        // `idle_timeout` between chunks. The stream deadlines themselves are
+        // enforced per event in `body::event_stream`.
         let client = reqwest::Client::builder()
             .connect_timeout(settings.connect_timeout)
-            .read_timeout(settings.request_timeout)
+            .read_timeout(settings.request_timeout.max(settings.stream_idle_timeout()))
             .default_headers(headers)
             .user_agent(concat!("majordomo/", env!("CARGO_PKG_VERSION")))
             .build()
@@ -269,6 +336,7 @@ impl HttpClient {
             request = request.timeout(self.settings.request_timeout);
         }
         let secret = self.settings.credential.as_ref();
+        let started = tokio::time::Instant::now();
         let send = request.send();
         let response = if streaming {
             // The read timeout does not cover the wait for the headers of a
@@ -286,7 +354,7 @@ impl HttpClient {
             // The request's own timeout bounds the whole exchange.
             send.await.map_err(|e| errors::from_transport(&e, secret))?
         };
-        self.check(response).await
+        self.check(response, started).await
     }
 
     /// GETs `url` (absolute), for the media pipeline: the answer's head, its
@@ -335,20 +403,33 @@ impl HttpClient {
             .map_err(|e| errors::from_transport(&e.without_url(), None))
     }
 
-    async fn check(&self, response: reqwest::Response) -> Result<HttpResponse> {
+    async fn check(
+        &self,
+        response: reqwest::Response,
+        started: tokio::time::Instant,
+    ) -> Result<HttpResponse> {
         let status = response.status();
         let secret = self.settings.credential.clone();
         if status.is_success() {
             return Ok(HttpResponse {
                 inner: response,
                 secret,
+                limits: StreamLimits {
+                    started,
+                    first_event: self.settings.request_timeout,
+                    idle: self.settings.stream_idle_timeout(),
+                    max_event_size: self.settings.max_event_size,
+                },
             });
         }
         let headers = response.headers().clone();
         let url = route_of(response.url());
         // Error bodies are small; a larger one is cut (never read without
-        // bound), and a failure to read it still leaves the status.
-        let body = read_capped(response, MAX_ERROR_BODY).await;
+        // bound, in size or in time: a body trickling a byte a second is cut
+        // at the request timeout), and a failure to read it still leaves the
+        // status.
+        let deadline = crate::timeout::instant_after(started, self.settings.request_timeout);
+        let body = read_capped(response, MAX_ERROR_BODY, deadline).await;
         let error = errors::from_status(status.as_u16(), &headers, &body, secret.as_ref());
         if status == reqwest::StatusCode::NOT_FOUND && error.class() == ErrorClass::Permanent {
             return Err(Error::api(
@@ -386,10 +467,15 @@ fn route_of(url: &reqwest::Url) -> String {
 /// Most of an error body we read.
 const MAX_ERROR_BODY: usize = 64 * 1024;
 
-/// Up to `cap` bytes of `response`'s body; what could be read if it fails.
-async fn read_capped(mut response: reqwest::Response, cap: usize) -> Vec<u8> {
+/// Up to `cap` bytes of `response`'s body, read until `deadline`; what could
+/// be read if it fails or the deadline passes.
+async fn read_capped(
+    mut response: reqwest::Response,
+    cap: usize,
+    deadline: tokio::time::Instant,
+) -> Vec<u8> {
     let mut body = Vec::new();
-    while let Ok(Some(chunk)) = response.chunk().await {
+    while let Ok(Ok(Some(chunk))) = tokio::time::timeout_at(deadline, response.chunk()).await {
         let room = cap.saturating_sub(body.len());
         body.extend_from_slice(&chunk[..chunk.len().min(room)]);
         if body.len() >= cap {

@@ -118,7 +118,6 @@ impl ErrorBody {
 /// The class an HTTP error answer deserves.
 pub fn classify(status: u16, body: &ErrorBody, should_retry: Option<bool>) -> ErrorClass {
     let text = body.haystack();
-    let has = |needle: &str| text.contains(needle);
 
     // Quota and billing are read from the machine fields only: Gemini's
     // transient 429 message also says "check your plan and billing details".
@@ -134,10 +133,10 @@ pub fn classify(status: u16, body: &ErrorBody, should_retry: Option<bool>) -> Er
     if status == 401 || status == 403 {
         return ErrorClass::Permanent;
     }
-    if is_context_overflow(&text) || has("content_filter") || has("content_policy_violation") {
+    if is_context_overflow(&text) || is_content_filtered(&text) {
         return ErrorClass::RequestSpecific;
     }
-    if is_unknown_model(&text) || (has("not_found") && has("model")) {
+    if is_unknown_model(&text) || (text.contains("not_found") && text.contains("model")) {
         return ErrorClass::ModelNotFound;
     }
     // A 404 that says nothing of a model is a wrong base URL or route: it
@@ -176,9 +175,17 @@ fn is_unknown_model(text: &str) -> bool {
             && (text.contains("not found") || text.contains("does not exist")))
 }
 
+/// A lower-cased error text that says the prompt does not fit this model.
+/// Proxies reword the upstream's error: LiteLLM names its exception class
+/// (`ContextWindowExceededError`) under the type `invalid_request_error`, and
+/// llama.cpp says the request "exceeds the available context size"; both
+/// arrive as a plain 400, which would otherwise read as permanent.
 fn is_context_overflow(text: &str) -> bool {
     [
         "context_length_exceeded",
+        "contextwindowexceedederror",
+        "exceeds the available context size",
+        "exceed_context_size_error",
         "exceed_context_size",
         "maximum context length",
         "context length",
@@ -190,6 +197,20 @@ fn is_context_overflow(text: &str) -> bool {
     .iter()
     .any(|n| text.contains(n))
         || (text.contains("token") && text.contains("exceeds the maximum"))
+}
+
+/// A lower-cased error text that says a content filter refused the request:
+/// OpenAI's and Azure's codes, Azure's "content management policy" wording,
+/// and LiteLLM's `ContentPolicyViolationError` class name.
+fn is_content_filtered(text: &str) -> bool {
+    [
+        "content_filter",
+        "content_policy_violation",
+        "contentpolicyviolationerror",
+        "content management policy",
+    ]
+    .iter()
+    .any(|n| text.contains(n))
 }
 
 /// The error for a non-success HTTP answer.
@@ -230,20 +251,25 @@ pub fn from_stream_event(json: &Value, secret: Option<&Secret>) -> Error {
     // In-band errors are what would otherwise be 5xx/529; a known code says more.
     let code_class = parsed.code.as_deref().and_then(|code| match code {
         // A malformed request fails the same way on a retry.
-        "invalid_request_error" if !is_context_overflow(&parsed.haystack()) => {
+        "invalid_request_error"
+            if !is_context_overflow(&parsed.haystack())
+                && !is_content_filtered(&parsed.haystack()) =>
+        {
             Some(ErrorClass::Permanent)
         }
         other => crate::class_of_code(other),
     });
     let text = parsed.haystack();
-    let class = code_class.unwrap_or(if is_context_overflow(&text) {
-        ErrorClass::RequestSpecific
-    } else if is_unknown_model(&text) {
-        // Proxies report an upstream's unknown model in-band.
-        ErrorClass::ModelNotFound
-    } else {
-        ErrorClass::Transient
-    });
+    let class = code_class.unwrap_or(
+        if is_context_overflow(&text) || is_content_filtered(&text) {
+            ErrorClass::RequestSpecific
+        } else if is_unknown_model(&text) {
+            // Proxies report an upstream's unknown model in-band.
+            ErrorClass::ModelNotFound
+        } else {
+            ErrorClass::Transient
+        },
+    );
     let message = parsed
         .message
         .clone()
@@ -259,6 +285,9 @@ pub fn from_stream_event(json: &Value, secret: Option<&Secret>) -> Error {
         .and_then(|c| u16::try_from(c).ok())
     {
         error = error.with_status(status);
+    }
+    if let Some(after) = parsed.retry_delay {
+        error = error.with_retry_after(after);
     }
     error
 }
@@ -299,36 +328,113 @@ fn error_chain(error: &reqwest::Error) -> String {
     text
 }
 
-/// `Retry-After` in milliseconds (`retry-after-ms`), seconds, or an HTTP date.
+/// Longest wait we take from a server's `Retry-After`, `retry-after-ms` or
+/// `retryDelay`. Far above the health tracker's `max_retry_after` (which
+/// clamps further), and far below where a clock plus a duration overflows:
+/// the numbers are a hostile server's to choose.
+pub const MAX_SERVER_RETRY_AFTER: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// A server-supplied number of seconds as a duration: `None` when it is not
+/// a finite, non-negative number; clamped to [`MAX_SERVER_RETRY_AFTER`].
+/// `Duration::from_secs_f64` panics on values it cannot hold (`1e30`), so
+/// untrusted numbers never reach it unchecked.
+pub(crate) fn server_seconds(secs: f64) -> Option<Duration> {
+    if !secs.is_finite() || secs < 0.0 {
+        return None;
+    }
+    let capped = secs.min(MAX_SERVER_RETRY_AFTER.as_secs_f64());
+    Some(
+        Duration::try_from_secs_f64(capped)
+            .map_or(MAX_SERVER_RETRY_AFTER, |d| d.min(MAX_SERVER_RETRY_AFTER)),
+    )
+}
+
+/// `Retry-After` in milliseconds (`retry-after-ms`), seconds, or an HTTP date,
+/// clamped to [`MAX_SERVER_RETRY_AFTER`].
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     if let Some(ms) = headers
         .get("retry-after-ms")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<f64>().ok())
-        .filter(|ms| ms.is_finite() && *ms >= 0.0)
+        .and_then(|ms| server_seconds(ms / 1000.0))
     {
-        return Some(Duration::from_secs_f64(ms / 1000.0));
+        return Some(ms);
     }
     let value = headers.get("retry-after")?.to_str().ok()?.trim();
     parse_retry_after(value, SystemTime::now())
 }
 
-/// Parses a `Retry-After` value (seconds or an HTTP date) relative to `now`.
+/// Parses a `Retry-After` value (seconds or an HTTP date) relative to `now`,
+/// clamped to [`MAX_SERVER_RETRY_AFTER`]; never panics, whatever the value.
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
+        return Some(Duration::from_secs(secs).min(MAX_SERVER_RETRY_AFTER));
     }
     if let Ok(secs) = value.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+        return server_seconds(secs);
     }
     let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+    Some(
+        at.duration_since(now)
+            .unwrap_or(Duration::ZERO)
+            .min(MAX_SERVER_RETRY_AFTER),
+    )
 }
 
-/// `"1.5s"` (Gemini's protobuf Duration text) as a duration.
+/// `"1.5s"` (Gemini's protobuf Duration text) as a duration, clamped.
 fn parse_seconds_suffix(text: &str) -> Option<Duration> {
-    let secs: f64 = text.strip_suffix('s')?.parse().ok()?;
-    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs))
+    server_seconds(text.trim().strip_suffix('s')?.parse().ok()?)
+}
+
+/// The decode error for a body (or stream event) that did not fit the shape
+/// we expect: says `what` did not fit, where, and what was expected, but never
+/// quotes the body. `serde_json` quotes the offending value (`invalid type:
+/// string "sk-…", expected u32`), and a server that echoes the request's key
+/// in a field of the wrong type would put the key in the error, the failover
+/// events and the logs; removing the credential alone is not enough, since
+/// the body may hold other secrets. Every provider decodes through this.
+pub(crate) fn decode_error(
+    what: &str,
+    error: &serde_json::Error,
+    secret: Option<&Secret>,
+) -> Error {
+    let detail = match error.classify() {
+        serde_json::error::Category::Data => without_values(&error.to_string()),
+        // Syntax and end-of-input messages are fixed texts with a position.
+        _ => error.to_string(),
+    };
+    Error::decode(clean(&format!("{what}: {detail}"), secret))
+}
+
+/// A `serde_json` data error's text with every quoted value removed: what
+/// was found is named by its type only (`invalid type: string, expected
+/// u32`). The `expected …` part comes from our own types and stays, as do
+/// missing field names (ours too) and the position.
+fn without_values(text: &str) -> String {
+    // `serde_json` appends " at line L column C" to the message.
+    let (message, position) = match text.rfind(" at line ") {
+        Some(at) => text.split_at(at),
+        None => (text, ""),
+    };
+    let (found, expected) = match message.find(", expected") {
+        Some(at) => message.split_at(at),
+        None => (message, ""),
+    };
+    let found = if found.starts_with("missing field") || found.starts_with("duplicate field") {
+        found.to_owned()
+    } else {
+        // Cut at the first quote: `string "…"`, `integer `5``, `variant `x``.
+        let cut = found.find(['"', '`', '\'']).unwrap_or(found.len());
+        found[..cut].trim_end().to_owned()
+    };
+    // `expected one of `a`, `b`` names our own variants: safe to keep. A
+    // custom message after the value could still quote; keep only ours.
+    let expected = if expected.contains('"') {
+        ", expected another shape"
+    } else {
+        expected
+    };
+    format!("{found}{expected}{position}")
 }
 
 /// Redacts the credential and bounds the length.
@@ -478,5 +584,82 @@ mod tests {
             Some(Duration::from_secs(20))
         );
         assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn decode_errors_never_quote_the_body() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Shape {
+            n: u32,
+            kind: Kind,
+        }
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(rename_all = "lowercase")]
+        enum Kind {
+            A,
+        }
+        let secret = Secret::new("sk-live-0123456789");
+        for body in [
+            r#"{"n":"sk-live-0123456789","kind":"a"}"#,
+            r#"{"n":"private-value","kind":"a"}"#,
+            r#"{"n":1,"kind":"private-value"}"#,
+            r#"{"n":-5,"kind":"a"}"#,
+            r#"{"n":1.5e300,"kind":"a"}"#,
+            r#"{"kind":"a"}"#,
+            r#"{"n":1,"kind":"a""#,
+            r#"{"n":1,"kind":["private-value"]}"#,
+        ] {
+            let e = serde_json::from_str::<Shape>(body).unwrap_err();
+            let error = decode_error("unexpected body", &e, Some(&secret));
+            let text = format!("{error} {error:?}");
+            assert!(!text.contains("sk-live"), "{text}");
+            assert!(!text.contains("private"), "{text}");
+            assert!(!text.contains("1.5e300") && !text.contains("-5"), "{text}");
+            assert!(text.contains("unexpected body"), "{text}");
+            assert_eq!(error.kind(), ErrorKind::Decode);
+        }
+        let e = serde_json::from_str::<Shape>(r#"{"kind":"a"}"#).unwrap_err();
+        assert!(
+            decode_error("x", &e, None)
+                .to_string()
+                .contains("missing field `n`")
+        );
+        let e = serde_json::from_str::<Shape>(r#"{"n":"v","kind":"a"}"#).unwrap_err();
+        assert!(
+            decode_error("x", &e, None)
+                .to_string()
+                .contains("invalid type: string, expected u32 at line 1 column"),
+            "{}",
+            decode_error("x", &e, None)
+        );
+    }
+
+    #[test]
+    fn hostile_numbers_are_clamped_never_panic() {
+        let now = SystemTime::UNIX_EPOCH;
+        for value in [
+            "1e30",
+            "99999999999999999999999",
+            "1e300",
+            "inf",
+            "NaN",
+            "-1",
+            "-0",
+        ] {
+            let parsed = parse_retry_after(value, now);
+            assert!(
+                parsed.is_none_or(|d| d <= MAX_SERVER_RETRY_AFTER),
+                "{value}"
+            );
+        }
+        assert_eq!(parse_retry_after("1e30", now), Some(MAX_SERVER_RETRY_AFTER));
+        assert_eq!(
+            body(r#"{"error":{"details":[{"retryDelay":"1e30s"}]}}"#).retry_delay,
+            Some(MAX_SERVER_RETRY_AFTER)
+        );
+        let mut headers = HeaderMap::new();
+        headers.insert("retry-after-ms", "1e300".parse().unwrap());
+        assert_eq!(retry_after(&headers), Some(MAX_SERVER_RETRY_AFTER));
     }
 }

@@ -13,7 +13,11 @@ pub mod media;
 mod ndjson;
 mod sse;
 
-pub use client::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, HttpSettings};
+pub use client::{
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_EVENT_SIZE, DEFAULT_REQUEST_TIMEOUT,
+    HttpSettings,
+};
+pub use errors::MAX_SERVER_RETRY_AFTER;
 pub use media::MediaLimits;
 pub use ndjson::LineDecoder;
 pub use sse::{SseDecoder, SseEvent};

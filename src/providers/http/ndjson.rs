@@ -40,6 +40,12 @@ impl LineDecoder {
         }
     }
 
+    /// Bytes held: the unfinished line and complete lines not taken yet. A
+    /// stream driver compares this with its cap on one line.
+    pub fn buffered(&self) -> usize {
+        (self.buf.len() - self.line_start) + self.ready.iter().map(String::len).sum::<usize>()
+    }
+
     /// The next complete line.
     pub fn next_line(&mut self) -> Option<String> {
         self.ready.pop_front()

@@ -112,6 +112,17 @@ impl SseDecoder {
         }
     }
 
+    /// Bytes held for the event not complete yet: its unfinished line and
+    /// the data lines gathered so far. A stream driver compares this with
+    /// its cap on one event, so a line or event that never ends cannot grow
+    /// memory without bound.
+    pub fn buffered(&self) -> usize {
+        (self.pending.len() - self.pos)
+            + self.fields.data.len()
+            + self.fields.event.len()
+            + self.fields.ready.as_ref().map_or(0, |e| e.data.len())
+    }
+
     /// True when no partial line or event is pending: the bytes so far ended
     /// on an event boundary.
     pub fn is_idle(&self) -> bool {

@@ -125,8 +125,9 @@ impl OllamaConfig {
         self
     }
 
-    /// Bound on a whole `generate` call and on the silence between stream
-    /// lines. Default: 600 s (local models can be slow to load).
+    /// Bound on a whole `generate` call and on a stream's wait for its first
+    /// event (the gap between later events is `HttpSettings::idle_timeout`).
+    /// Default: 600 s (local models can be slow to load).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.settings = self.settings.timeout(timeout);
         self

@@ -20,7 +20,7 @@ use super::errors;
 use super::response::{answer_nonce, finish_reason, is_error, tool_call, usage};
 use super::wire::ChatResponse;
 use crate::providers::http::body::FrameHandler;
-use crate::{Error, Result, Secret, StreamEvent, Usage};
+use crate::{Result, Secret, StreamEvent, Usage};
 
 /// The state of one streamed answer.
 #[derive(Debug)]
@@ -46,8 +46,13 @@ impl ChatStream {
 
 impl FrameHandler<String> for ChatStream {
     fn on_frame(&mut self, line: String, out: &mut VecDeque<StreamEvent>) -> Result<()> {
-        let chunk: ChatResponse = serde_json::from_str(&line)
-            .map_err(|e| Error::decode(format!("undecodable line in Ollama stream: {e}")))?;
+        let chunk: ChatResponse = serde_json::from_str(&line).map_err(|e| {
+            crate::providers::http::errors::decode_error(
+                "undecodable line in Ollama stream",
+                &e,
+                self.secret.as_ref(),
+            )
+        })?;
         if let Some(error) = chunk.error.as_ref().filter(|e| is_error(e)) {
             return Err(errors::in_band(error, self.secret.as_ref()));
         }

@@ -128,7 +128,7 @@ impl OpenAiConfig {
     /// `http[s]://host[:port][/base-path]`, where a DSN with no path gets
     /// `/v1` (the OpenAI SDKs' convention) and an explicit path is used as
     /// given (`openai://host/api/v1`), the DSN's credential as the API
-    /// key, `timeout` and `connect_timeout` options, and `inline_images`
+    /// key, `timeout`, `idle_timeout` and `connect_timeout` options, and `inline_images`
     /// (`true`/`false`, see [`OpenAiConfig::inline_images`]).
     ///
     /// # Errors
@@ -195,7 +195,9 @@ impl OpenAiConfig {
         self
     }
 
-    /// Sets the request timeout (the whole call, streaming included).
+    /// Sets the request timeout: a whole `generate`, and a stream's wait for
+    /// its first event (the gap between later events is
+    /// `HttpSettings::idle_timeout`).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.settings = self.settings.timeout(timeout);
         self

@@ -26,7 +26,7 @@ pub(super) fn parse(
     secret: Option<&Secret>,
 ) -> Result<Response> {
     let completion: ChatCompletion = serde_json::from_slice(body)
-        .map_err(|e| Error::decode(format!("unexpected chat completion body: {e}")))?;
+        .map_err(|e| errors::decode_error("unexpected chat completion body", &e, secret))?;
     if let Some(error) = completion.error.as_ref().filter(|e| !e.is_null()) {
         return Err(error_in_body(error, secret));
     }

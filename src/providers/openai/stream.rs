@@ -205,13 +205,15 @@ impl FrameHandler<SseEvent> for ChunkHandler {
             self.on_done(out);
             return Ok(());
         }
-        let json: Value = serde_json::from_str(data)
-            .map_err(|e| Error::decode(format!("undecodable stream event: {e}")))?;
+        let json: Value = serde_json::from_str(data).map_err(|e| {
+            errors::decode_error("undecodable stream event", &e, self.secret.as_ref())
+        })?;
         if json.get("error").is_some_and(|e| !e.is_null()) {
             return Err(errors::from_stream_event(&json, self.secret.as_ref()));
         }
-        let chunk: ChatChunk = serde_json::from_value(json)
-            .map_err(|e| Error::decode(format!("unexpected stream chunk: {e}")))?;
+        let chunk: ChatChunk = serde_json::from_value(json).map_err(|e| {
+            errors::decode_error("unexpected stream chunk", &e, self.secret.as_ref())
+        })?;
         self.on_chunk(chunk, out)
     }
 
@@ -302,6 +304,14 @@ impl Framing for ErrorFieldFraming {
 
     fn finish(&mut self) -> Option<SseEvent> {
         None
+    }
+
+    fn buffered(&self) -> usize {
+        self.inner.buffered() + self.pending.len()
+    }
+
+    fn frame_size(frame: &SseEvent) -> usize {
+        <SseDecoder as Framing>::frame_size(frame)
     }
 }
 

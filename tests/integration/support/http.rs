@@ -323,7 +323,8 @@ pub fn cut_after(content_type: &str, body: &[u8], n: usize) -> Vec<Step> {
     written_then_close(content_type, &body[..n])
 }
 
-async fn read_request(socket: &mut tokio::net::TcpStream) -> Vec<u8> {
+/// The raw bytes of one request (head and body) read from `socket`.
+pub async fn read_request(socket: &mut tokio::net::TcpStream) -> Vec<u8> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {

@@ -19,6 +19,7 @@ mod media;
 mod ollama;
 mod openai;
 mod registry;
+mod routing;
 mod serde_roundtrip;
 mod spec;
 mod timeout;

@@ -2,7 +2,8 @@
 //! majordomo against real servers.
 //!
 //! ```sh
-//! cargo run --example chat -- [--stream] [--json] [--system TEXT] [--alias NAME=SPEC]... SPEC PROMPT
+//! cargo run --example chat -- [--stream] [--json] [--system TEXT] [--alias NAME=SPEC]...
+//!     [--repeat N] [--hedge DURATION] [--affinity KEY] SPEC PROMPT
 //!
 //! export OPENAI_API_KEY=sk-...
 //! cargo run --example chat -- gpt-4o-mini "Say hi"
@@ -18,21 +19,26 @@
 //! - `--json`: on success, exactly one JSON object on stdout: `text`, `provider`, `model`,
 //!   `finish_reason`, `usage` (`input_tokens`, `output_tokens`) and `attempts`
 //!   (`target`, `outcome`, `class`, `error`).
+//! - `--repeat N`: N calls in one process (so groups learn latencies), each
+//!   answer on its own line.
+//! - `--hedge DURATION` (`150ms`, `2s`): hedge an attempt that has not
+//!   answered after DURATION, within a budget of 20 % of calls.
+//! - `--affinity KEY`: the request's affinity key (same key, same group member).
 //! - Each failover event: one line on stderr.
 //! - On failure: the error on stderr, exit status 1.
 
 use std::io::Write;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use futures::StreamExt as _;
 use majordomo::{
-    Attempt, AttemptOutcome, Error, ErrorKind, FailoverAction, FailoverEvent, Model, Registry,
-    Request, Response, StreamAccumulator,
+    Attempt, AttemptOutcome, ChainConfig, Error, ErrorKind, FailoverAction, FailoverEvent, Model,
+    Registry, Request, Response, RetryBudget, StreamAccumulator,
 };
 use serde_json::{Value, json};
 
-const USAGE: &str =
-    "usage: chat [--stream] [--json] [--system TEXT] [--alias NAME=SPEC]... SPEC PROMPT";
+const USAGE: &str = "usage: chat [--stream] [--json] [--system TEXT] [--alias NAME=SPEC]... [--repeat N] [--hedge DURATION] [--affinity KEY] SPEC PROMPT";
 
 /// The parsed command line.
 #[derive(Debug, Default)]
@@ -41,12 +47,29 @@ struct Args {
     json: bool,
     system: Option<String>,
     aliases: Vec<(String, String)>,
+    repeat: u32,
+    hedge: Option<Duration>,
+    affinity: Option<String>,
     spec: String,
     prompt: String,
 }
 
+/// `150ms`, `2s` or `1.5s`.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let bad = || format!("--hedge {text:?}: expected a duration such as 150ms or 2s");
+    let (number, scale) = match text.strip_suffix("ms") {
+        Some(ms) => (ms, 1e-3),
+        None => (text.strip_suffix('s').ok_or_else(bad)?, 1.0),
+    };
+    let value: f64 = number.parse().map_err(|_| bad())?;
+    Duration::try_from_secs_f64(value * scale).map_err(|_| bad())
+}
+
 fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, String> {
-    let mut parsed = Args::default();
+    let mut parsed = Args {
+        repeat: 1,
+        ..Args::default()
+    };
     let mut positional = Vec::new();
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
@@ -70,6 +93,16 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, St
                     .ok_or_else(|| format!("--alias {definition:?}: expected NAME=SPEC"))?;
                 parsed.aliases.push((name.to_owned(), spec.to_owned()));
             }
+            "--repeat" => {
+                let n = value_of("--repeat", inline)?;
+                parsed.repeat = n
+                    .parse()
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .ok_or_else(|| format!("--repeat {n:?}: expected a positive number"))?;
+            }
+            "--hedge" => parsed.hedge = Some(parse_duration(&value_of("--hedge", inline)?)?),
+            "--affinity" => parsed.affinity = Some(value_of("--affinity", inline)?),
             "--" => positional.extend(args.by_ref()),
             _ if flag.starts_with("--") => return Err(format!("unknown flag {arg:?}")),
             _ => positional.push(arg),
@@ -132,7 +165,14 @@ fn io(e: std::io::Error) -> String {
 }
 
 async fn run(args: Args) -> Result<(), String> {
+    let mut config = ChainConfig::default();
+    if let Some(after) = args.hedge {
+        let budget =
+            RetryBudget::new(0.2, 1, Duration::from_secs(10)).map_err(|e| e.to_string())?;
+        config = config.hedge(after, budget);
+    }
     let registry = Registry::builder()
+        .chain_config(config)
         // Each step is printed once here; the error that ends the call is
         // printed once by `main`, so the final give-up step is not repeated.
         .observer(|event: &FailoverEvent| {
@@ -147,11 +187,21 @@ async fn run(args: Args) -> Result<(), String> {
             .map_err(|e| e.to_string())?;
     }
     let chain = registry.parse(&args.spec).map_err(|e| e.to_string())?;
-    let mut request = Request::new().user(args.prompt);
-    if let Some(system) = args.system {
-        request = request.system(system);
+    let mut request = Request::new().user(args.prompt.clone());
+    if let Some(system) = &args.system {
+        request = request.system(system.clone());
     }
+    if let Some(key) = &args.affinity {
+        request = request.affinity(key.clone());
+    }
+    for _ in 0..args.repeat {
+        call(&chain, request.clone(), &args).await?;
+    }
+    Ok(())
+}
 
+/// One call, its answer printed on its own line.
+async fn call(chain: &majordomo::Chain, request: Request, args: &Args) -> Result<(), String> {
     let mut out = std::io::stdout().lock();
     let response = if args.stream {
         let mut stream = chain.stream(request).await.map_err(call_error)?;

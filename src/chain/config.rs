@@ -156,7 +156,9 @@ impl ChainConfig {
     /// candidate (the group's next member, else the next element) starts in
     /// parallel; the first success wins and the other is cancelled, unpenalised.
     /// `budget` caps hedges at a share of calls, like the retry budget (use
-    /// its own account, not the retry budget's).
+    /// its own account, not the retry budget's). The delay runs on tokio
+    /// time, like [`ChainConfig::retry_pause`]: calls must then run on a Tokio
+    /// runtime with time enabled.
     ///
     /// ```
     /// use std::time::Duration;

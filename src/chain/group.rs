@@ -69,7 +69,7 @@ impl fmt::Display for RoutingStrategy {
 const DECAY: Duration = Duration::from_secs(10);
 
 /// Most members a group may have (eligibility is a 64-bit mask).
-pub const MAX_MEMBERS: usize = 64;
+pub(super) const MAX_MEMBERS: usize = crate::spec::MAX_GROUP_MEMBERS;
 
 /// What a group knows about one member.
 #[derive(Debug, Clone, Copy, Default)]
@@ -143,7 +143,7 @@ pub struct Balancer {
 }
 
 impl Balancer {
-    /// A balancer over `members` (name, weight), at most [`MAX_MEMBERS`]
+    /// A balancer over `members` (name, weight), at most 64
     /// (later ones are never picked). A weight of 0 counts as 1. `seed` makes
     /// the random choices reproducible; `None` seeds from the process's
     /// random state.

@@ -171,7 +171,12 @@ pub const IMAGE_TOKEN_ESTIMATE: u64 = 1_500;
 /// assert_eq!(estimate_input_tokens(&request), 1_000);
 /// ```
 pub fn estimate_input_tokens(request: &Request) -> u64 {
-    let json_len = |v: &serde_json::Value| v.to_string().len();
+    let json_len = |v: &serde_json::Value| {
+        let mut counter = ByteCount(0);
+        // Writing to a counter cannot fail; an error would only under-count.
+        let _ = serde_json::to_writer(&mut counter, v);
+        counter.0
+    };
     let mut bytes = request.system_prompt().map_or(0, str::len);
     let mut images = 0u64;
     for message in request.messages() {
@@ -193,4 +198,18 @@ pub fn estimate_input_tokens(request: &Request) -> u64 {
     }
     let output = request.model_options().max_tokens.map_or(0, u64::from);
     (bytes as u64) / 4 + images * IMAGE_TOKEN_ESTIMATE + output
+}
+
+/// An `io::Write` that only counts bytes, to size JSON without building it.
+struct ByteCount(usize);
+
+impl std::io::Write for ByteCount {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }

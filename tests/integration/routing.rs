@@ -11,8 +11,8 @@ use majordomo::health::{FakeClock, HealthConfig};
 use majordomo::providers::fake::{FakeProvider, Outcome, StreamStep};
 use majordomo::{
     AllBenched, AttemptOutcome, Balancer, Capabilities, Chain, ChainConfig, ErrorClass, ErrorKind,
-    FailoverAction, Model, Registry, Request, RetryBudget, RoutingStrategy, SpecError,
-    SpecErrorKind, StreamEvent, Target,
+    Model, Registry, Request, RetryBudget, RoutingStrategy, SpecError, SpecErrorKind, StreamEvent,
+    Target,
 };
 
 use crate::support::chain::Recorder;
@@ -564,6 +564,28 @@ async fn a_stream_never_hedges_after_its_first_event() {
     assert_eq!(rig.fake.cancelled("slow"), 1);
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_percentile_delay_hedges_at_the_targets_observed_latency() {
+    let rig = Routed::new(ChainConfig::default().hedge(
+        majordomo::HedgeDelay::percentile(0.9, Duration::from_secs(30)),
+        budget(1.0, 1),
+    ));
+    let after = |ms| Outcome::delay(Duration::from_millis(ms), Outcome::text("p"));
+    // 16 answers between 100 and 175 ms: the p90 is 170 ms.
+    rig.fake.push_all("p", (0..16).map(|i| after(100 + 5 * i)));
+    rig.fake
+        .set_default("p", after(10_000))
+        .set_default("q", Outcome::text("q"));
+    let chain = rig.chain("fake/p,fake/q");
+    // Before 16 samples the fallback (30 s) applies: no hedge.
+    let models = answers(&chain, 16, |_| hi()).await;
+    assert!(models.iter().all(|m| m == "p"), "{models:?}");
+    let started = tokio::time::Instant::now();
+    let reply = chain.generate(hi()).await.unwrap();
+    assert_eq!(reply.model, "q");
+    assert_eq!(started.elapsed(), Duration::from_millis(170));
+}
+
 // ===== every target benched =====
 
 #[tokio::test(start_paused = true)]
@@ -644,6 +666,26 @@ async fn a_target_whose_context_window_is_too_small_is_skipped_without_penalty()
             .await
             .is_clean()
     );
-    // A hint to keep the failover action list complete.
-    let _ = FailoverAction::Hedge;
+}
+
+#[test]
+fn the_token_estimate_counts_text_images_tools_and_the_output_cap() {
+    let tool = majordomo::Tool::new(
+        "get_weather",
+        "Weather",
+        serde_json::json!({"type": "object"}),
+    );
+    let request = Request::new()
+        .system("s".repeat(400))
+        .user_with_image(
+            "u".repeat(400),
+            majordomo::Image::url("https://example.com/a.png"),
+        )
+        .tools([tool])
+        .max_tokens(100);
+    // (400 + 400 + 11 + 7 + 17) / 4 = 208, + 1,500 for the image, + 100 of output.
+    assert_eq!(
+        majordomo::estimate_input_tokens(&request),
+        208 + majordomo::IMAGE_TOKEN_ESTIMATE + 100
+    );
 }

@@ -49,6 +49,17 @@ pub(super) trait Op: Sync {
     ) -> BoxFuture<'a, Result<Self::Output>>;
 }
 
+/// Calls `model` once, in `span`: the one place the chain calls a provider
+/// (plain attempts and both sides of a hedge race).
+fn invoke<'a, O: Op>(
+    op: &'a O,
+    model: &'a dyn Model,
+    request: Request,
+    span: tracing::Span,
+) -> impl std::future::Future<Output = Result<O::Output>> + Send + 'a {
+    op.call(model, request).instrument(span)
+}
+
 /// A successful chain call: the answer, the steps taken, and which element answered.
 pub(super) struct Answer<T> {
     pub(super) output: T,
@@ -373,10 +384,7 @@ impl<'c> Run<'c> {
                 _ => {
                     let pending = member.map(|(balancer, m)| balancer.begin(m));
                     let started = learns.then(tokio::time::Instant::now);
-                    let result = op
-                        .call(&*element.model, request.clone())
-                        .instrument(span.clone())
-                        .await;
+                    let result = invoke(op, &*element.model, request.clone(), span.clone()).await;
                     if result.is_ok() {
                         self.learn(index, pending, started);
                     }
@@ -580,15 +588,14 @@ impl<'c> Run<'c> {
 
         let chain = self.chain;
         let Some(hedge) = &chain.config.hedge else {
-            return Raced::Primary(op.call(&*chain.targets[index].model, request.clone()).await);
+            let model = &*chain.targets[index].model;
+            return Raced::Primary(invoke(op, model, request.clone(), span.clone()).await);
         };
         let element = &chain.targets[index];
         let pending = member.map(|(balancer, m)| balancer.begin(m));
         let started = Some(tokio::time::Instant::now());
-        let mut primary = std::pin::pin!(
-            op.call(&*element.model, request.clone())
-                .instrument(span.clone())
-        );
+        let mut primary =
+            std::pin::pin!(invoke(op, &*element.model, request.clone(), span.clone()));
         let delay = hedge.delay_for(&element.target);
         if let Ok(result) = tokio::time::timeout(delay, primary.as_mut()).await {
             if result.is_ok() {
@@ -625,10 +632,8 @@ impl<'c> Run<'c> {
             majordomo.hedge = true,
         );
         let second_started = Some(tokio::time::Instant::now());
-        let mut second = std::pin::pin!(
-            op.call(&*chain.targets[second_index].model, second_request)
-                .instrument(second_span)
-        );
+        let second_model = &*chain.targets[second_index].model;
+        let mut second = std::pin::pin!(invoke(op, second_model, second_request, second_span));
         match futures::future::select(primary.as_mut(), second.as_mut()).await {
             Either::Left((Ok(output), _)) => {
                 self.learn(index, pending, started);

@@ -333,6 +333,22 @@ async fn a_slow_member_gets_a_minority_after_warm_up() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn calls_in_flight_spread_concurrent_calls() {
+    let rig = Routed::new(ChainConfig::default());
+    let later = || Outcome::delay(Duration::from_millis(100), Outcome::text("ok"));
+    rig.fake.set_default("a", later()).set_default("b", later());
+    let chain = rig.chain("fake/a|fake/b");
+    // Warm-up: both answered once, equally fast.
+    answers(&chain, 2, |_| hi()).await;
+    assert_eq!(rig.calls(&["a", "b"]), [1, 1]);
+    // Four calls at once: the in-flight count sends two to each.
+    let replies = futures::future::join_all((0..4).map(|_| chain.generate(hi()))).await;
+    let models: Vec<String> = replies.into_iter().map(|r| r.unwrap().model).collect();
+    let counts = count(&models);
+    assert_eq!((counts["a"], counts["b"]), (2, 2), "{counts:?}");
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_benched_member_gets_no_calls() {
     for strategy in [
         RoutingStrategy::PeakEwma,

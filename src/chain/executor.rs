@@ -204,29 +204,21 @@ impl<'c> Run<'c> {
         }
     }
 
-    /// The members of `slot` that are not yet done and not benched now, as a
-    /// mask; benched ones are reported as skipped (when `report`) and done.
-    async fn eligible(&mut self, slot: &Slot, except: Option<usize>, report: bool) -> u64 {
-        let chain = self.chain;
-        let mut eligible = 0u64;
-        for index in slot.start..slot.end {
-            if self.is_done(index) || except == Some(index) {
-                continue;
-            }
-            match chain.health.admitted_at(&chain.targets[index].target).await {
-                Some(until) if report => {
-                    self.mark_done(index);
-                    self.skip_benched(index, Some(until));
-                }
-                Some(_) => {}
-                None => eligible |= 1 << (index - slot.start),
-            }
-        }
-        eligible
+    /// The members of `slot` not yet tried, skipped or hedged in this call,
+    /// as a mask (bit `i` = member `i`), leaving out `except`. Health is not
+    /// read here: a picked member that turns out benched is skipped by
+    /// admission and the group picks again, so a healthy group costs one
+    /// health read per call, not one per member.
+    fn untried(&self, slot: &Slot, except: Option<usize>) -> u64 {
+        (slot.start..slot.end)
+            .enumerate()
+            .filter(|&(_, index)| !self.is_done(index) && except != Some(index))
+            .fold(0, |mask, (bit, _)| mask | (1 << bit))
     }
 
-    /// A group: pick a healthy member, call it, and on failure pick among
-    /// the others before the chain moves on.
+    /// A group: pick a member among those not yet tried, call it (a benched
+    /// one is skipped by admission), and pick again until one answers or
+    /// none is left; then the chain moves on.
     async fn try_group<O: Op>(
         &mut self,
         op: &O,
@@ -234,8 +226,7 @@ impl<'c> Run<'c> {
         slot: &'c Slot,
         balancer: &'c Balancer,
     ) -> Result<Option<Won<O::Output>>> {
-        let mut eligible = self.eligible(slot, None, true).await;
-        while let Some(member) = balancer.pick(eligible, request.affinity_key()) {
+        while let Some(member) = balancer.pick(self.untried(slot, None), request.affinity_key()) {
             let index = slot.start + member;
             self.mark_done(index);
             if let Some(won) = self
@@ -243,12 +234,6 @@ impl<'c> Run<'c> {
                 .await?
             {
                 return Ok(Some(won));
-            }
-            // A hedge may have used members meanwhile.
-            for (bit, i) in (slot.start..slot.end).enumerate() {
-                if self.is_done(i) {
-                    eligible &= !(1 << bit);
-                }
             }
         }
         Ok(None)
@@ -681,7 +666,7 @@ impl<'c> Run<'c> {
             .iter()
             .position(|slot| slot.start <= current && current < slot.end)?;
         for slot in &chain.slots[from..] {
-            let mut eligible = self.eligible(slot, Some(current), false).await;
+            let mut eligible = self.untried(slot, Some(current));
             loop {
                 let member = match &slot.balancer {
                     Some(balancer) => balancer.pick(eligible, request.affinity_key()),
@@ -690,6 +675,7 @@ impl<'c> Run<'c> {
                 let Some(member) = member else { break };
                 eligible &= !(1 << member);
                 let index = slot.start + member;
+                // A benched one is left for the walk to report.
                 let probe = match chain.health.admit(&chain.targets[index].target).await {
                     Admission::Open => None,
                     Admission::Probe(probe) => Some(probe),

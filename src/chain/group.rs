@@ -97,15 +97,23 @@ impl Stat {
         }
     }
 
-    /// Peak EWMA: a slower sample is taken at once; a faster one is blended
-    /// in with a weight that grows with the time since the last update.
+    /// Peak EWMA: a sample slower than the current (decayed) score is taken
+    /// at once; a faster one is blended into the decayed score with a weight
+    /// that grows with the time since the last update. A member answering
+    /// often forgives a slow answer over about [`DECAY`]; a member picked
+    /// again after a long rest is judged by its new answer.
     fn observe(&mut self, latency: Duration, now: Instant) {
         let sample = latency.as_nanos() as f64;
         match self.last {
-            Some(last) if self.sampled && sample < self.ewma_ns => {
+            Some(last) if self.sampled => {
                 let idle = now.saturating_duration_since(last).as_secs_f64();
                 let keep = (-idle / DECAY.as_secs_f64()).exp();
-                self.ewma_ns = self.ewma_ns * keep + sample * (1.0 - keep);
+                let decayed = self.ewma_ns * keep;
+                self.ewma_ns = if sample >= decayed {
+                    sample
+                } else {
+                    decayed * keep + sample * (1.0 - keep)
+                };
             }
             _ => self.ewma_ns = sample,
         }

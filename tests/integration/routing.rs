@@ -333,6 +333,29 @@ async fn a_slow_member_gets_a_minority_after_warm_up() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn one_slow_answer_does_not_pin_a_member_for_long() {
+    let rig = Routed::new(ChainConfig::default());
+    let after = |ms| Outcome::delay(Duration::from_millis(ms), Outcome::text("ok"));
+    // a's first answer is unlucky (2 s); every other answer takes 20 ms.
+    rig.fake
+        .push("a", after(2_000))
+        .set_default("a", after(20))
+        .set_default("b", after(20));
+    let chain = rig.chain("fake/a|fake/b");
+    answers(&chain, 2, |_| hi()).await;
+    // Right after, b takes (nearly) everything...
+    let soon = answers(&chain, 200, |_| hi()).await;
+    let soon = count(&soon);
+    assert!(soon.get("a").copied().unwrap_or(0) <= 2, "{soon:?}");
+    // ...but a's score decays with time, so it is tried again and, being as
+    // fast as b, gets its share back.
+    answers(&chain, 3_000, |_| hi()).await;
+    let later = answers(&chain, 500, |_| hi()).await;
+    let later = count(&later);
+    assert!(later["a"] > 150 && later["b"] > 150, "{later:?}");
+}
+
+#[tokio::test(start_paused = true)]
 async fn calls_in_flight_spread_concurrent_calls() {
     let rig = Routed::new(ChainConfig::default());
     let later = || Outcome::delay(Duration::from_millis(100), Outcome::text("ok"));

@@ -588,10 +588,17 @@ impl<'c> Run<'c> {
             }
             return Raced::Primary(result);
         }
-        let candidate = if hedge.budget().try_withdraw(chain.health.now()) {
-            self.hedge_candidate(index, request).await
-        } else {
-            None
+        // The budget is only drawn on when there is someone to hedge with.
+        let candidate = match self.hedge_candidate(index, request).await {
+            Some(candidate) if hedge.budget().try_withdraw(chain.health.now()) => Some(candidate),
+            Some((unused, ..)) => {
+                // Not hedged after all: the walk may still call it later.
+                if let Some(done) = self.done.get_mut(unused) {
+                    *done = false;
+                }
+                None
+            }
+            None => None,
         };
         let Some((second_index, second_request, second_member, second_probe)) = candidate else {
             let result = primary.await;

@@ -565,6 +565,24 @@ async fn the_hedge_budget_caps_hedges_under_a_slow_provider() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_slow_call_with_nothing_to_hedge_with_leaves_the_budget_alone() {
+    // A budget of exactly one hedge, shared by every chain of the registry.
+    let rig = Routed::new(ChainConfig::default().hedge(Duration::from_millis(100), budget(0.0, 1)));
+    rig.fake
+        .set_default(
+            "slow",
+            Outcome::delay(Duration::from_secs(1), Outcome::text("slow")),
+        )
+        .set_default("fast", Outcome::text("fast"));
+    let alone = rig.chain("fake/slow");
+    assert_eq!(alone.generate(hi()).await.unwrap().text(), "slow");
+    let pair = rig.chain("fake/slow,fake/fast");
+    assert_eq!(pair.generate(hi()).await.unwrap().text(), "fast");
+    // Now the budget is spent.
+    assert_eq!(pair.generate(hi()).await.unwrap().text(), "slow");
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_stream_never_hedges_after_its_first_event() {
     let rig = Routed::new(ChainConfig::default().hedge(Duration::from_millis(100), budget(1.0, 5)));
     rig.fake

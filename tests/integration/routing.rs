@@ -480,6 +480,18 @@ fn budget(ratio: f64, min: u32) -> RetryBudget {
     RetryBudget::new(ratio, min, Duration::from_secs(10)).unwrap()
 }
 
+/// Hedging after 100 ms within `budget`; `slow` answers in 1 s, `fast` at once.
+fn slow_and_fast(budget: RetryBudget) -> Routed {
+    let rig = Routed::new(ChainConfig::default().hedge(Duration::from_millis(100), budget));
+    rig.fake
+        .set_default(
+            "slow",
+            Outcome::delay(Duration::from_secs(1), Outcome::text("slow")),
+        )
+        .set_default("fast", Outcome::text("fast"));
+    rig
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_hedge_wins_the_race_and_the_loser_is_cancelled_unpenalised() {
     let rig = Routed::new(ChainConfig::default().hedge(Duration::from_millis(100), budget(1.0, 1)));
@@ -549,13 +561,7 @@ async fn a_hedge_wins_the_race_and_the_loser_is_cancelled_unpenalised() {
 
 #[tokio::test(start_paused = true)]
 async fn the_hedge_budget_caps_hedges_under_a_slow_provider() {
-    let rig = Routed::new(ChainConfig::default().hedge(Duration::from_millis(100), budget(0.1, 0)));
-    rig.fake
-        .set_default(
-            "slow",
-            Outcome::delay(Duration::from_secs(1), Outcome::text("slow")),
-        )
-        .set_default("fast", Outcome::text("fast"));
+    let rig = slow_and_fast(budget(0.1, 0));
     let chain = rig.chain("fake/slow,fake/fast");
     let models = answers(&chain, 100, |_| hi()).await;
     let hedged = count(&models).get("fast").copied().unwrap_or(0);
@@ -567,13 +573,7 @@ async fn the_hedge_budget_caps_hedges_under_a_slow_provider() {
 #[tokio::test(start_paused = true)]
 async fn a_slow_call_with_nothing_to_hedge_with_leaves_the_budget_alone() {
     // A budget of exactly one hedge, shared by every chain of the registry.
-    let rig = Routed::new(ChainConfig::default().hedge(Duration::from_millis(100), budget(0.0, 1)));
-    rig.fake
-        .set_default(
-            "slow",
-            Outcome::delay(Duration::from_secs(1), Outcome::text("slow")),
-        )
-        .set_default("fast", Outcome::text("fast"));
+    let rig = slow_and_fast(budget(0.0, 1));
     let alone = rig.chain("fake/slow");
     assert_eq!(alone.generate(hi()).await.unwrap().text(), "slow");
     let pair = rig.chain("fake/slow,fake/fast");

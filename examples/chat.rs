@@ -2,7 +2,8 @@
 //! majordomo against real servers.
 //!
 //! ```sh
-//! cargo run --example chat -- [--stream] [--json] [--system TEXT] [--alias NAME=SPEC]... SPEC PROMPT
+//! cargo run --example chat -- [--stream] [--json] [--system TEXT] [--alias NAME=SPEC]...
+//!     [--repeat N] [--hedge DURATION] [--affinity KEY] SPEC PROMPT
 //! cargo run --example chat -- --schema FILE SPEC PROMPT
 //! cargo run --example chat -- --tools [--stream] SPEC PROMPT
 //!
@@ -26,20 +27,26 @@
 //! - `--tools`: offers a demo tool `get_weather(city)` (a fixed sunny forecast)
 //!   and runs the tool loop, plain or `--stream`; each tool call is one line on
 //!   stderr, the final answer goes to stdout (with `--json`, as above).
+//! - `--repeat N`: N calls in one process (so groups learn latencies), each
+//!   answer on its own line.
+//! - `--hedge DURATION` (`150ms`, `2s`): hedge an attempt that has not
+//!   answered after DURATION, within a budget of 20 % of calls.
+//! - `--affinity KEY`: the request's affinity key (same key, same group member).
 //! - Each failover event: one line on stderr.
 //! - On failure: the error on stderr, exit status 1.
 
 use std::io::Write;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use futures::StreamExt as _;
 use majordomo::{
-    Attempt, AttemptOutcome, Error, ErrorKind, FailoverAction, FailoverEvent, Model, ModelExt,
-    Registry, Request, Response, StreamAccumulator, Tool, ToolLoop, Toolbox,
+    Attempt, AttemptOutcome, ChainConfig, Error, ErrorKind, FailoverAction, FailoverEvent, Model,
+    ModelExt, Registry, Request, Response, RetryBudget, StreamAccumulator, Tool, ToolLoop, Toolbox,
 };
 use serde_json::{Value, json};
 
-const USAGE: &str = "usage: chat [--stream] [--json] [--system TEXT] [--alias NAME=SPEC]... [--schema FILE | --tools] SPEC PROMPT";
+const USAGE: &str = "usage: chat [--stream] [--json] [--system TEXT] [--alias NAME=SPEC]... [--repeat N] [--hedge DURATION] [--affinity KEY] [--schema FILE | --tools] SPEC PROMPT";
 
 /// The parsed command line.
 #[derive(Debug, Default)]
@@ -50,12 +57,29 @@ struct Args {
     aliases: Vec<(String, String)>,
     schema: Option<String>,
     tools: bool,
+    repeat: u32,
+    hedge: Option<Duration>,
+    affinity: Option<String>,
     spec: String,
     prompt: String,
 }
 
+/// `150ms`, `2s` or `1.5s`.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let bad = || format!("--hedge {text:?}: expected a duration such as 150ms or 2s");
+    let (number, scale) = match text.strip_suffix("ms") {
+        Some(ms) => (ms, 1e-3),
+        None => (text.strip_suffix('s').ok_or_else(bad)?, 1.0),
+    };
+    let value: f64 = number.parse().map_err(|_| bad())?;
+    Duration::try_from_secs_f64(value * scale).map_err(|_| bad())
+}
+
 fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, String> {
-    let mut parsed = Args::default();
+    let mut parsed = Args {
+        repeat: 1,
+        ..Args::default()
+    };
     let mut positional = Vec::new();
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
@@ -81,6 +105,16 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, St
                     .ok_or_else(|| format!("--alias {definition:?}: expected NAME=SPEC"))?;
                 parsed.aliases.push((name.to_owned(), spec.to_owned()));
             }
+            "--repeat" => {
+                let n = value_of("--repeat", inline)?;
+                parsed.repeat = n
+                    .parse()
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .ok_or_else(|| format!("--repeat {n:?}: expected a positive number"))?;
+            }
+            "--hedge" => parsed.hedge = Some(parse_duration(&value_of("--hedge", inline)?)?),
+            "--affinity" => parsed.affinity = Some(value_of("--affinity", inline)?),
             "--" => positional.extend(args.by_ref()),
             _ if flag.starts_with("--") => return Err(format!("unknown flag {arg:?}")),
             _ => positional.push(arg),
@@ -146,7 +180,14 @@ fn io(e: std::io::Error) -> String {
 }
 
 async fn run(args: Args) -> Result<(), String> {
+    let mut config = ChainConfig::default();
+    if let Some(after) = args.hedge {
+        let budget =
+            RetryBudget::new(0.2, 1, Duration::from_secs(10)).map_err(|e| e.to_string())?;
+        config = config.hedge(after, budget);
+    }
     let registry = Registry::builder()
+        .chain_config(config)
         // Each step is printed once here; the error that ends the call is
         // printed once by `main`, so the final give-up step is not repeated.
         .observer(|event: &FailoverEvent| {
@@ -161,16 +202,26 @@ async fn run(args: Args) -> Result<(), String> {
             .map_err(|e| e.to_string())?;
     }
     let chain = registry.parse(&args.spec).map_err(|e| e.to_string())?;
-    let mut request = Request::new().user(args.prompt);
-    if let Some(system) = args.system {
-        request = request.system(system);
+    let mut request = Request::new().user(args.prompt.clone());
+    if let Some(system) = &args.system {
+        request = request.system(system.clone());
     }
+    if let Some(key) = &args.affinity {
+        request = request.affinity(key.clone());
+    }
+    for _ in 0..args.repeat {
+        call(&chain, request.clone(), &args).await?;
+    }
+    Ok(())
+}
 
+/// One call, its answer printed on its own line.
+async fn call(chain: &majordomo::Chain, request: Request, args: &Args) -> Result<(), String> {
     if let Some(path) = &args.schema {
-        return structured(&chain, request, path).await;
+        return structured(chain, request, path).await;
     }
     if args.tools {
-        return with_tools(&chain, request, args.stream, args.json).await;
+        return with_tools(chain, request, args.stream, args.json).await;
     }
 
     let mut out = std::io::stdout().lock();

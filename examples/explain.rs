@@ -1,7 +1,10 @@
-//! Shows what a spec expands to, one target per line, before you run it.
+//! Shows what a spec expands to, one chain position per line, before you run
+//! it. A group prints as its members joined by `|`, each with its `*weight`
+//! when it is not 1.
 //!
 //! ```sh
 //! cargo run --example explain -- "fast,gpt-4o" --alias fast=openai/gpt-4o-mini,anthropic/claude-haiku-4-5
+//! cargo run --example explain -- "openai/gpt-4o*3|azure/gpt-4o,claude-sonnet-4-5"
 //! ```
 //!
 //! Uses `Registry::new()`, so `LLM_*` DSNs in the environment are honoured.
@@ -65,8 +68,9 @@ fn run() -> Result<(), String> {
     }
     let chain = registry.parse(&args.spec).map_err(|e| e.to_string())?;
     let mut out = std::io::stdout().lock();
-    for target in chain.targets() {
-        writeln!(out, "{target}").map_err(|e| e.to_string())?;
+    for members in chain.elements() {
+        let line: Vec<String> = members.iter().map(ToString::to_string).collect();
+        writeln!(out, "{}", line.join("|")).map_err(|e| e.to_string())?;
     }
     Ok(())
 }

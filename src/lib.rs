@@ -27,10 +27,13 @@ pub mod providers;
 pub mod spec;
 
 pub use chain::{
-    Chain, ChainConfig, ChainTarget, FailoverAction, FailoverEvent, FailoverObserver, RetryBudget,
+    AllBenched, Balancer, Chain, ChainConfig, ChainTarget, FailoverAction, FailoverEvent,
+    FailoverObserver, Hedge, HedgeDelay, InFlight, RetryBudget, RoutingStrategy,
 };
 pub use layer::{Layers, ProviderLayer};
-pub use llm::capabilities::{Capabilities, Capability, required_capabilities};
+pub use llm::capabilities::{
+    Capabilities, Capability, IMAGE_TOKEN_ESTIMATE, estimate_input_tokens, required_capabilities,
+};
 pub use llm::context::CallContext;
 pub use llm::error::{
     Classifier, DefaultClassifier, Error, ErrorClass, ErrorKind, Result, class_of_code,

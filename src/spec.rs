@@ -3,11 +3,17 @@
 //!
 //! ```text
 //! spec      := element ( "," element )*
-//! element   := target [ "#" reasoning ]
+//! element   := member ( "|" member )*     a group of equivalent targets ("|" binds tighter than ",")
+//! member    := target [ "*" weight ] [ "#" reasoning ]
 //! target    := provider "/" model-id     split at the first "/"; the model id is verbatim
 //!            | name                      a bare word: an alias, else a known model family
+//! weight    := 1..=1000                  a member's share of its group's calls (default 1)
 //! reasoning := "off" | "minimal" | "low" | "medium" | "high" | "max" | <token budget>
 //! ```
+//!
+//! Whitespace around elements and members is ignored. Inside a group an alias may name a single target or another group, whose
+//! members join the group; an alias naming a chain (`a,b`) is an error there,
+//! as is a weight on an alias that names a group (ADR 0018).
 //!
 //! This module is pure: [`parse`] needs nothing but the text, and [`expand`]
 //! needs only a way to look aliases up. The [`crate::Registry`] resolves the
@@ -33,6 +39,12 @@ pub const MAX_ALIAS_DEPTH: usize = 32;
 /// Most elements [`expand`] visits for one spec, so a small alias table that
 /// fans out at every level cannot make expansion take forever.
 pub const MAX_EXPANDED_ELEMENTS: usize = 4096;
+
+/// Most members one group may have after expansion.
+pub const MAX_GROUP_MEMBERS: usize = 64;
+
+/// Largest `*N` member weight.
+pub const MAX_WEIGHT: u32 = 1000;
 
 // ===== errors =====
 
@@ -62,6 +74,15 @@ pub enum SpecErrorKind {
     TooLarge,
     /// A provider that is neither registered nor defined by an `LLM_*` variable.
     UnknownProvider,
+    /// A group member between `|`s is empty (`a||b`, `a|`).
+    EmptyMember,
+    /// The text after `*` is not a weight from 1 to [`MAX_WEIGHT`].
+    BadWeight,
+    /// A weighted alias inside a group names a group: a group cannot be a
+    /// weighted member of another group; weight its members instead.
+    GroupInGroup,
+    /// An alias inside a group names a chain (`a,b`): a group holds targets only.
+    ChainAliasInGroup,
 }
 
 /// A spec that cannot be parsed or resolved: what is wrong and where.
@@ -139,18 +160,25 @@ impl fmt::Display for ElementTarget {
     }
 }
 
-/// One comma-separated element of a spec, with its byte position.
+/// One member of a group (or the only member of a plain element): a target
+/// or name, with its optional weight and reasoning level.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Element {
+pub struct Member {
     target: ElementTarget,
+    weight: Option<u32>,
     reasoning: Option<ReasoningLevel>,
     position: usize,
 }
 
-impl Element {
+impl Member {
     /// The target or bare name.
     pub fn target(&self) -> &ElementTarget {
         &self.target
+    }
+
+    /// The `*N` weight, if written.
+    pub fn weight(&self) -> Option<u32> {
+        self.weight
     }
 
     /// The `#level` suffix, if any.
@@ -158,17 +186,83 @@ impl Element {
         self.reasoning
     }
 
-    /// Byte offset of the element's first non-blank character in the spec.
+    /// Byte offset of the member's first character in the spec.
     pub fn position(&self) -> usize {
         self.position
     }
 }
 
-impl fmt::Display for Element {
+impl fmt::Display for Member {
+    /// `target[*weight][#level]`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.target)?;
+        if let Some(weight) = self.weight {
+            write!(f, "*{weight}")?;
+        }
         if let Some(level) = self.reasoning {
             write!(f, "#{level}")?;
+        }
+        Ok(())
+    }
+}
+
+/// One comma-separated element of a spec, with its byte position: a single
+/// member, or a group of members separated by `|`.
+///
+/// ```
+/// use majordomo::spec;
+/// let elements = spec::parse("openai/gpt-4o*3|azure/gpt-4o#high,claude-sonnet-4-5")?;
+/// assert!(elements[0].is_group());
+/// assert_eq!(elements[0].members()[0].weight(), Some(3));
+/// assert_eq!(elements[0].to_string(), "openai/gpt-4o*3|azure/gpt-4o#high");
+/// # Ok::<(), majordomo::spec::SpecError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Element {
+    members: Vec<Member>,
+    position: usize,
+}
+
+impl Element {
+    /// The target or bare name of the first member (the only one unless
+    /// [`Element::is_group`]).
+    pub fn target(&self) -> &ElementTarget {
+        &self.first().target
+    }
+
+    /// The `#level` suffix of the first member, if any.
+    pub fn reasoning(&self) -> Option<ReasoningLevel> {
+        self.first().reasoning
+    }
+
+    /// The members, in the order written: one for a plain element.
+    pub fn members(&self) -> &[Member] {
+        &self.members
+    }
+
+    /// True when the element is a group of two or more members.
+    pub fn is_group(&self) -> bool {
+        self.members.len() > 1
+    }
+
+    /// Byte offset of the element's first non-blank character in the spec.
+    pub fn position(&self) -> usize {
+        self.position
+    }
+
+    fn first(&self) -> &Member {
+        // `parse` never builds an element without a member.
+        &self.members[0]
+    }
+}
+
+impl fmt::Display for Element {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, member) in self.members.iter().enumerate() {
+            if i > 0 {
+                f.write_str("|")?;
+            }
+            write!(f, "{member}")?;
         }
         Ok(())
     }
@@ -239,16 +333,43 @@ fn parse_element(raw: &str, offset: usize) -> Result<Element, SpecError> {
             "empty element: two commas in a row, or a comma at an end",
         ));
     }
-    if let Some((i, c)) = text
-        .char_indices()
-        .find(|(_, c)| c.is_whitespace() || c.is_control())
-    {
+    let mut members = Vec::new();
+    let mut at = position;
+    for part in text.split('|') {
+        let leading = part.len() - part.trim_start().len();
+        let member = part.trim();
+        if member.is_empty() {
+            return Err(SpecError::new(
+                SpecErrorKind::EmptyMember,
+                at + leading,
+                format!("empty group member in {text:?}: two '|' in a row, or a '|' at an end"),
+            ));
+        }
+        if let Some((i, c)) = member
+            .char_indices()
+            .find(|(_, c)| c.is_whitespace() || c.is_control())
+        {
+            return Err(SpecError::new(
+                SpecErrorKind::InvalidCharacter,
+                at + leading + i,
+                format!("{c:?} inside element {text:?}: targets contain no whitespace"),
+            ));
+        }
+        members.push(parse_member(member, at + leading)?);
+        at += part.len() + 1;
+    }
+    if members.len() > MAX_GROUP_MEMBERS {
         return Err(SpecError::new(
-            SpecErrorKind::InvalidCharacter,
-            position + i,
-            format!("{c:?} inside element {text:?}: elements contain no whitespace"),
+            SpecErrorKind::TooLarge,
+            position,
+            format!("a group has more than {MAX_GROUP_MEMBERS} members"),
         ));
     }
+    Ok(Element { members, position })
+}
+
+/// Parses one non-empty member without whitespace; `position` is where it starts.
+fn parse_member(text: &str, position: usize) -> Result<Member, SpecError> {
     let (head, reasoning) = match text.split_once('#') {
         None => (text, None),
         Some((head, level)) => {
@@ -267,12 +388,35 @@ fn parse_element(raw: &str, offset: usize) -> Result<Element, SpecError> {
             }
         }
     };
+    let (head, weight) = match head.rsplit_once('*') {
+        None => (head, None),
+        Some((target, digits)) => {
+            let weight_at = position + target.len() + 1;
+            match digits.parse::<u32>() {
+                Ok(n)
+                    if (1..=MAX_WEIGHT).contains(&n)
+                        && digits.bytes().all(|b| b.is_ascii_digit()) =>
+                {
+                    (target, Some(n))
+                }
+                _ => {
+                    return Err(SpecError::new(
+                        SpecErrorKind::BadWeight,
+                        weight_at,
+                        format!(
+                            "bad weight {digits:?} in {text:?}: expected a whole number from 1 to {MAX_WEIGHT}"
+                        ),
+                    ));
+                }
+            }
+        }
+    };
     let target = match head.split_once('/') {
         None if head.is_empty() => {
             return Err(SpecError::new(
                 SpecErrorKind::EmptyElement,
                 position,
-                format!("element {text:?} has a reasoning level but no target"),
+                format!("element {text:?} has a reasoning level or weight but no target"),
             ));
         }
         None => ElementTarget::Name(head.to_owned()),
@@ -292,15 +436,16 @@ fn parse_element(raw: &str, offset: usize) -> Result<Element, SpecError> {
         }
         Some((provider, model)) => ElementTarget::Target(Target::new_unchecked(provider, model)),
     };
-    Ok(Element {
+    Ok(Member {
         target,
+        weight,
         reasoning,
         position,
     })
 }
 
 /// Checks that `name` can be registered as an alias: a non-empty bare word
-/// with no `/`, `,`, `#`, whitespace or control characters.
+/// with no `/`, `,`, `#`, `|`, `*`, whitespace or control characters.
 ///
 /// # Errors
 /// A [`SpecError`] of kind [`SpecErrorKind::InvalidAliasName`] naming the
@@ -313,16 +458,15 @@ pub fn validate_alias_name(name: &str) -> Result<(), SpecError> {
             "empty alias name",
         ));
     }
-    match name
-        .char_indices()
-        .find(|&(_, c)| matches!(c, '/' | ',' | '#') || c.is_whitespace() || c.is_control())
-    {
+    match name.char_indices().find(|&(_, c)| {
+        matches!(c, '/' | ',' | '#' | '|' | '*') || c.is_whitespace() || c.is_control()
+    }) {
         None => Ok(()),
         Some((i, c)) => Err(SpecError::new(
             SpecErrorKind::InvalidAliasName,
             i,
             format!(
-                "alias name {name:?} contains {c:?}: an alias is a bare name without '/', ',', '#' or whitespace"
+                "alias name {name:?} contains {c:?}: an alias is a bare name without '/', ',', '#', '|', '*' or whitespace"
             ),
         )),
     }
@@ -355,30 +499,40 @@ pub fn infer_family(name: &str) -> Option<&'static str> {
 
 /// Expands bare names in `elements`: aliases inline and recursively, then
 /// model families; then removes later duplicates of the same target and level.
+/// Groups are flattened into their members, in order.
 ///
 /// `alias` returns the parsed elements of a registered alias. An alias's
 /// suffix applies to every target it expands to that has none of its own.
 ///
 /// # Errors
 /// A [`SpecError`] for an unknown bare name, an alias cycle (naming the path,
-/// `a -> b -> a`), or an expansion beyond [`MAX_ALIAS_DEPTH`] /
-/// [`MAX_EXPANDED_ELEMENTS`].
+/// `a -> b -> a`), a chain alias or weighted group alias inside a group, or
+/// an expansion beyond [`MAX_ALIAS_DEPTH`] / [`MAX_EXPANDED_ELEMENTS`] /
+/// [`MAX_GROUP_MEMBERS`].
 pub fn expand<'a, F>(elements: &'a [Element], alias: F) -> Result<Vec<SpecTarget>, SpecError>
 where
     F: Fn(&str) -> Option<&'a [Element]>,
 {
-    Ok(expand_positioned(elements, alias)?
+    Ok(expand_grouped(elements, alias)?
         .into_iter()
-        .map(|(target, _)| target)
+        .flat_map(|element| element.members.into_iter().map(|(target, _)| target))
         .collect())
 }
 
-/// [`expand`], with each target's top-level element position, so later
+/// One expanded chain element: its members with their weights (one member
+/// unless it is a group), and the position of the top-level element it came from.
+#[derive(Debug)]
+pub(crate) struct Expanded {
+    pub(crate) members: Vec<(SpecTarget, u32)>,
+    pub(crate) position: usize,
+}
+
+/// [`expand`], keeping groups and each element's top-level position, so later
 /// errors (an unknown provider) can point into the spec.
-pub(crate) fn expand_positioned<'a, F>(
+pub(crate) fn expand_grouped<'a, F>(
     elements: &'a [Element],
     alias: F,
-) -> Result<Vec<(SpecTarget, usize)>, SpecError>
+) -> Result<Vec<Expanded>, SpecError>
 where
     F: Fn(&str) -> Option<&'a [Element]>,
 {
@@ -400,7 +554,7 @@ struct Expander<'a, F> {
     /// Alias names being expanded, outermost first, for cycle detection.
     path: Vec<&'a str>,
     visited: usize,
-    out: Vec<(SpecTarget, usize)>,
+    out: Vec<Expanded>,
     seen: HashSet<SpecTarget>,
 }
 
@@ -408,14 +562,7 @@ impl<'a, F> Expander<'a, F>
 where
     F: Fn(&str) -> Option<&'a [Element]>,
 {
-    /// `inherited` is the suffix of the enclosing alias element; `position` is
-    /// where the top-level element starts, for error reporting.
-    fn element(
-        &mut self,
-        element: &'a Element,
-        inherited: Option<ReasoningLevel>,
-        position: usize,
-    ) -> Result<(), SpecError> {
+    fn count(&mut self, position: usize) -> Result<(), SpecError> {
         self.visited += 1;
         if self.visited > MAX_EXPANDED_ELEMENTS {
             return Err(SpecError::new(
@@ -424,31 +571,136 @@ where
                 format!("spec expands to more than {MAX_EXPANDED_ELEMENTS} elements"),
             ));
         }
-        let reasoning = element.reasoning.or(inherited);
-        let target = match &element.target {
+        Ok(())
+    }
+
+    /// `inherited` is the suffix of the enclosing alias element; `position` is
+    /// where the top-level element starts, for error reporting.
+    fn element(
+        &mut self,
+        element: &'a Element,
+        inherited: Option<ReasoningLevel>,
+        position: usize,
+    ) -> Result<(), SpecError> {
+        if element.is_group() {
+            let mut members = Vec::with_capacity(element.members.len());
+            for member in &element.members {
+                self.member(member, inherited, None, position, &mut members)?;
+            }
+            return self.push(members, position);
+        }
+        self.count(position)?;
+        let member = element.first();
+        let reasoning = member.reasoning.or(inherited);
+        let target = match &member.target {
             ElementTarget::Target(t) => t.clone(),
             ElementTarget::Name(name) => match (self.alias)(name) {
-                Some(body) => return self.alias_body(name, body, reasoning, position),
-                None => match infer_family(name) {
-                    Some(provider) => Target::new_unchecked(provider, name),
-                    None => return Err(self.unknown_name(name, position)),
-                },
+                Some(body) => {
+                    self.enter(name, position)?;
+                    for inner in body {
+                        self.element(inner, reasoning, position)?;
+                    }
+                    self.path.pop();
+                    return Ok(());
+                }
+                None => self.family(name, position)?,
             },
         };
-        let item = SpecTarget { target, reasoning };
-        if self.seen.insert(item.clone()) {
-            self.out.push((item, position));
+        let weight = member.weight.unwrap_or(1);
+        self.push(vec![(SpecTarget { target, reasoning }, weight)], position)
+    }
+
+    /// Adds one group member (expanding an alias that names a target or a
+    /// group) to `into`. `outer_weight` is the weight written where an alias
+    /// naming this member was used; it wins over the member's own.
+    fn member(
+        &mut self,
+        member: &'a Member,
+        inherited: Option<ReasoningLevel>,
+        outer_weight: Option<u32>,
+        position: usize,
+        into: &mut Vec<(SpecTarget, u32)>,
+    ) -> Result<(), SpecError> {
+        self.count(position)?;
+        let reasoning = member.reasoning.or(inherited);
+        let weight = outer_weight.or(member.weight);
+        // Inside an alias's body, positions point at the element that named it.
+        let at = if self.path.is_empty() {
+            member.position
+        } else {
+            position
+        };
+        let target = match &member.target {
+            ElementTarget::Target(t) => t.clone(),
+            ElementTarget::Name(name) => match (self.alias)(name) {
+                Some(body) => {
+                    let [inner] = body else {
+                        return Err(SpecError::new(
+                            SpecErrorKind::ChainAliasInGroup,
+                            at,
+                            format!(
+                                "alias {name:?} names a chain of {} elements and cannot be a group member; a group holds equivalent targets",
+                                body.len()
+                            ),
+                        ));
+                    };
+                    if inner.is_group() && weight.is_some() {
+                        return Err(SpecError::new(
+                            SpecErrorKind::GroupInGroup,
+                            at,
+                            format!(
+                                "alias {name:?} names the group {inner} and cannot carry a weight inside a group; weight its members instead"
+                            ),
+                        ));
+                    }
+                    self.enter(name, position)?;
+                    for inner_member in &inner.members {
+                        self.member(inner_member, reasoning, weight, position, into)?;
+                    }
+                    self.path.pop();
+                    return Ok(());
+                }
+                None => self.family(name, position)?,
+            },
+        };
+        into.push((SpecTarget { target, reasoning }, weight.unwrap_or(1)));
+        Ok(())
+    }
+
+    /// Adds an element of `members`, minus targets already seen; nothing
+    /// when every member was seen before.
+    fn push(&mut self, members: Vec<(SpecTarget, u32)>, position: usize) -> Result<(), SpecError> {
+        let mut kept = Vec::with_capacity(members.len());
+        for (target, weight) in members {
+            if self.seen.insert(target.clone()) {
+                kept.push((target, weight));
+            }
+        }
+        if kept.len() > MAX_GROUP_MEMBERS {
+            return Err(SpecError::new(
+                SpecErrorKind::TooLarge,
+                position,
+                format!("a group expands to more than {MAX_GROUP_MEMBERS} members"),
+            ));
+        }
+        if !kept.is_empty() {
+            self.out.push(Expanded {
+                members: kept,
+                position,
+            });
         }
         Ok(())
     }
 
-    fn alias_body(
-        &mut self,
-        name: &'a str,
-        body: &'a [Element],
-        reasoning: Option<ReasoningLevel>,
-        position: usize,
-    ) -> Result<(), SpecError> {
+    fn family(&self, name: &str, position: usize) -> Result<Target, SpecError> {
+        match infer_family(name) {
+            Some(provider) => Ok(Target::new_unchecked(provider, name)),
+            None => Err(self.unknown_name(name, position)),
+        }
+    }
+
+    /// Enters alias `name`, checking for cycles and depth.
+    fn enter(&mut self, name: &'a str, position: usize) -> Result<(), SpecError> {
         if let Some(start) = self.path.iter().position(|&p| p == name) {
             let mut cycle: Vec<&str> = self.path[start..].to_vec();
             cycle.push(name);
@@ -469,10 +721,6 @@ where
             ));
         }
         self.path.push(name);
-        for inner in body {
-            self.element(inner, reasoning, position)?;
-        }
-        self.path.pop();
         Ok(())
     }
 

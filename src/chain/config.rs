@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use super::budget::RetryBudget;
 use super::event::FailoverObserver;
+use super::group::RoutingStrategy;
+use super::hedge::{Hedge, HedgeDelay};
 use crate::{Classifier, DefaultClassifier};
 
 /// Chain settings, set on the registry builder and shared by every chain it parses.
@@ -41,6 +43,34 @@ pub struct ChainConfig {
     pub retry_budget: Option<RetryBudget>,
     /// Receives a [`crate::FailoverEvent`] for every failover step. Default: none.
     pub observer: Option<Arc<dyn FailoverObserver>>,
+    /// How a group (`a|b`) picks a member. Default: [`RoutingStrategy::PeakEwma`].
+    pub routing: RoutingStrategy,
+    /// Seed for the groups' random choices, for reproducible tests. Default:
+    /// none (seeded from the process's random state).
+    pub routing_seed: Option<u64>,
+    /// What a call does when every target is benched. Default: [`AllBenched::Fail`].
+    pub all_benched: AllBenched,
+    /// Races a slow attempt with the next candidate. Default: none.
+    pub hedge: Option<Hedge>,
+}
+
+/// What a chain call does when it finds every target benched.
+///
+/// ```
+/// use majordomo::{AllBenched, ChainConfig};
+/// let config = ChainConfig::default().all_benched(AllBenched::ProbeSoonest);
+/// assert_eq!(config.all_benched, AllBenched::ProbeSoonest);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AllBenched {
+    /// Fail with the exhaustion error, transient, whose `retry_after` says
+    /// when the first target comes back.
+    #[default]
+    Fail,
+    /// Call the target whose bench ends soonest anyway: a late answer beats
+    /// no answer. Its failure counts as usual.
+    ProbeSoonest,
 }
 
 impl Default for ChainConfig {
@@ -53,6 +83,10 @@ impl Default for ChainConfig {
             deadline: None,
             retry_budget: None,
             observer: None,
+            routing: RoutingStrategy::default(),
+            routing_seed: None,
+            all_benched: AllBenched::default(),
+            hedge: None,
         }
     }
 }
@@ -99,6 +133,47 @@ impl ChainConfig {
         self
     }
 
+    /// Sets how groups pick a member. Default: [`RoutingStrategy::PeakEwma`].
+    pub fn routing(mut self, strategy: RoutingStrategy) -> Self {
+        self.routing = strategy;
+        self
+    }
+
+    /// Seeds the groups' random choices, so a test sees the same picks every run.
+    pub fn routing_seed(mut self, seed: u64) -> Self {
+        self.routing_seed = Some(seed);
+        self
+    }
+
+    /// Sets what a call does when every target is benched. Default: [`AllBenched::Fail`].
+    pub fn all_benched(mut self, policy: AllBenched) -> Self {
+        self.all_benched = policy;
+        self
+    }
+
+    /// Hedges: when an attempt has not answered (a stream: not yielded its
+    /// first event) `after` a fixed delay or a latency percentile, the next
+    /// candidate (the group's next member, else the next element) starts in
+    /// parallel; the first success wins and the other is cancelled, unpenalised.
+    /// `budget` caps hedges at a share of calls, like the retry budget (use
+    /// its own account, not the retry budget's). The delay runs on tokio
+    /// time, like [`ChainConfig::retry_pause`]: calls must then run on a Tokio
+    /// runtime with time enabled.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use majordomo::{ChainConfig, HedgeDelay, RetryBudget};
+    /// let budget = RetryBudget::new(0.1, 1, Duration::from_secs(10))?;
+    /// let fixed = ChainConfig::default().hedge(Duration::from_millis(150), budget.clone());
+    /// let p95 = ChainConfig::default().hedge(HedgeDelay::percentile(0.95, Duration::from_secs(2)), budget);
+    /// assert!(fixed.hedge.is_some() && p95.hedge.is_some());
+    /// # Ok::<(), majordomo::Error>(())
+    /// ```
+    pub fn hedge(mut self, after: impl Into<HedgeDelay>, budget: RetryBudget) -> Self {
+        self.hedge = Some(Hedge::new(after.into(), budget));
+        self
+    }
+
     /// Installs the failover observer. Closures `Fn(&FailoverEvent)` work.
     /// Default: none.
     pub fn observer(mut self, observer: impl FailoverObserver + 'static) -> Self {
@@ -116,6 +191,10 @@ impl fmt::Debug for ChainConfig {
             .field("deadline", &self.deadline)
             .field("retry_budget", &self.retry_budget)
             .field("observer", &self.observer.is_some())
+            .field("routing", &self.routing)
+            .field("routing_seed", &self.routing_seed)
+            .field("all_benched", &self.all_benched)
+            .field("hedge", &self.hedge)
             .finish_non_exhaustive()
     }
 }

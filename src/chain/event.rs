@@ -21,6 +21,9 @@ pub enum FailoverAction {
     /// The target declares it lacks a capability the request needs: not
     /// called, moving on, no health penalty.
     SkipCapability,
+    /// The attempt in flight is slow: the target starts in parallel with it
+    /// (hedging); the first success wins.
+    Hedge,
     /// The call ends with `error`: a permanent or cancelled error, the
     /// deadline, every target tried, or an error after a stream's first event.
     GiveUp,
@@ -28,13 +31,14 @@ pub enum FailoverAction {
 
 impl FailoverAction {
     /// The stable kebab-case name: `retry`, `advance`, `skip-benched`,
-    /// `skip-capability`, `give-up`.
+    /// `skip-capability`, `hedge`, `give-up`.
     pub fn as_str(self) -> &'static str {
         match self {
             FailoverAction::Retry => "retry",
             FailoverAction::Advance => "advance",
             FailoverAction::SkipBenched => "skip-benched",
             FailoverAction::SkipCapability => "skip-capability",
+            FailoverAction::Hedge => "hedge",
             FailoverAction::GiveUp => "give-up",
         }
     }

@@ -5,16 +5,35 @@
 //! error's class. The run's state lives outside the future that the deadline
 //! may cut short, so an expired deadline still reports every step taken.
 
+use std::borrow::Cow;
 use std::time::{Duration, SystemTime};
 
 use futures::FutureExt as _;
 use futures::future::BoxFuture;
 use tracing::Instrument as _;
 
+use super::config::AllBenched;
 use super::event::{FailoverAction, FailoverEvent, notify};
-use super::{Chain, ChainTarget};
+use super::group::Balancer;
+use super::{Chain, Slot};
 use crate::health::{Admission, Probe};
-use crate::{Attempt, CallContext, Capability, Error, ErrorClass, Model, Request, Result, Target};
+use crate::{
+    Attempt, CallContext, Capability, Error, ErrorClass, Model, Request, Result, Target,
+    estimate_input_tokens,
+};
+
+/// A group member being called: its group's balancer and its number there.
+pub(super) type Member<'c> = Option<(&'c Balancer, usize)>;
+
+/// A call that answered: the output, which target gave it, and how.
+pub(super) struct Won<T> {
+    pub(super) output: T,
+    /// Index into `Chain::targets`.
+    pub(super) index: usize,
+    pub(super) attempt: u32,
+    /// The probe slot of a hedge that answered (the caller keeps its own).
+    pub(super) probe: Option<Probe>,
+}
 
 /// One kind of call the chain makes: `generate`, or `stream` up to its first event.
 pub(super) trait Op: Sync {
@@ -29,6 +48,23 @@ pub(super) trait Op: Sync {
         model: &'a dyn Model,
         request: Request,
     ) -> BoxFuture<'a, Result<Self::Output>>;
+}
+
+/// Calls `model` once, in `span`: the one place the chain calls a provider
+/// (plain attempts and both sides of a hedge race).
+fn invoke<'a, O: Op>(
+    op: &'a O,
+    model: &'a dyn Model,
+    request: Request,
+    span: tracing::Span,
+) -> impl std::future::Future<Output = Result<O::Output>> + Send + 'a {
+    // A panic in the provider is this attempt's error, not the caller's crash
+    // (ADR 0014). Unwind safety: the attempt's future is dropped whole; what it
+    // shared with other calls (lane slots, health, the model) is released by
+    // RAII or kept consistent under poison-tolerant locks.
+    std::panic::AssertUnwindSafe(op.call(model, request).instrument(span))
+        .catch_unwind()
+        .map(|outcome| outcome.unwrap_or_else(|payload| Err(Error::panicked(&*payload))))
 }
 
 /// A successful chain call: the answer, the steps taken, and which element answered.
@@ -57,12 +93,18 @@ impl Chain {
             last_error: None,
             in_flight: None,
             earliest_admission: None,
+            soonest: None,
             missing: None,
             missing_variable: None,
             probe: None,
+            done: Vec::new(),
+            estimate: None,
         };
         if let Some(budget) = &self.config.retry_budget {
             budget.deposit(self.health.now());
+        }
+        if let Some(hedge) = &self.config.hedge {
+            hedge.budget().deposit(self.health.now());
         }
         let outcome = match self.config.deadline {
             None => run.walk(op, &request).await,
@@ -94,12 +136,28 @@ struct Run<'c> {
     in_flight: Option<(usize, u32)>,
     /// The earliest re-admission among targets skipped while benched.
     earliest_admission: Option<SystemTime>,
-    /// The last capability a target was skipped for.
-    missing: Option<(Target, Capability)>,
+    /// The target skipped while benched that comes back first, and when.
+    soonest: Option<(SystemTime, usize)>,
+    /// Why the last target skipped for the request's sake was skipped
+    /// (a missing capability, a context window too small).
+    missing: Option<Error>,
     /// The first variable a not-configured target asked for.
     missing_variable: Option<std::sync::Arc<str>>,
     /// The probe slot of the target that answered, if it was probing.
     probe: Option<Probe>,
+    /// Targets already tried, skipped or hedged, by index; allocated only
+    /// for chains with groups or hedging.
+    done: Vec<bool>,
+    /// The request's estimated size in tokens, once a target declares a context window.
+    estimate: Option<u64>,
+}
+
+/// How a hedged first attempt ended.
+enum Raced<T> {
+    /// The primary's own result: no hedge answered.
+    Primary(Result<T>),
+    /// A hedge answered first.
+    Hedge(Won<T>),
 }
 
 /// What to do after a failed call.
@@ -109,7 +167,7 @@ enum Next {
     Stop,
 }
 
-impl Run<'_> {
+impl<'c> Run<'c> {
     /// Walks the targets; returns the answer, the target and attempt number that gave it.
     async fn walk<O: Op>(&mut self, op: &O, request: &Request) -> Result<(O::Output, Target, u32)> {
         let chain = self.chain;
@@ -118,50 +176,169 @@ impl Run<'_> {
                 Error::config("the chain has no targets").with_context(self.context.clone())
             );
         }
-        for (index, element) in chain.targets.iter().enumerate() {
-            let probe = match chain.health.admit(&element.target).await {
-                Admission::Open => None,
-                Admission::Probe(probe) => Some(probe),
-                Admission::Benched(until) => {
-                    self.skip_benched(&element.target, Some(until));
-                    continue;
-                }
-                // Another call is probing this target: benched until it returns.
-                _ => {
-                    self.skip_benched(&element.target, None);
-                    continue;
-                }
+        for slot in chain.slots.iter() {
+            let won = match &slot.balancer {
+                None if self.is_done(slot.start) => None,
+                None => self.try_target(op, request, slot.start, None).await?,
+                Some(balancer) => self.try_group(op, request, slot, balancer).await?,
             };
-            // Each attempt gets its own copy of the request; a `#level`
-            // suffix needs one more, made once per target.
-            let adjusted;
-            let request = match element.reasoning {
-                Some(level) if request.reasoning_level() != Some(level) => {
-                    let mut copy = request.clone();
-                    copy.set_reasoning(Some(level));
-                    adjusted = copy;
-                    &adjusted
-                }
-                _ => request,
-            };
-            // A stream passes over a target that declares it cannot stream
-            // only while a later target might stream natively; the last such
-            // target streams by replaying its answer, as it does when called
-            // alone (so a chain of one streams what its model streams).
-            let streaming = self.streaming
-                && chain.targets[index + 1..]
-                    .iter()
-                    .any(|later| later.model.capabilities().streaming != Some(false));
-            if let Some(capability) = element.model.capabilities().missing_for(request, streaming) {
-                self.skip_capability(&element.target, capability);
-                continue;
-            }
-            if let Some((output, attempt)) = self.call_target(op, index, element, request).await? {
-                self.probe = probe;
-                return Ok((output, element.target.clone(), attempt));
+            if let Some(won) = won {
+                return Ok(self.answer(won));
             }
         }
+        if let Some(won) = self.probe_soonest(op, request).await? {
+            return Ok(self.answer(won));
+        }
         Err(self.exhausted())
+    }
+
+    fn answer<T>(&mut self, won: Won<T>) -> (T, Target, u32) {
+        self.probe = won.probe;
+        let target = self.chain.targets[won.index].target.clone();
+        (won.output, target, won.attempt)
+    }
+
+    fn is_done(&self, index: usize) -> bool {
+        self.done.get(index).copied().unwrap_or(false)
+    }
+
+    fn mark_done(&mut self, index: usize) {
+        if self.done.is_empty() {
+            self.done = vec![false; self.chain.targets.len()];
+        }
+        if let Some(done) = self.done.get_mut(index) {
+            *done = true;
+        }
+    }
+
+    /// The members of `slot` not yet tried, skipped or hedged in this call,
+    /// as a mask (bit `i` = member `i`), leaving out `except`. Health is not
+    /// read here: a picked member that turns out benched is skipped by
+    /// admission and the group picks again, so a healthy group costs one
+    /// health read per call, not one per member.
+    fn untried(&self, slot: &Slot, except: Option<usize>) -> u64 {
+        (slot.start..slot.end)
+            .enumerate()
+            .filter(|&(_, index)| !self.is_done(index) && except != Some(index))
+            .fold(0, |mask, (bit, _)| mask | (1 << bit))
+    }
+
+    /// A group: pick a member among those not yet tried, call it (a benched
+    /// one is skipped by admission), and pick again until one answers or
+    /// none is left; then the chain moves on.
+    async fn try_group<O: Op>(
+        &mut self,
+        op: &O,
+        request: &Request,
+        slot: &'c Slot,
+        balancer: &'c Balancer,
+    ) -> Result<Option<Won<O::Output>>> {
+        while let Some(member) = balancer.pick(self.untried(slot, None), request.affinity_key()) {
+            let index = slot.start + member;
+            self.mark_done(index);
+            if let Some(won) = self
+                .try_target(op, request, index, Some((balancer, member)))
+                .await?
+            {
+                return Ok(Some(won));
+            }
+        }
+        Ok(None)
+    }
+
+    /// One target: admission, request-specific skips, then the call.
+    async fn try_target<O: Op>(
+        &mut self,
+        op: &O,
+        request: &Request,
+        index: usize,
+        member: Member<'c>,
+    ) -> Result<Option<Won<O::Output>>> {
+        let chain = self.chain;
+        let element = &chain.targets[index];
+        let probe = match chain.health.admit(&element.target).await {
+            Admission::Open => None,
+            Admission::Probe(probe) => Some(probe),
+            Admission::Benched(until) => {
+                self.skip_benched(index, Some(until));
+                return Ok(None);
+            }
+            // Another call is probing this target: benched until it returns.
+            _ => {
+                self.skip_benched(index, None);
+                return Ok(None);
+            }
+        };
+        let Some(request) = self.prepare(request, index) else {
+            return Ok(None);
+        };
+        let won = self.call_target(op, index, &request, member).await?;
+        Ok(won.map(|mut won| {
+            if won.index == index {
+                won.probe = probe;
+            }
+            won
+        }))
+    }
+
+    /// The request as `index` gets it (its `#level` applied), or `None`
+    /// (reported) when the target must be skipped for this request: a
+    /// missing capability or a context window too small.
+    fn prepare<'r>(&mut self, request: &'r Request, index: usize) -> Option<Cow<'r, Request>> {
+        let chain = self.chain;
+        let element = &chain.targets[index];
+        // Each attempt gets its own copy of the request; a `#level`
+        // suffix needs one more, made once per target.
+        let request = match element.reasoning {
+            Some(level) if request.reasoning_level() != Some(level) => {
+                let mut copy = request.clone();
+                copy.set_reasoning(Some(level));
+                Cow::Owned(copy)
+            }
+            _ => Cow::Borrowed(request),
+        };
+        // A stream passes over a target that declares it cannot stream
+        // only while a later target might stream natively; the last such
+        // target streams by replaying its answer, as it does when called
+        // alone (so a chain of one streams what its model streams).
+        let streaming = self.streaming
+            && chain.targets[index + 1..]
+                .iter()
+                .any(|later| later.model.capabilities().streaming != Some(false));
+        let capabilities = element.model.capabilities();
+        if let Some(capability) = capabilities.missing_for(&request, streaming) {
+            self.skip_capability(&element.target, capability);
+            return None;
+        }
+        if let Some(window) = capabilities.context_window {
+            let estimate = *self
+                .estimate
+                .get_or_insert_with(|| estimate_input_tokens(&request));
+            if estimate > u64::from(window) {
+                self.skip_context(&element.target, estimate, window);
+                return None;
+            }
+        }
+        Some(request)
+    }
+
+    /// With [`AllBenched::ProbeSoonest`], when no call was made because
+    /// targets were benched: call the one that comes back first anyway.
+    async fn probe_soonest<O: Op>(
+        &mut self,
+        op: &O,
+        request: &Request,
+    ) -> Result<Option<Won<O::Output>>> {
+        if self.chain.config.all_benched != AllBenched::ProbeSoonest || self.last_error.is_some() {
+            return Ok(None);
+        }
+        let Some((_, index)) = self.soonest.take() else {
+            return Ok(None);
+        };
+        let Some(request) = self.prepare(request, index) else {
+            return Ok(None);
+        };
+        self.call_target(op, index, &request, None).await
     }
 
     /// Calls one element, retrying transient errors. `Ok(None)` means advance.
@@ -169,12 +346,14 @@ impl Run<'_> {
         &mut self,
         op: &O,
         index: usize,
-        element: &ChainTarget,
         request: &Request,
-    ) -> Result<Option<(O::Output, u32)>> {
+        member: Member<'c>,
+    ) -> Result<Option<Won<O::Output>>> {
         let chain = self.chain;
         let config = &*chain.config;
+        let element = &chain.targets[index];
         let target = &element.target;
+        let learns = config.hedge.as_ref().is_some_and(|h| h.learns());
         let mut attempt: u32 = 0;
         loop {
             attempt += 1;
@@ -186,18 +365,24 @@ impl Run<'_> {
                 "error.type" = tracing::field::Empty,
             );
             self.in_flight = Some((index, attempt));
-            // A panic in the provider is this attempt's error, not the
-            // caller's crash (ADR 0014). Unwind safety: the attempt's future
-            // is dropped whole; what it shared with other calls (lane slots,
-            // health, the model) is released by RAII or kept consistent
-            // under poison-tolerant locks.
-            let result = std::panic::AssertUnwindSafe(
-                op.call(&*element.model, request.clone())
-                    .instrument(span.clone()),
-            )
-            .catch_unwind()
-            .await
-            .unwrap_or_else(|payload| Err(Error::panicked(&*payload)));
+            let result = match (&config.hedge, attempt) {
+                (Some(_), 1) => match self.race(op, index, request, member, &span).await {
+                    Raced::Primary(result) => result,
+                    Raced::Hedge(won) => {
+                        self.in_flight = None;
+                        return Ok(Some(won));
+                    }
+                },
+                _ => {
+                    let pending = member.map(|(balancer, m)| balancer.begin(m));
+                    let started = learns.then(tokio::time::Instant::now);
+                    let result = invoke(op, &*element.model, request.clone(), span.clone()).await;
+                    if result.is_ok() {
+                        self.learn(index, pending, started);
+                    }
+                    result
+                }
+            };
             self.in_flight = None;
             let error = match result {
                 Ok(output) => {
@@ -207,7 +392,12 @@ impl Run<'_> {
                         chain.health.record_success(target).await;
                     }
                     self.attempts.push(Attempt::ok(target.clone()));
-                    return Ok(Some((output, attempt)));
+                    return Ok(Some(Won {
+                        output,
+                        index,
+                        attempt,
+                        probe: None,
+                    }));
                 }
                 Err(error) => error.or_target(target),
             };
@@ -285,14 +475,19 @@ impl Run<'_> {
     }
 
     /// Skips a benched target; `until` is `None` while another call probes it.
-    fn skip_benched(&mut self, target: &Target, until: Option<SystemTime>) {
-        let now = self.chain.health.now();
+    fn skip_benched(&mut self, index: usize, until: Option<SystemTime>) {
+        let chain = self.chain;
+        let target = &chain.targets[index].target;
+        let now = chain.health.now();
         match until {
             Some(until) => {
                 self.attempts
                     .push(Attempt::benched(target.clone(), until, now));
                 self.earliest_admission =
                     Some(self.earliest_admission.map_or(until, |t| t.min(until)));
+                if self.soonest.is_none_or(|(soonest, _)| until < soonest) {
+                    self.soonest = Some((until, index));
+                }
             }
             None => self.attempts.push(Attempt::skipped(
                 target.clone(),
@@ -310,12 +505,34 @@ impl Run<'_> {
     }
 
     fn skip_capability(&mut self, target: &Target, capability: Capability) {
-        self.attempts.push(Attempt::skipped(
-            target.clone(),
+        self.skip_for_request(
+            target,
             format!("does not support {capability}"),
-            None,
-        ));
-        self.missing = Some((target.clone(), capability));
+            Error::unsupported(capability).with_target(target),
+        );
+    }
+
+    /// Skips a target whose declared context window is smaller than the
+    /// request's estimated size: request-specific, no penalty.
+    fn skip_context(&mut self, target: &Target, estimate: u64, window: u32) {
+        let error = Error::other(
+            ErrorClass::RequestSpecific,
+            format!(
+                "the request's estimated {estimate} tokens exceed the {window}-token context window"
+            ),
+        )
+        .with_target(target);
+        let reason = format!(
+            "context window of {window} tokens is smaller than the request's estimated {estimate}"
+        );
+        self.skip_for_request(target, reason, error);
+    }
+
+    /// Skips a target that cannot serve this request (no penalty); `error`
+    /// is what the chain reports if it runs out.
+    fn skip_for_request(&mut self, target: &Target, reason: String, error: Error) {
+        self.attempts
+            .push(Attempt::skipped(target.clone(), reason, None));
         notify(&self.chain.config, || {
             let mut event = FailoverEvent::new(
                 FailoverAction::SkipCapability,
@@ -323,9 +540,227 @@ impl Run<'_> {
                 self.streaming,
             );
             event.target = Some(target.clone());
-            event.error = Some(Error::unsupported(capability).with_target(target));
+            event.error = Some(error.clone());
             event
         });
+        self.missing = Some(error);
+    }
+
+    /// A call to `index` answered: its group and (for percentile hedging)
+    /// the hedge learn its latency.
+    fn learn(
+        &self,
+        index: usize,
+        pending: Option<super::group::InFlight<'_>>,
+        started: Option<tokio::time::Instant>,
+    ) {
+        if let Some(pending) = pending {
+            pending.finish();
+        }
+        if let (Some(hedge), Some(started)) = (&self.chain.config.hedge, started) {
+            hedge.observe(&self.chain.targets[index].target, started.elapsed());
+        }
+    }
+
+    /// The first attempt on `index`, hedged: if it has not answered after
+    /// the hedge delay and the budget allows, the next candidate starts too,
+    /// and the first success wins; the other call is dropped (cancelled) and
+    /// not held against its target. A hedge's failure is recorded and the
+    /// race goes on with the primary; when both fail, the primary's error is
+    /// handled as usual.
+    async fn race<O: Op>(
+        &mut self,
+        op: &O,
+        index: usize,
+        request: &Request,
+        member: Member<'c>,
+        span: &tracing::Span,
+    ) -> Raced<O::Output> {
+        use futures::future::Either;
+
+        let chain = self.chain;
+        let Some(hedge) = &chain.config.hedge else {
+            let model = &*chain.targets[index].model;
+            return Raced::Primary(invoke(op, model, request.clone(), span.clone()).await);
+        };
+        let element = &chain.targets[index];
+        let pending = member.map(|(balancer, m)| balancer.begin(m));
+        let started = Some(tokio::time::Instant::now());
+        let mut primary =
+            std::pin::pin!(invoke(op, &*element.model, request.clone(), span.clone()));
+        let delay = hedge.delay_for(&element.target);
+        if let Ok(result) = tokio::time::timeout(delay, primary.as_mut()).await {
+            if result.is_ok() {
+                self.learn(index, pending, started);
+            }
+            return Raced::Primary(result);
+        }
+        // The budget is only drawn on when there is someone to hedge with.
+        let candidate = match self.hedge_candidate(index, request).await {
+            Some(candidate) if hedge.budget().try_withdraw(chain.health.now()) => Some(candidate),
+            Some((unused, ..)) => {
+                // Not hedged after all: the walk may still call it later.
+                if let Some(done) = self.done.get_mut(unused) {
+                    *done = false;
+                }
+                None
+            }
+            None => None,
+        };
+        let Some((second_index, second_request, second_member, second_probe)) = candidate else {
+            let result = primary.await;
+            if result.is_ok() {
+                self.learn(index, pending, started);
+            }
+            return Raced::Primary(result);
+        };
+        let second_target = &chain.targets[second_index].target;
+        notify(&chain.config, || {
+            let mut event =
+                FailoverEvent::new(FailoverAction::Hedge, &self.context, self.streaming);
+            event.target = Some(second_target.clone());
+            event.attempt = 1;
+            event
+        });
+        let second_pending = second_member.map(|(balancer, m)| balancer.begin(m));
+        let second_span = tracing::debug_span!(
+            "gen_ai.attempt",
+            gen_ai.provider.name = second_target.provider(),
+            gen_ai.request.model = second_target.model(),
+            majordomo.attempt = 1,
+            majordomo.hedge = true,
+        );
+        let second_started = Some(tokio::time::Instant::now());
+        let second_model = &*chain.targets[second_index].model;
+        let mut second = std::pin::pin!(invoke(op, second_model, second_request, second_span));
+        match futures::future::select(primary.as_mut(), second.as_mut()).await {
+            Either::Left((Ok(output), _)) => {
+                self.learn(index, pending, started);
+                self.lost_race(second_index, index);
+                Raced::Primary(Ok(output))
+            }
+            Either::Right((Ok(output), _)) => {
+                self.learn(second_index, second_pending, second_started);
+                self.lost_race(index, second_index);
+                Raced::Hedge(self.won_race(second_index, output, second_probe).await)
+            }
+            Either::Left((Err(error), _)) => match second.await {
+                Ok(output) => {
+                    self.learn(second_index, second_pending, second_started);
+                    self.race_failure(index, error).await;
+                    Raced::Hedge(self.won_race(second_index, output, second_probe).await)
+                }
+                Err(second_error) => {
+                    self.race_failure(second_index, second_error).await;
+                    Raced::Primary(Err(error))
+                }
+            },
+            Either::Right((Err(second_error), _)) => {
+                self.race_failure(second_index, second_error).await;
+                let result = primary.await;
+                if result.is_ok() {
+                    self.learn(index, pending, started);
+                }
+                Raced::Primary(result)
+            }
+        }
+    }
+
+    /// The candidate a hedge of `current` starts: the next member of its
+    /// group, else the first admitted target of the following positions.
+    /// Returns its index, its request, its group member and probe slot.
+    async fn hedge_candidate(
+        &mut self,
+        current: usize,
+        request: &Request,
+    ) -> Option<(usize, Request, Member<'c>, Option<Probe>)> {
+        let chain = self.chain;
+        let from = chain
+            .slots
+            .iter()
+            .position(|slot| slot.start <= current && current < slot.end)?;
+        for slot in &chain.slots[from..] {
+            let mut eligible = self.untried(slot, Some(current));
+            loop {
+                let member = match &slot.balancer {
+                    Some(balancer) => balancer.pick(eligible, request.affinity_key()),
+                    None => (eligible != 0).then_some(0),
+                };
+                let Some(member) = member else { break };
+                eligible &= !(1 << member);
+                let index = slot.start + member;
+                // A benched one is left for the walk to report.
+                let probe = match chain.health.admit(&chain.targets[index].target).await {
+                    Admission::Open => None,
+                    Admission::Probe(probe) => Some(probe),
+                    _ => continue,
+                };
+                self.mark_done(index);
+                let Some(prepared) = self.prepare(request, index) else {
+                    continue;
+                };
+                let balancer = slot.balancer.as_ref().map(|b| (b, member));
+                return Some((index, prepared.into_owned(), balancer, probe));
+            }
+        }
+        None
+    }
+
+    /// The loser of a hedge race was cancelled: listed, not penalised.
+    fn lost_race(&mut self, loser: usize, winner: usize) {
+        let chain = self.chain;
+        self.attempts.push(Attempt::skipped(
+            chain.targets[loser].target.clone(),
+            format!(
+                "cancelled: {} answered first (hedge)",
+                chain.targets[winner].target
+            ),
+            None,
+        ));
+    }
+
+    async fn won_race<T>(&mut self, index: usize, output: T, probe: Option<Probe>) -> Won<T> {
+        let target = &self.chain.targets[index].target;
+        if !self.streaming {
+            self.chain.health.record_success(target).await;
+        }
+        self.attempts.push(Attempt::ok(target.clone()));
+        Won {
+            output,
+            index,
+            attempt: 1,
+            probe,
+        }
+    }
+
+    /// A call in a hedge race failed while the other may still answer:
+    /// recorded (health included) like any failure, and the race goes on.
+    async fn race_failure(&mut self, index: usize, error: Error) {
+        let chain = self.chain;
+        let target = &chain.targets[index].target;
+        let error = error.or_target(target);
+        let class = chain.config.classifier.classify(&error);
+        self.attempts
+            .push(Attempt::failed(target.clone(), class, &error));
+        let mut admitted_at = None;
+        if class == ErrorClass::Transient {
+            let state = chain
+                .health
+                .record_failure(target, error.retry_after())
+                .await;
+            admitted_at = state.admitted_at(chain.health.now());
+        }
+        notify(&chain.config, || {
+            let mut event =
+                FailoverEvent::new(FailoverAction::Advance, &self.context, self.streaming);
+            event.target = Some(target.clone());
+            event.attempt = 1;
+            event.error = Some(error.clone());
+            event.class = Some(class);
+            event.set_admitted_at(admitted_at, chain.health.now());
+            event
+        });
+        self.last_error = Some(error);
     }
 
     /// The error for a chain that ran out of targets. Its class and
@@ -343,9 +778,7 @@ impl Run<'_> {
                         .with_retry_after(wait),
                 )
             } else {
-                self.missing
-                    .take()
-                    .map(|(target, capability)| Error::unsupported(capability).with_target(&target))
+                self.missing.take()
             }
         });
         let mut error = Error::exhausted(std::mem::take(&mut self.attempts), last)

@@ -14,6 +14,8 @@ mod budget;
 mod config;
 mod event;
 mod executor;
+mod group;
+mod hedge;
 mod stream;
 
 use std::fmt;
@@ -23,11 +25,15 @@ use async_trait::async_trait;
 use futures::future::BoxFuture;
 
 pub use budget::RetryBudget;
-pub use config::ChainConfig;
+pub use config::{AllBenched, ChainConfig};
 pub use event::{FailoverAction, FailoverEvent, FailoverObserver};
+pub use group::{Balancer, InFlight, RoutingStrategy};
+pub use hedge::{Hedge, HedgeDelay};
 
 use crate::health::HealthTracker;
-use crate::{Capabilities, EventStream, Model, ReasoningLevel, Request, Response, Result, Target};
+use crate::{
+    Capabilities, Error, EventStream, Model, ReasoningLevel, Request, Response, Result, Target,
+};
 use executor::Op;
 use stream::{StreamOp, Tail};
 
@@ -43,6 +49,8 @@ pub struct ChainTarget {
     pub reasoning: Option<ReasoningLevel>,
     /// The model to call.
     pub model: Arc<dyn Model>,
+    /// The member's weight within its group (`*N` in the spec). Default: 1.
+    pub weight: u32,
 }
 
 impl ChainTarget {
@@ -52,18 +60,36 @@ impl ChainTarget {
             target,
             reasoning,
             model,
+            weight: 1,
         }
+    }
+
+    /// Sets the weight within a group (0 counts as 1).
+    pub fn with_weight(mut self, weight: u32) -> Self {
+        self.weight = weight.max(1);
+        self
     }
 }
 
 impl fmt::Display for ChainTarget {
-    /// `provider/model-id` or `provider/model-id#level`.
+    /// `provider/model-id`, then `*weight` unless 1, then `#level` if any.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.reasoning {
-            Some(level) => write!(f, "{}#{level}", self.target),
-            None => write!(f, "{}", self.target),
+        write!(f, "{}", self.target)?;
+        if self.weight != 1 {
+            write!(f, "*{}", self.weight)?;
         }
+        if let Some(level) = self.reasoning {
+            write!(f, "#{level}")?;
+        }
+        Ok(())
     }
+}
+
+/// One chain position: a range of `Chain::targets`, and the balancer of a group.
+struct Slot {
+    start: usize,
+    end: usize,
+    balancer: Option<Balancer>,
 }
 
 impl fmt::Debug for ChainTarget {
@@ -107,26 +133,113 @@ impl fmt::Debug for ChainTarget {
 #[derive(Clone)]
 pub struct Chain {
     targets: Arc<[ChainTarget]>,
+    slots: Arc<[Slot]>,
     health: HealthTracker,
     config: Arc<ChainConfig>,
     capabilities: Capabilities,
 }
 
 impl Chain {
-    /// A chain over `targets`, in order.
+    /// A chain over `targets`, in order, one target per position.
     pub fn new(targets: Vec<ChainTarget>, health: HealthTracker, config: Arc<ChainConfig>) -> Self {
+        let slots = (0..targets.len())
+            .map(|i| Slot {
+                start: i,
+                end: i + 1,
+                balancer: None,
+            })
+            .collect();
         let capabilities = combined_capabilities(&targets);
         Chain {
             targets: targets.into(),
+            slots,
             health,
             config,
             capabilities,
         }
     }
 
-    /// The targets, in order.
+    /// A chain whose positions may be groups of equivalent targets (design
+    /// §6, ADR 0018): each inner `Vec` is one position; a position of two or
+    /// more members picks one per call by `config.routing` (and the request's
+    /// affinity key), and a member's failure fails over to the other members
+    /// before the chain moves on.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> majordomo::Result<()> {
+    /// use std::sync::Arc;
+    /// use majordomo::health::HealthTracker;
+    /// use majordomo::providers::fake::FakeProvider;
+    /// use majordomo::{Chain, ChainConfig, ChainTarget, Model, Provider, Request, Target};
+    ///
+    /// let fake = FakeProvider::always_text("fake", "hi");
+    /// let member = |m: &str, w: u32| -> majordomo::Result<ChainTarget> {
+    ///     Ok(ChainTarget::new(Target::new("fake", m)?, None, fake.model(m)?).with_weight(w))
+    /// };
+    /// let chain = Chain::grouped(
+    ///     vec![vec![member("a", 3)?, member("b", 1)?], vec![member("c", 1)?]],
+    ///     HealthTracker::default(),
+    ///     Arc::new(ChainConfig::default()),
+    /// )?;
+    /// assert_eq!(chain.to_string(), "fake/a*3|fake/b,fake/c");
+    /// assert_eq!(chain.generate(Request::new().user("hi")).await?.text(), "hi");
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// A configuration error for an empty position or a group of more than
+    /// [`crate::spec::MAX_GROUP_MEMBERS`] members.
+    pub fn grouped(
+        elements: Vec<Vec<ChainTarget>>,
+        health: HealthTracker,
+        config: Arc<ChainConfig>,
+    ) -> Result<Self> {
+        let mut targets = Vec::with_capacity(elements.iter().map(Vec::len).sum());
+        let mut slots = Vec::with_capacity(elements.len());
+        for (position, members) in elements.into_iter().enumerate() {
+            if members.is_empty() || members.len() > group::MAX_MEMBERS {
+                return Err(Error::config(format!(
+                    "chain position {position} has {} members: a position needs 1 to {}",
+                    members.len(),
+                    group::MAX_MEMBERS
+                )));
+            }
+            let start = targets.len();
+            let balancer = (members.len() > 1).then(|| {
+                let names: Vec<(&str, u32)> = members
+                    .iter()
+                    .map(|m| (m.target.as_str(), m.weight))
+                    .collect();
+                Balancer::new(&names, config.routing, config.routing_seed)
+            });
+            targets.extend(members);
+            slots.push(Slot {
+                start,
+                end: targets.len(),
+                balancer,
+            });
+        }
+        let capabilities = combined_capabilities(&targets);
+        Ok(Chain {
+            targets: targets.into(),
+            slots: slots.into(),
+            health,
+            config,
+            capabilities,
+        })
+    }
+
+    /// Every target, in order: the members of a group are adjacent.
     pub fn targets(&self) -> &[ChainTarget] {
         &self.targets
+    }
+
+    /// The chain's positions, in order: one target each, or a group's members.
+    pub fn elements(&self) -> impl Iterator<Item = &[ChainTarget]> + '_ {
+        self.slots
+            .iter()
+            .map(|slot| &self.targets[slot.start..slot.end])
     }
 
     /// The health tracker the chain reports to.
@@ -243,13 +356,18 @@ fn non_empty_or(value: &str, fallback: &str) -> String {
 }
 
 impl fmt::Display for Chain {
-    /// The canonical spec: targets joined by `,`.
+    /// The canonical spec: positions joined by `,`, group members by `|`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, t) in self.targets.iter().enumerate() {
+        for (i, members) in self.elements().enumerate() {
             if i > 0 {
                 f.write_str(",")?;
             }
-            write!(f, "{t}")?;
+            for (j, t) in members.iter().enumerate() {
+                if j > 0 {
+                    f.write_str("|")?;
+                }
+                write!(f, "{t}")?;
+            }
         }
         Ok(())
     }

@@ -208,6 +208,8 @@ pub struct Request {
     response_format: ResponseFormat,
     #[serde(default, skip_serializing_if = "CallContext::is_empty")]
     context: CallContext,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    affinity: Option<Arc<str>>,
     #[serde(skip)]
     media: MediaCache,
     #[serde(skip)]
@@ -366,7 +368,26 @@ impl Request {
         self
     }
 
+    /// Sets the affinity key (a user or conversation id): a group sends calls
+    /// with the same key to the same healthy member (rendezvous hashing), so
+    /// the provider's prompt cache stays warm. When that member is benched the
+    /// key moves to another, and moves back when it returns.
+    ///
+    /// ```
+    /// let req = majordomo::Request::new().user("hi").affinity("conversation-9");
+    /// assert_eq!(req.affinity_key(), Some("conversation-9"));
+    /// ```
+    pub fn affinity(mut self, key: impl Into<String>) -> Self {
+        self.affinity = Some(Arc::from(key.into()));
+        self
+    }
+
     // ----- reading -----
+
+    /// The affinity key, if set.
+    pub fn affinity_key(&self) -> Option<&str> {
+        self.affinity.as_deref()
+    }
 
     /// The system prompt.
     pub fn system_prompt(&self) -> Option<&str> {

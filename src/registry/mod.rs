@@ -447,44 +447,62 @@ impl Registry {
     /// error of a malformed `LLM_*` variable; or a provider's error building
     /// a model.
     pub fn parse(&self, spec: &str) -> Result<Chain> {
-        let mut targets = Vec::new();
-        for (planned, provider) in self.plan(spec)? {
-            let model = provider
-                .model(planned.target.model())
-                .map_err(|e| e.or_target(&planned.target))?;
-            targets.push(ChainTarget::new(planned.target, planned.reasoning, model));
+        let mut elements = Vec::new();
+        for planned in self.plan(spec)? {
+            let mut members = Vec::with_capacity(planned.len());
+            for (target, weight, provider) in planned {
+                let model = provider
+                    .model(target.target.model())
+                    .map_err(|e| e.or_target(&target.target))?;
+                members.push(
+                    ChainTarget::new(target.target, target.reasoning, model).with_weight(weight),
+                );
+            }
+            elements.push(members);
         }
-        Ok(Chain::new(
-            targets,
+        Chain::grouped(
+            elements,
             self.inner.health.clone(),
             Arc::clone(&self.inner.chain),
-        ))
+        )
     }
 
     /// The expanded, de-duplicated targets of `spec`, with every provider
-    /// resolved but no model built: what [`Registry::parse`] would chain.
+    /// resolved but no model built: what [`Registry::parse`] would chain,
+    /// with the members of groups in order.
     ///
     /// # Errors
     /// As [`Registry::parse`], except for model construction errors.
     pub fn parse_targets(&self, spec: &str) -> Result<Vec<SpecTarget>> {
-        Ok(self.plan(spec)?.into_iter().map(|(t, _)| t).collect())
+        Ok(self
+            .plan(spec)?
+            .into_iter()
+            .flatten()
+            .map(|(t, _, _)| t)
+            .collect())
     }
 
-    fn plan(&self, spec: &str) -> Result<Vec<(SpecTarget, Arc<dyn Provider>)>> {
+    /// Each chain position of `spec`: its members with weights and providers.
+    #[allow(clippy::type_complexity)]
+    fn plan(&self, spec: &str) -> Result<Vec<Vec<(SpecTarget, u32, Arc<dyn Provider>)>>> {
         let elements = spec::parse(spec)?;
         let expanded = {
             let state = self.read();
-            spec::expand_positioned(&elements, |name| {
+            spec::expand_grouped(&elements, |name| {
                 state.aliases.get(name).map(|a| a.elements.as_slice())
             })?
         };
         let mut planned = Vec::with_capacity(expanded.len());
-        for (target, position) in expanded {
-            let name = target.target.provider();
-            let provider = self
-                .resolve(name)
-                .map_err(|u| u.into_spec_error(name, position))?;
-            planned.push((target, provider));
+        for element in expanded {
+            let mut members = Vec::with_capacity(element.members.len());
+            for (target, weight) in element.members {
+                let name = target.target.provider();
+                let provider = self
+                    .resolve(name)
+                    .map_err(|u| u.into_spec_error(name, element.position))?;
+                members.push((target, weight, provider));
+            }
+            planned.push(members);
         }
         Ok(planned)
     }

@@ -418,3 +418,45 @@ async fn tools_with_stream_prints_the_streamed_final_answer() {
     );
     assert_eq!(sent[1]["messages"][2]["tool_call_id"], "call_1");
 }
+
+#[tokio::test]
+async fn repeat_hedge_and_affinity_make_several_calls_over_a_group() {
+    let server = text_server().await;
+    let env = [("LLM_X", dsn(&server)), ("LLM_Y", dsn(&server))];
+    let out = run_chat(
+        &env,
+        &[
+            "--json",
+            "--repeat",
+            "3",
+            "--hedge",
+            "2s",
+            "--affinity",
+            "user-1",
+            "x/gpt-4o|y/gpt-4o",
+            "hi",
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    let text = stdout(&out);
+    let answers: Vec<Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(answers.len(), 3, "one answer per line: {text}");
+    // One affinity key, one group member.
+    assert!(
+        answers
+            .iter()
+            .all(|a| a["provider"] == answers[0]["provider"]),
+        "{text}"
+    );
+    assert_eq!(server.received_requests().await.unwrap().len(), 3);
+
+    for bad in [["--hedge", "5"], ["--repeat", "0"]] {
+        let out = run_chat(&env, &[bad[0], bad[1], "x/gpt-4o", "hi"]).await;
+        assert!(!out.status.success());
+        assert!(stderr(&out).contains(bad[0]), "{}", stderr(&out));
+    }
+}

@@ -21,6 +21,7 @@ mod media;
 mod ollama;
 mod openai;
 mod registry;
+mod routing;
 mod serde_roundtrip;
 mod setup;
 mod spec;

@@ -55,6 +55,7 @@ struct State {
     default_capabilities: Capabilities,
     requests: HashMap<String, Vec<Request>>,
     calls: HashMap<String, usize>,
+    cancelled: HashMap<String, usize>,
 }
 
 impl FakeProvider {
@@ -137,6 +138,13 @@ impl FakeProvider {
     /// Calls made to `model` (`generate` and `stream`).
     pub fn calls(&self, model: &str) -> usize {
         self.state().calls.get(model).copied().unwrap_or(0)
+    }
+
+    /// Calls to `model` that were cancelled: dropped before they answered,
+    /// or (for a stream) before it ended, as a chain drops the loser of a
+    /// hedge race or a call past its deadline.
+    pub fn cancelled(&self, model: &str) -> usize {
+        self.state().cancelled.get(model).copied().unwrap_or(0)
     }
 
     /// Calls made to every model.
@@ -247,11 +255,67 @@ impl Model for FakeModel {
 
     async fn generate(&self, request: Request) -> Result<Response> {
         let outcome = self.provider.take(self.target.model(), &request);
-        outcome.into_response(&self.target).await
+        let watch = Watch::new(self);
+        let result = outcome.into_response(&self.target).await;
+        watch.finish();
+        result
     }
 
     async fn stream(&self, request: Request) -> Result<EventStream> {
         let outcome = self.provider.take(self.target.model(), &request);
-        outcome.into_stream(&self.target).await
+        let watch = Watch::new(self);
+        let stream = match outcome.into_stream(&self.target).await {
+            Ok(stream) => stream,
+            Err(error) => {
+                watch.finish();
+                return Err(error);
+            }
+        };
+        let (provider, model) = (stream.provider().to_owned(), stream.model().to_owned());
+        let events = futures::stream::unfold(Some((stream, watch)), |state| async move {
+            let (mut stream, watch) = state?;
+            match futures::StreamExt::next(&mut stream).await {
+                Some(item) => Some((item, Some((stream, watch)))),
+                None => {
+                    watch.finish();
+                    None
+                }
+            }
+        });
+        Ok(EventStream::new(provider, model, events))
+    }
+}
+
+/// Counts a call as cancelled when dropped before [`Watch::finish`].
+struct Watch {
+    provider: FakeProvider,
+    model: String,
+    finished: bool,
+}
+
+impl Watch {
+    fn new(model: &FakeModel) -> Self {
+        Watch {
+            provider: model.provider.clone(),
+            model: model.target.model().to_owned(),
+            finished: false,
+        }
+    }
+
+    fn finish(mut self) {
+        self.finished = true;
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        if !self.finished {
+            *self
+                .provider
+                .state()
+                .cancelled
+                .entry(std::mem::take(&mut self.model))
+                .or_default() += 1;
+        }
     }
 }

@@ -1327,7 +1327,7 @@ async fn the_design_sketch_runs_with_the_retry_scripted_too() {
 #[tokio::test(start_paused = true)]
 async fn calls_and_attempts_get_gen_ai_spans() {
     let spans = crate::support::chain::SpanLog::default();
-    let _guard = tracing::subscriber::set_default(spans.clone());
+    let _guard = spans.install();
     let rig = Rig::new(HealthConfig::default());
     rig.fake
         .push("a", Outcome::status(503))

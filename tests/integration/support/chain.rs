@@ -117,16 +117,87 @@ impl Rig {
 
 /// A tracing subscriber that keeps every span's name and fields, for
 /// checking the chain's `gen_ai.*` spans. Install with
-/// `tracing::subscriber::set_default` on a current-thread runtime.
+/// [`SpanLog::install`] on a current-thread runtime.
 #[derive(Clone, Default)]
 pub struct SpanLog {
     spans: Arc<Mutex<Vec<(String, SpanFields)>>>,
+}
+
+thread_local! {
+    static CURRENT_LOG: std::cell::RefCell<Option<SpanLog>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The process-wide subscriber: it forwards to the thread's installed
+/// [`SpanLog`], if any. A thread-local `set_default` is racy in a test binary
+/// whose other threads register the same callsites first (their interest can
+/// be cached as "never" before this thread's dispatcher exists); one global
+/// subscriber that always answers "sometimes" has no such window.
+struct Router;
+
+impl Router {
+    fn with<T>(f: impl FnOnce(&SpanLog) -> T) -> Option<T> {
+        CURRENT_LOG.with(|log| log.borrow().as_ref().map(f))
+    }
+}
+
+impl tracing::Subscriber for Router {
+    fn register_callsite(
+        &self,
+        _: &'static tracing::Metadata<'static>,
+    ) -> tracing::subscriber::Interest {
+        tracing::subscriber::Interest::sometimes()
+    }
+
+    fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {
+        Some(tracing::level_filters::LevelFilter::TRACE)
+    }
+
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        Router::with(|_| true).unwrap_or(false)
+    }
+
+    fn new_span(&self, span: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        Router::with(|log| tracing::Subscriber::new_span(log, span))
+            .unwrap_or_else(|| tracing::span::Id::from_u64(u64::MAX))
+    }
+
+    fn record(&self, span: &tracing::span::Id, values: &tracing::span::Record<'_>) {
+        Router::with(|log| tracing::Subscriber::record(log, span, values));
+    }
+
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+
+    fn event(&self, _: &tracing::Event<'_>) {}
+
+    fn enter(&self, _: &tracing::span::Id) {}
+
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+/// Uninstalls the thread's [`SpanLog`] when dropped.
+pub struct SpanLogGuard;
+
+impl Drop for SpanLogGuard {
+    fn drop(&mut self) {
+        CURRENT_LOG.with(|log| *log.borrow_mut() = None);
+    }
 }
 
 /// A span's fields by name, values as text.
 pub type SpanFields = std::collections::BTreeMap<String, String>;
 
 impl SpanLog {
+    /// Records this thread's spans in `self` until the guard drops.
+    pub fn install(&self) -> SpanLogGuard {
+        static GLOBAL: std::sync::Once = std::sync::Once::new();
+        GLOBAL.call_once(|| {
+            // Fails only if another global subscriber exists; the tests set none.
+            let _ = tracing::subscriber::set_global_default(Router);
+        });
+        CURRENT_LOG.with(|log| *log.borrow_mut() = Some(self.clone()));
+        SpanLogGuard
+    }
+
     /// Spans named `name`, as their fields.
     pub fn named(&self, name: &str) -> Vec<SpanFields> {
         let spans = self.spans.lock().unwrap();
@@ -165,8 +236,14 @@ impl tracing::Subscriber for SpanLog {
 
     fn record(&self, span: &tracing::span::Id, values: &tracing::span::Record<'_>) {
         let mut spans = self.spans.lock().unwrap();
-        let index = usize::try_from(span.into_u64()).unwrap() - 1;
-        values.record(&mut Fields(&mut spans[index].1));
+        let Some(entry) = usize::try_from(span.into_u64())
+            .ok()
+            .and_then(|id| id.checked_sub(1))
+            .and_then(|index| spans.get_mut(index))
+        else {
+            return;
+        };
+        values.record(&mut Fields(&mut entry.1));
     }
 
     fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}

@@ -545,14 +545,7 @@ end
             sse in proptest::prelude::any::<bool>(),
         ) {
             const CAP: usize = 24;
-            let mut chunks = Vec::new();
-            let (mut at, mut i) = (0, 0);
-            while at < bytes.len() {
-                let end = (at + sizes[i % sizes.len()]).min(bytes.len());
-                chunks.push(bytes[at..end].to_vec());
-                at = end;
-                i += 1;
-            }
+            let chunks = crate::providers::http::sse::tests::chunk_by(&bytes, &sizes);
             let target = Target::new("p", "m").unwrap();
             let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
             let items: Vec<Result<StreamEvent>> = runtime.block_on(async {

@@ -115,6 +115,10 @@ async fn huge_retry_after_values_are_clamped_and_the_target_benched() {
             let after = err.retry_after().expect("the hint is kept");
             assert!(after <= MAX_SERVER_RETRY_AFTER, "{p} {header}: {after:?}");
             assert!(registry.health().is_benched(&target).await, "{p} {header}");
+            // Benched no longer than the tracker's cap (default: one hour).
+            let until = registry.health().admitted_at(&target).await.unwrap();
+            let cap = registry.health().config().max_retry_after;
+            assert!(until <= registry.health().now() + cap, "{p} {header}");
             // Direct calls and streams too.
             let model = registry.provider(p).unwrap().model("m").unwrap();
             let err = model.generate(hi()).await.unwrap_err();

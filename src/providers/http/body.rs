@@ -502,4 +502,75 @@ end
         assert_eq!(mislabelled.len(), 1);
         assert!(mislabelled[0].is_ok());
     }
+
+    /// Counts SSE events; never done (the body's end decides).
+    #[derive(Default)]
+    struct Events;
+
+    impl FrameHandler<SseEvent> for Events {
+        fn on_frame(&mut self, frame: SseEvent, out: &mut VecDeque<StreamEvent>) -> Result<()> {
+            out.push_back(StreamEvent::text(frame.data));
+            Ok(())
+        }
+        fn is_done(&self) -> bool {
+            false
+        }
+        fn on_end(&mut self, _: &mut VecDeque<StreamEvent>) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    fn owned_body(chunks: Vec<Vec<u8>>) -> ByteStream {
+        let items: Vec<reqwest::Result<Bytes>> =
+            chunks.into_iter().map(|c| Ok(Bytes::from(c))).collect();
+        Box::pin(futures::stream::iter(items))
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(256))]
+
+        /// Whatever the bytes and their chunking, no frame larger than the cap
+        /// gets through, and a stream that had one ends with the typed error.
+        #[test]
+        fn no_frame_over_the_cap_gets_through(
+            bytes in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::strategy::Just(b'\n'),
+                    proptest::strategy::Just(b'x'),
+                    proptest::prelude::any::<u8>(),
+                ],
+                0..512,
+            ),
+            sizes in proptest::collection::vec(1usize..48, 1..8),
+            sse in proptest::prelude::any::<bool>(),
+        ) {
+            const CAP: usize = 24;
+            let chunks = crate::providers::http::sse::tests::chunk_by(&bytes, &sizes);
+            let target = Target::new("p", "m").unwrap();
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let items: Vec<Result<StreamEvent>> = runtime.block_on(async {
+                if sse {
+                    let s = drive(owned_body(chunks), Mode::Stream, SseDecoder::new(), Events, target, None, CAP);
+                    s.collect().await
+                } else {
+                    let s = drive(owned_body(chunks), Mode::Stream, LineDecoder::new(), Lines::default(), target, None, CAP);
+                    s.collect().await
+                }
+            });
+            for (i, item) in items.iter().enumerate() {
+                match item {
+                    Ok(StreamEvent::TextDelta { text }) => proptest::prop_assert!(text.len() <= CAP),
+                    Ok(_) => {}
+                    Err(e) => {
+                        proptest::prop_assert_eq!(i, items.len() - 1, "an error ends the stream");
+                        proptest::prop_assert!(
+                            e.code() == Some("stream_event_too_large")
+                                || e.kind() == crate::ErrorKind::StreamEndedEarly,
+                            "{}", e
+                        );
+                    }
+                }
+            }
+        }
+    }
 }

@@ -36,6 +36,10 @@ pub const DEFAULT_MAX_EVENT_SIZE: usize = 8 * 1024 * 1024;
 ///     .api_key("sk-test")
 ///     .timeout(Duration::from_secs(30));
 /// assert_eq!(settings.base_url(), "http://127.0.0.1:8000/v1");
+/// // Between stream events: 60 s by default, or the timeout when shorter.
+/// assert_eq!(settings.stream_idle_timeout(), Duration::from_secs(30));
+/// let settings = settings.idle_timeout(Duration::from_secs(5)).max_event_size(1 << 20);
+/// assert_eq!(settings.stream_idle_timeout(), Duration::from_secs(5));
 /// assert!(!format!("{settings:?}").contains("sk-test"));
 /// ```
 #[derive(Clone)]

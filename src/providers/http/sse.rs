@@ -189,7 +189,7 @@ impl Fields {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     fn decode_all(chunks: &[&[u8]]) -> Vec<SseEvent> {
@@ -254,7 +254,8 @@ mod tests {
         out.into_bytes()
     }
 
-    fn chunk_by(bytes: &[u8], sizes: &[usize]) -> Vec<Vec<u8>> {
+    /// `bytes` cut into pieces whose sizes cycle through `sizes`.
+    pub(in crate::providers::http) fn chunk_by(bytes: &[u8], sizes: &[usize]) -> Vec<Vec<u8>> {
         let mut out = Vec::new();
         let (mut at, mut i) = (0, 0);
         while at < bytes.len() {

@@ -746,3 +746,55 @@ fn the_token_estimate_counts_text_images_tools_and_the_output_cap() {
         208 + majordomo::IMAGE_TOKEN_ESTIMATE + 100
     );
 }
+
+// ===== round trip, generated =====
+
+fn member() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    (
+        prop::sample::select(vec![
+            "openai/a",
+            "openai/b",
+            "fake/c:1",
+            "openrouter/x/y",
+            "gpt-4o",
+        ]),
+        prop::option::of(1u32..=5),
+        prop::option::of(prop::sample::select(vec!["low", "high", "2048"])),
+    )
+        .prop_map(|(target, weight, level)| {
+            let mut member = target.to_owned();
+            if let Some(weight) = weight {
+                member.push_str(&format!("*{weight}"));
+            }
+            if let Some(level) = level {
+                member.push_str(&format!("#{level}"));
+            }
+            member
+        })
+}
+
+proptest::proptest! {
+    #[test]
+    fn grouped_specs_round_trip(
+        elements in proptest::collection::vec(proptest::collection::vec(member(), 1..4), 1..4)
+    ) {
+        let registry = test_registry();
+        let spec = elements
+            .iter()
+            .map(|members| members.join(" | "))
+            .collect::<Vec<_>>()
+            .join(" , ");
+        let chain = registry.parse(&spec).unwrap();
+        let canonical = chain.to_string();
+        let again = registry.parse(&canonical).unwrap();
+        proptest::prop_assert_eq!(again.to_string(), canonical.clone());
+        let shape = |c: &Chain| {
+            c.elements()
+                .map(|m| m.iter().map(|t| (t.target.clone(), t.weight, t.reasoning)).collect::<Vec<_>>())
+                .collect::<Vec<_>>()
+        };
+        proptest::prop_assert_eq!(shape(&again), shape(&chain));
+        proptest::prop_assert!(!canonical.contains(' '));
+    }
+}

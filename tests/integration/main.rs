@@ -18,6 +18,8 @@ mod lanes;
 mod media;
 mod ollama;
 mod openai;
+#[cfg(feature = "redis")]
+mod redis_health;
 mod registry;
 mod serde_roundtrip;
 mod spec;

@@ -2,7 +2,7 @@
 //! majordomo against real servers.
 //!
 //! ```sh
-//! cargo run --example chat -- [--stream] [--json] [--system TEXT] [--alias NAME=SPEC]... SPEC PROMPT
+//! cargo run --example chat -- [--stream] [--json] [--system TEXT] [--alias NAME=SPEC]... [--redis URL] SPEC PROMPT
 //!
 //! export OPENAI_API_KEY=sk-...
 //! cargo run --example chat -- gpt-4o-mini "Say hi"
@@ -13,6 +13,9 @@
 //! Uses `Registry::new()`, so built-in providers read their usual variables
 //! (`OPENAI_API_KEY`, `ANTHROPIC_API_KEY`, `OLLAMA_HOST`, `GEMINI_API_KEY`) and
 //! every `LLM_*` DSN defines a provider.
+//!
+//! `--redis URL` (or `MAJORDOMO_REDIS_URL`; needs `--features redis`) shares
+//! health through Redis, so two runs see each other's benches.
 //!
 //! - Default: the answer text on stdout (as it arrives, with `--stream`).
 //! - `--json`: on success, exactly one JSON object on stdout: `text`, `provider`, `model`,
@@ -31,8 +34,7 @@ use majordomo::{
 };
 use serde_json::{Value, json};
 
-const USAGE: &str =
-    "usage: chat [--stream] [--json] [--system TEXT] [--alias NAME=SPEC]... SPEC PROMPT";
+const USAGE: &str = "usage: chat [--stream] [--json] [--system TEXT] [--alias NAME=SPEC]... [--redis URL] SPEC PROMPT";
 
 /// The parsed command line.
 #[derive(Debug, Default)]
@@ -41,6 +43,7 @@ struct Args {
     json: bool,
     system: Option<String>,
     aliases: Vec<(String, String)>,
+    redis: Option<String>,
     spec: String,
     prompt: String,
 }
@@ -70,6 +73,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, St
                     .ok_or_else(|| format!("--alias {definition:?}: expected NAME=SPEC"))?;
                 parsed.aliases.push((name.to_owned(), spec.to_owned()));
             }
+            "--redis" => parsed.redis = Some(value_of("--redis", inline)?),
             "--" => positional.extend(args.by_ref()),
             _ if flag.starts_with("--") => return Err(format!("unknown flag {arg:?}")),
             _ => positional.push(arg),
@@ -131,8 +135,63 @@ fn io(e: std::io::Error) -> String {
     format!("cannot write the answer: {e}")
 }
 
+/// `--redis URL`: the registry's health lives in Redis, shared with other runs.
+#[cfg(feature = "redis")]
+mod shared_health {
+    use std::time::Duration;
+
+    pub type Store = majordomo::health::RedisStore;
+
+    pub async fn connect(url: &str) -> Result<Store, String> {
+        let store = Store::builder(url)
+            .namespace("majordomo-chat")
+            .build()
+            .map_err(|e| e.to_string())?;
+        // Learn the other runs' benches first (bounded: Redis may be down).
+        let _ = tokio::time::timeout(Duration::from_secs(1), store.synced(0)).await;
+        Ok(store)
+    }
+
+    /// Lets this run's health writes reach Redis before the process exits.
+    pub async fn flush(store: &Store) {
+        let _ = tokio::time::timeout(Duration::from_secs(1), store.flush()).await;
+    }
+}
+
+#[cfg(not(feature = "redis"))]
+mod shared_health {
+    pub type Store = majordomo::health::MemoryStore;
+
+    pub async fn connect(_: &str) -> Result<Store, String> {
+        Err("--redis needs the `redis` feature: cargo run --features redis --example chat".into())
+    }
+
+    pub async fn flush(_: &Store) {}
+}
+
 async fn run(args: Args) -> Result<(), String> {
-    let registry = Registry::builder()
+    let redis = args.redis.clone().or_else(|| {
+        std::env::var("MAJORDOMO_REDIS_URL")
+            .ok()
+            .filter(|url| !url.is_empty())
+    });
+    let shared = match &redis {
+        Some(url) => Some(shared_health::connect(url).await?),
+        None => None,
+    };
+    let outcome = call(args, shared.clone()).await;
+    if let Some(store) = &shared {
+        shared_health::flush(store).await;
+    }
+    outcome
+}
+
+async fn call(args: Args, shared: Option<shared_health::Store>) -> Result<(), String> {
+    let mut builder = Registry::builder();
+    if let Some(store) = shared {
+        builder = builder.health_store(store);
+    }
+    let registry = builder
         // Each step is printed once here; the error that ends the call is
         // printed once by `main`, so the final give-up step is not repeated.
         .observer(|event: &FailoverEvent| {

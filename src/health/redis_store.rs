@@ -31,9 +31,6 @@ use crate::{Error, ErrorKind, Result, Secret};
 /// The default key namespace.
 const DEFAULT_NAMESPACE: &str = "majordomo";
 
-/// How long a write's marker lives: a retry within it counts once.
-const MARKER_TTL: Duration = Duration::from_secs(600);
-
 /// Builds a [`RedisStore`]; see [`RedisStore::builder`].
 #[derive(Clone)]
 #[non_exhaustive]
@@ -252,6 +249,12 @@ struct Keys {
 }
 
 impl Ctx {
+    /// How long a write's marker lives: every retry of the write (which
+    /// happen within `write_max_age`) finds it and counts once.
+    fn marker_ttl(&self) -> Duration {
+        self.settings.write_max_age + self.settings.op_timeout * 2 + Duration::from_secs(1)
+    }
+
     fn error(&self, what: &str, e: &rds::RedisError) -> Error {
         let text = e.to_string();
         let text = match &self.secret {
@@ -316,6 +319,23 @@ impl RedisStore {
         let ctx = &self.inner.ctx;
         let mut manager = self.inner.manager.clone();
         bounded(ctx, "resync", resync(ctx, &mut manager)).await
+    }
+
+    /// Waits until every write queued so far has reached Redis (or been
+    /// dropped after [`RedisStoreBuilder::write_max_age`]). For a short-lived
+    /// process before it exits; bound it with a timeout.
+    pub async fn flush(&self) {
+        let (reply, answer) = oneshot::channel();
+        let write = Write {
+            key: Arc::from(""),
+            marker: String::new(),
+            op: Op::Flush,
+            queued: Instant::now(),
+            reply,
+        };
+        if self.inner.queue.send(write).await.is_ok() {
+            let _ = answer.await;
+        }
     }
 
     fn marker(&self) -> String {
@@ -589,19 +609,21 @@ struct Write {
 enum Op {
     Failure(FailureArgs),
     Success,
+    /// Answers once every write queued before it is done or dropped.
+    Flush,
 }
 
 /// The arguments of the failure script, fixed when the failure happened.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) struct FailureArgs {
-    pub(super) now_ms: u64,
-    pub(super) threshold: u32,
-    pub(super) base_secs: f64,
-    pub(super) multiplier: f64,
-    pub(super) cap_secs: f64,
-    pub(super) cap_ms: u64,
-    pub(super) retry_ms: u64,
-    pub(super) retry_cap_ms: u64,
+struct FailureArgs {
+    now_ms: u64,
+    threshold: u32,
+    base_secs: f64,
+    multiplier: f64,
+    cap_secs: f64,
+    cap_ms: u64,
+    retry_ms: u64,
+    retry_cap_ms: u64,
 }
 
 impl FailureArgs {
@@ -629,16 +651,15 @@ impl FailureArgs {
     }
 
     /// Invokes the failure script with these arguments.
-    pub(super) async fn invoke(
+    async fn invoke(
         &self,
-        script: &rds::Script,
+        ctx: &Ctx,
         keys: [&str; 3],
-        record_ttl: Duration,
-        channel: &str,
         target: &str,
         con: &mut impl rds::aio::ConnectionLike,
     ) -> rds::RedisResult<(u64, TargetHealth)> {
-        let reply: Vec<i64> = script
+        let reply: Vec<i64> = ctx
+            .failure_script
             .key(keys[0])
             .key(keys[1])
             .key(keys[2])
@@ -650,10 +671,10 @@ impl FailureArgs {
             .arg(self.cap_ms)
             .arg(self.retry_ms)
             .arg(self.retry_cap_ms)
-            .arg(millis(record_ttl))
-            .arg(channel)
+            .arg(millis(ctx.settings.record_ttl))
+            .arg(&ctx.keys.channel)
             .arg(target)
-            .arg(millis(MARKER_TTL))
+            .arg(millis(ctx.marker_ttl()))
             .invoke_async(con)
             .await?;
         Ok(record_of(&reply))
@@ -701,6 +722,10 @@ fn parse_update(payload: &str) -> Option<(u64, TargetHealth, &str)> {
 /// away (the marker makes a retry count once) until it is too old.
 async fn writer(ctx: Arc<Ctx>, mut manager: ConnectionManager, mut queue: mpsc::Receiver<Write>) {
     while let Some(write) = queue.recv().await {
+        if matches!(write.op, Op::Flush) {
+            let _ = write.reply.send(Ok(TargetHealth::default()));
+            continue;
+        }
         let record = format!("{}{}", ctx.keys.records, write.key);
         let mut backoff = Duration::from_millis(50);
         loop {
@@ -711,17 +736,8 @@ async fn writer(ctx: Arc<Ctx>, mut manager: ConnectionManager, mut queue: mpsc::
                     write.marker.as_str(),
                 ];
                 match &write.op {
-                    Op::Failure(args) => {
-                        args.invoke(
-                            &ctx.failure_script,
-                            keys,
-                            ctx.settings.record_ttl,
-                            &ctx.keys.channel,
-                            &write.key,
-                            &mut manager,
-                        )
-                        .await
-                    }
+                    Op::Failure(args) => args.invoke(&ctx, keys, &write.key, &mut manager).await,
+                    Op::Flush => Ok((0, TargetHealth::default())),
                     Op::Success => {
                         let reply: Vec<i64> = ctx
                             .success_script
@@ -730,7 +746,7 @@ async fn writer(ctx: Arc<Ctx>, mut manager: ConnectionManager, mut queue: mpsc::
                             .key(keys[2])
                             .arg(&ctx.keys.channel)
                             .arg(&*write.key)
-                            .arg(millis(MARKER_TTL))
+                            .arg(millis(ctx.marker_ttl()))
                             .invoke_async(&mut manager)
                             .await?;
                         Ok(record_of(&reply))

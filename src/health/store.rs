@@ -75,6 +75,12 @@ impl MemoryStore {
     /// Sets (or, with `None`, removes) the record of `key`: how the tracker's
     /// in-process view learns what a shared store said.
     pub(crate) fn put(&self, key: &str, health: Option<TargetHealth>) {
+        let clean = health.is_none_or(|health| health.is_clean());
+        if clean && self.get_now(key).is_none() {
+            // The healthy path (a shared store says "no record", and there is
+            // none here either) takes no write lock.
+            return;
+        }
         let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
         match health {
             Some(health) if !health.is_clean() => {

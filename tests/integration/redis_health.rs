@@ -662,3 +662,40 @@ fn the_lua_script_applies_the_same_rules_as_target_health() {
         )
         .unwrap();
 }
+
+/// Each run of the chat example is a fresh process: a bench it honours can
+/// only have come from an earlier run, through Redis.
+#[cfg(feature = "openai")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_of_the_chat_example_share_benches_through_redis() {
+    use crate::chat_example::{run_chat, stderr};
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let Some(server) = RedisServer::start().await else {
+        return;
+    };
+    let provider = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&provider)
+        .await;
+    let env = [(
+        "LLM_DOWN",
+        format!("openai+http://sk-test@{}/v1", provider.address()),
+    )];
+    let url = server.url();
+    let args = ["--redis", url.as_str(), "down/m", "hi"];
+    let mut skipped = false;
+    for _ in 0..5 {
+        let before = provider.received_requests().await.unwrap_or_default().len();
+        let output = run_chat(&env, &args).await;
+        let after = provider.received_requests().await.unwrap_or_default().len();
+        if stderr(&output).contains("skip-benched") {
+            assert_eq!(before, after, "a benched target is not called");
+            skipped = true;
+            break;
+        }
+    }
+    assert!(skipped, "a later run skips the target earlier runs benched");
+}

@@ -406,6 +406,10 @@ impl HealthTracker {
                 }
             };
         };
+        if let Some(state) = self.inner.store.peek(key) {
+            view.put(key, state);
+            return state;
+        }
         let budget = self.inner.config.store_budget;
         match tokio::time::timeout(budget, self.inner.store.get(key)).await {
             Ok(Ok(state)) => {

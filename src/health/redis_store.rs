@@ -360,6 +360,11 @@ impl HealthStore for RedisStore {
         Ok(self.inner.ctx.view.get(key))
     }
 
+    /// From the in-process view, at once.
+    fn peek(&self, key: &str) -> Option<Option<TargetHealth>> {
+        Some(self.inner.ctx.view.get(key))
+    }
+
     async fn record_failure(
         &self,
         key: &str,
@@ -494,7 +499,8 @@ impl RedisStore {
         match self.inner.queue.try_send(write) {
             Ok(()) => Ok(()),
             Err(mpsc::error::TrySendError::Full(write)) => {
-                tracing::warn!(target = %write.key, "Redis health write queue full; write dropped (kept in the in-process view)");
+                // The tracker logs the error as a warning.
+                tracing::debug!(target = %write.key, "Redis health write queue full; write dropped (kept in the in-process view)");
                 Err(Error::new(
                     ErrorKind::Transport,
                     "Redis health write queue full; write dropped",

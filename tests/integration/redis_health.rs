@@ -437,6 +437,34 @@ async fn a_hung_redis_never_stalls_a_call() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_past_the_queue_are_dropped_and_kept_locally() {
+    let store = RedisStore::builder(format!("redis://127.0.0.1:{}/", free_port()))
+        .queue_capacity(2)
+        .build()
+        .unwrap();
+    let config = HealthConfig::default().failure_threshold(100);
+    let mut dropped = 0;
+    for _ in 0..10 {
+        if store
+            .record_failure("p/m", SystemTime::now(), &config, None)
+            .await
+            .is_err()
+        {
+            dropped += 1;
+        }
+    }
+    assert!(
+        (1..=8).contains(&dropped),
+        "a bounded queue: later writes are dropped, at once ({dropped} dropped)"
+    );
+    let local = store.get("p/m").await.unwrap().unwrap();
+    assert_eq!(
+        local.consecutive_failures, 10,
+        "the local view has them all"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_down_from_the_start_does_not_fail_the_build_or_a_call() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

@@ -727,3 +727,26 @@ async fn runs_of_the_chat_example_share_benches_through_redis() {
     }
     assert!(skipped, "a later run skips the target earlier runs benched");
 }
+
+/// `rediss://` (feature `redis-tls`) against a server that does not speak
+/// TLS: a clean error, and the store keeps working on its local view.
+#[cfg(feature = "redis-tls")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rediss_urls_use_tls() {
+    let Some(server) = RedisServer::start().await else {
+        return;
+    };
+    let url = server.url().replace("redis://", "rediss://");
+    let store = RedisStore::builder(url)
+        .op_timeout(Duration::from_millis(500))
+        .build()
+        .unwrap();
+    let error = store.resync().await.unwrap_err();
+    assert!(!store.is_connected(), "no TLS, no connection: {error}");
+    let config = HealthConfig::default().failure_threshold(1);
+    store
+        .record_failure("p/m", SystemTime::now(), &config, None)
+        .await
+        .unwrap();
+    assert!(store.get("p/m").await.unwrap().is_some());
+}

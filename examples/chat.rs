@@ -3,7 +3,7 @@
 //!
 //! ```sh
 //! cargo run --example chat -- [--stream] [--json] [--system TEXT] [--alias NAME=SPEC]...
-//!     [--repeat N] [--hedge DURATION] [--affinity KEY] SPEC PROMPT
+//!     [--repeat N] [--hedge DURATION] [--affinity KEY] [--redis URL] SPEC PROMPT
 //! cargo run --example chat -- --schema FILE SPEC PROMPT
 //! cargo run --example chat -- --tools [--stream] SPEC PROMPT
 //!
@@ -16,6 +16,9 @@
 //! Uses `Registry::new()`, so built-in providers read their usual variables
 //! (`OPENAI_API_KEY`, `ANTHROPIC_API_KEY`, `OLLAMA_HOST`, `GEMINI_API_KEY`) and
 //! every `LLM_*` DSN defines a provider.
+//!
+//! `--redis URL` (or `MAJORDOMO_REDIS_URL`; needs `--features redis`) shares
+//! health through Redis, so two runs see each other's benches.
 //!
 //! - Default: the answer text on stdout (as it arrives, with `--stream`).
 //! - `--json`: on success, exactly one JSON object on stdout: `text`, `provider`, `model`,
@@ -46,7 +49,7 @@ use majordomo::{
 };
 use serde_json::{Value, json};
 
-const USAGE: &str = "usage: chat [--stream] [--json] [--system TEXT] [--alias NAME=SPEC]... [--repeat N] [--hedge DURATION] [--affinity KEY] [--schema FILE | --tools] SPEC PROMPT";
+const USAGE: &str = "usage: chat [--stream] [--json] [--system TEXT] [--alias NAME=SPEC]... [--repeat N] [--hedge DURATION] [--affinity KEY] [--redis URL] [--schema FILE | --tools] SPEC PROMPT";
 
 /// The parsed command line.
 #[derive(Debug, Default)]
@@ -60,6 +63,7 @@ struct Args {
     repeat: u32,
     hedge: Option<Duration>,
     affinity: Option<String>,
+    redis: Option<String>,
     spec: String,
     prompt: String,
 }
@@ -115,6 +119,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, St
             }
             "--hedge" => parsed.hedge = Some(parse_duration(&value_of("--hedge", inline)?)?),
             "--affinity" => parsed.affinity = Some(value_of("--affinity", inline)?),
+            "--redis" => parsed.redis = Some(value_of("--redis", inline)?),
             "--" => positional.extend(args.by_ref()),
             _ if flag.starts_with("--") => return Err(format!("unknown flag {arg:?}")),
             _ => positional.push(arg),
@@ -179,15 +184,69 @@ fn io(e: std::io::Error) -> String {
     format!("cannot write the answer: {e}")
 }
 
+/// `--redis URL`: the registry's health lives in Redis, shared with other runs.
+#[cfg(feature = "redis")]
+mod shared_health {
+    use std::time::Duration;
+
+    pub type Store = majordomo::health::RedisStore;
+
+    pub async fn connect(url: &str) -> Result<Store, String> {
+        let store = Store::builder(url)
+            .namespace("majordomo-chat")
+            .build()
+            .map_err(|e| e.to_string())?;
+        // Learn the other runs' benches first (bounded: Redis may be down).
+        let _ = tokio::time::timeout(Duration::from_secs(1), store.synced(0)).await;
+        Ok(store)
+    }
+
+    /// Lets this run's health writes reach Redis before the process exits.
+    pub async fn flush(store: &Store) {
+        let _ = tokio::time::timeout(Duration::from_secs(1), store.flush()).await;
+    }
+}
+
+#[cfg(not(feature = "redis"))]
+mod shared_health {
+    pub type Store = majordomo::health::MemoryStore;
+
+    pub async fn connect(_: &str) -> Result<Store, String> {
+        Err("--redis needs the `redis` feature: cargo run --features redis --example chat".into())
+    }
+
+    pub async fn flush(_: &Store) {}
+}
+
 async fn run(args: Args) -> Result<(), String> {
+    let redis = args.redis.clone().or_else(|| {
+        std::env::var("MAJORDOMO_REDIS_URL")
+            .ok()
+            .filter(|url| !url.is_empty())
+    });
+    let shared = match &redis {
+        Some(url) => Some(shared_health::connect(url).await?),
+        None => None,
+    };
+    let outcome = run_with(&args, shared.clone()).await;
+    if let Some(store) = &shared {
+        shared_health::flush(store).await;
+    }
+    outcome
+}
+
+async fn run_with(args: &Args, shared: Option<shared_health::Store>) -> Result<(), String> {
     let mut config = ChainConfig::default();
     if let Some(after) = args.hedge {
         let budget =
             RetryBudget::new(0.2, 1, Duration::from_secs(10)).map_err(|e| e.to_string())?;
         config = config.hedge(after, budget);
     }
-    let registry = Registry::builder()
-        .chain_config(config)
+    let mut builder = Registry::builder().chain_config(config);
+    if let Some(store) = shared {
+        builder = builder.health_store(store);
+    }
+    let registry = builder
         // Each step is printed once here; the error that ends the call is
         // printed once by `main`, so the final give-up step is not repeated.
         .observer(|event: &FailoverEvent| {
@@ -210,7 +269,7 @@ async fn run(args: Args) -> Result<(), String> {
         request = request.affinity(key.clone());
     }
     for _ in 0..args.repeat {
-        call(&chain, request.clone(), &args).await?;
+        call(&chain, request.clone(), args).await?;
     }
     Ok(())
 }

@@ -2,7 +2,8 @@
 # Checks the README's promise that every ```rust block compiles and runs when pasted
 # into the main.rs of a new project with the dependencies the README names: each
 # block becomes one binary of a scratch project whose [dependencies] are the README's
-# toml block (majordomo by path to this checkout instead of git).
+# toml block (majordomo by path to this checkout instead of git, with the `redis`
+# feature that the README's "Many replicas" section says to add for its snippet).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -13,7 +14,7 @@ mkdir -p "$work/src/bin"
 # The [dependencies] are the README's own toml block, with the git source of
 # majordomo swapped for this checkout.
 deps=$(awk '/^```toml/ { inside = 1; next } /^```/ && inside { exit } inside { print }' README.md \
-  | sed -E "s|^majordomo = .*|majordomo = { path = \"$root\" }|")
+  | sed -E "s|^majordomo = .*|majordomo = { path = \"$root\", features = [\"redis\"] }|")
 if ! grep -q '^\[dependencies\]' <<<"$deps"; then
   echo "readme-snippets: the README has no toml block with [dependencies]" >&2
   exit 1

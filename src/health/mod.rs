@@ -8,6 +8,10 @@
 
 mod clock;
 mod probe;
+#[cfg(feature = "redis")]
+mod redis_scripts;
+#[cfg(feature = "redis")]
+mod redis_store;
 mod state;
 mod store;
 
@@ -19,6 +23,9 @@ use futures::future::BoxFuture;
 
 pub use clock::{Clock, FakeClock, SystemClock};
 pub use probe::{Admission, Probe};
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use redis_store::{RedisStore, RedisStoreBuilder};
 pub use state::TargetHealth;
 pub use store::{HealthStore, MemoryStore};
 
@@ -399,6 +406,10 @@ impl HealthTracker {
                 }
             };
         };
+        if let Some(state) = self.inner.store.peek(key) {
+            view.put(key, state);
+            return state;
+        }
         let budget = self.inner.config.store_budget;
         match tokio::time::timeout(budget, self.inner.store.get(key)).await {
             Ok(Ok(state)) => {

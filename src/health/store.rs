@@ -43,6 +43,16 @@ pub trait HealthStore: Send + Sync + fmt::Debug {
         false
     }
 
+    /// The record of `key` if the store can answer at once, without I/O (a
+    /// shared store that keeps an in-process view of its own); `None` when
+    /// it cannot. The tracker asks this first and calls the budgeted
+    /// [`HealthStore::get`] only on `None`, so such a store's healthy path
+    /// costs about what the in-memory store's does. Default: `None`.
+    fn peek(&self, key: &str) -> Option<Option<TargetHealth>> {
+        let _ = key;
+        None
+    }
+
     /// Takes the probe lease of `key` for `lease` (one probe across every
     /// process sharing the store), or returns `false` while another holder's
     /// lease runs. The default has no shared lease: each process still admits
@@ -75,6 +85,12 @@ impl MemoryStore {
     /// Sets (or, with `None`, removes) the record of `key`: how the tracker's
     /// in-process view learns what a shared store said.
     pub(crate) fn put(&self, key: &str, health: Option<TargetHealth>) {
+        let clean = health.is_none_or(|health| health.is_clean());
+        if clean && self.get_now(key).is_none() {
+            // The healthy path (a shared store says "no record", and there is
+            // none here either) takes no write lock.
+            return;
+        }
         let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
         match health {
             Some(health) if !health.is_clean() => {

@@ -31,7 +31,7 @@ fn chat_binary() -> PathBuf {
 }
 
 /// Runs the example with `args` and only the given environment.
-async fn run_chat(env: &[(&str, String)], args: &[&str]) -> Output {
+pub(crate) async fn run_chat(env: &[(&str, String)], args: &[&str]) -> Output {
     let mut command = std::process::Command::new(chat_binary());
     command.env_clear().args(args);
     for (k, v) in env {
@@ -74,7 +74,7 @@ fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-fn stderr(output: &Output) -> String {
+pub(crate) fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 

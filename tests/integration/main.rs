@@ -20,6 +20,8 @@ mod lanes;
 mod media;
 mod ollama;
 mod openai;
+#[cfg(feature = "redis")]
+mod redis_health;
 mod registry;
 mod routing;
 mod serde_roundtrip;

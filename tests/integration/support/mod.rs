@@ -3,4 +3,6 @@
 pub mod chain;
 pub mod http;
 pub mod lanes;
+#[cfg(feature = "redis")]
+pub mod redis_server;
 pub mod registry;

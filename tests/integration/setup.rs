@@ -363,13 +363,20 @@ async fn a_bare_404_names_the_url_and_is_permanent() {
 
 #[tokio::test]
 async fn a_404_naming_the_model_is_still_model_not_found() {
+    let err = openai_error(
+        404,
+        r#"{"error":{"message":"The model `gpt-9` does not exist","type":"invalid_request_error","code":"model_not_found"}}"#,
+    )
+    .await;
+    assert_eq!(err.class(), ErrorClass::ModelNotFound, "{err}");
+}
+
+/// The error a chain of one `openai+http://` target returns when every call
+/// is answered with `status` and `body`.
+async fn openai_error(status: u16, body: &str) -> Error {
     let server = wiremock::MockServer::start().await;
     post("/v1/chat/completions")
-        .respond_with(answer(
-            404,
-            r#"{"error":{"message":"The model `gpt-9` does not exist","type":"invalid_request_error","code":"model_not_found"}}"#,
-            "application/json",
-        ))
+        .respond_with(answer(status, body.to_owned(), "application/json"))
         .mount(&server)
         .await;
     let registry = Registry::builder()
@@ -379,13 +386,12 @@ async fn a_404_naming_the_model_is_still_model_not_found() {
             format!("openai+http://k@{}", host_of(&server.uri())),
         )])
         .build();
-    let err = registry
-        .parse("o/gpt-9")
+    registry
+        .parse("o/m")
         .unwrap()
         .generate(hi())
         .await
-        .unwrap_err();
-    assert_eq!(err.class(), ErrorClass::ModelNotFound, "{err}");
+        .unwrap_err()
 }
 
 // ----- 5. half-open admits one probe -----
@@ -722,28 +728,11 @@ async fn failover_lines_are_one_line_and_say_how_long_a_bench_lasts() {
 
 #[tokio::test]
 async fn a_placeholder_code_is_not_shown_as_a_code() {
-    let server = wiremock::MockServer::start().await;
-    post("/v1/chat/completions")
-        .respond_with(answer(
-            400,
-            r#"{"error":{"message":"bad request","type":null,"param":null,"code":"None"}}"#,
-            "application/json",
-        ))
-        .mount(&server)
-        .await;
-    let registry = Registry::builder()
-        .without_env()
-        .env_vars([(
-            "LLM_P",
-            format!("openai+http://k@{}", host_of(&server.uri())),
-        )])
-        .build();
-    let err = registry
-        .parse("p/m")
-        .unwrap()
-        .generate(hi())
-        .await
-        .unwrap_err();
+    let err = openai_error(
+        400,
+        r#"{"error":{"message":"bad request","type":null,"param":null,"code":"None"}}"#,
+    )
+    .await;
     assert_eq!(err.code(), None, "{err:?}");
     assert!(!err.to_string().contains("None"), "{err}");
 }

@@ -338,19 +338,11 @@ async fn a_bare_404_names_the_url_and_is_permanent() {
             .respond_with(answer(404, body, "text/plain"))
             .mount(&server)
             .await;
-        let registry = Registry::builder()
-            .without_env()
-            .env_vars([(
-                "LLM_WRONG",
-                format!("openai+http://sk-secret-404@{}/api", host_of(&server.uri())),
-            )])
-            .build();
-        let err = registry
-            .parse("wrong/m")
-            .unwrap()
-            .generate(hi())
-            .await
-            .unwrap_err();
+        let err = error_of(format!(
+            "openai+http://sk-secret-404@{}/api",
+            host_of(&server.uri())
+        ))
+        .await;
         let text = err.to_string();
         assert_eq!(err.class(), ErrorClass::Permanent, "{text}");
         let url = format!("POST {}/api/chat/completions", server.uri());
@@ -379,15 +371,18 @@ async fn openai_error(status: u16, body: &str) -> Error {
         .respond_with(answer(status, body.to_owned(), "application/json"))
         .mount(&server)
         .await;
+    error_of(format!("openai+http://k@{}", host_of(&server.uri()))).await
+}
+
+/// The error a hermetic registry's chain of one target, `x/m` with `LLM_X=dsn`,
+/// returns.
+async fn error_of(dsn: String) -> Error {
     let registry = Registry::builder()
         .without_env()
-        .env_vars([(
-            "LLM_O",
-            format!("openai+http://k@{}", host_of(&server.uri())),
-        )])
+        .env_vars([("LLM_X", dsn)])
         .build();
     registry
-        .parse("o/m")
+        .parse("x/m")
         .unwrap()
         .generate(hi())
         .await

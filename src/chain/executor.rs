@@ -5,7 +5,6 @@
 //! error's class. The run's state lives outside the future that the deadline
 //! may cut short, so an expired deadline still reports every step taken.
 
-use std::borrow::Cow;
 use std::time::{Duration, SystemTime};
 
 use futures::FutureExt as _;
@@ -96,7 +95,6 @@ impl Chain {
             soonest: None,
             missing: None,
             missing_variable: None,
-            probe: None,
             done: Vec::new(),
             estimate: None,
         };
@@ -113,13 +111,13 @@ impl Chain {
                 Err(_elapsed) => Err(run.deadline_exceeded(limit)),
             },
         };
-        let (output, target, attempt) = outcome?;
+        let won = outcome?;
         Ok(Answer {
-            output,
+            target: self.targets[won.index].target.clone(),
+            output: won.output,
             attempts: run.attempts,
-            target,
-            attempt,
-            probe: run.probe,
+            attempt: won.attempt,
+            probe: won.probe,
         })
     }
 }
@@ -143,8 +141,6 @@ struct Run<'c> {
     missing: Option<Error>,
     /// The first variable a not-configured target asked for.
     missing_variable: Option<std::sync::Arc<str>>,
-    /// The probe slot of the target that answered, if it was probing.
-    probe: Option<Probe>,
     /// Targets already tried, skipped or hedged, by index; allocated only
     /// for chains with groups or hedging.
     done: Vec<bool>,
@@ -168,8 +164,8 @@ enum Next {
 }
 
 impl<'c> Run<'c> {
-    /// Walks the targets; returns the answer, the target and attempt number that gave it.
-    async fn walk<O: Op>(&mut self, op: &O, request: &Request) -> Result<(O::Output, Target, u32)> {
+    /// Walks the targets; returns the answer and which target gave it.
+    async fn walk<O: Op>(&mut self, op: &O, request: &Request) -> Result<Won<O::Output>> {
         let chain = self.chain;
         if chain.targets.is_empty() {
             return Err(
@@ -177,25 +173,57 @@ impl<'c> Run<'c> {
             );
         }
         for slot in chain.slots.iter() {
-            let won = match &slot.balancer {
-                None if self.is_done(slot.start) => None,
-                None => self.try_target(op, request, slot.start, None).await?,
-                Some(balancer) => self.try_group(op, request, slot, balancer).await?,
-            };
-            if let Some(won) = won {
-                return Ok(self.answer(won));
+            // One target, or a group's members one pick at a time until one
+            // answers or none is left. One await point per step, and the
+            // answer moved as little as possible: the call's future is moved
+            // into a box on every call, so its size is paid every time.
+            loop {
+                let (index, member) = match &slot.balancer {
+                    None if self.is_done(slot.start) => break,
+                    None => (slot.start, None),
+                    Some(balancer) => {
+                        let untried = self.untried(slot, None);
+                        let Some(member) = balancer.pick(untried, request.affinity_key()) else {
+                            break;
+                        };
+                        self.mark_done(slot.start + member);
+                        (slot.start + member, Some((balancer, member)))
+                    }
+                };
+                'attempt: {
+                    let probe = match chain.health.admit(&chain.targets[index].target).await {
+                        Admission::Open => None,
+                        Admission::Probe(probe) => Some(probe),
+                        Admission::Benched(until) => {
+                            self.skip_benched(index, Some(until));
+                            break 'attempt;
+                        }
+                        // Another call is probing this target: benched until it returns.
+                        _ => {
+                            self.skip_benched(index, None);
+                            break 'attempt;
+                        }
+                    };
+                    let mut adjusted = None;
+                    let Some(request) = self.prepare(request, index, &mut adjusted) else {
+                        break 'attempt;
+                    };
+                    if let Some(mut won) = self.call_target(op, index, request, member).await? {
+                        if won.index == index {
+                            won.probe = probe;
+                        }
+                        return Ok(won);
+                    }
+                }
+                if slot.balancer.is_none() {
+                    break;
+                }
             }
         }
         if let Some(won) = self.probe_soonest(op, request).await? {
-            return Ok(self.answer(won));
+            return Ok(won);
         }
         Err(self.exhausted())
-    }
-
-    fn answer<T>(&mut self, won: Won<T>) -> (T, Target, u32) {
-        self.probe = won.probe;
-        let target = self.chain.targets[won.index].target.clone();
-        (won.output, target, won.attempt)
     }
 
     fn is_done(&self, index: usize) -> bool {
@@ -214,8 +242,9 @@ impl<'c> Run<'c> {
     /// The members of `slot` not yet tried, skipped or hedged in this call,
     /// as a mask (bit `i` = member `i`), leaving out `except`. Health is not
     /// read here: a picked member that turns out benched is skipped by
-    /// admission and the group picks again, so a healthy group costs one
-    /// health read per call, not one per member.
+    /// admission and the group picks again (so a healthy group costs one
+    /// health read per call, not one per member), and a member's failure
+    /// moves to the group's other members before the chain moves on.
     fn untried(&self, slot: &Slot, except: Option<usize>) -> u64 {
         (slot.start..slot.end)
             .enumerate()
@@ -223,68 +252,17 @@ impl<'c> Run<'c> {
             .fold(0, |mask, (bit, _)| mask | (1 << bit))
     }
 
-    /// A group: pick a member among those not yet tried, call it (a benched
-    /// one is skipped by admission), and pick again until one answers or
-    /// none is left; then the chain moves on.
-    async fn try_group<O: Op>(
+    /// The request as `index` gets it (its `#level` applied, in `adjusted`
+    /// when that takes a copy), or `None` (reported) when the target must be
+    /// skipped for this request: a missing capability or a context window
+    /// too small. References, not values: a `Request` is large, and the
+    /// plain path should not move one around.
+    fn prepare<'r>(
         &mut self,
-        op: &O,
-        request: &Request,
-        slot: &'c Slot,
-        balancer: &'c Balancer,
-    ) -> Result<Option<Won<O::Output>>> {
-        while let Some(member) = balancer.pick(self.untried(slot, None), request.affinity_key()) {
-            let index = slot.start + member;
-            self.mark_done(index);
-            if let Some(won) = self
-                .try_target(op, request, index, Some((balancer, member)))
-                .await?
-            {
-                return Ok(Some(won));
-            }
-        }
-        Ok(None)
-    }
-
-    /// One target: admission, request-specific skips, then the call.
-    async fn try_target<O: Op>(
-        &mut self,
-        op: &O,
-        request: &Request,
+        request: &'r Request,
         index: usize,
-        member: Member<'c>,
-    ) -> Result<Option<Won<O::Output>>> {
-        let chain = self.chain;
-        let element = &chain.targets[index];
-        let probe = match chain.health.admit(&element.target).await {
-            Admission::Open => None,
-            Admission::Probe(probe) => Some(probe),
-            Admission::Benched(until) => {
-                self.skip_benched(index, Some(until));
-                return Ok(None);
-            }
-            // Another call is probing this target: benched until it returns.
-            _ => {
-                self.skip_benched(index, None);
-                return Ok(None);
-            }
-        };
-        let Some(request) = self.prepare(request, index) else {
-            return Ok(None);
-        };
-        let won = self.call_target(op, index, &request, member).await?;
-        Ok(won.map(|mut won| {
-            if won.index == index {
-                won.probe = probe;
-            }
-            won
-        }))
-    }
-
-    /// The request as `index` gets it (its `#level` applied), or `None`
-    /// (reported) when the target must be skipped for this request: a
-    /// missing capability or a context window too small.
-    fn prepare<'r>(&mut self, request: &'r Request, index: usize) -> Option<Cow<'r, Request>> {
+        adjusted: &'r mut Option<Request>,
+    ) -> Option<&'r Request> {
         let chain = self.chain;
         let element = &chain.targets[index];
         // Each attempt gets its own copy of the request; a `#level`
@@ -293,9 +271,9 @@ impl<'c> Run<'c> {
             Some(level) if request.reasoning_level() != Some(level) => {
                 let mut copy = request.clone();
                 copy.set_reasoning(Some(level));
-                Cow::Owned(copy)
+                &*adjusted.insert(copy)
             }
-            _ => Cow::Borrowed(request),
+            _ => request,
         };
         // A stream passes over a target that declares it cannot stream
         // only while a later target might stream natively; the last such
@@ -306,14 +284,14 @@ impl<'c> Run<'c> {
                 .iter()
                 .any(|later| later.model.capabilities().streaming != Some(false));
         let capabilities = element.model.capabilities();
-        if let Some(capability) = capabilities.missing_for(&request, streaming) {
+        if let Some(capability) = capabilities.missing_for(request, streaming) {
             self.skip_capability(&element.target, capability);
             return None;
         }
         if let Some(window) = capabilities.context_window {
             let estimate = *self
                 .estimate
-                .get_or_insert_with(|| estimate_input_tokens(&request));
+                .get_or_insert_with(|| estimate_input_tokens(request));
             if estimate > u64::from(window) {
                 self.skip_context(&element.target, estimate, window);
                 return None;
@@ -335,10 +313,11 @@ impl<'c> Run<'c> {
         let Some((_, index)) = self.soonest.take() else {
             return Ok(None);
         };
-        let Some(request) = self.prepare(request, index) else {
+        let mut adjusted = None;
+        let Some(request) = self.prepare(request, index, &mut adjusted) else {
             return Ok(None);
         };
-        self.call_target(op, index, &request, None).await
+        self.call_target(op, index, request, None).await
     }
 
     /// Calls one element, retrying transient errors. `Ok(None)` means advance.
@@ -366,13 +345,17 @@ impl<'c> Run<'c> {
             );
             self.in_flight = Some((index, attempt));
             let result = match (&config.hedge, attempt) {
-                (Some(_), 1) => match self.race(op, index, request, member, &span).await {
-                    Raced::Primary(result) => result,
-                    Raced::Hedge(won) => {
-                        self.in_flight = None;
-                        return Ok(Some(won));
+                // Boxed: the race's state is large, and a chain without
+                // hedging should not carry it in every call's future.
+                (Some(_), 1) => {
+                    match Box::pin(self.race(op, index, request, member, &span)).await {
+                        Raced::Primary(result) => result,
+                        Raced::Hedge(won) => {
+                            self.in_flight = None;
+                            return Ok(Some(won));
+                        }
                     }
-                },
+                }
                 _ => {
                     let pending = member.map(|(balancer, m)| balancer.begin(m));
                     let started = learns.then(tokio::time::Instant::now);
@@ -696,11 +679,13 @@ impl<'c> Run<'c> {
                     _ => continue,
                 };
                 self.mark_done(index);
-                let Some(prepared) = self.prepare(request, index) else {
+                let mut adjusted = None;
+                let Some(prepared) = self.prepare(request, index, &mut adjusted) else {
                     continue;
                 };
+                let prepared = prepared.clone();
                 let balancer = slot.balancer.as_ref().map(|b| (b, member));
-                return Some((index, prepared.into_owned(), balancer, probe));
+                return Some((index, prepared, balancer, probe));
             }
         }
         None

@@ -9,6 +9,12 @@
 //! | request-specific | advance | none |
 //! | permanent | return at once (advance with `advance_on_permanent`) | none |
 //! | cancelled | return at once | none |
+//!
+//! A position may be a group of equivalent targets (`a|b`, ADR 0018): one
+//! member is picked per call ([`RoutingStrategy`], [`Request::affinity`]) and
+//! "advance" moves to the group's other members before the next position.
+//! Opt-in: hedging ([`ChainConfig::hedge`]) and probing the soonest target when
+//! all are benched ([`AllBenched`]).
 
 mod budget;
 mod config;
@@ -100,8 +106,10 @@ impl fmt::Debug for ChainTarget {
 
 /// A failover chain over resolved targets.
 ///
-/// For each target in order: skip it while benched; skip it, without
-/// penalty, when it declares it lacks a capability the request needs; call it
+/// For each target in order (for a group, each member the group picks):
+/// skip it while benched; skip it, without penalty, when it declares it lacks
+/// a capability the request needs or a context window the request's estimate
+/// exceeds; call it
 /// and act on the error's class (see the module table). The `Response` lists
 /// every step in `attempts`; when all targets fail the error does
 /// ([`crate::ErrorKind::Exhausted`]). Errors returned by a chain carry the

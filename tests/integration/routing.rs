@@ -651,7 +651,7 @@ async fn all_benched_fails_by_default_and_probes_the_soonest_when_asked() {
     rig.fake.set_default_all(Outcome::text("ok"));
     rig.bench("a").await;
     rig.clock.advance(Duration::from_secs(10));
-    rig.bench("b").await; // back 10 s after a... no: b is benched later, so a comes back first
+    rig.bench("b").await; // benched 10 s after a, so a comes back first
     let chain = rig.chain("fake/b,fake/a");
     let err = chain.generate(hi()).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Exhausted);

@@ -174,6 +174,14 @@ impl FakeProvider {
         self.state().scripts.get(model).map_or(0, VecDeque::len)
     }
 
+    fn count_cancelled(&self, target: &Target) {
+        *self
+            .state()
+            .cancelled
+            .entry(target.model().to_owned())
+            .or_default() += 1;
+    }
+
     /// Records the call and takes the outcome for it.
     fn take(&self, model: &str, request: &Request) -> Outcome {
         let mut state = self.state();
@@ -271,13 +279,21 @@ impl Model for FakeModel {
                 return Err(error);
             }
         };
+        // The stream outlives this call: its watch owns what it needs.
+        watch.finish();
+        let watch = StreamWatch {
+            provider: self.provider.clone(),
+            target: self.target.clone(),
+            finished: false,
+        };
         let (provider, model) = (stream.provider().to_owned(), stream.model().to_owned());
         let events = futures::stream::unfold(Some((stream, watch)), |state| async move {
             let (mut stream, watch) = state?;
             match futures::StreamExt::next(&mut stream).await {
                 Some(item) => Some((item, Some((stream, watch)))),
                 None => {
-                    watch.finish();
+                    let mut watch = watch;
+                    watch.finished = true;
                     None
                 }
             }
@@ -286,18 +302,17 @@ impl Model for FakeModel {
     }
 }
 
-/// Counts a call as cancelled when dropped before [`Watch::finish`].
-struct Watch {
-    provider: FakeProvider,
-    model: String,
+/// Counts a call as cancelled when dropped before [`Watch::finish`]. Small
+/// (a reference and a flag), so the fake's call futures stay small.
+struct Watch<'a> {
+    model: &'a FakeModel,
     finished: bool,
 }
 
-impl Watch {
-    fn new(model: &FakeModel) -> Self {
+impl<'a> Watch<'a> {
+    fn new(model: &'a FakeModel) -> Self {
         Watch {
-            provider: model.provider.clone(),
-            model: model.target.model().to_owned(),
+            model,
             finished: false,
         }
     }
@@ -307,15 +322,25 @@ impl Watch {
     }
 }
 
-impl Drop for Watch {
+impl Drop for Watch<'_> {
     fn drop(&mut self) {
         if !self.finished {
-            *self
-                .provider
-                .state()
-                .cancelled
-                .entry(std::mem::take(&mut self.model))
-                .or_default() += 1;
+            self.model.provider.count_cancelled(&self.model.target);
+        }
+    }
+}
+
+/// [`Watch`] for an open stream, which outlives the call that opened it.
+struct StreamWatch {
+    provider: FakeProvider,
+    target: Target,
+    finished: bool,
+}
+
+impl Drop for StreamWatch {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.provider.count_cancelled(&self.target);
         }
     }
 }

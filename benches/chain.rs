@@ -1,5 +1,6 @@
 //! What a chain adds to a call: a one-target chain versus calling the same
-//! fake model directly, and a three-target chain whose first two targets are
+//! fake model directly, the same chain with a usage sink installed, and a
+//! three-target chain whose first two targets are
 //! benched (two health lookups and two skips before the answer).
 //!
 //! ```sh
@@ -18,7 +19,7 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, criterion_group, criterion_main};
 use majordomo::health::{FakeClock, HealthConfig, HealthTracker};
 use majordomo::providers::fake::{FakeProvider, Outcome};
-use majordomo::{Chain, ChainConfig, ChainTarget, Model, Provider, Request, Target};
+use majordomo::{Chain, ChainConfig, ChainTarget, Model, Provider, Request, Target, UsageRecord};
 
 fn fake() -> FakeProvider {
     let fake = FakeProvider::new("fake");
@@ -27,6 +28,15 @@ fn fake() -> FakeProvider {
 }
 
 fn chain(fake: &FakeProvider, models: &[&str], health: &HealthTracker) -> Chain {
+    chain_with(fake, models, health, ChainConfig::default())
+}
+
+fn chain_with(
+    fake: &FakeProvider,
+    models: &[&str],
+    health: &HealthTracker,
+    config: ChainConfig,
+) -> Chain {
     let targets = models
         .iter()
         .map(|m| {
@@ -34,7 +44,7 @@ fn chain(fake: &FakeProvider, models: &[&str], health: &HealthTracker) -> Chain 
             ChainTarget::new(target, None, fake.model(m).expect("fake model"))
         })
         .collect();
-    Chain::new(targets, health.clone(), Arc::new(ChainConfig::default()))
+    Chain::new(targets, health.clone(), Arc::new(config))
 }
 
 fn health() -> HealthTracker {
@@ -71,6 +81,19 @@ fn benches(c: &mut Criterion) {
             let fake = fake();
             let chain = chain(&fake, &["m"], &health());
             run(&chain, iters).await
+        })
+    });
+
+    group.bench_function("one-target chain with a usage sink", |b| {
+        b.to_async(&rt).iter_custom(|iters| async move {
+            let fake = fake();
+            let config = ChainConfig::default().usage_sink(|record: &UsageRecord| {
+                std::hint::black_box(record);
+            });
+            let chain = chain_with(&fake, &["m"], &health(), config);
+            let took = run(&chain, iters).await;
+            chain.config().flush_usage().await;
+            took
         })
     });
 

@@ -3,7 +3,7 @@
 //!
 //! ```sh
 //! cargo run --example chat -- [--stream] [--json] [--system TEXT] [--alias NAME=SPEC]...
-//!     [--repeat N] [--hedge DURATION] [--affinity KEY] [--redis URL] SPEC PROMPT
+//!     [--repeat N] [--hedge DURATION] [--affinity KEY] [--usage] [--redis URL] SPEC PROMPT
 //! cargo run --example chat -- --schema FILE SPEC PROMPT
 //! cargo run --example chat -- --tools [--stream] SPEC PROMPT
 //!
@@ -35,6 +35,7 @@
 //! - `--hedge DURATION` (`150ms`, `2s`): hedge an attempt that has not
 //!   answered after DURATION, within a budget of 20 % of calls.
 //! - `--affinity KEY`: the request's affinity key (same key, same group member).
+//! - `--usage`: each chain call's usage record as one JSON object per line on stderr.
 //! - Each failover event: one line on stderr.
 //! - On failure: the error on stderr, exit status 1.
 
@@ -49,7 +50,7 @@ use majordomo::{
 };
 use serde_json::{Value, json};
 
-const USAGE: &str = "usage: chat [--stream] [--json] [--system TEXT] [--alias NAME=SPEC]... [--repeat N] [--hedge DURATION] [--affinity KEY] [--redis URL] [--schema FILE | --tools] SPEC PROMPT";
+const USAGE: &str = "usage: chat [--stream] [--json] [--system TEXT] [--alias NAME=SPEC]... [--repeat N] [--hedge DURATION] [--affinity KEY] [--usage] [--redis URL] [--schema FILE | --tools] SPEC PROMPT";
 
 /// The parsed command line.
 #[derive(Debug, Default)]
@@ -63,6 +64,7 @@ struct Args {
     repeat: u32,
     hedge: Option<Duration>,
     affinity: Option<String>,
+    usage: bool,
     redis: Option<String>,
     spec: String,
     prompt: String,
@@ -119,6 +121,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, St
             }
             "--hedge" => parsed.hedge = Some(parse_duration(&value_of("--hedge", inline)?)?),
             "--affinity" => parsed.affinity = Some(value_of("--affinity", inline)?),
+            "--usage" => parsed.usage = true,
             "--redis" => parsed.redis = Some(value_of("--redis", inline)?),
             "--" => positional.extend(args.by_ref()),
             _ if flag.starts_with("--") => return Err(format!("unknown flag {arg:?}")),
@@ -242,6 +245,13 @@ async fn run_with(args: &Args, shared: Option<shared_health::Store>) -> Result<(
             RetryBudget::new(0.2, 1, Duration::from_secs(10)).map_err(|e| e.to_string())?;
         config = config.hedge(after, budget);
     }
+    if args.usage {
+        config = config.usage_sink(|record: &majordomo::UsageRecord| {
+            if let Ok(line) = serde_json::to_string(record) {
+                eprintln!("{line}");
+            }
+        });
+    }
     let mut builder = Registry::builder().chain_config(config);
     if let Some(store) = shared {
         builder = builder.health_store(store);
@@ -268,10 +278,16 @@ async fn run_with(args: &Args, shared: Option<shared_health::Store>) -> Result<(
     if let Some(key) = &args.affinity {
         request = request.affinity(key.clone());
     }
+    let mut outcome = Ok(());
     for _ in 0..args.repeat {
-        call(&chain, request.clone(), args).await?;
+        outcome = call(&chain, request.clone(), args).await;
+        if outcome.is_err() {
+            break;
+        }
     }
-    Ok(())
+    // Usage records travel on a task of their own: let them out before exiting.
+    registry.chain_config().flush_usage().await;
+    outcome
 }
 
 /// One call, its answer printed on its own line.

@@ -20,6 +20,7 @@ mod registry;
 mod structured;
 mod timeout;
 mod tool_loop;
+mod usage;
 
 pub mod health;
 pub mod lanes;
@@ -50,6 +51,7 @@ pub use llm::stream::{
 pub use llm::target::Target;
 pub use llm::tool::{Tool, Toolbox};
 pub use timeout::{Deadlines, TimeoutLayer, TimeoutProvider};
+pub use usage::{ModelPrice, PriceTable, UsageOutcome, UsageRecord, UsageSink};
 
 /// The `schemars` version majordomo derives schemas with, for
 /// `#[derive(JsonSchema)]` without a direct dependency

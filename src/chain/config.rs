@@ -8,7 +8,8 @@ use super::budget::RetryBudget;
 use super::event::FailoverObserver;
 use super::group::RoutingStrategy;
 use super::hedge::{Hedge, HedgeDelay};
-use crate::{Classifier, DefaultClassifier};
+use crate::usage::UsageReporter;
+use crate::{Classifier, DefaultClassifier, PriceTable, UsageSink};
 
 /// Chain settings, set on the registry builder and shared by every chain it parses.
 ///
@@ -52,6 +53,10 @@ pub struct ChainConfig {
     pub all_benched: AllBenched,
     /// Races a slow attempt with the next candidate. Default: none.
     pub hedge: Option<Hedge>,
+    /// The usage sink and prices, set with [`ChainConfig::usage_sink`] and
+    /// [`ChainConfig::prices`]. Default: none (no record is built).
+    usage: Option<UsageReporter>,
+    prices: Option<Arc<PriceTable>>,
 }
 
 /// What a chain call does when it finds every target benched.
@@ -87,6 +92,8 @@ impl Default for ChainConfig {
             routing_seed: None,
             all_benched: AllBenched::default(),
             hedge: None,
+            usage: None,
+            prices: None,
         }
     }
 }
@@ -174,6 +181,39 @@ impl ChainConfig {
         self
     }
 
+    /// Installs the usage sink: it receives one [`crate::UsageRecord`] per chain
+    /// call, succeeded or failed, on a task of its own (a slow or panicking
+    /// sink never delays or breaks a call). Closures `Fn(&UsageRecord)` work.
+    pub fn usage_sink(mut self, sink: impl UsageSink + 'static) -> Self {
+        self.usage = Some(UsageReporter::new(Arc::new(sink), self.prices.clone()));
+        self
+    }
+
+    /// Prices the usage records (their `cost`), in either order with
+    /// [`ChainConfig::usage_sink`].
+    pub fn prices(mut self, prices: PriceTable) -> Self {
+        let prices = Arc::new(prices);
+        self.usage = self
+            .usage
+            .take()
+            .map(|reporter| reporter.with_prices(Arc::clone(&prices)));
+        self.prices = Some(prices);
+        self
+    }
+
+    /// Waits until every usage record reported so far has reached the sink
+    /// (records travel on a task of their own). Returns at once without a sink.
+    pub async fn flush_usage(&self) {
+        if let Some(reporter) = &self.usage {
+            reporter.flush().await;
+        }
+    }
+
+    /// The usage sink's reporter, when one is installed.
+    pub(crate) fn usage(&self) -> Option<&UsageReporter> {
+        self.usage.as_ref()
+    }
+
     /// Installs the failover observer. Closures `Fn(&FailoverEvent)` work.
     /// Default: none.
     pub fn observer(mut self, observer: impl FailoverObserver + 'static) -> Self {
@@ -191,6 +231,8 @@ impl fmt::Debug for ChainConfig {
             .field("deadline", &self.deadline)
             .field("retry_budget", &self.retry_budget)
             .field("observer", &self.observer.is_some())
+            .field("usage_sink", &self.usage.is_some())
+            .field("prices", &self.prices.is_some())
             .field("routing", &self.routing)
             .field("routing_seed", &self.routing_seed)
             .field("all_benched", &self.all_benched)

@@ -22,6 +22,7 @@ mod event;
 mod executor;
 mod group;
 mod hedge;
+mod metered;
 mod stream;
 
 use std::fmt;
@@ -41,7 +42,10 @@ use crate::{
     Capabilities, Error, EventStream, Model, ReasoningLevel, Request, Response, Result, Target,
 };
 use executor::Op;
+use metered::Metered;
 use stream::{StreamOp, Tail};
+
+use crate::usage::UsageRecord;
 
 /// One resolved element of a chain: the target, its `#reasoning` suffix if
 /// any, and the model that serves it.
@@ -140,6 +144,8 @@ impl fmt::Debug for ChainTarget {
 /// ```
 #[derive(Clone)]
 pub struct Chain {
+    /// The spec the chain was parsed from, for usage records.
+    spec: Option<Arc<str>>,
     targets: Arc<[ChainTarget]>,
     slots: Arc<[Slot]>,
     health: HealthTracker,
@@ -159,6 +165,7 @@ impl Chain {
             .collect();
         let capabilities = combined_capabilities(&targets);
         Chain {
+            spec: None,
             targets: targets.into(),
             slots,
             health,
@@ -230,6 +237,7 @@ impl Chain {
         }
         let capabilities = combined_capabilities(&targets);
         Ok(Chain {
+            spec: None,
             targets: targets.into(),
             slots: slots.into(),
             health,
@@ -311,6 +319,60 @@ impl Model for Chain {
     }
 
     async fn generate(&self, mut request: Request) -> Result<Response> {
+        let Some(reporter) = self.config.usage() else {
+            return self.generate_unmetered(request).await;
+        };
+        let record = UsageRecord::begin(&self.spec_text(), request.call_context());
+        let started = tokio::time::Instant::now();
+        request.renew_media_cache();
+        let result = self.generate_unmetered(request).await;
+        metered::report_generate(reporter, &*self.config.classifier, record, started, &result);
+        result
+    }
+
+    async fn stream(&self, request: Request) -> Result<EventStream> {
+        let Some(reporter) = self.config.usage() else {
+            return self.stream_unmetered(request).await;
+        };
+        let record = UsageRecord::begin(&self.spec_text(), request.call_context());
+        let started = tokio::time::Instant::now();
+        let classifier = &*self.config.classifier;
+        match self.stream_unmetered(request).await {
+            Ok(stream) => {
+                let mut record = record;
+                record.set_attempts(stream.attempts());
+                record.provider = stream.provider().to_owned();
+                record.model = stream.model().to_owned();
+                let (reporter, classifier) =
+                    (reporter.clone(), Arc::clone(&self.config.classifier));
+                Ok(stream.map_inner(|events| {
+                    Metered::new(events, record, started, reporter, classifier)
+                }))
+            }
+            Err(error) => {
+                metered::report_open_failure(reporter, classifier, record, started, &error);
+                Err(error)
+            }
+        }
+    }
+}
+
+impl Chain {
+    /// Records this chain's spec (what [`crate::UsageRecord::spec`] reports);
+    /// [`crate::Registry::parse`] sets the spec it was given.
+    pub fn with_spec(mut self, spec: impl Into<Arc<str>>) -> Self {
+        self.spec = Some(spec.into());
+        self
+    }
+
+    fn spec_text(&self) -> String {
+        match &self.spec {
+            Some(spec) => spec.to_string(),
+            None => self.to_string(),
+        }
+    }
+
+    async fn generate_unmetered(&self, mut request: Request) -> Result<Response> {
         request.renew_media_cache();
         let span = tracing::info_span!(
             "gen_ai.chain",
@@ -330,7 +392,7 @@ impl Model for Chain {
         Ok(response)
     }
 
-    async fn stream(&self, mut request: Request) -> Result<EventStream> {
+    async fn stream_unmetered(&self, mut request: Request) -> Result<EventStream> {
         request.renew_media_cache();
         let span = tracing::info_span!(
             "gen_ai.chain",

@@ -31,6 +31,9 @@ pub struct RegistryBuilder {
     /// Set by [`RegistryBuilder::observer`]; applied at build time so that a
     /// later [`RegistryBuilder::chain_config`] cannot drop it.
     observer: Option<Arc<dyn crate::FailoverObserver>>,
+    /// Set by [`RegistryBuilder::usage_sink`] and [`RegistryBuilder::prices`];
+    /// applied at build time, like the observer.
+    usage: Vec<Box<dyn FnOnce(ChainConfig) -> ChainConfig + Send>>,
     /// Variables given with `env_vars` / `env_lookup`; `None` means the process.
     env: Option<EnvSource>,
     /// Set by [`RegistryBuilder::without_env`]: never read the process environment.
@@ -45,6 +48,7 @@ impl Default for RegistryBuilder {
             health_store: None,
             chain_config: ChainConfig::default(),
             observer: None,
+            usage: Vec::new(),
             env: None,
             hermetic: false,
         }
@@ -76,6 +80,22 @@ impl RegistryBuilder {
     /// the two calls, and wins over one inside `config`.
     pub fn chain_config(mut self, config: ChainConfig) -> Self {
         self.chain_config = config;
+        self
+    }
+
+    /// Installs the usage sink on the chain settings (see
+    /// [`ChainConfig::usage_sink`]): one [`crate::UsageRecord`] per chain call of
+    /// every chain the registry parses. Any order with `chain_config` works.
+    pub fn usage_sink(mut self, sink: impl crate::UsageSink + 'static) -> Self {
+        self.usage
+            .push(Box::new(move |config| config.usage_sink(sink)));
+        self
+    }
+
+    /// Prices the usage records (see [`ChainConfig::prices`]). Any order works.
+    pub fn prices(mut self, prices: crate::PriceTable) -> Self {
+        self.usage
+            .push(Box::new(move |config| config.prices(prices)));
         self
     }
 
@@ -150,6 +170,9 @@ impl RegistryBuilder {
             (None, false) => EnvSource::Process,
         };
         let mut chain_config = self.chain_config;
+        for apply in self.usage {
+            chain_config = apply(chain_config);
+        }
         if let Some(observer) = self.observer {
             chain_config.observer = Some(observer);
         }

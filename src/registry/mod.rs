@@ -460,11 +460,12 @@ impl Registry {
             }
             elements.push(members);
         }
-        Chain::grouped(
+        Ok(Chain::grouped(
             elements,
             self.inner.health.clone(),
             Arc::clone(&self.inner.chain),
-        )
+        )?
+        .with_spec(spec.trim()))
     }
 
     /// The expanded, de-duplicated targets of `spec`, with every provider

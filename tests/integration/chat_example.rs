@@ -460,3 +460,31 @@ async fn repeat_hedge_and_affinity_make_several_calls_over_a_group() {
         assert!(stderr(&out).contains(bad[0]), "{}", stderr(&out));
     }
 }
+
+#[tokio::test]
+async fn usage_prints_one_json_record_per_call_on_stderr() {
+    let server = text_server().await;
+    let out = run_chat(
+        &[
+            ("LLM_X", dsn(&server)),
+            ("LLM_DOWN", "openai+http://k@127.0.0.1:1".to_owned()),
+        ],
+        &["--usage", "--repeat", "2", "down/gpt-4o,x/gpt-4o", "hi"],
+    )
+    .await;
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    let records: Vec<Value> = stderr(&out)
+        .lines()
+        .filter(|line| line.starts_with('{'))
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(records.len(), 2, "{}", stderr(&out));
+    for record in &records {
+        assert_eq!(record["provider"], "x");
+        assert_eq!(record["outcome"], "ok");
+        assert_eq!(record["spec"], "down/gpt-4o,x/gpt-4o");
+        assert!(record["input_tokens"].is_u64(), "{record}");
+    }
+    // `down` refused twice (a retry), then `x` answered: three calls.
+    assert_eq!(records[0]["attempts"], 3);
+}

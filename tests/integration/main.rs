@@ -31,3 +31,4 @@ mod structured;
 mod timeout;
 mod tool_loop;
 mod toolbox;
+mod usage;

@@ -17,6 +17,7 @@ mod dsn;
 mod layer;
 mod llm;
 mod registry;
+mod scheme;
 mod structured;
 mod timeout;
 mod tool_loop;
@@ -62,7 +63,8 @@ pub use structured::{InvalidOutput, JsonOptions, ModelExt, SchemaMode, Structure
 pub use tool_loop::{DEFAULT_MAX_STEPS, StepLimit, ToolLoop, ToolLoopOutput, ToolStep};
 
 pub use dsn::{Dsn, DsnError, DsnErrorKind};
-pub use registry::{Registry, RegistryBuilder, SchemeFactory};
+pub use registry::{Registry, RegistryBuilder};
+pub use scheme::{BuildContext, SchemeFactory};
 pub use spec::{SpecError, SpecErrorKind, SpecTarget};
 
 // The README's examples are compiled and run as doc tests, so it stays true.

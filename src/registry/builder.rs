@@ -5,9 +5,10 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::Registry;
-use super::env::{EnvLookup, EnvSource};
+use super::env::EnvSource;
 use crate::ChainConfig;
 use crate::health::{Clock, HealthConfig, HealthStore, HealthTracker, MemoryStore, SystemClock};
+use crate::scheme::{BuildContext, EnvLookup};
 
 /// Builds a [`Registry`]; start with [`Registry::builder`].
 ///
@@ -35,6 +36,9 @@ pub struct RegistryBuilder {
     env: Option<EnvSource>,
     /// Set by [`RegistryBuilder::without_env`]: never read the process environment.
     hermetic: bool,
+    /// Set by [`RegistryBuilder::http_client`].
+    #[cfg(feature = "http")]
+    http_client: Option<reqwest::Client>,
 }
 
 impl Default for RegistryBuilder {
@@ -47,6 +51,8 @@ impl Default for RegistryBuilder {
             observer: None,
             env: None,
             hermetic: false,
+            #[cfg(feature = "http")]
+            http_client: None,
         }
     }
 }
@@ -135,6 +141,29 @@ impl RegistryBuilder {
         self
     }
 
+    /// The HTTP client every HTTP provider the registry builds sends its
+    /// requests through: the built-in `openai`, `anthropic`, `ollama` and
+    /// `gemini`, and providers built from `LLM_*` variables by the built-in
+    /// schemes (a custom [`crate::SchemeFactory`] receives it through
+    /// [`crate::BuildContext::http_client`]). Give it the proxies, TLS roots,
+    /// pool and default headers the host needs; the connect and read
+    /// timeouts are the client's own, while the per-call deadlines (the DSN's
+    /// `timeout` and `idle_timeout`) still apply. Providers registered by
+    /// hand keep the client of their own settings (see
+    /// [`crate::providers::http::HttpSettings::client`]).
+    ///
+    /// ```
+    /// use majordomo::Registry;
+    /// let client = reqwest::Client::builder().build().unwrap();
+    /// let registry = Registry::builder().without_env().http_client(client).build();
+    /// # let _ = registry;
+    /// ```
+    #[cfg(feature = "http")]
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.http_client = Some(client);
+        self
+    }
+
     /// Builds the registry: built-in providers and schemes, then the eager
     /// `LLM_*` scan of the environment source (none for a lookup function or
     /// after [`RegistryBuilder::without_env`]). A malformed variable never
@@ -153,7 +182,13 @@ impl RegistryBuilder {
         if let Some(observer) = self.observer {
             chain_config.observer = Some(observer);
         }
-        let registry = Registry::assemble(health, Arc::new(chain_config), env.lookup());
+        let context = BuildContext::new(env.lookup());
+        #[cfg(feature = "http")]
+        let context = match self.http_client {
+            Some(client) => context.with_http_client(client),
+            None => context,
+        };
+        let registry = Registry::assemble(health, Arc::new(chain_config), context);
         if !self.hermetic {
             registry.load_vars(env.llm_vars());
         }

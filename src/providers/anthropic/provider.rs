@@ -15,7 +15,7 @@ use super::{request, response};
 use crate::providers::http::HttpSettings;
 use crate::providers::http::body;
 use crate::providers::http::client::HttpClient;
-use crate::registry::EnvLookup;
+use crate::scheme::BuildContext;
 use crate::{Capabilities, Error, EventStream, Model, Provider, Request, Response, Result, Target};
 
 /// The Messages endpoint, after a base URL without the API version.
@@ -67,7 +67,7 @@ enum ClientSource {
     /// The built-in provider: key and base URL read through `env` at first
     /// use; a missing key is an error of that call (and read again next time).
     Env {
-        env: EnvLookup,
+        context: BuildContext,
         client: OnceLock<HttpClient>,
     },
 }
@@ -91,12 +91,12 @@ impl AnthropicProvider {
 
     /// The built-in provider: reads `ANTHROPIC_API_KEY` (and
     /// `ANTHROPIC_BASE_URL`) through `env` when first used.
-    pub(super) fn from_env(env: &EnvLookup) -> Self {
+    pub(super) fn from_env(context: &BuildContext) -> Self {
         AnthropicProvider {
             shared: Arc::new(Shared {
                 config: AnthropicConfig::new(),
                 client: ClientSource::Env {
-                    env: Arc::clone(env),
+                    context: context.clone(),
                     client: OnceLock::new(),
                 },
             }),
@@ -117,14 +117,16 @@ impl Shared {
     fn client(&self) -> Result<&HttpClient> {
         match &self.client {
             ClientSource::Ready(client) => Ok(client),
-            ClientSource::Env { env, client } => {
+            ClientSource::Env { context, client } => {
                 if let Some(client) = client.get() {
                     return Ok(client);
                 }
-                let key = env(KEY_VARIABLE)
+                let key = context
+                    .var(KEY_VARIABLE)
                     .filter(|k| !k.trim().is_empty())
                     .ok_or_else(|| Error::missing_credential(&self.config.name, KEY_VARIABLE))?;
-                let base = env(BASE_URL_VARIABLE)
+                let base = context
+                    .var(BASE_URL_VARIABLE)
                     .map(|b| b.trim().to_owned())
                     .filter(|b| !b.is_empty())
                     .unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
@@ -132,7 +134,7 @@ impl Shared {
                     .api_key(key)
                     .timeout(self.config.http.request_timeout)
                     .connect_timeout(self.config.http.connect_timeout);
-                let built = HttpClient::new(settings)?;
+                let built = HttpClient::new(context.http(settings))?;
                 Ok(client.get_or_init(|| built))
             }
         }

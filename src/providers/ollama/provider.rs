@@ -17,7 +17,7 @@ use crate::providers::http::LineDecoder;
 use crate::providers::http::body::event_stream;
 use crate::providers::http::client::{HttpClient, HttpResponse};
 use crate::providers::http::media::MediaLimits;
-use crate::registry::EnvLookup;
+use crate::scheme::BuildContext;
 use crate::{Capabilities, Error, EventStream, Model, Provider, Request, Response, Result, Target};
 
 const CHAT_PATH: &str = "/api/chat";
@@ -62,7 +62,7 @@ enum Backend {
     Ready(Arc<Shared>),
     /// The built-in provider: configured from the environment on first use.
     FromEnv {
-        env: EnvLookup,
+        context: BuildContext,
         built: OnceLock<Result<Arc<Shared>>>,
     },
 }
@@ -71,14 +71,18 @@ impl Backend {
     fn get(&self, name: &str) -> Result<Arc<Shared>> {
         match self {
             Backend::Ready(shared) => Ok(shared.clone()),
-            Backend::FromEnv { env, built } => built
+            Backend::FromEnv { context, built } => built
                 .get_or_init(|| {
-                    let host = env("OLLAMA_HOST").unwrap_or_default();
+                    let host = context.var("OLLAMA_HOST").unwrap_or_default();
                     let mut config = OllamaConfig::from_host(&host).name(name);
-                    if let Some(key) = env("OLLAMA_API_KEY").filter(|k| !k.trim().is_empty()) {
+                    if let Some(key) = context
+                        .var("OLLAMA_API_KEY")
+                        .filter(|k| !k.trim().is_empty())
+                    {
                         config = config.api_key(key.trim().to_owned());
                     }
-                    Shared::new(config.into_parts()).map(Arc::new)
+                    let settings = context.http(config.http_settings().clone());
+                    Shared::new(config.http(settings).into_parts()).map(Arc::new)
                 })
                 .clone(),
         }
@@ -115,12 +119,12 @@ impl OllamaProvider {
 
     /// The built-in `ollama`: `OLLAMA_HOST` (default `127.0.0.1:11434`) and
     /// the optional `OLLAMA_API_KEY` are read through `env` on first use.
-    pub(crate) fn from_env(name: &str, env: EnvLookup) -> Self {
+    pub(crate) fn from_env(name: &str, context: BuildContext) -> Self {
         OllamaProvider {
             name: Arc::from(name),
             capabilities: config::default_capabilities(),
             backend: Arc::new(Backend::FromEnv {
-                env,
+                context,
                 built: OnceLock::new(),
             }),
         }

@@ -59,7 +59,7 @@ use self::stream::{ChunkHandler, ErrorFieldFraming};
 use crate::providers::http::HttpSettings;
 use crate::providers::http::body;
 use crate::providers::http::client::{HttpClient, HttpResponse};
-use crate::registry::EnvLookup;
+use crate::scheme::BuildContext;
 use crate::{
     Capabilities, Dsn, Error, EventStream, Model, Provider, Request, Response, Result, Target,
 };
@@ -69,10 +69,10 @@ const PATH: &str = "/chat/completions";
 
 /// The built-in `openai` provider, reading its standard variables through `env`
 /// when first used (never at construction).
-pub(crate) fn builtin(env: &EnvLookup) -> Arc<dyn Provider> {
+pub(crate) fn builtin(context: &BuildContext) -> Arc<dyn Provider> {
     Arc::new(BuiltinOpenAi {
         lazy: Arc::new(LazyShared {
-            env: Arc::clone(env),
+            context: context.clone(),
             shared: OnceLock::new(),
         }),
         capabilities: config::default_capabilities(),
@@ -80,18 +80,22 @@ pub(crate) fn builtin(env: &EnvLookup) -> Arc<dyn Provider> {
 }
 
 /// Builds the provider `name` from a `openai://` DSN.
-pub(crate) fn from_dsn(name: &str, dsn: &Dsn) -> Result<Arc<dyn Provider>> {
-    Ok(Arc::new(OpenAiProvider::new(OpenAiConfig::from_dsn(
-        name, dsn,
-    )?)?))
+pub(crate) fn from_dsn(name: &str, dsn: &Dsn, context: &BuildContext) -> Result<Arc<dyn Provider>> {
+    let mut config = OpenAiConfig::from_dsn(name, dsn)?;
+    config.settings = context.http(config.settings);
+    Ok(Arc::new(OpenAiProvider::new(config)?))
 }
 
 /// Builds the provider `name` from a `foreman://` DSN: the OpenAI protocol with
 /// a bearer token and a 30-minute default request timeout.
-pub(crate) fn foreman_from_dsn(name: &str, dsn: &Dsn) -> Result<Arc<dyn Provider>> {
-    Ok(Arc::new(OpenAiProvider::new(
-        OpenAiConfig::foreman_from_dsn(name, dsn)?,
-    )?))
+pub(crate) fn foreman_from_dsn(
+    name: &str,
+    dsn: &Dsn,
+    context: &BuildContext,
+) -> Result<Arc<dyn Provider>> {
+    let mut config = OpenAiConfig::foreman_from_dsn(name, dsn)?;
+    config.settings = context.http(config.settings);
+    Ok(Arc::new(OpenAiProvider::new(config)?))
 }
 
 /// A Chat Completions provider: one HTTP client (one connection pool) shared
@@ -203,7 +207,7 @@ struct BuiltinOpenAi {
 }
 
 struct LazyShared {
-    env: EnvLookup,
+    context: BuildContext,
     shared: OnceLock<Arc<Shared>>,
 }
 
@@ -215,14 +219,17 @@ impl LazyShared {
             return Ok(Arc::clone(shared));
         }
         let read = |var: &str| {
-            (self.env)(var)
+            self.context
+                .var(var)
                 .map(|v| v.trim().to_owned())
                 .filter(|v| !v.is_empty())
         };
         let key = read("OPENAI_API_KEY")
             .ok_or_else(|| Error::missing_credential("openai", "OPENAI_API_KEY"))?;
         let base = read("OPENAI_BASE_URL").unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
-        let shared = Shared::new(OpenAiConfig::new().base_url(base).api_key(key))?;
+        let config = OpenAiConfig::new().base_url(base).api_key(key);
+        let settings = self.context.http(config.settings.clone());
+        let shared = Shared::new(config.http(settings))?;
         Ok(Arc::clone(self.shared.get_or_init(|| Arc::new(shared))))
     }
 }

@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use super::Registry;
 use super::env::EnvSource;
-use crate::ChainConfig;
 use crate::health::{Clock, HealthConfig, HealthStore, HealthTracker, MemoryStore, SystemClock};
 use crate::scheme::{BuildContext, EnvLookup};
+use crate::{ChainConfig, Layers, ProviderLayer};
 
 /// Builds a [`Registry`]; start with [`Registry::builder`].
 ///
@@ -36,6 +36,8 @@ pub struct RegistryBuilder {
     env: Option<EnvSource>,
     /// Set by [`RegistryBuilder::without_env`]: never read the process environment.
     hermetic: bool,
+    /// Set by [`RegistryBuilder::layer`] and [`RegistryBuilder::layers`].
+    layers: Layers,
     /// Set by [`RegistryBuilder::http_client`].
     #[cfg(feature = "http")]
     http_client: Option<reqwest::Client>,
@@ -51,6 +53,7 @@ impl Default for RegistryBuilder {
             observer: None,
             env: None,
             hermetic: false,
+            layers: Layers::new(),
             #[cfg(feature = "http")]
             http_client: None,
         }
@@ -164,6 +167,31 @@ impl RegistryBuilder {
         self
     }
 
+    /// Wraps every provider the registry holds in `layer`: the built-in
+    /// providers, those given to [`crate::Registry::register_provider`], and
+    /// those built from `LLM_*` variables (by the eager scan or on first
+    /// use). Layers added first are outermost, as in [`Layers`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use majordomo::{Deadlines, Registry, TimeoutLayer};
+    /// let registry = Registry::builder()
+    ///     .without_env()
+    ///     .layer(TimeoutLayer::new(Deadlines::new().generate(Duration::from_secs(30))))
+    ///     .build();
+    /// # let _ = registry;
+    /// ```
+    pub fn layer(mut self, layer: impl ProviderLayer + 'static) -> Self {
+        self.layers = self.layers.layer(layer);
+        self
+    }
+
+    /// Adds a whole stack: as [`RegistryBuilder::layer`] for each of its
+    /// layers, in order.
+    pub fn layers(self, layers: Layers) -> Self {
+        self.layer(layers)
+    }
+
     /// Builds the registry: built-in providers and schemes, then the eager
     /// `LLM_*` scan of the environment source (none for a lookup function or
     /// after [`RegistryBuilder::without_env`]). A malformed variable never
@@ -188,7 +216,7 @@ impl RegistryBuilder {
             Some(client) => context.with_http_client(client),
             None => context,
         };
-        let registry = Registry::assemble(health, Arc::new(chain_config), context);
+        let registry = Registry::assemble(health, Arc::new(chain_config), context, self.layers);
         if !self.hermetic {
             registry.load_vars(env.llm_vars());
         }
@@ -205,6 +233,7 @@ impl fmt::Debug for RegistryBuilder {
             .field("observer", &self.observer.is_some())
             .field("env", &self.env)
             .field("hermetic", &self.hermetic)
+            .field("layers", &self.layers.len())
             .finish_non_exhaustive()
     }
 }

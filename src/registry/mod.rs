@@ -14,7 +14,7 @@ use crate::dsn::{Dsn, DsnError, DsnErrorKind};
 use crate::health::HealthTracker;
 use crate::scheme::{BuildContext, SchemeFactory};
 use crate::spec::{self, Element, SpecError, SpecErrorKind, SpecTarget};
-use crate::{Chain, ChainConfig, ChainTarget, Error, Provider, Result};
+use crate::{Chain, ChainConfig, ChainTarget, Error, Layers, Provider, Result};
 
 /// Owns providers, aliases, DSN scheme factories, the health tracker and the
 /// chain settings, and turns specs into chains.
@@ -52,6 +52,8 @@ struct Inner {
     /// The environment source and the host's HTTP client, for built-ins and
     /// `LLM_*` providers.
     context: BuildContext,
+    /// Wraps every provider the registry holds (`RegistryBuilder::layer`).
+    layers: Layers,
 }
 
 #[derive(Default)]
@@ -123,10 +125,17 @@ impl Registry {
         RegistryBuilder::default()
     }
 
-    fn assemble(health: HealthTracker, chain: Arc<ChainConfig>, context: BuildContext) -> Self {
+    fn assemble(
+        health: HealthTracker,
+        chain: Arc<ChainConfig>,
+        context: BuildContext,
+        layers: Layers,
+    ) -> Self {
         let mut state = State::default();
         for provider in crate::providers::builtin::providers(&context) {
-            state.providers.insert(provider.name().to_owned(), provider);
+            state
+                .providers
+                .insert(provider.name().to_owned(), layers.wrap(provider));
         }
         for (scheme, factory) in crate::providers::builtin::schemes() {
             state.schemes.insert(scheme.to_owned(), factory);
@@ -138,6 +147,7 @@ impl Registry {
                 health,
                 chain,
                 context,
+                layers,
             }),
         }
     }
@@ -194,12 +204,14 @@ impl Registry {
     }
 
     /// [`Registry::register_provider`] for a provider already in an `Arc`, so
-    /// [`Registry::provider`] returns that same `Arc`.
+    /// [`Registry::provider`] returns that same `Arc` (when the registry has
+    /// no layers; with [`RegistryBuilder::layer`], it returns the layered one).
     pub fn register_shared_provider(
         &self,
         provider: Arc<dyn Provider>,
     ) -> Option<Arc<dyn Provider>> {
         let name = provider.name().to_owned();
+        let provider = self.inner.layers.wrap(provider);
         let mut state = self.write();
         state.env_errors.remove(&name);
         let replaced = state.providers.insert(name, provider);
@@ -354,6 +366,7 @@ impl Registry {
         };
         factory
             .build_with(name, &dsn, &self.inner.context)
+            .map(|provider| self.inner.layers.wrap(provider))
             .map_err(|e| {
                 if e.provider().is_some() {
                     e

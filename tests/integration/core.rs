@@ -4,10 +4,14 @@
 #![cfg(all(feature = "openai", feature = "ollama"))]
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
+use majordomo::providers::fake::FakeProvider;
 use majordomo::providers::http::HttpSettings;
 use majordomo::providers::openai::{OpenAiConfig, OpenAiProvider};
-use majordomo::{BuildContext, Dsn, Provider, Registry, Request, SchemeFactory};
+use majordomo::{
+    BuildContext, Dsn, Layers, Model, Provider, ProviderLayer, Registry, Request, SchemeFactory,
+};
 use reqwest::header::{HeaderMap, HeaderValue};
 use wiremock::MockServer;
 use wiremock::matchers::header;
@@ -142,4 +146,84 @@ async fn a_custom_scheme_receives_the_registry_client() {
         .build();
     registry.register_scheme("custom", Custom).unwrap();
     assert_answers(&registry.provider("mine").unwrap(), "m").await;
+}
+
+/// Counts the models handed out by every provider it wraps.
+#[derive(Clone, Default)]
+struct Counting(Arc<AtomicUsize>);
+
+struct CountingProvider {
+    inner: Arc<dyn Provider>,
+    models: Arc<AtomicUsize>,
+}
+
+impl ProviderLayer for Counting {
+    fn layer(&self, inner: Arc<dyn Provider>) -> Arc<dyn Provider> {
+        Arc::new(CountingProvider {
+            inner,
+            models: Arc::clone(&self.0),
+        })
+    }
+}
+
+impl Provider for CountingProvider {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn model(&self, id: &str) -> majordomo::Result<Arc<dyn Model>> {
+        self.models.fetch_add(1, Ordering::SeqCst);
+        self.inner.model(id)
+    }
+}
+
+#[tokio::test]
+async fn registry_layers_wrap_builtin_registered_and_llm_providers() {
+    let server = host_only_server("/v1/chat/completions", "openai/chat_response_text.json").await;
+    let dsn = format!("openai+http://sk-test@{}/v1", host_port(&server));
+    let counting = Counting::default();
+    let registry = Registry::builder()
+        .env_lookup(move |name| match name {
+            "LLM_LAZY" => Some(dsn.clone()),
+            "OPENAI_API_KEY" => Some("sk-test".to_owned()),
+            _ => None,
+        })
+        .http_client(host_client())
+        .layers(Layers::new().layer(counting.clone()))
+        .build();
+    registry.register_provider(FakeProvider::always_text("fake", "hi"));
+    let count = || counting.0.load(Ordering::SeqCst);
+
+    // A provider built lazily from its `LLM_*` variable, and called.
+    assert_answers(&registry.provider("lazy").unwrap(), "m").await;
+    assert_eq!(count(), 1);
+    // The built-in, a registered provider, and a chain over all three.
+    registry
+        .provider("openai")
+        .unwrap()
+        .model("gpt-4o")
+        .unwrap();
+    registry.provider("fake").unwrap().model("m").unwrap();
+    assert_eq!(count(), 3);
+    let chain = registry.parse("fake/m,lazy/m,openai/gpt-4o").unwrap();
+    assert_eq!(count(), 6);
+    assert_eq!(
+        chain
+            .generate(Request::new().user("hi"))
+            .await
+            .unwrap()
+            .text(),
+        "hi"
+    );
+}
+
+#[tokio::test]
+async fn registry_layers_wrap_the_eager_scan() {
+    let counting = Counting::default();
+    let registry = Registry::builder()
+        .env_vars([("LLM_LOCAL", "openai+http://127.0.0.1:9/v1")])
+        .layer(counting.clone())
+        .build();
+    registry.provider("local").unwrap().model("m").unwrap();
+    assert_eq!(counting.0.load(Ordering::SeqCst), 1);
 }

@@ -32,18 +32,18 @@ pub use chain::{
     FailoverObserver, Hedge, HedgeDelay, InFlight, RetryBudget, RoutingStrategy,
 };
 pub use layer::{Layers, ProviderLayer};
-pub use llm::capabilities::{
-    Capabilities, Capability, IMAGE_TOKEN_ESTIMATE, estimate_input_tokens, required_capabilities,
-};
+pub use llm::attempt::{Attempt, AttemptOutcome};
+pub use llm::capabilities::{Capabilities, Capability};
+pub use llm::check::{IMAGE_TOKEN_ESTIMATE, estimate_input_tokens, required_capabilities};
+pub use llm::class::ErrorClass;
 pub use llm::context::CallContext;
 pub use llm::error::{
-    Classifier, DefaultClassifier, Error, ErrorClass, ErrorKind, Result, class_of_code,
-    class_of_status,
+    Classifier, DefaultClassifier, Error, ErrorKind, Result, class_of_code, class_of_status,
 };
 pub use llm::message::{Image, ImageSource, Message, Part, Role, Thinking, ToolCall, ToolResult};
 pub use llm::model::{Model, Provider};
 pub use llm::request::{Options, ReasoningLevel, Request, ResponseFormat, ToolChoice};
-pub use llm::response::{Attempt, AttemptOutcome, FinishReason, Response, Usage};
+pub use llm::response::{FinishReason, Response, Usage};
 pub use llm::secret::Secret;
 pub use llm::stream::{
     BoxedEventStream, EventStream, StreamAccumulator, StreamEvent, response_to_events,

@@ -69,18 +69,6 @@ impl BuildContext {
     pub fn http_client(&self) -> Option<&reqwest::Client> {
         self.http_client.as_ref()
     }
-
-    /// `settings` with the host's client, when there is one.
-    #[cfg(feature = "http")]
-    pub(crate) fn http(
-        &self,
-        settings: crate::providers::http::HttpSettings,
-    ) -> crate::providers::http::HttpSettings {
-        match &self.http_client {
-            Some(client) => settings.client(client.clone()),
-            None => settings,
-        }
-    }
 }
 
 impl fmt::Debug for BuildContext {

@@ -303,7 +303,7 @@ impl Model for Chain {
     }
 
     async fn generate(&self, mut request: Request) -> Result<Response> {
-        request.renew_media_cache();
+        request.renew_scratch();
         let span = tracing::info_span!(
             "gen_ai.chain",
             gen_ai.operation.name = "chat",
@@ -323,7 +323,7 @@ impl Model for Chain {
     }
 
     async fn stream(&self, mut request: Request) -> Result<EventStream> {
-        request.renew_media_cache();
+        request.renew_scratch();
         let span = tracing::info_span!(
             "gen_ai.chain",
             gen_ai.operation.name = "chat",

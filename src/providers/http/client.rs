@@ -218,6 +218,16 @@ impl fmt::Debug for HttpSettings {
     }
 }
 
+impl crate::BuildContext {
+    /// `settings` with the host's client, when there is one.
+    pub(crate) fn http(&self, settings: HttpSettings) -> HttpSettings {
+        match self.http_client() {
+            Some(client) => settings.client(client.clone()),
+            None => settings,
+        }
+    }
+}
+
 /// One provider instance's HTTP client. Cloning shares the connection pool.
 #[derive(Clone)]
 pub struct HttpClient {

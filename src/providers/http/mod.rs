@@ -10,6 +10,7 @@ pub(crate) mod body;
 pub(crate) mod client;
 pub(crate) mod errors;
 pub mod media;
+mod media_cache;
 mod ndjson;
 mod sse;
 

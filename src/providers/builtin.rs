@@ -46,7 +46,7 @@ pub(crate) fn providers(context: &BuildContext) -> Vec<Arc<dyn Provider>> {
 
 type Build = fn(&str, &Dsn, &BuildContext) -> Result<Arc<dyn Provider>>;
 
-/// The DSN schemes: `openai`, `anthropic`, `ollama`, `gemini`, `foreman`.
+/// The DSN schemes: `openai`, `anthropic`, `ollama`, `gemini`, `foreman`, `azure`.
 pub(crate) fn schemes() -> Vec<(&'static str, Arc<dyn SchemeFactory>)> {
     vec![
         (
@@ -86,6 +86,16 @@ pub(crate) fn schemes() -> Vec<(&'static str, Arc<dyn SchemeFactory>)> {
                 let build: Build = super::gemini::from_dsn;
                 #[cfg(not(feature = "gemini"))]
                 let build: Build = |name, _, _| Ok(Arc::new(NotBuilt::new(name, "gemini")));
+                build
+            }),
+        ),
+        (
+            "azure",
+            scheme(&["inline_images", "api-version"], {
+                #[cfg(feature = "openai")]
+                let build: Build = super::openai::azure_from_dsn;
+                #[cfg(not(feature = "openai"))]
+                let build: Build = |name, _, _| Ok(Arc::new(NotBuilt::new(name, "openai")));
                 build
             }),
         ),

@@ -36,6 +36,7 @@
 //! # Ok(()) }
 //! ```
 
+mod azure;
 mod config;
 mod request;
 mod response;
@@ -51,6 +52,8 @@ use std::sync::{Arc, OnceLock};
 
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 
+pub(crate) use azure::from_dsn as azure_from_dsn;
+pub use azure::{AzureProvider, DEFAULT_API_VERSION as AZURE_DEFAULT_API_VERSION};
 pub use config::{DEFAULT_BASE_URL, FOREMAN_DEFAULT_TIMEOUT, MaxTokensField, OpenAiConfig};
 
 pub(crate) use self::request::ChatCompletions;

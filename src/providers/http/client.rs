@@ -305,7 +305,7 @@ impl HttpResponse {
     /// # Errors
     /// A transport error, or a decode error (transient) naming what did not fit.
     // Unused when only the providers that parse bytes themselves are compiled.
-    #[cfg_attr(not(any(feature = "anthropic", feature = "ollama")), allow(dead_code))]
+    #[cfg_attr(not(feature = "anthropic"), allow(dead_code))]
     pub async fn json<T: serde::de::DeserializeOwned>(self) -> Result<T> {
         let secret = self.secret.clone();
         let bytes = self.bytes().await?;

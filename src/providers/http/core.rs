@@ -10,7 +10,7 @@
 //! a chain can still fail over.
 
 // Only the protocols migrated so far use the core.
-#![cfg_attr(not(feature = "openai"), allow(dead_code))]
+#![cfg_attr(not(any(feature = "openai", feature = "ollama")), allow(dead_code))]
 
 use std::borrow::Cow;
 use std::fmt;
@@ -35,9 +35,11 @@ pub(crate) trait Protocol: fmt::Debug + Send + Sync + 'static {
     type Framing: Framing;
     /// Turns frames into events.
     type Handler: FrameHandler<<Self::Framing as Framing>::Frame>;
-    /// What the request needs fetched before its body is built (images
-    /// inlined as bytes); `()` for a protocol that sends URLs as URLs.
-    type Prepared: Send + Sync;
+
+    /// Whether opening a stream waits for its first event, so that an error
+    /// before any output is returned by `stream` itself (where a chain can
+    /// still fail over) and the model the server names is known.
+    const WAIT_FOR_FIRST_EVENT: bool = true;
 
     /// The headers of every call, built once with the client: credentials
     /// (marked sensitive) and fixed protocol headers.
@@ -46,29 +48,32 @@ pub(crate) trait Protocol: fmt::Debug + Send + Sync + 'static {
     /// A configuration error for a value a header cannot carry.
     fn headers(&self, client: &HttpClient) -> Result<HeaderMap>;
 
-    /// Fetches what the body needs (through the request's media cache, so
-    /// once per chain call).
-    fn prepare<'a>(
-        &'a self,
-        client: &'a HttpClient,
-        request: &'a Request,
-    ) -> impl Future<Output = Result<Self::Prepared>> + Send + 'a;
+    /// The `Accept` header of a call; `None` sends none.
+    fn accept(&self, streaming: bool) -> Option<&'static str> {
+        Some(if streaming {
+            "text/event-stream"
+        } else {
+            "application/json"
+        })
+    }
 
     /// The path of a call for `model`, relative to the base URL (a query
     /// included).
     fn path<'a>(&'a self, model: &str, streaming: bool) -> Cow<'a, str>;
 
-    /// The serialized body of a call for `model`.
+    /// The serialized body of a call. Images the protocol sends as bytes are
+    /// fetched through [`crate::providers::http::media`] with `call.client`
+    /// (the request's media cache makes that once per chain call).
     ///
     /// # Errors
-    /// A configuration error when the request cannot be expressed.
-    fn body(
-        &self,
-        model: &str,
-        request: &Request,
+    /// A configuration error when the request cannot be expressed; the
+    /// request-specific error of an image that cannot be fetched.
+    fn body<'a>(
+        &'a self,
+        call: Call<'a>,
+        request: &'a Request,
         streaming: bool,
-        prepared: &Self::Prepared,
-    ) -> Result<Vec<u8>>;
+    ) -> impl Future<Output = Result<Vec<u8>>> + Send + 'a;
 
     /// A whole answer read into a response.
     ///
@@ -89,6 +94,18 @@ pub(crate) trait Protocol: fmt::Debug + Send + Sync + 'static {
     fn refine(&self, error: Error) -> Error {
         error
     }
+}
+
+/// Who a call is for, as a protocol building its body sees it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Call<'a> {
+    /// The provider's name (its own thinking parts go back to it).
+    #[cfg_attr(not(feature = "ollama"), allow(dead_code))]
+    pub(crate) provider: &'a str,
+    /// The model id.
+    pub(crate) model: &'a str,
+    /// The provider's client, for media fetches.
+    pub(crate) client: &'a HttpClient,
 }
 
 /// What every model of a provider instance shares: its name, client, headers
@@ -128,8 +145,9 @@ impl<P: Protocol> Shared<P> {
     }
 }
 
-/// Builds a built-in provider's shared part from its environment on first use.
-type Build<P> = fn(&BuildContext) -> Result<Shared<P>>;
+/// Builds a built-in provider's shared part (for the provider of that name)
+/// from its environment on first use.
+type Build<P> = fn(&str, &BuildContext) -> Result<Shared<P>>;
 
 /// Where a model finds its provider's shared part.
 enum Source<P> {
@@ -145,7 +163,7 @@ enum Source<P> {
 }
 
 impl<P: Protocol> Source<P> {
-    fn shared(&self) -> Result<Arc<Shared<P>>> {
+    fn shared(&self, name: &str) -> Result<Arc<Shared<P>>> {
         match self {
             Source::Ready(shared) => Ok(Arc::clone(shared)),
             Source::Lazy {
@@ -156,7 +174,7 @@ impl<P: Protocol> Source<P> {
                 if let Some(shared) = built.get() {
                     return Ok(Arc::clone(shared));
                 }
-                let shared = Arc::new(build(context)?);
+                let shared = Arc::new(build(name, context)?);
                 Ok(Arc::clone(built.get_or_init(|| shared)))
             }
         }
@@ -239,8 +257,8 @@ impl<P: Protocol> fmt::Debug for HttpProvider<P> {
         d.field("name", &self.name);
         match self.shared() {
             Some(shared) => d
-                .field("settings", shared.client.settings())
-                .field("protocol", &shared.protocol),
+                .field("settings", shared.client().settings())
+                .field("protocol", shared.protocol()),
             None => d.field("client", &"from the environment on first use"),
         };
         d.finish()
@@ -262,18 +280,17 @@ impl<P: Protocol> HttpModel<P> {
         streaming: bool,
     ) -> Result<HttpResponse> {
         let protocol = &shared.protocol;
-        let prepared = protocol.prepare(&shared.client, request).await?;
         let model = self.target.model();
-        let body = protocol.body(model, request, streaming, &prepared)?;
+        let call = Call {
+            provider: self.target.provider(),
+            model,
+            client: &shared.client,
+        };
+        let body = protocol.body(call, request, streaming).await?;
         let mut headers = shared.headers.clone();
-        headers.insert(
-            ACCEPT,
-            HeaderValue::from_static(if streaming {
-                "text/event-stream"
-            } else {
-                "application/json"
-            }),
-        );
+        if let Some(accept) = protocol.accept(streaming) {
+            headers.insert(ACCEPT, HeaderValue::from_static(accept));
+        }
         shared
             .client
             .post_json(&protocol.path(model, streaming), headers, body, streaming)
@@ -282,7 +299,7 @@ impl<P: Protocol> HttpModel<P> {
     }
 
     async fn generate_inner(&self, request: Request) -> Result<Response> {
-        let shared = self.source.shared()?;
+        let shared = self.source.shared(self.target.provider())?;
         let answer = self.send(&shared, &request, false).await?;
         let bytes = answer.bytes().await?;
         shared
@@ -292,13 +309,16 @@ impl<P: Protocol> HttpModel<P> {
 
     async fn stream_inner(&self, request: Request) -> Result<EventStream> {
         let target = &self.target;
-        let shared = self.source.shared()?;
+        let shared = self.source.shared(target.provider())?;
         let answer = self.send(&shared, &request, true).await?;
         let model = Arc::new(OnceLock::new());
         let (framing, handler) = shared
             .protocol
             .stream(Arc::clone(&model), shared.client.credential().cloned());
         let mut events = Box::pin(body::event_stream(answer, framing, handler, target.clone()));
+        if !P::WAIT_FOR_FIRST_EVENT {
+            return Ok(EventStream::new(target.provider(), target.model(), events));
+        }
         // Wait for the first event: by then the server has named its model,
         // and an error before any output is returned here, where a chain can
         // still fail over.

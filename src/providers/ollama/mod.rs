@@ -52,7 +52,7 @@ use crate::{Dsn, Provider, Result};
 /// The built-in `ollama` provider, reading its standard variables through `env`
 /// when first used (never at construction).
 pub(crate) fn builtin(context: &BuildContext) -> Arc<dyn Provider> {
-    Arc::new(OllamaProvider::from_env("ollama", context.clone()))
+    Arc::new(OllamaProvider::from_env("ollama", context))
 }
 
 /// Builds the provider `name` from a `ollama://` DSN.

@@ -17,12 +17,12 @@ use std::sync::{Arc, OnceLock};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
-use super::request::{ChatCompletions, Inlined};
+use super::request::ChatCompletions;
 use super::stream::{ChunkHandler, ErrorFieldFraming};
 use super::{MaxTokensField, OpenAiConfig};
 use crate::providers::http::HttpSettings;
 use crate::providers::http::client::HttpClient;
-use crate::providers::http::core::{HttpProvider, Protocol, Shared};
+use crate::providers::http::core::{Call, HttpProvider, Protocol, Shared};
 use crate::scheme::BuildContext;
 use crate::{Dsn, Error, Model, Provider, Request, Response, Result, Secret, Target};
 
@@ -45,7 +45,6 @@ pub(crate) struct AzureChat {
 impl Protocol for AzureChat {
     type Framing = ErrorFieldFraming;
     type Handler = ChunkHandler;
-    type Prepared = Inlined;
 
     fn headers(&self, client: &HttpClient) -> Result<HeaderMap> {
         let mut headers = HeaderMap::new();
@@ -59,10 +58,6 @@ impl Protocol for AzureChat {
         Ok(headers)
     }
 
-    async fn prepare(&self, client: &HttpClient, request: &Request) -> Result<Inlined> {
-        self.chat.prepare(client, request).await
-    }
-
     fn path<'a>(&'a self, model: &str, _streaming: bool) -> Cow<'a, str> {
         Cow::Owned(format!(
             "/openai/deployments/{}/chat/completions?api-version={}",
@@ -71,14 +66,8 @@ impl Protocol for AzureChat {
         ))
     }
 
-    fn body(
-        &self,
-        model: &str,
-        request: &Request,
-        streaming: bool,
-        prepared: &Inlined,
-    ) -> Result<Vec<u8>> {
-        self.chat.body(model, request, streaming, prepared)
+    async fn body(&self, call: Call<'_>, request: &Request, streaming: bool) -> Result<Vec<u8>> {
+        self.chat.body(call, request, streaming).await
     }
 
     fn answer(&self, body: &[u8], target: &Target, secret: Option<&Secret>) -> Result<Response> {

@@ -60,7 +60,7 @@ pub(crate) use self::request::ChatCompletions;
 use self::stream::{ChunkHandler, ErrorFieldFraming};
 use crate::providers::http::HttpSettings;
 use crate::providers::http::client::HttpClient;
-use crate::providers::http::core::{HttpProvider, Protocol, Shared};
+use crate::providers::http::core::{Call, HttpProvider, Protocol, Shared};
 use crate::scheme::BuildContext;
 use crate::{Dsn, Error, Model, Provider, Request, Response, Result, Secret, Target};
 
@@ -80,7 +80,7 @@ pub(crate) fn builtin(context: &BuildContext) -> Arc<dyn Provider> {
 
 /// The built-in's shared part: `OPENAI_API_KEY` (required) and
 /// `OPENAI_BASE_URL`.
-fn builtin_from_env(context: &BuildContext) -> Result<Shared<ChatCompletions>> {
+fn builtin_from_env(_name: &str, context: &BuildContext) -> Result<Shared<ChatCompletions>> {
     let read = |var: &str| {
         context
             .var(var)
@@ -140,32 +140,22 @@ pub(crate) fn bearer(client: &HttpClient) -> Result<HeaderMap> {
 impl Protocol for ChatCompletions {
     type Framing = ErrorFieldFraming;
     type Handler = ChunkHandler;
-    type Prepared = request::Inlined;
 
     fn headers(&self, client: &HttpClient) -> Result<HeaderMap> {
         bearer(client)
-    }
-
-    async fn prepare(&self, client: &HttpClient, request: &Request) -> Result<request::Inlined> {
-        if self.inline_images {
-            request::inline_urls(client, request, &self.media_limits).await
-        } else {
-            Ok(request::Inlined::new())
-        }
     }
 
     fn path<'a>(&'a self, _model: &str, _streaming: bool) -> Cow<'a, str> {
         Cow::Borrowed(PATH)
     }
 
-    fn body(
-        &self,
-        model: &str,
-        request: &Request,
-        streaming: bool,
-        prepared: &request::Inlined,
-    ) -> Result<Vec<u8>> {
-        request::build_body(self, model, request, streaming, prepared)
+    async fn body(&self, call: Call<'_>, request: &Request, streaming: bool) -> Result<Vec<u8>> {
+        let inlined = if self.inline_images {
+            request::inline_urls(call.client, request, &self.media_limits).await?
+        } else {
+            request::Inlined::new()
+        };
+        request::build_body(self, call.model, request, streaming, &inlined)
     }
 
     fn answer(&self, body: &[u8], target: &Target, secret: Option<&Secret>) -> Result<Response> {

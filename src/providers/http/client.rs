@@ -299,19 +299,6 @@ impl HttpResponse {
         }
         Ok(Bytes::from(body))
     }
-
-    /// The whole body decoded as JSON into `T`.
-    ///
-    /// # Errors
-    /// A transport error, or a decode error (transient) naming what did not fit.
-    // Unused when only the providers that parse bytes themselves are compiled.
-    #[cfg_attr(not(feature = "anthropic"), allow(dead_code))]
-    pub async fn json<T: serde::de::DeserializeOwned>(self) -> Result<T> {
-        let secret = self.secret.clone();
-        let bytes = self.bytes().await?;
-        serde_json::from_slice(&bytes)
-            .map_err(|e| errors::decode_error("unexpected response body", &e, secret.as_ref()))
-    }
 }
 
 impl HttpClient {

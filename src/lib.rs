@@ -17,6 +17,7 @@ mod dsn;
 mod layer;
 mod llm;
 mod registry;
+mod scheme;
 mod structured;
 mod timeout;
 mod tool_loop;
@@ -32,18 +33,18 @@ pub use chain::{
     FailoverObserver, Hedge, HedgeDelay, InFlight, RetryBudget, RoutingStrategy,
 };
 pub use layer::{Layers, ProviderLayer};
-pub use llm::capabilities::{
-    Capabilities, Capability, IMAGE_TOKEN_ESTIMATE, estimate_input_tokens, required_capabilities,
-};
+pub use llm::attempt::{Attempt, AttemptOutcome};
+pub use llm::capabilities::{Capabilities, Capability};
+pub use llm::check::{IMAGE_TOKEN_ESTIMATE, estimate_input_tokens, required_capabilities};
+pub use llm::class::ErrorClass;
 pub use llm::context::CallContext;
 pub use llm::error::{
-    Classifier, DefaultClassifier, Error, ErrorClass, ErrorKind, Result, class_of_code,
-    class_of_status,
+    Classifier, DefaultClassifier, Error, ErrorKind, Result, class_of_code, class_of_status,
 };
 pub use llm::message::{Image, ImageSource, Message, Part, Role, Thinking, ToolCall, ToolResult};
 pub use llm::model::{Model, Provider};
 pub use llm::request::{Options, ReasoningLevel, Request, ResponseFormat, ToolChoice};
-pub use llm::response::{Attempt, AttemptOutcome, FinishReason, Response, Usage};
+pub use llm::response::{FinishReason, Response, Usage};
 pub use llm::secret::Secret;
 pub use llm::stream::{
     BoxedEventStream, EventStream, StreamAccumulator, StreamEvent, response_to_events,
@@ -64,7 +65,8 @@ pub use structured::{InvalidOutput, JsonOptions, ModelExt, SchemaMode, Structure
 pub use tool_loop::{DEFAULT_MAX_STEPS, StepLimit, ToolLoop, ToolLoopOutput, ToolStep};
 
 pub use dsn::{Dsn, DsnError, DsnErrorKind};
-pub use registry::{Registry, RegistryBuilder, SchemeFactory};
+pub use registry::{Registry, RegistryBuilder};
+pub use scheme::{BuildContext, SchemeFactory};
 pub use spec::{SpecError, SpecErrorKind, SpecTarget};
 
 // The README's examples are compiled and run as doc tests, so it stays true.

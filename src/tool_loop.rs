@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use futures::StreamExt as _;
 
-use crate::structured::add_usage;
 use crate::{
     Error, ErrorKind, Message, Model, Request, Response, Result, StreamAccumulator, StreamEvent,
     ToolResult, Toolbox, Usage,
@@ -224,7 +223,7 @@ impl ToolLoop {
         let mut usage = Usage::default();
         for step in 1..=self.max_steps {
             let response = self.call(model, request.clone()).await?;
-            add_usage(&mut usage, &response.usage);
+            usage.add(&response.usage);
             let message = response.to_message();
             transcript.push(message.clone());
             let calls: Vec<_> = response.tool_calls().cloned().collect();

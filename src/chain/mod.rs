@@ -318,13 +318,12 @@ impl Model for Chain {
         &self.capabilities
     }
 
-    async fn generate(&self, mut request: Request) -> Result<Response> {
+    async fn generate(&self, request: Request) -> Result<Response> {
         let Some(reporter) = self.config.usage() else {
             return self.generate_unmetered(request).await;
         };
         let record = UsageRecord::begin(&self.spec_text(), request.call_context());
         let started = tokio::time::Instant::now();
-        request.renew_media_cache();
         let result = self.generate_unmetered(request).await;
         metered::report_generate(reporter, &*self.config.classifier, record, started, &result);
         result
@@ -373,7 +372,7 @@ impl Chain {
     }
 
     async fn generate_unmetered(&self, mut request: Request) -> Result<Response> {
-        request.renew_media_cache();
+        request.renew_scratch();
         let span = tracing::info_span!(
             "gen_ai.chain",
             gen_ai.operation.name = "chat",
@@ -393,7 +392,7 @@ impl Chain {
     }
 
     async fn stream_unmetered(&self, mut request: Request) -> Result<EventStream> {
-        request.renew_media_cache();
+        request.renew_scratch();
         let span = tracing::info_span!(
             "gen_ai.chain",
             gen_ai.operation.name = "chat",

@@ -12,9 +12,9 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use super::QueueWatch;
 use super::queue::{Queue, QueuePolicy, Ticket};
 use super::stats::LaneStats;
-use super::watch::QueueWatch;
 use crate::{Error, Result};
 
 /// What a lane is set to; re-read from the host's config on reload.

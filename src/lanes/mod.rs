@@ -29,8 +29,8 @@ mod layer;
 mod queue;
 mod registry;
 mod stats;
-mod watch;
 
+pub(crate) use crate::llm::queue_watch::QueueWatch;
 pub use lane::{Lane, LanePermit};
 pub use layer::{LaneLayer, LaneMap, LaneProvider};
 pub use queue::QueuePolicy;
@@ -38,4 +38,3 @@ pub use registry::{
     DEFAULT_CAP, DEFAULT_EXECUTION_DEADLINE, LaneConfig, LaneRegistry, LaneRegistryBuilder,
 };
 pub use stats::LaneStats;
-pub(crate) use watch::QueueWatch;

@@ -9,58 +9,14 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
+use super::attempt::Attempt;
 use super::capabilities::Capability;
+use super::class::ErrorClass;
 use super::context::CallContext;
-use super::response::Attempt;
 use super::target::Target;
 
 /// `Result` with the crate's [`Error`] as the default error type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-/// How the failover chain treats an error (design §2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-#[non_exhaustive]
-pub enum ErrorClass {
-    /// Retry the same target within budget, then advance. Counts against health.
-    Transient,
-    /// This target does not serve the model. Advance without penalty.
-    ModelNotFound,
-    /// This request cannot succeed on this target (too long, filtered, missing
-    /// capability). Advance without penalty.
-    RequestSpecific,
-    /// Fails the same way everywhere (malformed request, auth, configuration).
-    /// Stop, unless the chain is configured to advance on permanent errors.
-    Permanent,
-    /// The target is not set up in this deployment: its credential is absent
-    /// (not wrong). Advance without penalty; the error names the variable to
-    /// set (ADR 0012).
-    NotConfigured,
-    /// The caller gave up. Stop at once, no penalty.
-    Cancelled,
-}
-
-impl ErrorClass {
-    /// The class's stable lower-case name, as used in logs and JSON.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorClass::Transient => "transient",
-            ErrorClass::ModelNotFound => "model-not-found",
-            ErrorClass::RequestSpecific => "request-specific",
-            ErrorClass::Permanent => "permanent",
-            ErrorClass::NotConfigured => "not-configured",
-            ErrorClass::Cancelled => "cancelled",
-        }
-    }
-}
-
-impl fmt::Display for ErrorClass {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// What went wrong, broadly. The [`ErrorClass`] is derived from this, the HTTP
 /// status and the provider's error code (see [`DefaultClassifier`]).

@@ -2,14 +2,19 @@
 //! capabilities, errors and the `Model`/`Provider` traits. No I/O lives here;
 //! everything else in the crate depends on this module and it depends on nothing.
 
+pub(crate) mod attempt;
 pub(crate) mod capabilities;
+pub(crate) mod check;
+pub(crate) mod class;
 pub(crate) mod context;
 pub(crate) mod error;
-pub(crate) mod media_cache;
 pub(crate) mod message;
 pub(crate) mod model;
+mod parse;
+pub(crate) mod queue_watch;
 pub(crate) mod request;
 pub(crate) mod response;
+pub(crate) mod scratch;
 pub(crate) mod secret;
 pub(crate) mod stream;
 pub(crate) mod target;

@@ -1,14 +1,13 @@
 //! [`Request`]: everything a model call needs, built with chainable methods.
 
 use std::fmt;
-use std::str::FromStr;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use super::context::CallContext;
-use super::media_cache::MediaCache;
 use super::message::{Image, Message, Part, Role, ToolResult};
+use super::scratch::CallScratch;
 use super::tool::Tool;
 
 /// How hard the model should think. Providers map the level onto their own
@@ -60,32 +59,6 @@ impl fmt::Display for ReasoningLevel {
             ReasoningLevel::Max => f.write_str("max"),
             ReasoningLevel::Budget(n) => write!(f, "{n}"),
         }
-    }
-}
-
-impl FromStr for ReasoningLevel {
-    type Err = crate::Error;
-
-    /// Parses `off|minimal|low|medium|high|max` or a positive token budget.
-    fn from_str(s: &str) -> crate::Result<Self> {
-        Ok(match s {
-            "off" => ReasoningLevel::Off,
-            "minimal" => ReasoningLevel::Minimal,
-            "low" => ReasoningLevel::Low,
-            "medium" => ReasoningLevel::Medium,
-            "high" => ReasoningLevel::High,
-            "max" => ReasoningLevel::Max,
-            _ => match s.parse::<u32>() {
-                Ok(n) if n > 0 && s.bytes().all(|b| b.is_ascii_digit()) => {
-                    ReasoningLevel::Budget(n)
-                }
-                _ => {
-                    return Err(crate::Error::config(format!(
-                        "invalid reasoning level {s:?}: expected off, minimal, low, medium, high, max or a positive token budget"
-                    )));
-                }
-            },
-        })
     }
 }
 
@@ -211,9 +184,9 @@ pub struct Request {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     affinity: Option<Arc<str>>,
     #[serde(skip)]
-    media: MediaCache,
+    scratch: CallScratch,
     #[serde(skip)]
-    queue: crate::lanes::QueueWatch,
+    queue: super::queue_watch::QueueWatch,
 }
 
 fn is_empty_tools(tools: &Arc<Vec<Tool>>) -> bool {
@@ -434,26 +407,27 @@ impl Request {
         Arc::make_mut(&mut self.messages)
     }
 
-    /// The per-call media cache, shared by clones of this request.
-    #[allow(dead_code)] // used by the HTTP providers' media pipeline
-    pub(crate) fn media_cache(&self) -> &MediaCache {
-        &self.media
+    /// The per-call scratch (the HTTP layer's media cache lives there),
+    /// shared by clones of this request.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    pub(crate) fn scratch(&self) -> &CallScratch {
+        &self.scratch
     }
 
-    /// Starts a fresh media cache. A chain calls this once per call: its
-    /// retries and failovers then share fetched images, while separate calls
-    /// with clones of one request never see each other's fetches (or failures).
-    pub(crate) fn renew_media_cache(&mut self) {
-        self.media = MediaCache::default();
+    /// Starts a fresh scratch. A chain calls this once per call: its retries
+    /// and failovers then share fetched images, while separate calls with
+    /// clones of one request never see each other's fetches (or failures).
+    pub(crate) fn renew_scratch(&mut self) {
+        self.scratch = CallScratch::default();
     }
 
     /// The lane-queue watch a timeout decorator put on this request.
-    pub(crate) fn queue_watch(&self) -> &crate::lanes::QueueWatch {
+    pub(crate) fn queue_watch(&self) -> &super::queue_watch::QueueWatch {
         &self.queue
     }
 
     /// Puts a lane-queue watch on this request (see `lanes::QueueWatch`).
-    pub(crate) fn set_queue_watch(&mut self, watch: crate::lanes::QueueWatch) {
+    pub(crate) fn set_queue_watch(&mut self, watch: super::queue_watch::QueueWatch) {
         self.queue = watch;
     }
 

@@ -10,9 +10,10 @@ use futures::Stream;
 use futures::StreamExt as _;
 use serde::{Deserialize, Serialize};
 
+use super::attempt::Attempt;
 use super::error::Result;
 use super::message::{Message, Part, Role, Thinking, ToolCall};
-use super::response::{Attempt, FinishReason, Response, Usage};
+use super::response::{FinishReason, Response, Usage};
 
 /// One increment of a streamed answer.
 ///

@@ -1,7 +1,6 @@
 //! [`Target`]: the `provider/model` pair the router addresses, health tracks and errors name.
 
 use std::fmt;
-use std::str::FromStr;
 use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -19,27 +18,6 @@ pub struct Target {
 }
 
 impl Target {
-    /// Builds a target from its two halves.
-    ///
-    /// The provider name must be non-empty and must not contain `/`; the model id
-    /// must be non-empty. Use [`Target::from_str`] to parse `provider/model`.
-    ///
-    /// # Errors
-    /// Returns an [`crate::Error`] of kind [`crate::ErrorKind::Config`] naming what is wrong.
-    pub fn new(provider: &str, model: &str) -> crate::Result<Self> {
-        if provider.is_empty() || provider.contains('/') {
-            return Err(crate::Error::config(format!(
-                "invalid provider name {provider:?} in target: it must be non-empty and contain no '/'"
-            )));
-        }
-        if model.is_empty() {
-            return Err(crate::Error::config(format!(
-                "empty model id in target for provider {provider:?}"
-            )));
-        }
-        Ok(Self::new_unchecked(provider, model))
-    }
-
     pub(crate) fn new_unchecked(provider: &str, model: &str) -> Self {
         let mut key = String::with_capacity(provider.len() + 1 + model.len());
         key.push_str(provider);
@@ -76,20 +54,6 @@ impl fmt::Display for Target {
 impl fmt::Debug for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Target({:?})", &*self.key)
-    }
-}
-
-impl FromStr for Target {
-    type Err = crate::Error;
-
-    /// Parses `provider/model-id`, splitting at the first `/`.
-    fn from_str(s: &str) -> crate::Result<Self> {
-        match s.split_once('/') {
-            Some((provider, model)) => Target::new(provider, model),
-            None => Err(crate::Error::config(format!(
-                "target {s:?} is not of the form provider/model-id"
-            ))),
-        }
     }
 }
 

@@ -15,38 +15,38 @@ use std::sync::Arc;
 
 #[allow(unused_imports)] // unused when every provider feature is on
 use super::not_built::NotBuilt;
-use crate::registry::{EnvLookup, SchemeFactory};
+use crate::scheme::{BuildContext, SchemeFactory};
 use crate::{Dsn, Provider, Result};
 
 /// Options every HTTP scheme accepts.
 pub(crate) const COMMON_OPTIONS: &[&str] = &["timeout", "idle_timeout", "connect_timeout"];
 
 /// The providers registered by name: `openai`, `anthropic`, `ollama`, `gemini`.
-pub(crate) fn providers(env: &EnvLookup) -> Vec<Arc<dyn Provider>> {
-    let _ = env;
+pub(crate) fn providers(context: &BuildContext) -> Vec<Arc<dyn Provider>> {
+    let _ = context;
     vec![
         #[cfg(feature = "openai")]
-        super::openai::builtin(env),
+        super::openai::builtin(context),
         #[cfg(not(feature = "openai"))]
         Arc::new(NotBuilt::new("openai", "openai")),
         #[cfg(feature = "anthropic")]
-        super::anthropic::builtin(env),
+        super::anthropic::builtin(context),
         #[cfg(not(feature = "anthropic"))]
         Arc::new(NotBuilt::new("anthropic", "anthropic")),
         #[cfg(feature = "ollama")]
-        super::ollama::builtin(env),
+        super::ollama::builtin(context),
         #[cfg(not(feature = "ollama"))]
         Arc::new(NotBuilt::new("ollama", "ollama")),
         #[cfg(feature = "gemini")]
-        super::gemini::builtin(env),
+        super::gemini::builtin(context),
         #[cfg(not(feature = "gemini"))]
         Arc::new(NotBuilt::new("gemini", "gemini")),
     ]
 }
 
-type Build = fn(&str, &Dsn) -> Result<Arc<dyn Provider>>;
+type Build = fn(&str, &Dsn, &BuildContext) -> Result<Arc<dyn Provider>>;
 
-/// The DSN schemes: `openai`, `anthropic`, `ollama`, `gemini`, `foreman`.
+/// The DSN schemes: `openai`, `anthropic`, `ollama`, `gemini`, `foreman`, `azure`.
 pub(crate) fn schemes() -> Vec<(&'static str, Arc<dyn SchemeFactory>)> {
     vec![
         (
@@ -55,7 +55,7 @@ pub(crate) fn schemes() -> Vec<(&'static str, Arc<dyn SchemeFactory>)> {
                 #[cfg(feature = "openai")]
                 let build: Build = super::openai::from_dsn;
                 #[cfg(not(feature = "openai"))]
-                let build: Build = |name, _| Ok(Arc::new(NotBuilt::new(name, "openai")));
+                let build: Build = |name, _, _| Ok(Arc::new(NotBuilt::new(name, "openai")));
                 build
             }),
         ),
@@ -65,7 +65,7 @@ pub(crate) fn schemes() -> Vec<(&'static str, Arc<dyn SchemeFactory>)> {
                 #[cfg(feature = "anthropic")]
                 let build: Build = super::anthropic::from_dsn;
                 #[cfg(not(feature = "anthropic"))]
-                let build: Build = |name, _| Ok(Arc::new(NotBuilt::new(name, "anthropic")));
+                let build: Build = |name, _, _| Ok(Arc::new(NotBuilt::new(name, "anthropic")));
                 build
             }),
         ),
@@ -75,7 +75,7 @@ pub(crate) fn schemes() -> Vec<(&'static str, Arc<dyn SchemeFactory>)> {
                 #[cfg(feature = "ollama")]
                 let build: Build = super::ollama::from_dsn;
                 #[cfg(not(feature = "ollama"))]
-                let build: Build = |name, _| Ok(Arc::new(NotBuilt::new(name, "ollama")));
+                let build: Build = |name, _, _| Ok(Arc::new(NotBuilt::new(name, "ollama")));
                 build
             }),
         ),
@@ -85,7 +85,17 @@ pub(crate) fn schemes() -> Vec<(&'static str, Arc<dyn SchemeFactory>)> {
                 #[cfg(feature = "gemini")]
                 let build: Build = super::gemini::from_dsn;
                 #[cfg(not(feature = "gemini"))]
-                let build: Build = |name, _| Ok(Arc::new(NotBuilt::new(name, "gemini")));
+                let build: Build = |name, _, _| Ok(Arc::new(NotBuilt::new(name, "gemini")));
+                build
+            }),
+        ),
+        (
+            "azure",
+            scheme(&["inline_images", "api-version"], {
+                #[cfg(feature = "openai")]
+                let build: Build = super::openai::azure_from_dsn;
+                #[cfg(not(feature = "openai"))]
+                let build: Build = |name, _, _| Ok(Arc::new(NotBuilt::new(name, "openai")));
                 build
             }),
         ),
@@ -95,7 +105,7 @@ pub(crate) fn schemes() -> Vec<(&'static str, Arc<dyn SchemeFactory>)> {
                 #[cfg(feature = "openai")]
                 let build: Build = super::openai::foreman_from_dsn;
                 #[cfg(not(feature = "openai"))]
-                let build: Build = |name, _| Ok(Arc::new(NotBuilt::new(name, "openai")));
+                let build: Build = |name, _, _| Ok(Arc::new(NotBuilt::new(name, "openai")));
                 build
             }),
         ),
@@ -105,16 +115,38 @@ pub(crate) fn schemes() -> Vec<(&'static str, Arc<dyn SchemeFactory>)> {
 /// A factory that checks the DSN's options (common ones plus `extra_options`)
 /// and their durations, then builds with `build`.
 fn scheme(extra_options: &'static [&'static str], build: Build) -> Arc<dyn SchemeFactory> {
-    Arc::new(move |name: &str, dsn: &Dsn| -> Result<Arc<dyn Provider>> {
+    Arc::new(BuiltinScheme {
+        extra_options,
+        build,
+    })
+}
+
+/// A built-in scheme: its options, and how it builds.
+struct BuiltinScheme {
+    extra_options: &'static [&'static str],
+    build: Build,
+}
+
+impl SchemeFactory for BuiltinScheme {
+    fn build(&self, name: &str, dsn: &Dsn) -> Result<Arc<dyn Provider>> {
+        self.build_with(name, dsn, &BuildContext::default())
+    }
+
+    fn build_with(
+        &self,
+        name: &str,
+        dsn: &Dsn,
+        context: &BuildContext,
+    ) -> Result<Arc<dyn Provider>> {
         let known: Vec<&str> = COMMON_OPTIONS
             .iter()
-            .chain(extra_options)
+            .chain(self.extra_options)
             .copied()
             .collect();
         dsn.reject_unknown_options(&known)?;
         for option in COMMON_OPTIONS {
             dsn.duration_option(option)?;
         }
-        build(name, dsn)
-    })
+        (self.build)(name, dsn, context)
+    }
 }

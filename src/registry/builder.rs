@@ -5,9 +5,10 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::Registry;
-use super::env::{EnvLookup, EnvSource};
-use crate::ChainConfig;
+use super::env::EnvSource;
 use crate::health::{Clock, HealthConfig, HealthStore, HealthTracker, MemoryStore, SystemClock};
+use crate::scheme::{BuildContext, EnvLookup};
+use crate::{ChainConfig, Layers, ProviderLayer};
 
 /// Builds a [`Registry`]; start with [`Registry::builder`].
 ///
@@ -38,6 +39,11 @@ pub struct RegistryBuilder {
     env: Option<EnvSource>,
     /// Set by [`RegistryBuilder::without_env`]: never read the process environment.
     hermetic: bool,
+    /// Set by [`RegistryBuilder::layer`] and [`RegistryBuilder::layers`].
+    layers: Layers,
+    /// Set by [`RegistryBuilder::http_client`].
+    #[cfg(feature = "http")]
+    http_client: Option<reqwest::Client>,
 }
 
 impl Default for RegistryBuilder {
@@ -51,6 +57,9 @@ impl Default for RegistryBuilder {
             usage: Vec::new(),
             env: None,
             hermetic: false,
+            layers: Layers::new(),
+            #[cfg(feature = "http")]
+            http_client: None,
         }
     }
 }
@@ -155,6 +164,54 @@ impl RegistryBuilder {
         self
     }
 
+    /// The HTTP client every HTTP provider the registry builds sends its
+    /// requests through: the built-in `openai`, `anthropic`, `ollama` and
+    /// `gemini`, and providers built from `LLM_*` variables by the built-in
+    /// schemes (a custom [`crate::SchemeFactory`] receives it through
+    /// [`crate::BuildContext::http_client`]). Give it the proxies, TLS roots,
+    /// pool and default headers the host needs; the connect and read
+    /// timeouts are the client's own, while the per-call deadlines (the DSN's
+    /// `timeout` and `idle_timeout`) still apply. Providers registered by
+    /// hand keep the client of their own settings (see
+    /// [`crate::providers::http::HttpSettings::client`]).
+    ///
+    /// ```
+    /// use majordomo::Registry;
+    /// let client = reqwest::Client::builder().build().unwrap();
+    /// let registry = Registry::builder().without_env().http_client(client).build();
+    /// # let _ = registry;
+    /// ```
+    #[cfg(feature = "http")]
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.http_client = Some(client);
+        self
+    }
+
+    /// Wraps every provider the registry holds in `layer`: the built-in
+    /// providers, those given to [`crate::Registry::register_provider`], and
+    /// those built from `LLM_*` variables (by the eager scan or on first
+    /// use). Layers added first are outermost, as in [`Layers`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use majordomo::{Deadlines, Registry, TimeoutLayer};
+    /// let registry = Registry::builder()
+    ///     .without_env()
+    ///     .layer(TimeoutLayer::new(Deadlines::new().generate(Duration::from_secs(30))))
+    ///     .build();
+    /// # let _ = registry;
+    /// ```
+    pub fn layer(mut self, layer: impl ProviderLayer + 'static) -> Self {
+        self.layers = self.layers.layer(layer);
+        self
+    }
+
+    /// Adds a whole stack: as [`RegistryBuilder::layer`] for each of its
+    /// layers, in order.
+    pub fn layers(self, layers: Layers) -> Self {
+        self.layer(layers)
+    }
+
     /// Builds the registry: built-in providers and schemes, then the eager
     /// `LLM_*` scan of the environment source (none for a lookup function or
     /// after [`RegistryBuilder::without_env`]). A malformed variable never
@@ -176,7 +233,13 @@ impl RegistryBuilder {
         if let Some(observer) = self.observer {
             chain_config.observer = Some(observer);
         }
-        let registry = Registry::assemble(health, Arc::new(chain_config), env.lookup());
+        let context = BuildContext::new(env.lookup());
+        #[cfg(feature = "http")]
+        let context = match self.http_client {
+            Some(client) => context.with_http_client(client),
+            None => context,
+        };
+        let registry = Registry::assemble(health, Arc::new(chain_config), context, self.layers);
         if !self.hermetic {
             registry.load_vars(env.llm_vars());
         }
@@ -193,6 +256,7 @@ impl fmt::Debug for RegistryBuilder {
             .field("observer", &self.observer.is_some())
             .field("env", &self.env)
             .field("hermetic", &self.hermetic)
+            .field("layers", &self.layers.len())
             .finish_non_exhaustive()
     }
 }

@@ -6,8 +6,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-/// Reads one environment variable; `None` when unset.
-pub(crate) type EnvLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+use crate::scheme::EnvLookup;
 
 /// The prefix of provider-defining variables.
 const PREFIX: &str = "LLM_";

@@ -9,36 +9,12 @@ use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 pub use builder::RegistryBuilder;
-pub(crate) use env::EnvLookup;
 
 use crate::dsn::{Dsn, DsnError, DsnErrorKind};
 use crate::health::HealthTracker;
+use crate::scheme::{BuildContext, SchemeFactory};
 use crate::spec::{self, Element, SpecError, SpecErrorKind, SpecTarget};
-use crate::{Chain, ChainConfig, ChainTarget, Error, Provider, Result};
-
-/// Builds a provider from a DSN: registered per scheme with
-/// [`Registry::register_scheme`]. Any `Fn(&str, &Dsn) -> Result<Arc<dyn Provider>>`
-/// is one.
-///
-/// A factory must not resolve providers through the registry that is calling
-/// it: the name it builds is locked until it returns.
-pub trait SchemeFactory: Send + Sync {
-    /// Builds the provider registered as `name` (`m1` for `LLM_M1`) from `dsn`.
-    ///
-    /// # Errors
-    /// Any error; [`Dsn::reject_unknown_options`] gives the standard one for
-    /// an option the scheme does not know.
-    fn build(&self, name: &str, dsn: &Dsn) -> Result<Arc<dyn Provider>>;
-}
-
-impl<F> SchemeFactory for F
-where
-    F: Fn(&str, &Dsn) -> Result<Arc<dyn Provider>> + Send + Sync,
-{
-    fn build(&self, name: &str, dsn: &Dsn) -> Result<Arc<dyn Provider>> {
-        self(name, dsn)
-    }
-}
+use crate::{Chain, ChainConfig, ChainTarget, Error, Layers, Provider, Result};
 
 /// Owns providers, aliases, DSN scheme factories, the health tracker and the
 /// chain settings, and turns specs into chains.
@@ -73,7 +49,11 @@ struct Inner {
     building: Mutex<HashMap<String, Arc<Mutex<()>>>>,
     health: HealthTracker,
     chain: Arc<ChainConfig>,
-    env: EnvLookup,
+    /// The environment source and the host's HTTP client, for built-ins and
+    /// `LLM_*` providers.
+    context: BuildContext,
+    /// Wraps every provider the registry holds (`RegistryBuilder::layer`).
+    layers: Layers,
 }
 
 #[derive(Default)]
@@ -145,10 +125,17 @@ impl Registry {
         RegistryBuilder::default()
     }
 
-    fn assemble(health: HealthTracker, chain: Arc<ChainConfig>, env: EnvLookup) -> Self {
+    fn assemble(
+        health: HealthTracker,
+        chain: Arc<ChainConfig>,
+        context: BuildContext,
+        layers: Layers,
+    ) -> Self {
         let mut state = State::default();
-        for provider in crate::providers::builtin::providers(&env) {
-            state.providers.insert(provider.name().to_owned(), provider);
+        for provider in crate::providers::builtin::providers(&context) {
+            state
+                .providers
+                .insert(provider.name().to_owned(), layers.wrap(provider));
         }
         for (scheme, factory) in crate::providers::builtin::schemes() {
             state.schemes.insert(scheme.to_owned(), factory);
@@ -159,7 +146,8 @@ impl Registry {
                 building: Mutex::new(HashMap::new()),
                 health,
                 chain,
-                env,
+                context,
+                layers,
             }),
         }
     }
@@ -216,12 +204,14 @@ impl Registry {
     }
 
     /// [`Registry::register_provider`] for a provider already in an `Arc`, so
-    /// [`Registry::provider`] returns that same `Arc`.
+    /// [`Registry::provider`] returns that same `Arc` (when the registry has
+    /// no layers; with [`RegistryBuilder::layer`], it returns the layered one).
     pub fn register_shared_provider(
         &self,
         provider: Arc<dyn Provider>,
     ) -> Option<Arc<dyn Provider>> {
         let name = provider.name().to_owned();
+        let provider = self.inner.layers.wrap(provider);
         let mut state = self.write();
         state.env_errors.remove(&name);
         let replaced = state.providers.insert(name, provider);
@@ -344,7 +334,7 @@ impl Registry {
         name: &str,
         variable: String,
     ) -> std::result::Result<Arc<dyn Provider>, Unresolved> {
-        let value = match (self.inner.env)(&variable) {
+        let value = match self.inner.context.var(&variable) {
             Some(value) if !value.is_empty() => value,
             _ => return Err(Unresolved::Unknown { variable }),
         };
@@ -374,13 +364,16 @@ impl Registry {
             )
             .into());
         };
-        factory.build(name, &dsn).map_err(|e| {
-            if e.provider().is_some() {
-                e
-            } else {
-                e.with_provider(name)
-            }
-        })
+        factory
+            .build_with(name, &dsn, &self.inner.context)
+            .map(|provider| self.inner.layers.wrap(provider))
+            .map_err(|e| {
+                if e.provider().is_some() {
+                    e
+                } else {
+                    e.with_provider(name)
+                }
+            })
     }
 
     /// The health tracker every chain from this registry reports to.

@@ -340,7 +340,7 @@ where
     loop {
         tries += 1;
         let response = model.generate(request.clone()).await?;
-        add_usage(&mut usage, &response.usage);
+        usage.add(&response.usage);
         attempts.extend(response.attempts.iter().cloned());
         let raw = response.text();
         let outcome = parse_answer(&raw).and_then(|value| {
@@ -437,19 +437,6 @@ fn unfence(text: &str) -> &str {
     }
 }
 
-/// Adds `more` to `total`, field by field; a field is known once any part is.
-pub(crate) fn add_usage(total: &mut Usage, more: &Usage) {
-    fn add(a: &mut Option<u64>, b: Option<u64>) {
-        if let Some(b) = b {
-            *a = Some(a.unwrap_or(0).saturating_add(b));
-        }
-    }
-    add(&mut total.input_tokens, more.input_tokens);
-    add(&mut total.output_tokens, more.output_tokens);
-    add(&mut total.cached_input_tokens, more.cached_input_tokens);
-    add(&mut total.reasoning_tokens, more.reasoning_tokens);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -482,8 +469,8 @@ mod tests {
     #[test]
     fn usage_adds_known_fields() {
         let mut total = Usage::default();
-        add_usage(&mut total, &Usage::new(10, 2));
-        add_usage(&mut total, &Usage::new(5, 1).with_cached_input(3));
+        total.add(&Usage::new(10, 2));
+        total.add(&Usage::new(5, 1).with_cached_input(3));
         assert_eq!(total, Usage::new(15, 3).with_cached_input(3));
     }
 }

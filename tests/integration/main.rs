@@ -8,6 +8,7 @@ mod support;
 mod anthropic;
 mod chain;
 mod chat_example;
+mod core;
 mod dsn;
 mod errors;
 mod fake;

@@ -55,7 +55,14 @@ fn new_registers_the_built_in_providers_and_schemes() {
     );
     assert_eq!(
         registry.schemes(),
-        ["anthropic", "foreman", "gemini", "ollama", "openai"]
+        [
+            "anthropic",
+            "azure",
+            "foreman",
+            "gemini",
+            "ollama",
+            "openai"
+        ]
     );
     assert!(registry.aliases().is_empty());
     assert!(registry.env_errors().is_empty());

@@ -56,20 +56,20 @@ pub use config::{AnthropicConfig, DEFAULT_BASE_URL, DEFAULT_MAX_TOKENS, DEFAULT_
 pub use provider::AnthropicProvider;
 
 use crate::providers::http::{DEFAULT_REQUEST_TIMEOUT, HttpSettings};
-use crate::registry::EnvLookup;
+use crate::scheme::BuildContext;
 use crate::{Dsn, Error, Provider, Result};
 
 /// The built-in `anthropic` provider, reading its standard variables through `env`
 /// when first used (never at construction).
-pub(crate) fn builtin(env: &EnvLookup) -> Arc<dyn Provider> {
-    Arc::new(AnthropicProvider::from_env(env))
+pub(crate) fn builtin(context: &BuildContext) -> Arc<dyn Provider> {
+    Arc::new(AnthropicProvider::from_env(context))
 }
 
 /// Builds the provider `name` from a `anthropic://` DSN: its base URL (the
 /// base path goes before `/v1/messages`), its credential as the API key, and
 /// the `version` option as `anthropic-version`.
-pub(crate) fn from_dsn(name: &str, dsn: &Dsn) -> Result<Arc<dyn Provider>> {
-    let settings = HttpSettings::from_dsn(dsn, DEFAULT_REQUEST_TIMEOUT)?;
+pub(crate) fn from_dsn(name: &str, dsn: &Dsn, context: &BuildContext) -> Result<Arc<dyn Provider>> {
+    let settings = context.http(HttpSettings::from_dsn(dsn, DEFAULT_REQUEST_TIMEOUT)?);
     let mut config = AnthropicConfig::new().name(name).http(settings);
     if let Some(version) = dsn.option("version") {
         if version.trim().is_empty() {

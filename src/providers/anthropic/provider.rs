@@ -1,11 +1,11 @@
-//! [`AnthropicProvider`] and its models: `POST {base}/v1/messages`, plain or
-//! streamed, over one HTTP client per provider instance.
+//! [`AnthropicProvider`] and the Messages protocol on the provider core:
+//! `POST {base}/v1/messages`, plain or streamed, over one HTTP client per
+//! provider instance.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
-use async_trait::async_trait;
-use futures::StreamExt as _;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use super::config::{AnthropicConfig, DEFAULT_BASE_URL};
@@ -13,10 +13,11 @@ use super::stream::{MessagesFraming, MessagesStream};
 use super::wire::MessagesResponse;
 use super::{request, response};
 use crate::providers::http::HttpSettings;
-use crate::providers::http::body;
 use crate::providers::http::client::HttpClient;
-use crate::registry::EnvLookup;
-use crate::{Capabilities, Error, EventStream, Model, Provider, Request, Response, Result, Target};
+use crate::providers::http::core::{Call, HttpProvider, Protocol, Shared};
+use crate::providers::http::errors::decode_error;
+use crate::scheme::BuildContext;
+use crate::{Error, Model, Provider, Request, Response, Result, Secret, Target};
 
 /// The Messages endpoint, after a base URL without the API version.
 const MESSAGES_PATH: &str = "/v1/messages";
@@ -53,23 +54,88 @@ const BASE_URL_VARIABLE: &str = "ANTHROPIC_BASE_URL";
 /// ```
 #[derive(Clone)]
 pub struct AnthropicProvider {
-    shared: Arc<Shared>,
+    config: Arc<AnthropicConfig>,
+    inner: HttpProvider<Messages>,
 }
 
-struct Shared {
+/// The Messages protocol of one provider instance.
+#[derive(Debug)]
+pub(crate) struct Messages {
     config: AnthropicConfig,
-    client: ClientSource,
+    /// [`messages_path`] of the base URL.
+    path: &'static str,
 }
 
-enum ClientSource {
-    /// Built with the provider.
-    Ready(HttpClient),
-    /// The built-in provider: key and base URL read through `env` at first
-    /// use; a missing key is an error of that call (and read again next time).
-    Env {
-        env: EnvLookup,
-        client: OnceLock<HttpClient>,
-    },
+impl Protocol for Messages {
+    type Framing = MessagesFraming;
+    type Handler = MessagesStream;
+
+    fn headers(&self, client: &HttpClient) -> Result<HeaderMap> {
+        headers(&self.config, Some(client))
+    }
+
+    fn accept(&self, _streaming: bool) -> Option<&'static str> {
+        None
+    }
+
+    fn path<'a>(&'a self, _model: &str, _streaming: bool) -> Cow<'a, str> {
+        Cow::Borrowed(self.path)
+    }
+
+    async fn body(&self, call: Call<'_>, request: &Request, streaming: bool) -> Result<Vec<u8>> {
+        let wire =
+            request::build(request, call.model, &self.config, call.client, streaming).await?;
+        serde_json::to_vec(&wire)
+            .map_err(|e| Error::config(format!("cannot serialize the request: {e}")))
+    }
+
+    fn answer(&self, body: &[u8], target: &Target, secret: Option<&Secret>) -> Result<Response> {
+        let wire: MessagesResponse = serde_json::from_slice(body)
+            .map_err(|e| decode_error("unexpected response body", &e, secret))?;
+        Ok(response::into_response(
+            wire,
+            target.provider(),
+            target.model(),
+        ))
+    }
+
+    fn stream(
+        &self,
+        model: Arc<OnceLock<String>>,
+        secret: Option<Secret>,
+    ) -> (MessagesFraming, MessagesStream) {
+        (MessagesFraming::new(), MessagesStream::new(secret, model))
+    }
+}
+
+/// The shared part of a provider for `config` over `settings`.
+fn shared(config: AnthropicConfig, settings: HttpSettings) -> Result<Shared<Messages>> {
+    let client = HttpClient::new(settings)?;
+    let protocol = Messages {
+        path: messages_path(client.settings().base_url()),
+        config,
+    };
+    Shared::new(protocol.config.name.clone(), client, protocol)
+}
+
+/// The built-in's shared part: `ANTHROPIC_API_KEY` (required) and
+/// `ANTHROPIC_BASE_URL`.
+fn builtin_from_env(name: &str, context: &BuildContext) -> Result<Shared<Messages>> {
+    let config = AnthropicConfig::new().name(name);
+    let key = context
+        .var(KEY_VARIABLE)
+        .filter(|k| !k.trim().is_empty())
+        .ok_or_else(|| Error::missing_credential(name, KEY_VARIABLE))?;
+    let base = context
+        .var(BASE_URL_VARIABLE)
+        .map(|b| b.trim().to_owned())
+        .filter(|b| !b.is_empty())
+        .unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
+    let settings = HttpSettings::new(base)
+        .api_key(key)
+        .timeout(config.http.request_timeout)
+        .connect_timeout(config.http.connect_timeout);
+    shared(config, context.http(settings))
 }
 
 impl AnthropicProvider {
@@ -79,63 +145,32 @@ impl AnthropicProvider {
     /// A configuration error when a header is malformed or the HTTP client
     /// cannot be built.
     pub fn new(config: AnthropicConfig) -> Result<Self> {
-        let client = HttpClient::new(config.http.clone())?;
-        Self::check_headers(&config)?;
+        let capabilities = config.capabilities.clone();
+        let shared = shared(config.clone(), config.http.clone())?;
         Ok(AnthropicProvider {
-            shared: Arc::new(Shared {
-                config,
-                client: ClientSource::Ready(client),
-            }),
+            config: Arc::new(config),
+            inner: HttpProvider::new(Arc::new(shared), capabilities),
         })
     }
 
     /// The built-in provider: reads `ANTHROPIC_API_KEY` (and
-    /// `ANTHROPIC_BASE_URL`) through `env` when first used.
-    pub(super) fn from_env(env: &EnvLookup) -> Self {
+    /// `ANTHROPIC_BASE_URL`) through `context` when first used.
+    pub(super) fn from_env(context: &BuildContext) -> Self {
+        let config = AnthropicConfig::new();
         AnthropicProvider {
-            shared: Arc::new(Shared {
-                config: AnthropicConfig::new(),
-                client: ClientSource::Env {
-                    env: Arc::clone(env),
-                    client: OnceLock::new(),
-                },
-            }),
+            inner: HttpProvider::lazy(
+                &config.name,
+                context,
+                builtin_from_env,
+                config.capabilities.clone(),
+            ),
+            config: Arc::new(config),
         }
     }
 
     /// The configuration.
     pub fn config(&self) -> &AnthropicConfig {
-        &self.shared.config
-    }
-
-    fn check_headers(config: &AnthropicConfig) -> Result<()> {
-        headers(config, None).map(|_| ())
-    }
-}
-
-impl Shared {
-    fn client(&self) -> Result<&HttpClient> {
-        match &self.client {
-            ClientSource::Ready(client) => Ok(client),
-            ClientSource::Env { env, client } => {
-                if let Some(client) = client.get() {
-                    return Ok(client);
-                }
-                let key = env(KEY_VARIABLE)
-                    .filter(|k| !k.trim().is_empty())
-                    .ok_or_else(|| Error::missing_credential(&self.config.name, KEY_VARIABLE))?;
-                let base = env(BASE_URL_VARIABLE)
-                    .map(|b| b.trim().to_owned())
-                    .filter(|b| !b.is_empty())
-                    .unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
-                let settings = HttpSettings::new(base)
-                    .api_key(key)
-                    .timeout(self.config.http.request_timeout)
-                    .connect_timeout(self.config.http.connect_timeout);
-                let built = HttpClient::new(settings)?;
-                Ok(client.get_or_init(|| built))
-            }
-        }
+        &self.config
     }
 }
 
@@ -171,122 +206,22 @@ fn headers(config: &AnthropicConfig, client: Option<&HttpClient>) -> Result<Head
 
 impl Provider for AnthropicProvider {
     fn name(&self) -> &str {
-        &self.shared.config.name
+        self.inner.name()
     }
 
     fn model(&self, id: &str) -> Result<Arc<dyn Model>> {
-        let target = Target::new(&self.shared.config.name, id)?;
-        Ok(Arc::new(AnthropicModel {
-            shared: Arc::clone(&self.shared),
-            capabilities: self.shared.config.capabilities.clone(),
-            target,
-        }))
+        self.inner.model(id)
     }
 }
 
 impl fmt::Debug for AnthropicProvider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("AnthropicProvider");
-        d.field("name", &self.shared.config.name);
-        match &self.shared.client {
-            ClientSource::Ready(_) => d.field("config", &self.shared.config),
-            ClientSource::Env { .. } => d.field("config", &"from ANTHROPIC_* environment"),
+        d.field("name", &self.config.name);
+        match self.inner.shared() {
+            Some(_) => d.field("config", &*self.config),
+            None => d.field("config", &"from ANTHROPIC_* environment"),
         };
         d.finish()
-    }
-}
-
-/// One model of an [`AnthropicProvider`].
-struct AnthropicModel {
-    shared: Arc<Shared>,
-    target: Target,
-    capabilities: Capabilities,
-}
-
-impl AnthropicModel {
-    /// The client, headers and serialized body of a call.
-    async fn prepare(
-        &self,
-        request: &Request,
-        stream: bool,
-    ) -> Result<(&HttpClient, HeaderMap, Vec<u8>)> {
-        let config = &self.shared.config;
-        let client = self.shared.client()?;
-        let headers = headers(config, Some(client))?;
-        let wire = request::build(request, self.target.model(), config, client, stream).await?;
-        let body = serde_json::to_vec(&wire)
-            .map_err(|e| Error::config(format!("cannot serialize the request: {e}")))?;
-        Ok((client, headers, body))
-    }
-
-    async fn generate_inner(&self, request: Request) -> Result<Response> {
-        let (client, headers, body) = self.prepare(&request, false).await?;
-        let answer = client
-            .post_json(
-                messages_path(client.settings().base_url()),
-                headers,
-                body,
-                false,
-            )
-            .await?;
-        let wire: MessagesResponse = answer.json().await?;
-        Ok(response::into_response(
-            wire,
-            self.target.provider(),
-            self.target.model(),
-        ))
-    }
-
-    async fn stream_inner(&self, request: Request) -> Result<EventStream> {
-        let (client, headers, body) = self.prepare(&request, true).await?;
-        let answer = client
-            .post_json(
-                messages_path(client.settings().base_url()),
-                headers,
-                body,
-                true,
-            )
-            .await?;
-        let echoed = Arc::new(OnceLock::new());
-        let handler = MessagesStream::new(client.credential().cloned(), Arc::clone(&echoed));
-        let mut events = Box::pin(body::event_stream(
-            answer,
-            MessagesFraming::new(),
-            handler,
-            self.target.clone(),
-        ));
-        // Read up to the first event (`message_start` comes first), so the
-        // stream carries the model the server names, as `generate` does; an
-        // error before any output is this call's error.
-        let first = match events.next().await {
-            Some(Ok(event)) => Some(event),
-            Some(Err(e)) => return Err(e),
-            None => None,
-        };
-        let model = echoed
-            .get()
-            .cloned()
-            .unwrap_or_else(|| self.target.model().to_owned());
-        let rest = futures::stream::iter(first.map(Ok)).chain(events);
-        Ok(EventStream::new(self.target.provider(), model, rest))
-    }
-}
-
-#[async_trait]
-impl Model for AnthropicModel {
-    fn capabilities(&self) -> &Capabilities {
-        &self.capabilities
-    }
-
-    async fn generate(&self, request: Request) -> Result<Response> {
-        self.generate_inner(request)
-            .await
-            .map_err(|e| e.or_target(&self.target))
-    }
-
-    async fn stream(&self, request: Request) -> Result<EventStream> {
-        self.stream_inner(request)
-            .await
-            .map_err(|e| e.or_target(&self.target))
     }
 }

@@ -30,7 +30,7 @@ use crate::{Result, Secret, StreamEvent};
 /// ends right after `data: {"type":"message_stop"}` is complete. A last event
 /// cut inside its JSON is still discarded, so the stream counts as cut short.
 #[derive(Debug, Default)]
-pub(super) struct MessagesFraming {
+pub(crate) struct MessagesFraming {
     sse: SseDecoder,
 }
 
@@ -95,7 +95,7 @@ enum BlockState {
 
 /// The stream handler for one Messages answer.
 #[derive(Debug)]
-pub(super) struct MessagesStream {
+pub(crate) struct MessagesStream {
     secret: Option<Secret>,
     model: Arc<OnceLock<String>>,
     blocks: HashMap<u64, BlockState>,

@@ -40,20 +40,20 @@ use std::sync::Arc;
 pub use provider::{DEFAULT_BASE_URL, GeminiConfig, GeminiProvider};
 
 use crate::providers::http::{DEFAULT_REQUEST_TIMEOUT, HttpSettings};
-use crate::registry::EnvLookup;
+use crate::scheme::BuildContext;
 use crate::{Dsn, Provider, Result};
 
 /// The built-in `gemini` provider, reading its standard variables through `env`
 /// when first used (never at construction).
-pub(crate) fn builtin(env: &EnvLookup) -> Arc<dyn Provider> {
-    Arc::new(GeminiProvider::from_env(Arc::clone(env)))
+pub(crate) fn builtin(context: &BuildContext) -> Arc<dyn Provider> {
+    Arc::new(GeminiProvider::from_env(context.clone()))
 }
 
 /// Builds the provider `name` from a `gemini://` DSN: its base URL with the
 /// API version path (`/v1beta` when the DSN gives no path), its credential as
 /// the API key, and the `timeout` / `idle_timeout` / `connect_timeout` options.
-pub(crate) fn from_dsn(name: &str, dsn: &Dsn) -> Result<Arc<dyn Provider>> {
-    let settings = HttpSettings::from_dsn(dsn, DEFAULT_REQUEST_TIMEOUT)?;
+pub(crate) fn from_dsn(name: &str, dsn: &Dsn, context: &BuildContext) -> Result<Arc<dyn Provider>> {
+    let settings = context.http(HttpSettings::from_dsn(dsn, DEFAULT_REQUEST_TIMEOUT)?);
     let mut config = GeminiConfig::from_settings(settings).name(name);
     if dsn.base_path().is_empty() {
         config = config.base_url(format!("{}/v1beta", dsn.base_url()));

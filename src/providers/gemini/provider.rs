@@ -18,7 +18,7 @@ use super::wire::GenerateContentResponse;
 use crate::providers::http::client::HttpClient;
 use crate::providers::http::{HttpSettings, MediaLimits, SseDecoder};
 use crate::providers::http::{body, errors};
-use crate::registry::EnvLookup;
+use crate::scheme;
 use crate::{
     Capabilities, Error, EventStream, Model, Provider, Request, Response, Result, Secret, Target,
 };
@@ -218,7 +218,7 @@ enum ClientSlot {
     /// The built-in provider: its key is read from the environment when it is
     /// first used, and the client built then (once).
     FromEnv {
-        env: EnvLookup,
+        context: scheme::BuildContext,
         // Boxed: the settings are much larger than a ready client.
         config: Box<GeminiConfig>,
         built: Mutex<Option<HttpClient>>,
@@ -245,7 +245,7 @@ impl GeminiProvider {
 
     /// The built-in provider: reads the key from [`KEY_VARIABLES`] through
     /// `env` when first used.
-    pub(crate) fn from_env(env: EnvLookup) -> Self {
+    pub(crate) fn from_env(context: scheme::BuildContext) -> Self {
         let config = GeminiConfig::new();
         GeminiProvider {
             inner: Arc::new(Inner {
@@ -253,7 +253,7 @@ impl GeminiProvider {
                 media_limits: config.media_limits,
                 capabilities: config.capabilities.clone(),
                 client: ClientSlot::FromEnv {
-                    env,
+                    context,
                     config: Box::new(config),
                     built: Mutex::new(None),
                 },
@@ -266,18 +266,22 @@ impl Inner {
     fn client(&self) -> Result<HttpClient> {
         match &self.client {
             ClientSlot::Ready(client) => Ok(client.clone()),
-            ClientSlot::FromEnv { env, config, built } => {
+            ClientSlot::FromEnv {
+                context,
+                config,
+                built,
+            } => {
                 let mut slot = built.lock().unwrap_or_else(PoisonError::into_inner);
                 if let Some(client) = slot.as_ref() {
                     return Ok(client.clone());
                 }
                 let key = KEY_VARIABLES
                     .iter()
-                    .find_map(|var| env(var).filter(|v| !v.trim().is_empty()))
+                    .find_map(|var| context.var(var).filter(|v| !v.trim().is_empty()))
                     .ok_or_else(|| {
                         Error::missing_credential(&self.name, &KEY_VARIABLES.join(" or "))
                     })?;
-                let client = HttpClient::new(config.settings.clone().api_key(key))?;
+                let client = HttpClient::new(context.http(config.settings.clone().api_key(key)))?;
                 *slot = Some(client.clone());
                 Ok(client)
             }
@@ -421,6 +425,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+    use crate::scheme::EnvLookup;
 
     fn lookup(vars: &'static [(&'static str, &'static str)]) -> EnvLookup {
         Arc::new(move |name: &str| {
@@ -494,7 +499,7 @@ mod tests {
             provider.model("gemini-2.5-flash").unwrap().capabilities(),
             &declared
         );
-        let builtin = GeminiProvider::from_env(lookup(&[]));
+        let builtin = GeminiProvider::from_env(scheme::BuildContext::new(lookup(&[])));
         assert_eq!(
             builtin.model("gemini-2.5-pro").unwrap().capabilities(),
             &Capabilities::unknown().streaming(true)
@@ -504,7 +509,7 @@ mod tests {
     #[test]
     fn the_builtin_key_comes_from_gemini_then_google_variables() {
         let key = |vars| {
-            let provider = GeminiProvider::from_env(lookup(vars));
+            let provider = GeminiProvider::from_env(scheme::BuildContext::new(lookup(vars)));
             let client = provider.inner.client();
             client.map(|c| c.credential().map(|k| k.expose().to_owned()))
         };
@@ -533,7 +538,7 @@ mod tests {
             counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             Some("k-123456".to_owned())
         });
-        let provider = GeminiProvider::from_env(env);
+        let provider = GeminiProvider::from_env(scheme::BuildContext::new(env));
         let _model = provider.model("gemini-2.5-flash").unwrap();
         assert_eq!(reads.load(std::sync::atomic::Ordering::SeqCst), 0);
         provider.inner.client().unwrap();

@@ -27,6 +27,9 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// decode error rather than buffering a line that never ends.
 pub const DEFAULT_MAX_EVENT_SIZE: usize = 8 * 1024 * 1024;
 
+/// The `User-Agent` of every request.
+const USER_AGENT: &str = concat!("majordomo/", env!("CARGO_PKG_VERSION"));
+
 /// Where an HTTP provider's server is and how long to wait for it.
 ///
 /// ```
@@ -63,6 +66,8 @@ pub struct HttpSettings {
     /// Largest single stream event (SSE event or NDJSON line), in bytes.
     pub max_event_size: usize,
     headers: Vec<(String, String)>,
+    /// The host's own client, when given with [`HttpSettings::client`].
+    client: Option<reqwest::Client>,
 }
 
 impl HttpSettings {
@@ -81,6 +86,7 @@ impl HttpSettings {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             max_event_size: DEFAULT_MAX_EVENT_SIZE,
             headers: Vec::new(),
+            client: None,
         }
     }
 
@@ -158,6 +164,31 @@ impl HttpSettings {
         self
     }
 
+    /// Sends every request through `client`, a `reqwest::Client` the host
+    /// configured (proxies, TLS roots, pool, its own default headers),
+    /// instead of one the provider builds. The user agent and the headers set
+    /// with [`HttpSettings::header`] then go on each request (over the
+    /// client's defaults of the same name); the connect and read timeouts are
+    /// the client's, while `request_timeout` and the stream deadlines still
+    /// bound each call. Image fetches never use it (they must not carry the
+    /// provider's credential or headers).
+    ///
+    /// ```
+    /// use majordomo::providers::http::HttpSettings;
+    /// let client = reqwest::Client::builder().build().unwrap();
+    /// let settings = HttpSettings::new("http://127.0.0.1:8000/v1").client(client);
+    /// assert!(settings.has_client());
+    /// ```
+    pub fn client(mut self, client: reqwest::Client) -> Self {
+        self.client = Some(client);
+        self
+    }
+
+    /// True when the host's own client was given with [`HttpSettings::client`].
+    pub fn has_client(&self) -> bool {
+        self.client.is_some()
+    }
+
     /// The base URL, without a trailing `/`.
     pub fn base_url(&self) -> &str {
         &self.base_url
@@ -182,7 +213,18 @@ impl fmt::Debug for HttpSettings {
                 "headers",
                 &self.headers.iter().map(|(k, _)| k).collect::<Vec<_>>(),
             )
+            .field("host_client", &self.client.is_some())
             .finish()
+    }
+}
+
+impl crate::BuildContext {
+    /// `settings` with the host's client, when there is one.
+    pub(crate) fn http(&self, settings: HttpSettings) -> HttpSettings {
+        match self.http_client() {
+            Some(client) => settings.client(client.clone()),
+            None => settings,
+        }
     }
 }
 
@@ -191,6 +233,9 @@ impl fmt::Debug for HttpSettings {
 pub struct HttpClient {
     client: reqwest::Client,
     settings: HttpSettings,
+    /// With the host's client: the user agent and configured headers, sent
+    /// on each request since they are not the client's defaults.
+    request_headers: Option<HeaderMap>,
 }
 
 impl fmt::Debug for HttpClient {
@@ -254,19 +299,6 @@ impl HttpResponse {
         }
         Ok(Bytes::from(body))
     }
-
-    /// The whole body decoded as JSON into `T`.
-    ///
-    /// # Errors
-    /// A transport error, or a decode error (transient) naming what did not fit.
-    // Unused when only the providers that parse bytes themselves are compiled.
-    #[cfg_attr(not(any(feature = "anthropic", feature = "ollama")), allow(dead_code))]
-    pub async fn json<T: serde::de::DeserializeOwned>(self) -> Result<T> {
-        let secret = self.secret.clone();
-        let bytes = self.bytes().await?;
-        serde_json::from_slice(&bytes)
-            .map_err(|e| errors::decode_error("unexpected response body", &e, secret.as_ref()))
-    }
 }
 
 impl HttpClient {
@@ -285,6 +317,19 @@ impl HttpClient {
                 .map_err(|_| Error::config(format!("invalid value for header {name}")))?;
             headers.insert(name, value);
         }
+        if let Some(client) = &settings.client {
+            let mut request_headers = HeaderMap::new();
+            request_headers.insert(
+                reqwest::header::USER_AGENT,
+                HeaderValue::from_static(USER_AGENT),
+            );
+            request_headers.extend(headers);
+            return Ok(HttpClient {
+                client: client.clone(),
+                settings,
+                request_headers: Some(request_headers),
+            });
+        }
         // Each read is bounded too, by the longer of the two deadlines: a
         // `generate` may wait `request_timeout` for its headers, a stream
         // `idle_timeout` between chunks. The stream deadlines themselves are
@@ -293,10 +338,14 @@ impl HttpClient {
             .connect_timeout(settings.connect_timeout)
             .read_timeout(settings.request_timeout.max(settings.stream_idle_timeout()))
             .default_headers(headers)
-            .user_agent(concat!("majordomo/", env!("CARGO_PKG_VERSION")))
+            .user_agent(USER_AGENT)
             .build()
             .map_err(|e| Error::config(format!("cannot build the HTTP client: {e}")))?;
-        Ok(HttpClient { client, settings })
+        Ok(HttpClient {
+            client,
+            settings,
+            request_headers: None,
+        })
     }
 
     /// The settings the client was built from.
@@ -330,9 +379,11 @@ impl HttpClient {
         body: Vec<u8>,
         streaming: bool,
     ) -> Result<HttpResponse> {
-        let mut request = self
-            .client
-            .post(self.url(path))
+        let mut request = self.client.post(self.url(path));
+        if let Some(defaults) = &self.request_headers {
+            request = request.headers(defaults.clone());
+        }
+        let mut request = request
             .headers(headers)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body);
@@ -393,7 +444,7 @@ impl HttpClient {
                 .connect_timeout(DEFAULT_CONNECT_TIMEOUT)
                 .pool_max_idle_per_host(0)
                 .redirect(redirects)
-                .user_agent(concat!("majordomo/", env!("CARGO_PKG_VERSION")))
+                .user_agent(USER_AGENT)
                 .build()
                 .map_err(|e| format!("cannot build the HTTP client for images: {e}"))
         });

@@ -34,7 +34,7 @@ use reqwest::header::{CONTENT_TYPE, HeaderMap};
 
 use super::client::HttpClient;
 use super::errors;
-use crate::llm::media_cache::CachedImage;
+use super::media_cache::{self, CachedImage};
 use crate::{Error, ErrorClass, ErrorKind, Image, ImageSource, Request, Result};
 
 /// Limits on fetching an image by URL. They apply to `http`/`https` images
@@ -117,7 +117,7 @@ pub(crate) async fn inline_image(
     image: &Image,
     limits: &MediaLimits,
 ) -> Result<InlineImage> {
-    let cache = request.media_cache();
+    let cache = media_cache::of(request);
     match &image.source {
         ImageSource::Inline { media_type, data } => Ok(InlineImage {
             media_type: media_type.clone(),
@@ -518,7 +518,7 @@ mod tests {
         assert_eq!(first.media_type, "image/png");
         assert_eq!(&*first.base64, b64(PNG));
         assert!(Arc::ptr_eq(&first.base64, &again.base64));
-        assert_eq!(request.media_cache().encode_count(), 1);
+        assert_eq!(media_cache::of(&request).encode_count(), 1);
         // Another request (another call) encodes its own.
         let other = request_with(&image);
         let third = inline_image(&client, &other, &image, &limits)

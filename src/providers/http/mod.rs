@@ -8,8 +8,10 @@
 
 pub(crate) mod body;
 pub(crate) mod client;
+pub(crate) mod core;
 pub(crate) mod errors;
 pub mod media;
+mod media_cache;
 mod ndjson;
 mod sse;
 

@@ -46,18 +46,18 @@ pub use config::{DEFAULT_BASE_URL, OllamaConfig};
 pub use provider::OllamaProvider;
 
 use crate::providers::http::{DEFAULT_REQUEST_TIMEOUT, HttpSettings};
-use crate::registry::EnvLookup;
+use crate::scheme::BuildContext;
 use crate::{Dsn, Provider, Result};
 
 /// The built-in `ollama` provider, reading its standard variables through `env`
 /// when first used (never at construction).
-pub(crate) fn builtin(env: &EnvLookup) -> Arc<dyn Provider> {
-    Arc::new(OllamaProvider::from_env("ollama", env.clone()))
+pub(crate) fn builtin(context: &BuildContext) -> Arc<dyn Provider> {
+    Arc::new(OllamaProvider::from_env("ollama", context))
 }
 
 /// Builds the provider `name` from a `ollama://` DSN.
-pub(crate) fn from_dsn(name: &str, dsn: &Dsn) -> Result<Arc<dyn Provider>> {
-    let settings = HttpSettings::from_dsn(dsn, DEFAULT_REQUEST_TIMEOUT)?;
+pub(crate) fn from_dsn(name: &str, dsn: &Dsn, context: &BuildContext) -> Result<Arc<dyn Provider>> {
+    let settings = context.http(HttpSettings::from_dsn(dsn, DEFAULT_REQUEST_TIMEOUT)?);
     let config = OllamaConfig::from_settings(settings).name(name);
     Ok(Arc::new(OllamaProvider::new(config)?))
 }

@@ -1,11 +1,10 @@
-//! [`OllamaProvider`] and its models: one HTTP client per provider, built at
-//! construction, or (for the built-in `ollama`) when first used, from
-//! `OLLAMA_HOST`.
+//! [`OllamaProvider`] and the native chat protocol on the provider core: one
+//! HTTP client per provider, built at construction, or (for the built-in
+//! `ollama`) when first used, from `OLLAMA_HOST`.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::{Arc, OnceLock};
-
-use async_trait::async_trait;
 
 use super::config::{self, OllamaConfig, Parts};
 use super::errors;
@@ -14,11 +13,12 @@ use super::response;
 use super::stream::ChatStream;
 use super::wire::ChatResponse;
 use crate::providers::http::LineDecoder;
-use crate::providers::http::body::event_stream;
-use crate::providers::http::client::{HttpClient, HttpResponse};
+use crate::providers::http::client::HttpClient;
+use crate::providers::http::core::{Call, HttpProvider, Protocol, Shared};
+use crate::providers::http::errors::decode_error;
 use crate::providers::http::media::MediaLimits;
-use crate::registry::EnvLookup;
-use crate::{Capabilities, Error, EventStream, Model, Provider, Request, Response, Result, Target};
+use crate::scheme::BuildContext;
+use crate::{Error, Model, Provider, Request, Response, Result, Secret, Target};
 
 const CHAT_PATH: &str = "/api/chat";
 
@@ -46,53 +46,84 @@ const CHAT_PATH: &str = "/api/chat";
 /// error (classified request-specific).
 #[derive(Clone)]
 pub struct OllamaProvider {
-    name: Arc<str>,
-    capabilities: Capabilities,
-    backend: Arc<Backend>,
+    inner: HttpProvider<NativeChat>,
 }
 
-/// The one client and what each call needs.
-struct Shared {
-    name: Arc<str>,
-    client: HttpClient,
+/// Ollama's native chat protocol: NDJSON streams, images always as bytes.
+#[derive(Debug)]
+pub(crate) struct NativeChat {
     limits: MediaLimits,
 }
 
-enum Backend {
-    Ready(Arc<Shared>),
-    /// The built-in provider: configured from the environment on first use.
-    FromEnv {
-        env: EnvLookup,
-        built: OnceLock<Result<Arc<Shared>>>,
-    },
-}
+impl Protocol for NativeChat {
+    type Framing = LineDecoder;
+    type Handler = ChatStream;
+    // An Ollama stream is handed out as soon as its head arrives.
+    const WAIT_FOR_FIRST_EVENT: bool = false;
 
-impl Backend {
-    fn get(&self, name: &str) -> Result<Arc<Shared>> {
-        match self {
-            Backend::Ready(shared) => Ok(shared.clone()),
-            Backend::FromEnv { env, built } => built
-                .get_or_init(|| {
-                    let host = env("OLLAMA_HOST").unwrap_or_default();
-                    let mut config = OllamaConfig::from_host(&host).name(name);
-                    if let Some(key) = env("OLLAMA_API_KEY").filter(|k| !k.trim().is_empty()) {
-                        config = config.api_key(key.trim().to_owned());
-                    }
-                    Shared::new(config.into_parts()).map(Arc::new)
-                })
-                .clone(),
-        }
+    fn headers(&self, client: &HttpClient) -> Result<reqwest::header::HeaderMap> {
+        request::headers(client.settings())
+    }
+
+    fn accept(&self, _streaming: bool) -> Option<&'static str> {
+        None
+    }
+
+    fn path<'a>(&'a self, _model: &str, _streaming: bool) -> Cow<'a, str> {
+        Cow::Borrowed(CHAT_PATH)
+    }
+
+    async fn body(&self, call: Call<'_>, request: &Request, streaming: bool) -> Result<Vec<u8>> {
+        let cx = Context {
+            provider: call.provider,
+            client: call.client,
+            limits: &self.limits,
+        };
+        let body = request::build(&cx, request, call.model, streaming).await?;
+        serde_json::to_vec(&body)
+            .map_err(|e| Error::config(format!("cannot encode the Ollama request: {e}")))
+    }
+
+    fn answer(&self, body: &[u8], target: &Target, secret: Option<&Secret>) -> Result<Response> {
+        let wire: ChatResponse = serde_json::from_slice(body)
+            .map_err(|e| decode_error("unexpected response body", &e, secret))?;
+        response::into_response(wire, target.provider(), target.model(), secret)
+    }
+
+    fn stream(
+        &self,
+        _model: Arc<OnceLock<String>>,
+        secret: Option<Secret>,
+    ) -> (LineDecoder, ChatStream) {
+        (LineDecoder::new(), ChatStream::new(secret))
+    }
+
+    fn refine(&self, error: Error) -> Error {
+        errors::refine(error)
     }
 }
 
-impl Shared {
-    fn new(parts: Parts) -> Result<Self> {
-        Ok(Shared {
-            name: Arc::from(parts.name),
-            client: HttpClient::new(parts.settings)?,
-            limits: parts.media_limits,
-        })
+/// The shared part of a provider for `parts`.
+fn shared(parts: Parts) -> Result<Shared<NativeChat>> {
+    let client = HttpClient::new(parts.settings)?;
+    let protocol = NativeChat {
+        limits: parts.media_limits,
+    };
+    Shared::new(parts.name, client, protocol)
+}
+
+/// The built-in's shared part: `OLLAMA_HOST` and the optional `OLLAMA_API_KEY`.
+fn builtin_from_env(name: &str, context: &BuildContext) -> Result<Shared<NativeChat>> {
+    let host = context.var("OLLAMA_HOST").unwrap_or_default();
+    let mut config = OllamaConfig::from_host(&host).name(name);
+    if let Some(key) = context
+        .var("OLLAMA_API_KEY")
+        .filter(|k| !k.trim().is_empty())
+    {
+        config = config.api_key(key.trim().to_owned());
     }
+    let settings = context.http(config.http_settings().clone());
+    shared(config.http(settings).into_parts())
 }
 
 impl OllamaProvider {
@@ -105,24 +136,21 @@ impl OllamaProvider {
     pub fn new(config: OllamaConfig) -> Result<Self> {
         let parts = config.into_parts();
         let capabilities = parts.capabilities.clone();
-        let shared = Shared::new(parts)?;
         Ok(OllamaProvider {
-            name: shared.name.clone(),
-            capabilities,
-            backend: Arc::new(Backend::Ready(Arc::new(shared))),
+            inner: HttpProvider::new(Arc::new(shared(parts)?), capabilities),
         })
     }
 
     /// The built-in `ollama`: `OLLAMA_HOST` (default `127.0.0.1:11434`) and
-    /// the optional `OLLAMA_API_KEY` are read through `env` on first use.
-    pub(crate) fn from_env(name: &str, env: EnvLookup) -> Self {
+    /// the optional `OLLAMA_API_KEY` are read through `context` on first use.
+    pub(crate) fn from_env(name: &str, context: &BuildContext) -> Self {
         OllamaProvider {
-            name: Arc::from(name),
-            capabilities: config::default_capabilities(),
-            backend: Arc::new(Backend::FromEnv {
-                env,
-                built: OnceLock::new(),
-            }),
+            inner: HttpProvider::lazy(
+                name,
+                context,
+                builtin_from_env,
+                config::default_capabilities(),
+            ),
         }
     }
 }
@@ -130,13 +158,10 @@ impl OllamaProvider {
 impl fmt::Debug for OllamaProvider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("OllamaProvider");
-        d.field("name", &self.name);
-        match &*self.backend {
-            Backend::Ready(shared) => d.field("client", &shared.client),
-            Backend::FromEnv { built, .. } => match built.get() {
-                Some(Ok(shared)) => d.field("client", &shared.client),
-                _ => d.field("client", &"from OLLAMA_HOST on first use"),
-            },
+        d.field("name", &self.inner.name());
+        match self.inner.shared() {
+            Some(shared) => d.field("client", shared.client()),
+            None => d.field("client", &"from OLLAMA_HOST on first use"),
         };
         d.finish()
     }
@@ -144,79 +169,10 @@ impl fmt::Debug for OllamaProvider {
 
 impl Provider for OllamaProvider {
     fn name(&self) -> &str {
-        &self.name
+        self.inner.name()
     }
 
     fn model(&self, id: &str) -> Result<Arc<dyn Model>> {
-        Ok(Arc::new(OllamaModel {
-            target: Target::new(&self.name, id)?,
-            backend: self.backend.clone(),
-            capabilities: self.capabilities.clone(),
-        }))
-    }
-}
-
-/// One model of an [`OllamaProvider`].
-struct OllamaModel {
-    target: Target,
-    backend: Arc<Backend>,
-    capabilities: Capabilities,
-}
-
-impl OllamaModel {
-    async fn send(&self, request: &Request, stream: bool) -> Result<(Arc<Shared>, HttpResponse)> {
-        let shared = self.backend.get(self.target.provider())?;
-        let cx = Context {
-            provider: &shared.name,
-            client: &shared.client,
-            limits: &shared.limits,
-        };
-        let body = request::build(&cx, request, self.target.model(), stream).await?;
-        let bytes = serde_json::to_vec(&body)
-            .map_err(|e| Error::config(format!("cannot encode the Ollama request: {e}")))?;
-        let headers = request::headers(shared.client.settings())?;
-        let answer = shared
-            .client
-            .post_json(CHAT_PATH, headers, bytes, stream)
-            .await
-            .map_err(errors::refine)?;
-        Ok((shared, answer))
-    }
-
-    async fn generate_inner(&self, request: Request) -> Result<Response> {
-        let (shared, answer) = self.send(&request, false).await?;
-        let wire: ChatResponse = answer.json().await?;
-        response::into_response(
-            wire,
-            &shared.name,
-            self.target.model(),
-            shared.client.credential(),
-        )
-    }
-
-    async fn stream_inner(&self, request: Request) -> Result<EventStream> {
-        let (shared, answer) = self.send(&request, true).await?;
-        let handler = ChatStream::new(shared.client.credential().cloned());
-        let events = event_stream(answer, LineDecoder::new(), handler, self.target.clone());
-        Ok(EventStream::new(&*shared.name, self.target.model(), events))
-    }
-}
-
-#[async_trait]
-impl Model for OllamaModel {
-    fn capabilities(&self) -> &Capabilities {
-        &self.capabilities
-    }
-
-    async fn generate(&self, request: Request) -> Result<Response> {
-        self.generate_inner(request)
-            .await
-            .map_err(|e| e.or_target(&self.target))
-    }
-
-    async fn stream(&self, request: Request) -> Result<EventStream> {
-        self.stream_inner(request)
-            .await
-            .map_err(|e| e.or_target(&self.target))
+        self.inner.model(id)
     }
 }

@@ -24,7 +24,7 @@ use crate::{Result, Secret, StreamEvent, Usage};
 
 /// The state of one streamed answer.
 #[derive(Debug)]
-pub(super) struct ChatStream {
+pub(crate) struct ChatStream {
     tool_calls: usize,
     /// Names this answer in the tool-call ids we make up.
     nonce: String,

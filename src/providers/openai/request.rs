@@ -42,7 +42,7 @@ use crate::{
 
 /// The protocol choices of one provider instance.
 #[derive(Debug, Clone)]
-pub(super) struct Protocol {
+pub(crate) struct ChatCompletions {
     /// Resolved: never [`MaxTokensField::Auto`].
     pub max_tokens_field: MaxTokensField,
     /// The effort sent for [`ReasoningLevel::Max`].
@@ -58,7 +58,7 @@ const SEED_MASK: u64 = i64::MAX as u64;
 
 /// `data:` URLs for the `http(s)` image URLs of a request, by URL (see
 /// [`inline_urls`]).
-pub(super) type Inlined = HashMap<String, String>;
+pub(crate) type Inlined = HashMap<String, String>;
 
 /// Fetches every `http(s)` image of `request` (once per call: the request's
 /// media cache is shared by its clones) and returns each as a `data:` URL,
@@ -99,7 +99,7 @@ pub(super) async fn inline_urls(
 
 /// The serialized body for `model`; `inlined` replaces image URLs.
 pub(super) fn build_body(
-    protocol: &Protocol,
+    protocol: &ChatCompletions,
     model: &str,
     request: &Request,
     stream: bool,
@@ -112,7 +112,7 @@ pub(super) fn build_body(
 
 /// The request body, borrowing from `request`.
 pub(super) fn build<'a>(
-    protocol: &'a Protocol,
+    protocol: &'a ChatCompletions,
     model: &'a str,
     request: &'a Request,
     stream: bool,

@@ -45,7 +45,7 @@ struct OpenCall {
 
 /// The stream state machine for one answer.
 #[derive(Debug)]
-pub(super) struct ChunkHandler {
+pub(crate) struct ChunkHandler {
     /// The model the server names in its chunks, shared with the caller that
     /// builds the [`crate::EventStream`].
     model: Arc<OnceLock<String>>,
@@ -240,7 +240,7 @@ impl FrameHandler<SseEvent> for ChunkHandler {
 /// `event: error` plus `data:`. The standard decoder drops unknown fields, so
 /// without this such a failure would look like a short, clean answer.
 #[derive(Debug)]
-pub(super) struct ErrorFieldFraming {
+pub(crate) struct ErrorFieldFraming {
     inner: SseDecoder,
     at_line_start: bool,
     /// Bytes at a line start that may still become `error:`.

@@ -1,5 +1,6 @@
 //! [`QueueWatch`]: how a deadline outside a lane learns that its call is still
-//! waiting in the lane's queue when it expires (issue 12, ADR 0015).
+//! waiting in the lane's queue when it expires (issue 12, ADR 0015). It rides
+//! on the [`crate::Request`], so it lives with the contract, below the lanes.
 //!
 //! With `timeout → lane → provider`, the timeout's deadline covers queueing
 //! too (ADR 0009), so a congested lane fails over to the next target. But a

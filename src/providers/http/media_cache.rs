@@ -1,6 +1,8 @@
-//! [`MediaCache`]: per-call memory of fetched and encoded images, shared by
-//! every clone of a [`crate::Request`] so that a chain's retries and failovers
-//! fetch a URL image once and base64-encode inline bytes once.
+//! [`MediaCache`]: per-call memory of fetched and encoded images, kept in the
+//! scratch of a [`crate::Request`] (shared by its clones, renewed by a chain
+//! per call) so that a chain's retries and failovers fetch a URL image once
+//! and base64-encode inline bytes once. The request itself does no I/O and
+//! does not know this type.
 //!
 //! Two tables, each behind its own lock held only to find or insert a slot
 //! (never across an encode or a fetch):
@@ -21,11 +23,10 @@ use base64::Engine as _;
 use bytes::Bytes;
 use tokio::sync::OnceCell;
 
-use super::error::Result;
+use crate::{Request, Result};
 
 /// An image resolved to base64, as remembered for a URL.
 #[derive(Debug, Clone)]
-#[cfg_attr(not(feature = "http"), allow(dead_code))]
 pub(crate) struct CachedImage {
     /// The media type, e.g. `image/png`.
     pub(crate) media_type: String,
@@ -34,8 +35,12 @@ pub(crate) struct CachedImage {
 }
 
 /// The outcome of resolving one URL, shared by every clone of the request.
-#[cfg_attr(not(feature = "http"), allow(dead_code))]
 pub(crate) type UrlSlot = Arc<OnceCell<Result<CachedImage>>>;
+
+/// The media cache of `request`'s call, created empty on first use.
+pub(crate) fn of(request: &Request) -> MediaCache {
+    MediaCache::clone(&request.scratch().get_or_default::<MediaCache>())
+}
 
 /// Shared by clones of one request; a new request starts empty. Never
 /// serialized and ignored by equality: it is a cache, not content.
@@ -45,7 +50,6 @@ pub(crate) struct MediaCache {
 }
 
 #[derive(Default)]
-#[cfg_attr(not(feature = "http"), allow(dead_code))]
 struct Inner {
     /// (address, length) of inline bytes → their base64.
     encoded: Mutex<HashMap<(usize, usize), Encoded>>,
@@ -56,14 +60,12 @@ struct Inner {
     encodes: std::sync::atomic::AtomicUsize,
 }
 
-#[cfg_attr(not(feature = "http"), allow(dead_code))]
 struct Encoded {
     /// Keeps the allocation alive, so the key's address is not reused.
     _pin: Bytes,
     base64: Arc<OnceLock<Arc<str>>>,
 }
 
-#[cfg_attr(not(feature = "http"), allow(dead_code))]
 impl MediaCache {
     /// The base64 (standard alphabet, padded) of `data`, encoded once for
     /// every clone of the request however often it is asked for.

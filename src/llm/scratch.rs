@@ -1,0 +1,67 @@
+//! [`CallScratch`]: per-call state that the layers above the contract keep on
+//! a [`crate::Request`] without the request knowing what it is.
+//!
+//! The request does no I/O and names no I/O type; the HTTP layer keeps its
+//! media cache here (one fetch of a URL image per chain call, shared by the
+//! call's retries and failovers). Clones of a request share the scratch; a
+//! chain starts a fresh one per call (`Request::renew_scratch`).
+
+use std::any::Any;
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// Values keyed by their type, shared by clones. Never serialized and ignored
+/// by equality: it is a cache, not content.
+#[derive(Clone, Default)]
+pub(crate) struct CallScratch {
+    slots: Arc<Mutex<Vec<Arc<dyn Any + Send + Sync>>>>,
+}
+
+impl CallScratch {
+    /// The value of type `T`, created with `T::default()` on first use and
+    /// shared by every clone from then on.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    pub(crate) fn get_or_default<T: Any + Send + Sync + Default>(&self) -> Arc<T> {
+        let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        for slot in slots.iter() {
+            if let Ok(found) = Arc::clone(slot).downcast::<T>() {
+                return found;
+            }
+        }
+        let fresh = Arc::new(T::default());
+        slots.push(Arc::clone(&fresh) as Arc<dyn Any + Send + Sync>);
+        fresh
+    }
+}
+
+impl PartialEq for CallScratch {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl fmt::Debug for CallScratch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CallScratch")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clones_share_values_and_a_new_scratch_starts_empty() {
+        let scratch = CallScratch::default();
+        let a = scratch.get_or_default::<Mutex<u32>>();
+        *a.lock().unwrap_or_else(PoisonError::into_inner) = 7;
+        let b = scratch.clone().get_or_default::<Mutex<u32>>();
+        assert!(Arc::ptr_eq(&a, &b));
+        // Another type has its own slot.
+        assert_eq!(*scratch.get_or_default::<String>(), "");
+        let fresh = CallScratch::default().get_or_default::<Mutex<u32>>();
+        assert_eq!(*fresh.lock().unwrap_or_else(PoisonError::into_inner), 0);
+        assert_eq!(scratch, CallScratch::default());
+        assert_eq!(format!("{scratch:?}"), "CallScratch");
+    }
+}

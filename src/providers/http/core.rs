@@ -1,0 +1,358 @@
+//! The one HTTP model (issue 13, ADR 0019): a [`Protocol`] says only what
+//! differs between wire formats (the call's path, headers and body from a
+//! [`Request`], how to read an answer and one stream event, which error
+//! signals its bodies carry); [`HttpProvider`] and its models own the rest
+//! once: the client (built with the provider, or lazily from the environment
+//! for a built-in), auth headers, media prefetch, body and event limits,
+//! `Retry-After` and error mapping (in [`HttpClient`]), the stream driver and
+//! its first-event and idle deadlines ([`body::event_stream`]), and the wait
+//! for the first event, so that an error before any output is returned where
+//! a chain can still fail over.
+
+// Only the protocols migrated so far use the core.
+#![cfg_attr(not(any(feature = "openai", feature = "ollama")), allow(dead_code))]
+
+use std::borrow::Cow;
+use std::fmt;
+use std::future::Future;
+use std::sync::{Arc, OnceLock};
+
+use async_trait::async_trait;
+use futures::StreamExt as _;
+use reqwest::header::{ACCEPT, HeaderMap, HeaderValue};
+
+use super::body::{self, FrameHandler, Framing};
+use super::client::{HttpClient, HttpResponse};
+use crate::scheme::BuildContext;
+use crate::{
+    Capabilities, Error, EventStream, Model, Provider, Request, Response, Result, Secret, Target,
+};
+
+/// One wire protocol: what a call looks like on the wire, and how its answers
+/// read. Everything else is the HTTP model's.
+pub(crate) trait Protocol: fmt::Debug + Send + Sync + 'static {
+    /// Cuts a streamed body into frames (SSE events, NDJSON lines).
+    type Framing: Framing;
+    /// Turns frames into events.
+    type Handler: FrameHandler<<Self::Framing as Framing>::Frame>;
+
+    /// Whether opening a stream waits for its first event, so that an error
+    /// before any output is returned by `stream` itself (where a chain can
+    /// still fail over) and the model the server names is known.
+    const WAIT_FOR_FIRST_EVENT: bool = true;
+
+    /// The headers of every call, built once with the client: credentials
+    /// (marked sensitive) and fixed protocol headers.
+    ///
+    /// # Errors
+    /// A configuration error for a value a header cannot carry.
+    fn headers(&self, client: &HttpClient) -> Result<HeaderMap>;
+
+    /// The `Accept` header of a call; `None` sends none.
+    fn accept(&self, streaming: bool) -> Option<&'static str> {
+        Some(if streaming {
+            "text/event-stream"
+        } else {
+            "application/json"
+        })
+    }
+
+    /// The path of a call for `model`, relative to the base URL (a query
+    /// included).
+    fn path<'a>(&'a self, model: &str, streaming: bool) -> Cow<'a, str>;
+
+    /// The serialized body of a call. Images the protocol sends as bytes are
+    /// fetched through [`crate::providers::http::media`] with `call.client`
+    /// (the request's media cache makes that once per chain call).
+    ///
+    /// # Errors
+    /// A configuration error when the request cannot be expressed; the
+    /// request-specific error of an image that cannot be fetched.
+    fn body<'a>(
+        &'a self,
+        call: Call<'a>,
+        request: &'a Request,
+        streaming: bool,
+    ) -> impl Future<Output = Result<Vec<u8>>> + Send + 'a;
+
+    /// A whole answer read into a response.
+    ///
+    /// # Errors
+    /// A decode error, or the error the body carries.
+    fn answer(&self, body: &[u8], target: &Target, secret: Option<&Secret>) -> Result<Response>;
+
+    /// The framing and handler of one streamed answer. `model` receives the
+    /// model the server names, when the protocol's events name it.
+    fn stream(
+        &self,
+        model: Arc<OnceLock<String>>,
+        secret: Option<Secret>,
+    ) -> (Self::Framing, Self::Handler);
+
+    /// The error of a call that failed before its body, refined with the
+    /// protocol's own signals. The default keeps it.
+    fn refine(&self, error: Error) -> Error {
+        error
+    }
+}
+
+/// Who a call is for, as a protocol building its body sees it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Call<'a> {
+    /// The provider's name (its own thinking parts go back to it).
+    #[cfg_attr(not(feature = "ollama"), allow(dead_code))]
+    pub(crate) provider: &'a str,
+    /// The model id.
+    pub(crate) model: &'a str,
+    /// The provider's client, for media fetches.
+    pub(crate) client: &'a HttpClient,
+}
+
+/// What every model of a provider instance shares: its name, client, headers
+/// and protocol.
+pub(crate) struct Shared<P> {
+    name: String,
+    client: HttpClient,
+    headers: HeaderMap,
+    protocol: P,
+}
+
+impl<P: Protocol> Shared<P> {
+    /// The client for `settings`-built `client`, with the protocol's headers.
+    ///
+    /// # Errors
+    /// As [`Protocol::headers`].
+    pub(crate) fn new(name: String, client: HttpClient, protocol: P) -> Result<Self> {
+        let headers = protocol
+            .headers(&client)
+            .map_err(|e| e.with_provider(name.as_str()))?;
+        Ok(Shared {
+            name,
+            client,
+            headers,
+            protocol,
+        })
+    }
+
+    /// The HTTP client.
+    pub(crate) fn client(&self) -> &HttpClient {
+        &self.client
+    }
+
+    /// The protocol.
+    pub(crate) fn protocol(&self) -> &P {
+        &self.protocol
+    }
+}
+
+/// Builds a built-in provider's shared part (for the provider of that name)
+/// from its environment on first use.
+type Build<P> = fn(&str, &BuildContext) -> Result<Shared<P>>;
+
+/// Where a model finds its provider's shared part.
+enum Source<P> {
+    /// Built with the provider.
+    Ready(Arc<Shared<P>>),
+    /// A built-in: built from the environment on first success. A failure
+    /// (a missing key) is not remembered, so setting it later takes effect.
+    Lazy {
+        context: BuildContext,
+        build: Build<P>,
+        built: OnceLock<Arc<Shared<P>>>,
+    },
+}
+
+impl<P: Protocol> Source<P> {
+    fn shared(&self, name: &str) -> Result<Arc<Shared<P>>> {
+        match self {
+            Source::Ready(shared) => Ok(Arc::clone(shared)),
+            Source::Lazy {
+                context,
+                build,
+                built,
+            } => {
+                if let Some(shared) = built.get() {
+                    return Ok(Arc::clone(shared));
+                }
+                let shared = Arc::new(build(name, context)?);
+                Ok(Arc::clone(built.get_or_init(|| shared)))
+            }
+        }
+    }
+}
+
+/// A provider speaking protocol `P` over HTTP: one client (one connection
+/// pool) shared by all its models.
+pub(crate) struct HttpProvider<P> {
+    name: Arc<str>,
+    source: Arc<Source<P>>,
+    capabilities: Capabilities,
+}
+
+impl<P> Clone for HttpProvider<P> {
+    fn clone(&self) -> Self {
+        HttpProvider {
+            name: Arc::clone(&self.name),
+            source: Arc::clone(&self.source),
+            capabilities: self.capabilities.clone(),
+        }
+    }
+}
+
+impl<P: Protocol> HttpProvider<P> {
+    /// A provider over `shared`, its models declaring `capabilities`.
+    pub(crate) fn new(shared: Arc<Shared<P>>, capabilities: Capabilities) -> Self {
+        HttpProvider {
+            name: Arc::from(shared.name.as_str()),
+            source: Arc::new(Source::Ready(shared)),
+            capabilities,
+        }
+    }
+
+    /// A built-in provider `name`, built by `build` from `context` when first
+    /// called (never at construction).
+    pub(crate) fn lazy(
+        name: &str,
+        context: &BuildContext,
+        build: Build<P>,
+        capabilities: Capabilities,
+    ) -> Self {
+        HttpProvider {
+            name: Arc::from(name),
+            source: Arc::new(Source::Lazy {
+                context: context.clone(),
+                build,
+                built: OnceLock::new(),
+            }),
+            capabilities,
+        }
+    }
+
+    /// The shared part, when built.
+    pub(crate) fn shared(&self) -> Option<&Shared<P>> {
+        match &*self.source {
+            Source::Ready(shared) => Some(shared),
+            Source::Lazy { built, .. } => built.get().map(|s| &**s),
+        }
+    }
+}
+
+impl<P: Protocol> Provider for HttpProvider<P> {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn model(&self, id: &str) -> Result<Arc<dyn Model>> {
+        Ok(Arc::new(HttpModel {
+            source: Arc::clone(&self.source),
+            target: Target::new(&self.name, id)?,
+            capabilities: self.capabilities.clone(),
+        }))
+    }
+}
+
+impl<P: Protocol> fmt::Debug for HttpProvider<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("HttpProvider");
+        d.field("name", &self.name);
+        match self.shared() {
+            Some(shared) => d
+                .field("settings", shared.client().settings())
+                .field("protocol", shared.protocol()),
+            None => d.field("client", &"from the environment on first use"),
+        };
+        d.finish()
+    }
+}
+
+/// One model of an [`HttpProvider`].
+struct HttpModel<P> {
+    source: Arc<Source<P>>,
+    target: Target,
+    capabilities: Capabilities,
+}
+
+impl<P: Protocol> HttpModel<P> {
+    async fn send(
+        &self,
+        shared: &Shared<P>,
+        request: &Request,
+        streaming: bool,
+    ) -> Result<HttpResponse> {
+        let protocol = &shared.protocol;
+        let model = self.target.model();
+        let call = Call {
+            provider: self.target.provider(),
+            model,
+            client: &shared.client,
+        };
+        let body = protocol.body(call, request, streaming).await?;
+        let mut headers = shared.headers.clone();
+        if let Some(accept) = protocol.accept(streaming) {
+            headers.insert(ACCEPT, HeaderValue::from_static(accept));
+        }
+        shared
+            .client
+            .post_json(&protocol.path(model, streaming), headers, body, streaming)
+            .await
+            .map_err(|e| protocol.refine(e))
+    }
+
+    async fn generate_inner(&self, request: Request) -> Result<Response> {
+        let shared = self.source.shared(self.target.provider())?;
+        let answer = self.send(&shared, &request, false).await?;
+        let bytes = answer.bytes().await?;
+        shared
+            .protocol
+            .answer(&bytes, &self.target, shared.client.credential())
+    }
+
+    async fn stream_inner(&self, request: Request) -> Result<EventStream> {
+        let target = &self.target;
+        let shared = self.source.shared(target.provider())?;
+        let answer = self.send(&shared, &request, true).await?;
+        let model = Arc::new(OnceLock::new());
+        let (framing, handler) = shared
+            .protocol
+            .stream(Arc::clone(&model), shared.client.credential().cloned());
+        let mut events = Box::pin(body::event_stream(answer, framing, handler, target.clone()));
+        if !P::WAIT_FOR_FIRST_EVENT {
+            return Ok(EventStream::new(target.provider(), target.model(), events));
+        }
+        // Wait for the first event: by then the server has named its model,
+        // and an error before any output is returned here, where a chain can
+        // still fail over.
+        let first = match events.next().await {
+            Some(Err(e)) => return Err(e),
+            other => other,
+        };
+        let model = model
+            .get()
+            .cloned()
+            .unwrap_or_else(|| target.model().to_owned());
+        Ok(EventStream::new(
+            target.provider(),
+            model,
+            futures::stream::iter(first).chain(events),
+        ))
+    }
+}
+
+#[async_trait]
+impl<P: Protocol> Model for HttpModel<P> {
+    fn capabilities(&self) -> &Capabilities {
+        &self.capabilities
+    }
+
+    async fn generate(&self, request: Request) -> Result<Response> {
+        self.generate_inner(request)
+            .await
+            .map_err(|e| e.or_target(&self.target))
+    }
+
+    async fn stream(&self, request: Request) -> Result<EventStream> {
+        self.stream_inner(request)
+            .await
+            .map_err(|e| e.or_target(&self.target))
+    }
+}

@@ -1,0 +1,322 @@
+//! The provider core (issue 13): the host's own `reqwest::Client` and
+//! registry-wide layers, for configured, built-in and `LLM_*` providers.
+
+#![cfg(all(feature = "openai", feature = "ollama"))]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use majordomo::providers::fake::FakeProvider;
+use majordomo::providers::http::HttpSettings;
+use majordomo::providers::openai::{OpenAiConfig, OpenAiProvider};
+use majordomo::{
+    BuildContext, Dsn, Layers, Model, Provider, ProviderLayer, Registry, Request, SchemeFactory,
+};
+use reqwest::header::{HeaderMap, HeaderValue};
+use wiremock::MockServer;
+use wiremock::matchers::{header, query_param};
+
+use crate::support::http::{fixture_answer, post};
+
+/// A client only the host could have built: it adds `x-host: yes` to every request.
+fn host_client() -> reqwest::Client {
+    let mut headers = HeaderMap::new();
+    headers.insert("x-host", HeaderValue::from_static("yes"));
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
+
+/// A Chat Completions server that answers only requests carrying the host
+/// client's header (anything else gets wiremock's 404).
+async fn host_only_server(route: &str, fixture: &str) -> MockServer {
+    let server = MockServer::start().await;
+    post(route)
+        .and(header("x-host", "yes"))
+        .respond_with(fixture_answer(fixture))
+        .mount(&server)
+        .await;
+    server
+}
+
+async fn assert_answers(provider: &Arc<dyn Provider>, model: &str) {
+    let reply = provider
+        .model(model)
+        .unwrap()
+        .generate(Request::new().user("hi"))
+        .await
+        .unwrap();
+    assert!(!reply.text().is_empty());
+}
+
+fn host_port(server: &MockServer) -> String {
+    server.address().to_string()
+}
+
+#[tokio::test]
+async fn a_configured_provider_sends_through_the_host_client_with_its_own_headers() {
+    let server = host_only_server("/v1/chat/completions", "openai/chat_response_text.json").await;
+    let settings = HttpSettings::new(format!("{}/v1", server.uri()))
+        .api_key("sk-test")
+        .header("x-config", "c")
+        .client(host_client());
+    let provider: Arc<dyn Provider> =
+        Arc::new(OpenAiProvider::new(OpenAiConfig::from_settings(settings)).unwrap());
+    assert_answers(&provider, "gpt-4o-mini").await;
+    let requests = server.received_requests().await.unwrap();
+    let request = &requests[0];
+    // The settings' headers and the user agent ride on each request.
+    assert_eq!(request.headers["x-config"], "c");
+    assert!(
+        request.headers["user-agent"]
+            .to_str()
+            .unwrap()
+            .starts_with("majordomo/")
+    );
+    assert_eq!(request.headers["authorization"], "Bearer sk-test");
+}
+
+#[tokio::test]
+async fn builtin_providers_send_through_the_registry_client() {
+    let openai = host_only_server("/v1/chat/completions", "openai/chat_response_text.json").await;
+    let ollama = host_only_server("/api/chat", "ollama/chat_response.json").await;
+    let registry = Registry::builder()
+        .env_vars([
+            ("OPENAI_API_KEY", "sk-test".to_owned()),
+            ("OPENAI_BASE_URL", format!("{}/v1", openai.uri())),
+            ("OLLAMA_HOST", ollama.uri()),
+        ])
+        .http_client(host_client())
+        .build();
+    assert_answers(&registry.provider("openai").unwrap(), "gpt-4o-mini").await;
+    assert_answers(&registry.provider("ollama").unwrap(), "llama3.2").await;
+}
+
+#[tokio::test]
+async fn llm_providers_eager_and_lazy_send_through_the_registry_client() {
+    let server = host_only_server("/v1/chat/completions", "openai/chat_response_text.json").await;
+    let dsn = format!("openai+http://sk-test@{}/v1", host_port(&server));
+    // The eager scan (a fixed set of variables).
+    let eager = Registry::builder()
+        .env_vars([("LLM_LOCAL", dsn.clone())])
+        .http_client(host_client())
+        .build();
+    assert_answers(&eager.provider("local").unwrap(), "m").await;
+    // Lazily, on first use (a lookup function cannot be scanned).
+    let lazy = Registry::builder()
+        .env_lookup(move |name| (name == "LLM_LOCAL").then(|| dsn.clone()))
+        .http_client(host_client())
+        .build();
+    assert_answers(&lazy.provider("local").unwrap(), "m").await;
+    assert_eq!(server.received_requests().await.unwrap().len(), 2);
+}
+
+/// A custom scheme that builds OpenAI-compatible providers and takes the
+/// registry's client from its context.
+struct Custom;
+
+impl SchemeFactory for Custom {
+    fn build(&self, name: &str, dsn: &Dsn) -> majordomo::Result<Arc<dyn Provider>> {
+        self.build_with(name, dsn, &BuildContext::default())
+    }
+
+    fn build_with(
+        &self,
+        name: &str,
+        dsn: &Dsn,
+        context: &BuildContext,
+    ) -> majordomo::Result<Arc<dyn Provider>> {
+        let mut settings = HttpSettings::new(format!("{}/v1", dsn.base_url()));
+        if let Some(client) = context.http_client() {
+            settings = settings.client(client.clone());
+        }
+        Ok(Arc::new(OpenAiProvider::new(
+            OpenAiConfig::from_settings(settings).name(name),
+        )?))
+    }
+}
+
+#[tokio::test]
+async fn a_custom_scheme_receives_the_registry_client() {
+    let server = host_only_server("/v1/chat/completions", "openai/chat_response_text.json").await;
+    let registry = Registry::builder()
+        .env_vars([("LLM_MINE", format!("custom+http://{}", host_port(&server)))])
+        .http_client(host_client())
+        .build();
+    registry.register_scheme("custom", Custom).unwrap();
+    assert_answers(&registry.provider("mine").unwrap(), "m").await;
+}
+
+/// Counts the models handed out by every provider it wraps.
+#[derive(Clone, Default)]
+struct Counting(Arc<AtomicUsize>);
+
+struct CountingProvider {
+    inner: Arc<dyn Provider>,
+    models: Arc<AtomicUsize>,
+}
+
+impl ProviderLayer for Counting {
+    fn layer(&self, inner: Arc<dyn Provider>) -> Arc<dyn Provider> {
+        Arc::new(CountingProvider {
+            inner,
+            models: Arc::clone(&self.0),
+        })
+    }
+}
+
+impl Provider for CountingProvider {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn model(&self, id: &str) -> majordomo::Result<Arc<dyn Model>> {
+        self.models.fetch_add(1, Ordering::SeqCst);
+        self.inner.model(id)
+    }
+}
+
+#[tokio::test]
+async fn registry_layers_wrap_builtin_registered_and_llm_providers() {
+    let server = host_only_server("/v1/chat/completions", "openai/chat_response_text.json").await;
+    let dsn = format!("openai+http://sk-test@{}/v1", host_port(&server));
+    let counting = Counting::default();
+    let registry = Registry::builder()
+        .env_lookup(move |name| match name {
+            "LLM_LAZY" => Some(dsn.clone()),
+            "OPENAI_API_KEY" => Some("sk-test".to_owned()),
+            _ => None,
+        })
+        .http_client(host_client())
+        .layers(Layers::new().layer(counting.clone()))
+        .build();
+    registry.register_provider(FakeProvider::always_text("fake", "hi"));
+    let count = || counting.0.load(Ordering::SeqCst);
+
+    // A provider built lazily from its `LLM_*` variable, and called.
+    assert_answers(&registry.provider("lazy").unwrap(), "m").await;
+    assert_eq!(count(), 1);
+    // The built-in, a registered provider, and a chain over all three.
+    registry
+        .provider("openai")
+        .unwrap()
+        .model("gpt-4o")
+        .unwrap();
+    registry.provider("fake").unwrap().model("m").unwrap();
+    assert_eq!(count(), 3);
+    let chain = registry.parse("fake/m,lazy/m,openai/gpt-4o").unwrap();
+    assert_eq!(count(), 6);
+    assert_eq!(
+        chain
+            .generate(Request::new().user("hi"))
+            .await
+            .unwrap()
+            .text(),
+        "hi"
+    );
+}
+
+#[tokio::test]
+async fn registry_layers_wrap_the_eager_scan() {
+    let counting = Counting::default();
+    let registry = Registry::builder()
+        .env_vars([("LLM_LOCAL", "openai+http://127.0.0.1:9/v1")])
+        .layer(counting.clone())
+        .build();
+    registry.provider("local").unwrap().model("m").unwrap();
+    assert_eq!(counting.0.load(Ordering::SeqCst), 1);
+}
+
+// ===== Azure OpenAI =====
+
+/// An Azure resource serving deployment `dep-1` at API version `2024-10-21`,
+/// answering only calls that carry the key in `api-key`.
+async fn azure_server(fixture: &str) -> MockServer {
+    let server = MockServer::start().await;
+    post("/openai/deployments/dep-1/chat/completions")
+        .and(query_param("api-version", "2024-10-21"))
+        .and(header("api-key", "key-123"))
+        .respond_with(fixture_answer(fixture))
+        .mount(&server)
+        .await;
+    server
+}
+
+fn azure_registry(server: &MockServer) -> Registry {
+    Registry::builder()
+        .env_vars([(
+            "LLM_AZ",
+            format!(
+                "azure+http://key-123@{}?api-version=2024-10-21",
+                host_port(server)
+            ),
+        )])
+        .build()
+}
+
+#[tokio::test]
+async fn azure_answers_on_its_deployment_path_with_the_api_key_header() {
+    let server = azure_server("openai/chat_response_text.json").await;
+    let chain = azure_registry(&server).parse("az/dep-1").unwrap();
+    let reply = chain
+        .generate(Request::new().user("hi").max_tokens(50))
+        .await
+        .unwrap();
+    assert!(!reply.text().is_empty());
+    assert_eq!(reply.provider, "az");
+    let requests = server.received_requests().await.unwrap();
+    let request = &requests[0];
+    assert!(request.headers.get("authorization").is_none());
+    let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
+    // From API version 2024-09-01 on, the o-series field.
+    assert_eq!(body["max_completion_tokens"], 50);
+    assert!(body.get("max_tokens").is_none());
+}
+
+#[tokio::test]
+async fn azure_streams() {
+    let server = azure_server("openai/chat_stream_text.sse").await;
+    let chain = azure_registry(&server).parse("az/dep-1").unwrap();
+    let stream = chain.stream(Request::new().user("hi")).await.unwrap();
+    let reply = stream.into_response().await.unwrap();
+    assert!(!reply.text().is_empty());
+    let body: serde_json::Value =
+        serde_json::from_slice(&server.received_requests().await.unwrap()[0].body).unwrap();
+    assert_eq!(body["stream"], true);
+}
+
+#[tokio::test]
+async fn azure_errors_are_classified_and_never_carry_the_key() {
+    let server = MockServer::start().await;
+    post("/openai/deployments/dep-1/chat/completions")
+        .respond_with(
+            wiremock::ResponseTemplate::new(429)
+                .insert_header("retry-after", "7")
+                .set_body_raw(
+                    r#"{"error":{"code":"429","message":"Rate limit for key-123"}}"#,
+                    "application/json",
+                ),
+        )
+        .mount(&server)
+        .await;
+    let provider = azure_registry(&server).provider("az").unwrap();
+    let error = provider
+        .model("dep-1")
+        .unwrap()
+        .generate(Request::new().user("hi"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.class(), majordomo::ErrorClass::Transient);
+    assert_eq!(error.retry_after(), Some(std::time::Duration::from_secs(7)));
+    assert!(!format!("{error} {error:?} {provider:?}").contains("key-123"));
+}
+
+#[test]
+fn azure_dsns_reject_unknown_options() {
+    let registry = Registry::builder()
+        .env_vars([("LLM_AZ", "azure://k@r.openai.azure.com?api_version=x")])
+        .build();
+    let error = registry.provider("az").unwrap_err();
+    assert!(error.to_string().contains("api_version"), "{error}");
+}

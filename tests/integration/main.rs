@@ -8,6 +8,7 @@ mod support;
 mod anthropic;
 mod chain;
 mod chat_example;
+mod conformance;
 mod dsn;
 mod errors;
 mod fake;

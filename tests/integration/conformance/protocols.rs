@@ -1,0 +1,552 @@
+//! The protocol table: what differs between the wire protocols, and nothing
+//! else. Answers are the recorded or documented fixtures of
+//! `tests/fixtures/<protocol>/` (`tests/fixtures/SOURCES.md`); error bodies
+//! are fixtures where one was recorded, otherwise the protocol's documented
+//! error shape.
+
+use majordomo::{ErrorClass, FinishReason};
+use serde_json::json;
+
+use super::{Answer, Call, Fault, KEY, Protocol, Signal, Thought};
+use crate::support::http::fixture;
+
+// ----- OpenAI Chat Completions -----
+
+fn openai_error(kind: &str, message: &str) -> String {
+    json!({"error": {"message": message, "type": kind, "param": null, "code": null}}).to_string()
+}
+
+fn openai_coded(kind: &str, code: &str, message: &str) -> String {
+    json!({"error": {"message": message, "type": kind, "param": null, "code": code}}).to_string()
+}
+
+fn openai_fault(signal: Signal) -> Option<Fault> {
+    let f = |name: &str| fixture(&format!("openai/{name}"));
+    Some(match signal {
+        Signal::RateLimited => Fault::new(
+            429,
+            openai_coded(
+                "requests",
+                "rate_limit_exceeded",
+                "Rate limit reached for gpt-4o",
+            ),
+            "Rate limit reached",
+        )
+        .code("rate_limit_exceeded"),
+        Signal::Unavailable => Fault::new(
+            503,
+            openai_error(
+                "server_error",
+                "The engine is currently overloaded, please try again later.",
+            ),
+            "overloaded",
+        ),
+        Signal::Overloaded => Fault::new(
+            529,
+            openai_error("overloaded_error", "Overloaded"),
+            "Overloaded",
+        ),
+        Signal::Internal => Fault::new(
+            500,
+            openai_error(
+                "server_error",
+                "The server had an error while processing your request.",
+            ),
+            "server had an error",
+        ),
+        Signal::Unauthorized => Fault::new(
+            401,
+            // The server echoes the key: it must not reach the error.
+            openai_coded(
+                "invalid_request_error",
+                "invalid_api_key",
+                &format!("Incorrect API key provided: {KEY}."),
+            ),
+            "Incorrect API key provided",
+        )
+        .code("invalid_api_key"),
+        Signal::Forbidden => Fault::new(
+            403,
+            openai_coded(
+                "request_forbidden",
+                "unsupported_country_region_territory",
+                "Country, region, or territory not supported",
+            ),
+            "not supported",
+        ),
+        Signal::ModelNotFound => Fault::new(
+            404,
+            f("error_404_model_not_found.json"),
+            "does not exist",
+        )
+        .code("model_not_found"),
+        // What a wrong base URL meets on most servers (Go's default handler).
+        Signal::BareNotFound => Fault::new(404, "404 page not found", "404 page not found"),
+        Signal::BadRequest => Fault::new(
+            400,
+            f("error_400_unsupported_parameter.json"),
+            "max_completion_tokens",
+        ),
+        Signal::ContextOverflow => Fault::new(
+            400,
+            f("error_400_context_length_exceeded.json"),
+            "maximum context length",
+        )
+        .code("context_length_exceeded"),
+        // Azure OpenAI's content filter.
+        Signal::ContentFilter => Fault::new(
+            400,
+            r#"{"error":{"message":"The response was filtered due to the prompt triggering Azure OpenAI's content management policy.","type":null,"param":"prompt","code":"content_filter","status":400}}"#,
+            "content management policy",
+        )
+        .code("content_filter"),
+        Signal::Quota => Fault::new(
+            429,
+            f("error_429_insufficient_quota.json"),
+            "exceeded your current quota",
+        ),
+        _ => return None,
+    })
+}
+
+pub const OPENAI: Protocol = Protocol {
+    name: "openai",
+    scheme: "openai+http",
+    base: "/v1",
+    model: "gpt-5.1",
+    route: |_, _| "/v1/chat/completions".into(),
+    stream_query: None,
+    auth: ("authorization", "Bearer "),
+    builtin_key: Some(("OPENAI_API_KEY", "openai")),
+    stream_type: "text/event-stream",
+    delimiter: b"\n\n",
+    keep_alive: ": keep-alive\n\n",
+    stream_error: |message| {
+        format!(
+            "data: {}\n\n",
+            json!({"error": {"message": message, "type": "server_error", "param": null, "code": null}})
+        )
+    },
+    error_shape: openai_error,
+    fault: openai_fault,
+    retry_info: false,
+    plain: Answer {
+        fixture: "chat_response_basic.json",
+        text: "Hello! How can I assist you today?",
+        finish: FinishReason::Stop,
+        usage: (19, 10),
+    },
+    stream: Answer {
+        fixture: "chat_stream_text.sse",
+        text: "I'm unable to provide real-time weather updates.",
+        finish: FinishReason::Stop,
+        usage: (14, 30),
+    },
+    tools: Call {
+        fixture: "chat_response_tool_calls_doc.json",
+        name: "get_current_weather",
+        arguments: || json!({"location": "Boston, MA"}),
+    },
+    tools_stream: Call {
+        fixture: "chat_stream_tool_call.sse",
+        name: "GetWeatherArgs",
+        arguments: || json!({"city": "Edinburgh", "country": "UK", "units": "c"}),
+    },
+    reasoning: Thought {
+        fixture: "synthetic_response_reasoning_tool_call.json",
+        thinking: "The user wants the weather.",
+        text: "Checking Zürich.",
+    },
+    reasoning_stream: Some(Thought {
+        fixture: "synthetic_stream_reasoning_tool_call.sse",
+        thinking: "The user wants the weather.",
+        text: "Checking Zürich.",
+    }),
+    schema: Answer {
+        fixture: "chat_response_json_schema.json",
+        text: r#"{"city":"San Francisco","temperature":65,"units":"f"}"#,
+        finish: FinishReason::Stop,
+        usage: (79, 14),
+    },
+};
+
+// ----- Anthropic Messages -----
+
+fn anthropic_error(kind: &str, message: &str) -> String {
+    json!({"type": "error", "error": {"type": kind, "message": message}, "request_id": "req_1"})
+        .to_string()
+}
+
+fn anthropic_fault(signal: Signal) -> Option<Fault> {
+    let f = |name: &str| fixture(&format!("anthropic/{name}"));
+    let e = anthropic_error;
+    Some(match signal {
+        Signal::RateLimited => {
+            Fault::new(429, f("error_429_rate_limit.json"), "rate limit").code("rate_limit_error")
+        }
+        Signal::Unavailable => Fault::new(
+            503,
+            e("api_error", "Service unavailable"),
+            "Service unavailable",
+        ),
+        Signal::Overloaded => {
+            Fault::new(529, f("error_529_overloaded.json"), "Overloaded").code("overloaded_error")
+        }
+        Signal::Internal => Fault::new(
+            500,
+            e("api_error", "Internal server error"),
+            "Internal server error",
+        )
+        .code("api_error"),
+        Signal::Unauthorized => Fault::new(
+            401,
+            e("authentication_error", &format!("invalid x-api-key: {KEY}")),
+            "invalid x-api-key",
+        )
+        .code("authentication_error"),
+        Signal::Forbidden => Fault::new(
+            403,
+            e(
+                "permission_error",
+                "Your API key does not have permission to use the specified resource.",
+            ),
+            "does not have permission",
+        ),
+        Signal::ModelNotFound => Fault::new(
+            404,
+            e("not_found_error", "model: claude-sonnet-4-5"),
+            "model: claude-sonnet-4-5",
+        ),
+        Signal::BareNotFound => Fault::new(404, e("not_found_error", "Not Found"), "Not Found"),
+        Signal::BadRequest => Fault::new(
+            400,
+            f("error_400_invalid_request.json"),
+            "must have a corresponding `tool_use` block",
+        ),
+        Signal::TooLarge => Fault::new(
+            413,
+            e(
+                "request_too_large",
+                "Request exceeds the maximum allowed number of bytes.",
+            ),
+            "maximum allowed number of bytes",
+        ),
+        Signal::ContextOverflow => Fault::new(
+            400,
+            e(
+                "invalid_request_error",
+                "prompt is too long: 208656 tokens > 200000 maximum",
+            ),
+            "prompt is too long",
+        ),
+        // Anthropic has no content-filter error: a refusal is a 200 answer
+        // with `stop_reason: refusal` (read as FinishReason::ContentFilter).
+        Signal::ContentFilter => return None,
+        Signal::Quota => Fault::new(
+            402,
+            e("billing_error", "Your credit balance is too low"),
+            "credit balance",
+        ),
+        _ => return None,
+    })
+}
+
+pub const ANTHROPIC: Protocol = Protocol {
+    name: "anthropic",
+    scheme: "anthropic+http",
+    base: "",
+    model: "claude-sonnet-4-5",
+    route: |_, _| "/v1/messages".into(),
+    stream_query: None,
+    auth: ("x-api-key", ""),
+    builtin_key: Some(("ANTHROPIC_API_KEY", "anthropic")),
+    stream_type: "text/event-stream",
+    delimiter: b"\n\n",
+    keep_alive: "event: ping\ndata: {\"type\": \"ping\"}\n\n",
+    stream_error: |message| {
+        format!(
+            "event: error\ndata: {}\n\n",
+            json!({"type": "error", "error": {"type": "api_error", "message": message}})
+        )
+    },
+    error_shape: anthropic_error,
+    fault: anthropic_fault,
+    retry_info: false,
+    plain: Answer {
+        fixture: "messages_response_text.json",
+        text: "The weather in San Francisco, CA is currently **Sunny**",
+        finish: FinishReason::Stop,
+        usage: (770, 25),
+    },
+    stream: Answer {
+        fixture: "messages_stream_basic.sse",
+        text: "Hello there!",
+        finish: FinishReason::Stop,
+        usage: (11, 6),
+    },
+    tools: Call {
+        fixture: "messages_response_tool_use.json",
+        name: "get_weather",
+        arguments: || json!({"location": "San Francisco, CA", "units": "f"}),
+    },
+    tools_stream: Call {
+        fixture: "messages_stream_tool_use.sse",
+        name: "get_weather",
+        arguments: || json!({"location": "San Francisco, CA", "units": "f"}),
+    },
+    reasoning: Thought {
+        fixture: "messages_response_thinking.json",
+        thinking: "Let me count the letter r",
+        text: "There are three r's",
+    },
+    reasoning_stream: Some(Thought {
+        fixture: "messages_stream_thinking_signature_refusal.sse",
+        thinking: "Simple educational question",
+        text: "Hi",
+    }),
+    schema: Answer {
+        fixture: "messages_response_structured_output.json",
+        text: "{",
+        finish: FinishReason::Stop,
+        usage: (406, 50),
+    },
+};
+
+// ----- Ollama /api/chat -----
+
+fn ollama_error(_kind: &str, message: &str) -> String {
+    json!({ "error": message }).to_string()
+}
+
+fn ollama_fault(signal: Signal) -> Option<Fault> {
+    let f = |name: &str| fixture(&format!("ollama/{name}"));
+    let e = |message: &str| ollama_error("", message);
+    Some(match signal {
+        Signal::RateLimited => Fault::new(429, e("too many requests"), "too many requests"),
+        Signal::Unavailable => Fault::new(
+            503,
+            e("server busy, please try again.  maximum pending requests exceeded"),
+            "server busy",
+        ),
+        Signal::Internal => Fault::new(
+            500,
+            f("error_body.json"),
+            "the model failed to generate a response",
+        ),
+        Signal::Unauthorized => Fault::new(
+            401,
+            json!({"error": format!("unauthorized: key {KEY} is not valid"),
+                   "signin_url": "https://ollama.com/connect?x"})
+            .to_string(),
+            "unauthorized",
+        ),
+        Signal::ModelNotFound => Fault::new(404, f("error_404_model_not_found.json"), "not found"),
+        // Ollama's router (gin) on an unknown path.
+        Signal::BareNotFound => Fault::new(404, "404 page not found", "404 page not found")
+            .deviates(
+                ErrorClass::ModelNotFound,
+                "the shared client rewrites a bare 404's message to name a missing \
+                 model-not-found signal, and Ollama's refinement then reads \"model\" + \
+                 \"not found\" in it",
+            ),
+        Signal::BadRequest => Fault::new(400, e("invalid options: num_predict"), "invalid options"),
+        Signal::ContextOverflow => Fault::new(
+            400,
+            e("the prompt is longer than the context length currently available to the model"),
+            "context length",
+        ),
+        // A local server: no 529, no 403, no content filter, no quota.
+        _ => return None,
+    })
+}
+
+pub const OLLAMA: Protocol = Protocol {
+    name: "ollama",
+    scheme: "ollama+http",
+    base: "",
+    model: "qwen3",
+    route: |_, _| "/api/chat".into(),
+    stream_query: None,
+    auth: ("authorization", "Bearer "),
+    builtin_key: None,
+    stream_type: "application/x-ndjson",
+    delimiter: b"\n",
+    keep_alive: "\n",
+    stream_error: |message| format!("{}\n", json!({ "error": message })),
+    error_shape: ollama_error,
+    fault: ollama_fault,
+    retry_info: false,
+    plain: Answer {
+        fixture: "chat_response.json",
+        text: "Hello! How are you today?",
+        finish: FinishReason::Stop,
+        usage: (26, 298),
+    },
+    stream: Answer {
+        fixture: "chat_stream.ndjson",
+        text: "The",
+        finish: FinishReason::Stop,
+        usage: (26, 282),
+    },
+    tools: Call {
+        fixture: "chat_response_tool_call.json",
+        name: "get_weather",
+        arguments: || json!({"city": "Tokyo"}),
+    },
+    tools_stream: Call {
+        fixture: "chat_stream_tool_call.ndjson",
+        name: "get_weather",
+        arguments: || json!({"city": "Tokyo"}),
+    },
+    reasoning: Thought {
+        fixture: "chat_response_thinking.json",
+        thinking: "Okay, the user wants to know",
+        text: "There are three r's",
+    },
+    reasoning_stream: None,
+    schema: Answer {
+        fixture: "chat_response_format_json_schema.json",
+        text: "{",
+        finish: FinishReason::Stop,
+        usage: (0, 0),
+    },
+};
+
+// ----- Gemini generateContent -----
+
+fn gemini_error(status: &str, message: &str) -> String {
+    json!({"error": {"code": 400, "message": message, "status": status}}).to_string()
+}
+
+fn gemini_fault(signal: Signal) -> Option<Fault> {
+    let f = |name: &str| fixture(&format!("gemini/{name}"));
+    Some(match signal {
+        Signal::RateLimited => Fault::new(
+            429,
+            f("error_429_resource_exhausted.json"),
+            "You exceeded your current quota",
+        )
+        .code("RESOURCE_EXHAUSTED"),
+        Signal::Unavailable => {
+            Fault::new(503, f("error_503_unavailable.json"), "overloaded").code("UNAVAILABLE")
+        }
+        Signal::Internal => {
+            Fault::new(500, f("error_500_internal.json"), "internal").code("INTERNAL")
+        }
+        Signal::GatewayTimeout => Fault::new(
+            504,
+            f("error_504_deadline_exceeded.json"),
+            "Deadline expired",
+        )
+        .code("DEADLINE_EXCEEDED"),
+        // An invalid key is a 400 on Gemini, not a 401.
+        Signal::Unauthorized => Fault::new(
+            400,
+            f("error_400_api_key_invalid.json"),
+            "API key not valid",
+        )
+        .code("API_KEY_INVALID"),
+        Signal::Forbidden => Fault::new(
+            403,
+            f("error_403_permission_denied.json"),
+            "unregistered callers",
+        )
+        .code("PERMISSION_DENIED"),
+        Signal::ModelNotFound => {
+            Fault::new(404, f("error_404_model_not_found.json"), "is not found").code("NOT_FOUND")
+        }
+        // Google's front end on an unknown path.
+        Signal::BareNotFound => Fault::new(
+            404,
+            "<!DOCTYPE html><html lang=en><title>Error 404 (Not Found)!!1</title><p>The requested URL was not found on this server.</p></html>",
+            "Not Found",
+        ),
+        Signal::BadRequest => Fault::new(
+            400,
+            f("error_400_failed_precondition.json"),
+            "User location is not supported",
+        )
+        .code("FAILED_PRECONDITION"),
+        Signal::ContextOverflow => Fault::new(
+            400,
+            f("error_400_input_token_count.json"),
+            "exceeds the maximum number of tokens",
+        )
+        .code("INVALID_ARGUMENT"),
+        // A blocked prompt is a 200 answer with `promptFeedback.blockReason`.
+        Signal::ContentFilter => {
+            Fault::new(200, f("generate_response_blocked_prompt.json"), "SAFETY")
+        }
+        // Gemini's 429 names billing in its message, yet is a rate window: no
+        // quota signal of its own.
+        _ => return None,
+    })
+}
+
+pub const GEMINI: Protocol = Protocol {
+    name: "gemini",
+    scheme: "gemini+http",
+    base: "/v1beta",
+    model: "gemini-2.5-flash",
+    route: |model, stream| {
+        let method = if stream {
+            "streamGenerateContent"
+        } else {
+            "generateContent"
+        };
+        format!("/v1beta/models/{model}:{method}")
+    },
+    stream_query: Some("alt=sse"),
+    auth: ("x-goog-api-key", ""),
+    builtin_key: Some(("GEMINI_API_KEY", "gemini")),
+    stream_type: "text/event-stream",
+    delimiter: b"\r\n\r\n",
+    keep_alive: ": keep-alive\r\n\r\n",
+    stream_error: |message| {
+        format!(
+            "data: {}\r\n\r\n",
+            json!({"error": {"code": 503, "message": message, "status": "UNAVAILABLE"}})
+        )
+    },
+    error_shape: gemini_error,
+    fault: gemini_fault,
+    retry_info: true,
+    plain: Answer {
+        fixture: "generate_response_text.json",
+        text: "```python\n# Example list",
+        finish: FinishReason::Stop,
+        usage: (9, 87),
+    },
+    stream: Answer {
+        fixture: "stream_text.sse",
+        text: "```python\n# Example list",
+        finish: FinishReason::Stop,
+        usage: (9, 87),
+    },
+    tools: Call {
+        fixture: "generate_response_function_call.json",
+        name: "find_theaters",
+        arguments: || json!({"movie": "Barbie", "location": "Mountain View, CA"}),
+    },
+    tools_stream: Call {
+        fixture: "stream_function_call.sse",
+        name: "check_flight",
+        arguments: || json!({"flight": "AA100"}),
+    },
+    reasoning: Thought {
+        fixture: "generate_response_thinking.json",
+        thinking: "**Here's how I'm thinking about this:**",
+        text: "This is a fun one!",
+    },
+    reasoning_stream: Some(Thought {
+        fixture: "stream_thinking.sse",
+        thinking: "**Here's how I'm thinking about this:**",
+        text: "This is a fun one!",
+    }),
+    schema: Answer {
+        fixture: "generate_response_json_schema.json",
+        text: "[",
+        finish: FinishReason::Stop,
+        usage: (0, 0),
+    },
+};

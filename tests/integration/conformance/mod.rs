@@ -83,6 +83,27 @@ pub struct Protocol {
     pub reasoning: Thought,
     pub reasoning_stream: Option<Thought>,
     pub schema: Answer,
+    /// The streams cut at every byte (each cut is one call, so the longest
+    /// recordings are left to the other scenarios).
+    pub truncated: &'static [&'static str],
+    /// Requests of the official documentation or SDK recordings, and how we
+    /// build each: what we send must be that body.
+    pub examples: &'static [Example],
+}
+
+/// A documented request body and the `Request` that must produce it.
+pub struct Example {
+    /// `tests/fixtures/<protocol>/<request>`: the documented body. Its
+    /// `model` is the model asked for.
+    pub request: &'static str,
+    /// Whether the example streams.
+    pub stream: bool,
+    /// The answer served (a stream fixture for a stream).
+    pub answer: &'static str,
+    /// Builds the request from the documented body.
+    pub build: fn(body: &Value) -> majordomo::Request,
+    /// What we send differently from the example, on purpose.
+    pub adjust: fn(body: &mut Value),
 }
 
 /// A recorded answer and what it must read as.
@@ -186,6 +207,8 @@ pub struct Fault {
     pub says: &'static str,
     /// The machine code the error carries, when the body has one.
     pub code: Option<&'static str>,
+    /// Headers sent with the answer.
+    pub headers: Vec<(&'static str, String)>,
     /// A known deviation from the signal's class: the class this protocol
     /// gives today, and why. The scenario asserts it, so a fix shows up as a
     /// failure that asks for this to be removed.
@@ -199,6 +222,7 @@ impl Fault {
             body: body.into(),
             says,
             code: None,
+            headers: Vec::new(),
             deviates: None,
         }
     }
@@ -206,6 +230,20 @@ impl Fault {
     pub fn code(mut self, code: &'static str) -> Fault {
         self.code = Some(code);
         self
+    }
+
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Fault {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    /// The answer: status, headers and body.
+    pub fn answer(&self) -> ResponseTemplate {
+        let mut template = ResponseTemplate::new(self.status);
+        for (name, value) in &self.headers {
+            template = template.insert_header(*name, value.as_str());
+        }
+        template.set_body_raw(self.body.clone(), "application/json")
     }
 
     pub fn deviates(mut self, class: ErrorClass, why: &'static str) -> Fault {
@@ -426,7 +464,7 @@ macro_rules! conformance {
         mod $module {
             use super::scenarios as s;
             conformance!(@tests $protocol;
-                plain, stream, tools, tools_stream, images, reasoning, reasoning_stream,
+                plain, stream, tools, tools_stream, images, documented_requests, reasoning, reasoning_stream,
                 json_schema, errors, retry_after_seconds, retry_after_ms,
                 retry_after_date, retry_info, stream_error_events, stream_error_before_output,
                 garbage_in_a_stream, whole_answer_to_a_stream_request, truncated_streams,

@@ -4,10 +4,12 @@
 //! are fixtures where one was recorded, otherwise the protocol's documented
 //! error shape.
 
+use base64::Engine as _;
 use majordomo::{ErrorClass, FinishReason};
-use serde_json::json;
+use majordomo::{Image, Request, Tool};
+use serde_json::{Value, json};
 
-use super::{Answer, Call, Fault, KEY, Protocol, Signal, Thought};
+use super::{Answer, Call, Example, Fault, KEY, Protocol, Signal, Thought};
 use crate::support::http::fixture;
 
 // ----- OpenAI Chat Completions -----
@@ -168,7 +170,83 @@ pub const OPENAI: Protocol = Protocol {
         finish: FinishReason::Stop,
         usage: (79, 14),
     },
+    truncated: &[
+        "chat_stream_length.sse",
+        "synthetic_stream_reasoning_tool_call.sse",
+    ],
+    examples: &[
+        // The OpenAPI "Default" example: we send `system` where it says
+        // `developer`, which the compatible servers do not all know.
+        Example {
+            request: "chat_request_basic.json",
+            stream: false,
+            answer: "chat_response_basic.json",
+            build: |_| {
+                Request::new()
+                    .system("You are a helpful assistant.")
+                    .user("Hello!")
+            },
+            adjust: developer_as_system,
+        },
+        // The "Streaming" example; we ask for the usage chunk too.
+        Example {
+            request: "chat_request_stream.json",
+            stream: true,
+            answer: "chat_stream_text.sse",
+            build: |_| {
+                Request::new()
+                    .system("You are a helpful assistant.")
+                    .user("Hello!")
+            },
+            adjust: |body| {
+                developer_as_system(body);
+                body["stream_options"] = json!({"include_usage": true});
+            },
+        },
+        // The "Functions" example.
+        Example {
+            request: "chat_request_tools.json",
+            stream: false,
+            answer: "chat_response_tool_calls_doc.json",
+            build: |body| {
+                let f = &body["tools"][0]["function"];
+                Request::new()
+                    .user(body["messages"][0]["content"].as_str().unwrap())
+                    .tool(Tool::new(
+                        f["name"].as_str().unwrap(),
+                        f["description"].as_str().unwrap(),
+                        f["parameters"].clone(),
+                    ))
+            },
+            adjust: |_| {},
+        },
+        // The "Image input" example (an image by URL).
+        Example {
+            request: "chat_request_image_url.json",
+            stream: false,
+            answer: "chat_response_image_input.json",
+            build: |body| {
+                let content = &body["messages"][0]["content"];
+                Request::new()
+                    .user_with_image(
+                        content[0]["text"].as_str().unwrap(),
+                        Image::url(content[1]["image_url"]["url"].as_str().unwrap()),
+                    )
+                    .max_tokens(300)
+            },
+            adjust: |_| {},
+        },
+    ],
 };
+
+/// An OpenAPI example with `developer` turned into `system`.
+fn developer_as_system(body: &mut Value) {
+    for message in body["messages"].as_array_mut().unwrap() {
+        if message["role"] == "developer" {
+            message["role"] = json!("system");
+        }
+    }
+}
 
 // ----- Anthropic Messages -----
 
@@ -310,6 +388,29 @@ pub const ANTHROPIC: Protocol = Protocol {
         finish: FinishReason::Stop,
         usage: (406, 50),
     },
+    truncated: &["messages_stream_basic.sse", "messages_stream_tool_use.sse"],
+    examples: &[
+        // The SDK's `examples/images.py` call.
+        Example {
+            request: "messages_request_image_base64.json",
+            stream: false,
+            answer: "messages_response_text.json",
+            build: |body| {
+                let content = &body["messages"][0]["content"];
+                let data = content[1]["source"]["data"].as_str().unwrap();
+                let png = base64::engine::general_purpose::STANDARD
+                    .decode(data)
+                    .unwrap();
+                Request::new()
+                    .user_with_image(
+                        content[0]["text"].as_str().unwrap(),
+                        Image::inline("image/png", png),
+                    )
+                    .max_tokens(body["max_tokens"].as_u64().unwrap() as u32)
+            },
+            adjust: |_| {},
+        },
+    ],
 };
 
 // ----- Ollama /api/chat -----
@@ -410,6 +511,59 @@ pub const OLLAMA: Protocol = Protocol {
         finish: FinishReason::Stop,
         usage: (0, 0),
     },
+    truncated: &["chat_stream.ndjson", "chat_stream_tool_call.ndjson"],
+    examples: &[
+        // `docs/api.md` § "Chat request (No streaming)".
+        Example {
+            request: "chat_request_nostream.json",
+            stream: false,
+            answer: "chat_response.json",
+            build: |body| Request::new().user(body["messages"][0]["content"].as_str().unwrap()),
+            adjust: |_| {},
+        },
+        // § "Chat request (Streaming)": we say `stream: true` explicitly.
+        Example {
+            request: "chat_request_stream.json",
+            stream: true,
+            answer: "chat_stream.ndjson",
+            build: |body| Request::new().user(body["messages"][0]["content"].as_str().unwrap()),
+            adjust: |body| body["stream"] = json!(true),
+        },
+        // § "Chat request (No streaming, with tools)".
+        Example {
+            request: "chat_request_tools.json",
+            stream: false,
+            answer: "chat_response_tool_call.json",
+            build: |body| {
+                let f = &body["tools"][0]["function"];
+                Request::new()
+                    .user(body["messages"][0]["content"].as_str().unwrap())
+                    .tool(Tool::new(
+                        f["name"].as_str().unwrap(),
+                        f["description"].as_str().unwrap(),
+                        f["parameters"].clone(),
+                    ))
+            },
+            adjust: |_| {},
+        },
+        // § "Chat request (with images)": raw base64, and `stream: false`.
+        Example {
+            request: "chat_request_images_base64.json",
+            stream: false,
+            answer: "chat_response_images.json",
+            build: |body| {
+                let message = &body["messages"][0];
+                let png = base64::engine::general_purpose::STANDARD
+                    .decode(message["images"][0].as_str().unwrap())
+                    .unwrap();
+                Request::new().user_with_image(
+                    message["content"].as_str().unwrap(),
+                    Image::inline("image/png", png),
+                )
+            },
+            adjust: |body| body["stream"] = json!(false),
+        },
+    ],
 };
 
 // ----- Gemini generateContent -----
@@ -549,4 +703,10 @@ pub const GEMINI: Protocol = Protocol {
         finish: FinishReason::Stop,
         usage: (0, 0),
     },
+    truncated: &[
+        "stream_text.sse",
+        "stream_thinking.sse",
+        "stream_function_call.sse",
+    ],
+    examples: &[],
 };

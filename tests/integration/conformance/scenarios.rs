@@ -9,7 +9,7 @@ use majordomo::{
     Request, Response, StreamEvent, Tool,
 };
 use serde_json::{Value, json};
-use wiremock::{MockServer, ResponseTemplate};
+use wiremock::MockServer;
 
 use super::{
     Answer, CutServer, KEY, NAME, Protocol, Signal, assert_golden, ok, only_request, serve,
@@ -280,6 +280,28 @@ pub async fn json_schema(p: &Protocol) {
     assert_golden(p, "golden_schema.json", &body);
 }
 
+pub async fn documented_requests(p: &Protocol) {
+    for example in p.examples {
+        let mut expected: Value = serde_json::from_slice(&p.fixture(example.request)).unwrap();
+        let request = (example.build)(&expected);
+        (example.adjust)(&mut expected);
+        let server = serve_fixture(p, example.answer).await;
+        let model = p
+            .registry(*server.address(), "")
+            .provider(NAME)
+            .unwrap()
+            .model(expected["model"].as_str().unwrap())
+            .unwrap();
+        if example.stream {
+            stream_fold(model.as_ref(), request).await.unwrap();
+        } else {
+            model.generate(request).await.unwrap();
+        }
+        let sent: Value = serde_json::from_slice(&only_request(&server).await.body).unwrap();
+        assert_eq!(sent, expected, "{} {}", p.name, example.request);
+    }
+}
+
 // ----- errors -----
 
 pub async fn errors(p: &Protocol) {
@@ -287,11 +309,7 @@ pub async fn errors(p: &Protocol) {
         let Some(fault) = p.fault_for(signal) else {
             continue; // the protocol has no such signal
         };
-        let server = serve(
-            ResponseTemplate::new(fault.status)
-                .set_body_raw(fault.body.clone(), "application/json"),
-        )
-        .await;
+        let server = serve(fault.answer()).await;
         let model = p.model(&server);
         let generated = model.generate(hi()).await.unwrap_err();
         // An error status fails the stream call itself, before any event.
@@ -317,14 +335,9 @@ pub async fn errors(p: &Protocol) {
 }
 
 /// A 429 of `p` with `header` set.
-async fn rate_limited_with(p: &Protocol, header: (&str, &str)) -> [Error; 2] {
+async fn rate_limited_with(p: &Protocol, header: (&'static str, &str)) -> [Error; 2] {
     let fault = p.fault_for(Signal::RateLimited).unwrap();
-    let server = serve(
-        ResponseTemplate::new(429)
-            .insert_header(header.0, header.1)
-            .set_body_raw(fault.body, "application/json"),
-    )
-    .await;
+    let server = serve(fault.header(header.0, header.1).answer()).await;
     both_errors(p.model(&server).as_ref(), hi()).await
 }
 
@@ -364,9 +377,7 @@ pub async fn retry_info(p: &Protocol) {
         return; // only Google's errors carry RetryInfo
     }
     let fault = p.fault_for(Signal::RateLimited).unwrap();
-    let server =
-        serve(ResponseTemplate::new(429).set_body_raw(fault.body.clone(), "application/json"))
-            .await;
+    let server = serve(fault.answer()).await;
     for e in both_errors(p.model(&server).as_ref(), hi()).await {
         assert_eq!(e.retry_after(), Some(Duration::from_secs(26)), "{}", p.name);
     }
@@ -572,10 +583,9 @@ async fn sweep(p: &Protocol, content_type: &str, body: &[u8], streaming: bool) {
 }
 
 pub async fn truncated_streams(p: &Protocol) {
-    let body = p.fixture(p.stream.fixture);
-    sweep(p, p.stream_type, &body, true).await;
-    let body = p.fixture(p.tools_stream.fixture);
-    sweep(p, p.stream_type, &body, true).await;
+    for name in p.truncated {
+        sweep(p, p.stream_type, &p.fixture(name), true).await;
+    }
 }
 
 pub async fn truncated_answers(p: &Protocol) {
@@ -653,9 +663,7 @@ pub async fn builtin_without_a_key(p: &Protocol) {
 
 pub async fn through_a_chain(p: &Protocol) {
     let fault = p.fault_for(Signal::Unavailable).unwrap();
-    let down =
-        serve(ResponseTemplate::new(fault.status).set_body_raw(fault.body, "application/json"))
-            .await;
+    let down = serve(fault.answer()).await;
     let up_plain = serve_fixture(p, p.plain.fixture).await;
     let up_stream = serve_fixture(p, p.stream.fixture).await;
     let registry = Registry::builder()

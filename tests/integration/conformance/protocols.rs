@@ -6,11 +6,55 @@
 
 use base64::Engine as _;
 use majordomo::{ErrorClass, FinishReason};
-use majordomo::{Image, Request, Tool};
+use majordomo::{Image, ReasoningLevel, Request, Tool};
 use serde_json::{Value, json};
 
 use super::{Answer, Call, Example, Fault, KEY, Protocol, Signal, Thought};
 use crate::support::http::fixture;
+
+// ----- building a documented request -----
+
+/// The text of a documented body's `i`-th message.
+fn text_at(body: &Value, i: usize) -> &str {
+    let content = &body["messages"][i]["content"];
+    content
+        .as_str()
+        .or_else(|| content[0]["text"].as_str())
+        .unwrap()
+}
+
+/// The documented body's first message, as a request.
+fn ask(body: &Value) -> Request {
+    Request::new().user(text_at(body, 0))
+}
+
+/// The documented body's first tool: `{type: function, function: {…}}`
+/// (OpenAI, Ollama) or `{name, description, input_schema}` (Anthropic).
+fn tool(body: &Value) -> Tool {
+    let spec = &body["tools"][0];
+    let (f, parameters) = match spec.get("function") {
+        Some(f) => (f, &f["parameters"]),
+        None => (spec, &spec["input_schema"]),
+    };
+    Tool::new(
+        f["name"].as_str().unwrap(),
+        f["description"].as_str().unwrap(),
+        parameters.clone(),
+    )
+}
+
+/// The documented body's output cap.
+fn cap(body: &Value) -> u32 {
+    u32::try_from(body["max_tokens"].as_u64().unwrap()).unwrap()
+}
+
+/// An inline PNG from base64.
+fn png(data: &str) -> Image {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(data)
+        .unwrap();
+    Image::inline("image/png", bytes)
+}
 
 // ----- OpenAI Chat Completions -----
 
@@ -181,11 +225,7 @@ pub const OPENAI: Protocol = Protocol {
             request: "chat_request_basic.json",
             stream: false,
             answer: "chat_response_basic.json",
-            build: |_| {
-                Request::new()
-                    .system("You are a helpful assistant.")
-                    .user("Hello!")
-            },
+            build: |b| Request::new().system(text_at(b, 0)).user(text_at(b, 1)),
             adjust: developer_as_system,
         },
         // The "Streaming" example; we ask for the usage chunk too.
@@ -193,14 +233,10 @@ pub const OPENAI: Protocol = Protocol {
             request: "chat_request_stream.json",
             stream: true,
             answer: "chat_stream_text.sse",
-            build: |_| {
-                Request::new()
-                    .system("You are a helpful assistant.")
-                    .user("Hello!")
-            },
-            adjust: |body| {
-                developer_as_system(body);
-                body["stream_options"] = json!({"include_usage": true});
+            build: |b| Request::new().system(text_at(b, 0)).user(text_at(b, 1)),
+            adjust: |b| {
+                developer_as_system(b);
+                b["stream_options"] = json!({"include_usage": true});
             },
         },
         // The "Functions" example.
@@ -208,16 +244,7 @@ pub const OPENAI: Protocol = Protocol {
             request: "chat_request_tools.json",
             stream: false,
             answer: "chat_response_tool_calls_doc.json",
-            build: |body| {
-                let f = &body["tools"][0]["function"];
-                Request::new()
-                    .user(body["messages"][0]["content"].as_str().unwrap())
-                    .tool(Tool::new(
-                        f["name"].as_str().unwrap(),
-                        f["description"].as_str().unwrap(),
-                        f["parameters"].clone(),
-                    ))
-            },
+            build: |b| ask(b).tool(tool(b)),
             adjust: |_| {},
         },
         // The "Image input" example (an image by URL).
@@ -225,16 +252,24 @@ pub const OPENAI: Protocol = Protocol {
             request: "chat_request_image_url.json",
             stream: false,
             answer: "chat_response_image_input.json",
-            build: |body| {
-                let content = &body["messages"][0]["content"];
+            build: |b| {
+                let url = b["messages"][0]["content"][1]["image_url"]["url"].as_str();
                 Request::new()
-                    .user_with_image(
-                        content[0]["text"].as_str().unwrap(),
-                        Image::url(content[1]["image_url"]["url"].as_str().unwrap()),
-                    )
-                    .max_tokens(300)
+                    .user_with_image(text_at(b, 0), Image::url(url.unwrap()))
+                    .max_tokens(cap(b))
             },
             adjust: |_| {},
+        },
+        // What the SDK sent for `test_parse_pydantic_model` (streamed).
+        Example {
+            request: "chat_request_json_schema_stream.json",
+            stream: true,
+            answer: "chat_stream_json_schema.sse",
+            build: |b| {
+                let schema = &b["response_format"]["json_schema"]["schema"];
+                ask(b).json_schema("Location", schema.clone())
+            },
+            adjust: |b| b["stream_options"] = json!({"include_usage": true}),
         },
     ],
 };
@@ -395,18 +430,55 @@ pub const ANTHROPIC: Protocol = Protocol {
             request: "messages_request_image_base64.json",
             stream: false,
             answer: "messages_response_text.json",
-            build: |body| {
-                let content = &body["messages"][0]["content"];
-                let data = content[1]["source"]["data"].as_str().unwrap();
-                let png = base64::engine::general_purpose::STANDARD
-                    .decode(data)
-                    .unwrap();
+            build: |b| {
+                let data = b["messages"][0]["content"][1]["source"]["data"].as_str();
                 Request::new()
-                    .user_with_image(
-                        content[0]["text"].as_str().unwrap(),
-                        Image::inline("image/png", png),
-                    )
-                    .max_tokens(body["max_tokens"].as_u64().unwrap() as u32)
+                    .user_with_image(text_at(b, 0), png(data.unwrap()))
+                    .max_tokens(cap(b))
+            },
+            adjust: |_| {},
+        },
+        // The SDK's `examples/thinking.py` call, on a model that still takes
+        // a budget (Claude Sonnet 5 gets adaptive thinking).
+        Example {
+            request: "messages_request_thinking.json",
+            stream: false,
+            answer: "messages_response_thinking.json",
+            build: |b| {
+                ask(b)
+                    .max_tokens(cap(b))
+                    .reasoning(ReasoningLevel::Budget(1600))
+            },
+            adjust: |b| b["model"] = json!("claude-sonnet-4-5"),
+        },
+        // Recorded: a streamed tool call.
+        Example {
+            request: "messages_request_tools_stream.json",
+            stream: true,
+            answer: "messages_stream_tool_use.sse",
+            build: |b| ask(b).tool(tool(b)).max_tokens(cap(b)),
+            adjust: |_| {},
+        },
+        // Recorded: structured output, plain and streamed.
+        Example {
+            request: "messages_request_structured_output.json",
+            stream: false,
+            answer: "messages_response_structured_output.json",
+            build: |b| {
+                let schema = &b["output_config"]["format"]["schema"];
+                ask(b)
+                    .max_tokens(cap(b))
+                    .json_schema("OrderDetails", schema.clone())
+            },
+            adjust: |_| {},
+        },
+        Example {
+            request: "messages_request_structured_output_stream.json",
+            stream: true,
+            answer: "messages_stream_structured_output.sse",
+            build: |b| {
+                let schema = &b["output_config"]["format"]["schema"];
+                ask(b).max_tokens(cap(b)).json_schema("ids", schema.clone())
             },
             adjust: |_| {},
         },
@@ -518,7 +590,7 @@ pub const OLLAMA: Protocol = Protocol {
             request: "chat_request_nostream.json",
             stream: false,
             answer: "chat_response.json",
-            build: |body| Request::new().user(body["messages"][0]["content"].as_str().unwrap()),
+            build: ask,
             adjust: |_| {},
         },
         // § "Chat request (Streaming)": we say `stream: true` explicitly.
@@ -526,42 +598,65 @@ pub const OLLAMA: Protocol = Protocol {
             request: "chat_request_stream.json",
             stream: true,
             answer: "chat_stream.ndjson",
-            build: |body| Request::new().user(body["messages"][0]["content"].as_str().unwrap()),
-            adjust: |body| body["stream"] = json!(true),
+            build: ask,
+            adjust: |b| b["stream"] = json!(true),
         },
-        // § "Chat request (No streaming, with tools)".
+        // § "Chat request (No streaming, with tools)" and its streamed twin.
         Example {
             request: "chat_request_tools.json",
             stream: false,
             answer: "chat_response_tool_call.json",
-            build: |body| {
-                let f = &body["tools"][0]["function"];
-                Request::new()
-                    .user(body["messages"][0]["content"].as_str().unwrap())
-                    .tool(Tool::new(
-                        f["name"].as_str().unwrap(),
-                        f["description"].as_str().unwrap(),
-                        f["parameters"].clone(),
-                    ))
-            },
+            build: |b| ask(b).tool(tool(b)),
             adjust: |_| {},
         },
-        // § "Chat request (with images)": raw base64, and `stream: false`.
+        Example {
+            request: "chat_request_tools_stream.json",
+            stream: true,
+            answer: "chat_stream_tool_call.ndjson",
+            build: |b| ask(b).tool(tool(b)),
+            adjust: |_| {},
+        },
+        // § "Chat request (with images)": raw base64.
         Example {
             request: "chat_request_images_base64.json",
             stream: false,
             answer: "chat_response_images.json",
-            build: |body| {
-                let message = &body["messages"][0];
-                let png = base64::engine::general_purpose::STANDARD
-                    .decode(message["images"][0].as_str().unwrap())
-                    .unwrap();
-                Request::new().user_with_image(
-                    message["content"].as_str().unwrap(),
-                    Image::inline("image/png", png),
-                )
+            build: |b| {
+                let data = b["messages"][0]["images"][0].as_str();
+                Request::new().user_with_image(text_at(b, 0), png(data.unwrap()))
             },
-            adjust: |body| body["stream"] = json!(false),
+            adjust: |b| b["stream"] = json!(false),
+        },
+        // § "Chat request (Reproducible outputs)": options; a float temperature.
+        Example {
+            request: "chat_request_options.json",
+            stream: false,
+            answer: "chat_response.json",
+            build: |b| ask(b).seed(101).temperature(0.0),
+            adjust: |b| {
+                b["stream"] = json!(false);
+                b["options"]["temperature"] = json!(0.0);
+            },
+        },
+        // § "Chat request (Structured outputs)": the schema in `format`.
+        Example {
+            request: "chat_request_format_json_schema.json",
+            stream: false,
+            answer: "chat_response_format_json_schema.json",
+            build: |b| {
+                ask(b)
+                    .temperature(0.0)
+                    .json_schema("availability", b["format"].clone())
+            },
+            adjust: |b| b["options"]["temperature"] = json!(0.0),
+        },
+        // `docs/openapi.yaml`'s thinking sample: a level, for gpt-oss.
+        Example {
+            request: "chat_request_think.json",
+            stream: false,
+            answer: "chat_response_thinking.json",
+            build: |b| ask(b).reasoning(ReasoningLevel::Low),
+            adjust: |b| b["stream"] = json!(false),
         },
     ],
 };

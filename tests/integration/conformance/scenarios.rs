@@ -203,14 +203,7 @@ pub async fn tools(p: &Protocol) {
 
 pub async fn tools_stream(p: &Protocol) {
     let server = serve_fixture(p, p.tools_stream.fixture).await;
-    let events: Vec<StreamEvent> = p
-        .model(&server)
-        .stream(tools_request())
-        .await
-        .unwrap()
-        .map(Result::unwrap)
-        .collect()
-        .await;
+    let events = http::events(p.model(&server).as_ref(), tools_request()).await;
     // One call: its start, then its arguments, then its end.
     let position = |want: fn(&StreamEvent) -> bool| events.iter().position(want);
     let start = position(|e| matches!(e, StreamEvent::ToolCallStart { index: 0, .. }));

@@ -117,11 +117,33 @@ pub struct Answer {
     pub usage: (u64, u64),
 }
 
+pub const fn answer(
+    fixture: &'static str,
+    text: &'static str,
+    finish: FinishReason,
+    usage: (u64, u64),
+) -> Answer {
+    Answer {
+        fixture,
+        text,
+        finish,
+        usage,
+    }
+}
+
 /// A recorded answer calling one tool.
 pub struct Call {
     pub fixture: &'static str,
     pub name: &'static str,
     pub arguments: fn() -> Value,
+}
+
+pub const fn call(fixture: &'static str, name: &'static str, arguments: fn() -> Value) -> Call {
+    Call {
+        fixture,
+        name,
+        arguments,
+    }
 }
 
 /// A recorded answer with thinking before its text.
@@ -131,6 +153,14 @@ pub struct Thought {
     pub thinking: &'static str,
     /// The start of the answer text.
     pub text: &'static str,
+}
+
+pub const fn thought(fixture: &'static str, thinking: &'static str, text: &'static str) -> Thought {
+    Thought {
+        fixture,
+        thinking,
+        text,
+    }
 }
 
 /// An error signal a server can send; each must land in one class whatever

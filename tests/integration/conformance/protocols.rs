@@ -9,7 +9,7 @@ use majordomo::{ErrorClass, FinishReason};
 use majordomo::{Image, ReasoningLevel, Request, Tool};
 use serde_json::{Value, json};
 
-use super::{Answer, Call, Example, Fault, KEY, Protocol, Signal, Thought};
+use super::{Example, Fault, KEY, Protocol, Signal, answer, call, thought};
 use crate::support::http::fixture;
 
 // ----- building a documented request -----
@@ -176,44 +176,44 @@ pub const OPENAI: Protocol = Protocol {
     error_shape: openai_error,
     fault: openai_fault,
     retry_info: false,
-    plain: Answer {
-        fixture: "chat_response_basic.json",
-        text: "Hello! How can I assist you today?",
-        finish: FinishReason::Stop,
-        usage: (19, 10),
-    },
-    stream: Answer {
-        fixture: "chat_stream_text.sse",
-        text: "I'm unable to provide real-time weather updates.",
-        finish: FinishReason::Stop,
-        usage: (14, 30),
-    },
-    tools: Call {
-        fixture: "chat_response_tool_calls_doc.json",
-        name: "get_current_weather",
-        arguments: || json!({"location": "Boston, MA"}),
-    },
-    tools_stream: Call {
-        fixture: "chat_stream_tool_call.sse",
-        name: "GetWeatherArgs",
-        arguments: || json!({"city": "Edinburgh", "country": "UK", "units": "c"}),
-    },
-    reasoning: Thought {
-        fixture: "synthetic_response_reasoning_tool_call.json",
-        thinking: "The user wants the weather.",
-        text: "Checking Zürich.",
-    },
-    reasoning_stream: Some(Thought {
-        fixture: "synthetic_stream_reasoning_tool_call.sse",
-        thinking: "The user wants the weather.",
-        text: "Checking Zürich.",
-    }),
-    schema: Answer {
-        fixture: "chat_response_json_schema.json",
-        text: r#"{"city":"San Francisco","temperature":65,"units":"f"}"#,
-        finish: FinishReason::Stop,
-        usage: (79, 14),
-    },
+    plain: answer(
+        "chat_response_basic.json",
+        "Hello! How can I assist you today?",
+        FinishReason::Stop,
+        (19, 10),
+    ),
+    stream: answer(
+        "chat_stream_text.sse",
+        "I'm unable to provide real-time weather updates.",
+        FinishReason::Stop,
+        (14, 30),
+    ),
+    tools: call(
+        "chat_response_tool_calls_doc.json",
+        "get_current_weather",
+        || json!({"location": "Boston, MA"}),
+    ),
+    tools_stream: call(
+        "chat_stream_tool_call.sse",
+        "GetWeatherArgs",
+        || json!({"city": "Edinburgh", "country": "UK", "units": "c"}),
+    ),
+    reasoning: thought(
+        "synthetic_response_reasoning_tool_call.json",
+        "The user wants the weather.",
+        "Checking Zürich.",
+    ),
+    reasoning_stream: Some(thought(
+        "synthetic_stream_reasoning_tool_call.sse",
+        "The user wants the weather.",
+        "Checking Zürich.",
+    )),
+    schema: answer(
+        "chat_response_json_schema.json",
+        r#"{"city":"San Francisco","temperature":65,"units":"f"}"#,
+        FinishReason::Stop,
+        (79, 14),
+    ),
     truncated: &[
         "chat_stream_length.sse",
         "synthetic_stream_reasoning_tool_call.sse",
@@ -385,44 +385,44 @@ pub const ANTHROPIC: Protocol = Protocol {
     error_shape: anthropic_error,
     fault: anthropic_fault,
     retry_info: false,
-    plain: Answer {
-        fixture: "messages_response_text.json",
-        text: "The weather in San Francisco, CA is currently **Sunny**",
-        finish: FinishReason::Stop,
-        usage: (770, 25),
-    },
-    stream: Answer {
-        fixture: "messages_stream_basic.sse",
-        text: "Hello there!",
-        finish: FinishReason::Stop,
-        usage: (11, 6),
-    },
-    tools: Call {
-        fixture: "messages_response_tool_use.json",
-        name: "get_weather",
-        arguments: || json!({"location": "San Francisco, CA", "units": "f"}),
-    },
-    tools_stream: Call {
-        fixture: "messages_stream_tool_use.sse",
-        name: "get_weather",
-        arguments: || json!({"location": "San Francisco, CA", "units": "f"}),
-    },
-    reasoning: Thought {
-        fixture: "messages_response_thinking.json",
-        thinking: "Let me count the letter r",
-        text: "There are three r's",
-    },
-    reasoning_stream: Some(Thought {
-        fixture: "messages_stream_thinking_signature_refusal.sse",
-        thinking: "Simple educational question",
-        text: "Hi",
-    }),
-    schema: Answer {
-        fixture: "messages_response_structured_output.json",
-        text: "{",
-        finish: FinishReason::Stop,
-        usage: (406, 50),
-    },
+    plain: answer(
+        "messages_response_text.json",
+        "The weather in San Francisco, CA is currently **Sunny**",
+        FinishReason::Stop,
+        (770, 25),
+    ),
+    stream: answer(
+        "messages_stream_basic.sse",
+        "Hello there!",
+        FinishReason::Stop,
+        (11, 6),
+    ),
+    tools: call(
+        "messages_response_tool_use.json",
+        "get_weather",
+        || json!({"location": "San Francisco, CA", "units": "f"}),
+    ),
+    tools_stream: call(
+        "messages_stream_tool_use.sse",
+        "get_weather",
+        || json!({"location": "San Francisco, CA", "units": "f"}),
+    ),
+    reasoning: thought(
+        "messages_response_thinking.json",
+        "Let me count the letter r",
+        "There are three r's",
+    ),
+    reasoning_stream: Some(thought(
+        "messages_stream_thinking_signature_refusal.sse",
+        "Simple educational question",
+        "Hi",
+    )),
+    schema: answer(
+        "messages_response_structured_output.json",
+        "{",
+        FinishReason::Stop,
+        (406, 50),
+    ),
     truncated: &["messages_stream_basic.sse", "messages_stream_tool_use.sse"],
     examples: &[
         // The SDK's `examples/images.py` call.
@@ -549,40 +549,35 @@ pub const OLLAMA: Protocol = Protocol {
     error_shape: ollama_error,
     fault: ollama_fault,
     retry_info: false,
-    plain: Answer {
-        fixture: "chat_response.json",
-        text: "Hello! How are you today?",
-        finish: FinishReason::Stop,
-        usage: (26, 298),
-    },
-    stream: Answer {
-        fixture: "chat_stream.ndjson",
-        text: "The",
-        finish: FinishReason::Stop,
-        usage: (26, 282),
-    },
-    tools: Call {
-        fixture: "chat_response_tool_call.json",
-        name: "get_weather",
-        arguments: || json!({"city": "Tokyo"}),
-    },
-    tools_stream: Call {
-        fixture: "chat_stream_tool_call.ndjson",
-        name: "get_weather",
-        arguments: || json!({"city": "Tokyo"}),
-    },
-    reasoning: Thought {
-        fixture: "chat_response_thinking.json",
-        thinking: "Okay, the user wants to know",
-        text: "There are three r's",
-    },
+    plain: answer(
+        "chat_response.json",
+        "Hello! How are you today?",
+        FinishReason::Stop,
+        (26, 298),
+    ),
+    stream: answer("chat_stream.ndjson", "The", FinishReason::Stop, (26, 282)),
+    tools: call(
+        "chat_response_tool_call.json",
+        "get_weather",
+        || json!({"city": "Tokyo"}),
+    ),
+    tools_stream: call(
+        "chat_stream_tool_call.ndjson",
+        "get_weather",
+        || json!({"city": "Tokyo"}),
+    ),
+    reasoning: thought(
+        "chat_response_thinking.json",
+        "Okay, the user wants to know",
+        "There are three r's",
+    ),
     reasoning_stream: None,
-    schema: Answer {
-        fixture: "chat_response_format_json_schema.json",
-        text: "{",
-        finish: FinishReason::Stop,
-        usage: (0, 0),
-    },
+    schema: answer(
+        "chat_response_format_json_schema.json",
+        "{",
+        FinishReason::Stop,
+        (0, 0),
+    ),
     truncated: &["chat_stream.ndjson", "chat_stream_tool_call.ndjson"],
     examples: &[
         // `docs/api.md` § "Chat request (No streaming)".
@@ -760,44 +755,44 @@ pub const GEMINI: Protocol = Protocol {
     error_shape: gemini_error,
     fault: gemini_fault,
     retry_info: true,
-    plain: Answer {
-        fixture: "generate_response_text.json",
-        text: "```python\n# Example list",
-        finish: FinishReason::Stop,
-        usage: (9, 87),
-    },
-    stream: Answer {
-        fixture: "stream_text.sse",
-        text: "```python\n# Example list",
-        finish: FinishReason::Stop,
-        usage: (9, 87),
-    },
-    tools: Call {
-        fixture: "generate_response_function_call.json",
-        name: "find_theaters",
-        arguments: || json!({"movie": "Barbie", "location": "Mountain View, CA"}),
-    },
-    tools_stream: Call {
-        fixture: "stream_function_call.sse",
-        name: "check_flight",
-        arguments: || json!({"flight": "AA100"}),
-    },
-    reasoning: Thought {
-        fixture: "generate_response_thinking.json",
-        thinking: "**Here's how I'm thinking about this:**",
-        text: "This is a fun one!",
-    },
-    reasoning_stream: Some(Thought {
-        fixture: "stream_thinking.sse",
-        thinking: "**Here's how I'm thinking about this:**",
-        text: "This is a fun one!",
-    }),
-    schema: Answer {
-        fixture: "generate_response_json_schema.json",
-        text: "[",
-        finish: FinishReason::Stop,
-        usage: (0, 0),
-    },
+    plain: answer(
+        "generate_response_text.json",
+        "```python\n# Example list",
+        FinishReason::Stop,
+        (9, 87),
+    ),
+    stream: answer(
+        "stream_text.sse",
+        "```python\n# Example list",
+        FinishReason::Stop,
+        (9, 87),
+    ),
+    tools: call(
+        "generate_response_function_call.json",
+        "find_theaters",
+        || json!({"movie": "Barbie", "location": "Mountain View, CA"}),
+    ),
+    tools_stream: call(
+        "stream_function_call.sse",
+        "check_flight",
+        || json!({"flight": "AA100"}),
+    ),
+    reasoning: thought(
+        "generate_response_thinking.json",
+        "**Here's how I'm thinking about this:**",
+        "This is a fun one!",
+    ),
+    reasoning_stream: Some(thought(
+        "stream_thinking.sse",
+        "**Here's how I'm thinking about this:**",
+        "This is a fun one!",
+    )),
+    schema: answer(
+        "generate_response_json_schema.json",
+        "[",
+        FinishReason::Stop,
+        (0, 0),
+    ),
     truncated: &[
         "stream_text.sse",
         "stream_thinking.sse",

@@ -19,6 +19,7 @@ use crate::support::http::{
     answer, assert_no_credential, bodies, events, fixture_answer, fixture_json, header_of,
     only_body, post, serve_route, serve_route_once_then, serve_route_with, stream_fold, tool_of,
 };
+use crate::support::registry::ask;
 
 /// A recognizable key: no error text may ever contain it.
 const KEY: &str = "sk-ant-api03-TESTKEY-do-not-leak-7f3a9c";
@@ -801,12 +802,7 @@ async fn dsn_version_option_and_base_path() {
             format!("anthropic+http://{KEY}@127.0.0.1:{port}/gateway/anthropic?version=2099-01-01"),
         )])
         .build();
-    let reply = registry
-        .parse("gw/claude-x")
-        .unwrap()
-        .generate(Request::new().user("hi"))
-        .await
-        .unwrap();
+    let reply = ask(&registry, "gw/claude-x").await;
     assert_eq!(reply.provider, "gw");
     let received = server.received_requests().await.unwrap();
     assert_eq!(received.len(), 1);
@@ -825,12 +821,7 @@ async fn builtin_reads_its_key_and_base_url_when_first_used() {
             ("ANTHROPIC_BASE_URL", server.uri()),
         ])
         .build();
-    let reply = registry
-        .parse("anthropic/claude-x")
-        .unwrap()
-        .generate(Request::new().user("hi"))
-        .await
-        .unwrap();
+    let reply = ask(&registry, "anthropic/claude-x").await;
     assert_eq!(reply.provider, "anthropic");
     let received = server.received_requests().await.unwrap();
     assert_eq!(header_of(&received[0], "x-api-key").unwrap(), KEY);

@@ -8,6 +8,13 @@ mod support;
 mod anthropic;
 mod chain;
 mod chat_example;
+// Every HTTP protocol against one scenario list.
+#[cfg(all(
+    feature = "openai",
+    feature = "anthropic",
+    feature = "ollama",
+    feature = "gemini"
+))]
 mod conformance;
 mod dsn;
 mod errors;

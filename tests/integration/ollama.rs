@@ -22,6 +22,7 @@ use crate::support::http::{
     PacedServer, Step, events, fixture, fixture_answer, fixture_json, head, only_body, post,
     serve_route, serve_route_with, stream_fold, tool_of, write, written_then_close,
 };
+use crate::support::registry::ask;
 
 const NAME: &str = "ol";
 const MODEL: &str = "llama3.2";
@@ -899,11 +900,6 @@ async fn the_builtin_reads_ollama_host_on_first_use_only() {
     let registry = Registry::builder()
         .env_lookup(move |name| (name == "OLLAMA_HOST").then(|| url.clone()))
         .build();
-    let response = registry
-        .parse("ollama/llama3.2")
-        .unwrap()
-        .generate(Request::new().user("hi"))
-        .await
-        .unwrap();
+    let response = ask(&registry, "ollama/llama3.2").await;
     assert_eq!(response.text(), "Hello! How are you today?");
 }

@@ -24,6 +24,7 @@ use crate::support::http::{
     answer, assert_no_credential, events, fixture_answer, fixture_json, fixture_text, header_of,
     only_body, post, serve_route, serve_route_with, stream_fold, tool_of,
 };
+use crate::support::registry::ask;
 
 /// A recognizable key: no error text may ever contain it.
 const KEY: &str = "sk-proj-TESTKEY-do-not-leak-4b7e21";
@@ -1133,12 +1134,7 @@ async fn foreman_sends_its_bearer_token_and_waits_long() {
             format!("foreman+http://tok@{}", loopback(&server.uri())),
         )])
         .build();
-    let reply = registry
-        .parse("f/qwen2.5:72b")
-        .unwrap()
-        .generate(Request::new().user("hi"))
-        .await
-        .unwrap();
+    let reply = ask(&registry, "f/qwen2.5:72b").await;
     assert_eq!(reply.provider, "f");
     let request = only_request(&server).await;
     assert_eq!(header_of(&request, "authorization"), Some("Bearer tok"));
@@ -1185,12 +1181,7 @@ async fn the_builtin_reads_its_key_and_base_url_when_first_used() {
             ("OPENAI_BASE_URL", format!("{}/v1", server.uri())),
         ])
         .build();
-    let reply = registry
-        .parse("gpt-4o")
-        .unwrap()
-        .generate(Request::new().user("hi"))
-        .await
-        .unwrap();
+    let reply = ask(&registry, "gpt-4o").await;
     assert_eq!(reply.provider, "openai");
     let request = only_request(&server).await;
     assert_eq!(

@@ -14,13 +14,6 @@
 //! Run with `CONFORMANCE_BLESS=1` to rewrite them after a deliberate change,
 //! then review the diff.
 
-#![cfg(all(
-    feature = "openai",
-    feature = "anthropic",
-    feature = "ollama",
-    feature = "gemini"
-))]
-
 mod protocols;
 mod scenarios;
 

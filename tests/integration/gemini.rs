@@ -5,23 +5,19 @@
 #![cfg(feature = "gemini")]
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use base64::Engine as _;
 use majordomo::providers::gemini::{GeminiConfig, GeminiProvider};
 use majordomo::{
-    Error, ErrorClass, ErrorKind, FinishReason, Image, Message, Model, Part, Provider,
-    ReasoningLevel, Registry, Request, Role, Thinking, Tool, ToolCall, ToolChoice, ToolResult,
-    Usage,
+    Error, ErrorClass, ErrorKind, FinishReason, Message, Model, Part, Provider, ReasoningLevel,
+    Registry, Request, Role, Thinking, Tool, ToolCall, ToolChoice, ToolResult, Usage,
 };
 use serde_json::{Value, json};
 use wiremock::matchers::{header, method, query_param};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{Mock, MockServer};
 
 use crate::support::http::{
-    PacedServer, answer, assert_no_credential, bodies, content_type_of, cut_after,
-    first_event_then_stall, fixture, fixture_answer, fixture_json, post, refused_url,
-    serve_route_once_then, stall_before_headers, stream_fold,
+    answer, assert_no_credential, bodies, content_type_of, fixture, fixture_answer, fixture_json,
+    post, serve_route_once_then, stream_fold,
 };
 
 /// A recognizable key: no error text may ever contain it.
@@ -481,29 +477,6 @@ async fn schemas_go_without_dialect_markers() {
 }
 
 #[tokio::test]
-async fn an_inline_image_becomes_inline_data() {
-    let server = serve_fixture("generate_response_text.json").await;
-    let model = model_at(config(&server.uri()), MODEL);
-    let png: Vec<u8> = vec![0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 1, 2, 3];
-    let request = Request::new().user_with_image(
-        "Caption this image.",
-        Image::inline("image/png", png.clone()),
-    );
-    model.generate(request).await.unwrap();
-    let body = &bodies(&server).await[0];
-    assert_eq!(
-        body["contents"],
-        json!([{"role": "user", "parts": [
-            {"text": "Caption this image."},
-            {"inlineData": {
-                "mimeType": "image/png",
-                "data": base64::engine::general_purpose::STANDARD.encode(&png),
-            }},
-        ]}])
-    );
-}
-
-#[tokio::test]
 async fn a_reasoning_level_sets_the_thinking_config() {
     let server = serve_fixture("generate_response_thinking.json").await;
     let model = model_at(config(&server.uri()), MODEL);
@@ -881,111 +854,6 @@ async fn streams_fold_into_the_non_streamed_answer() {
 // ===== faults =====
 
 #[tokio::test]
-async fn http_errors_land_in_their_classes() {
-    for (name, status, class, code) in [
-        (
-            "error_400_api_key_invalid.json",
-            400,
-            ErrorClass::Permanent,
-            "API_KEY_INVALID",
-        ),
-        (
-            "error_400_failed_precondition.json",
-            400,
-            ErrorClass::Permanent,
-            "FAILED_PRECONDITION",
-        ),
-        (
-            "error_400_input_token_count.json",
-            400,
-            ErrorClass::RequestSpecific,
-            "INVALID_ARGUMENT",
-        ),
-        (
-            "error_403_permission_denied.json",
-            403,
-            ErrorClass::Permanent,
-            "PERMISSION_DENIED",
-        ),
-        (
-            "error_404_model_not_found.json",
-            404,
-            ErrorClass::ModelNotFound,
-            "NOT_FOUND",
-        ),
-        (
-            "error_429_resource_exhausted.json",
-            429,
-            ErrorClass::Transient,
-            "RESOURCE_EXHAUSTED",
-        ),
-        (
-            "error_500_internal.json",
-            500,
-            ErrorClass::Transient,
-            "INTERNAL",
-        ),
-        (
-            "error_503_unavailable.json",
-            503,
-            ErrorClass::Transient,
-            "UNAVAILABLE",
-        ),
-        (
-            "error_504_deadline_exceeded.json",
-            504,
-            ErrorClass::Transient,
-            "DEADLINE_EXCEEDED",
-        ),
-    ] {
-        let body = fixture(&format!("gemini/{name}"));
-        let expected: Value = serde_json::from_slice(&body).unwrap();
-        let expected_message = expected["error"]["message"].as_str().unwrap();
-        for streaming in [false, true] {
-            let route = if streaming { STREAM } else { GENERATE };
-            let server = serve_at(route, status, body.clone(), "application/json").await;
-            let model = model_at(config(&server.uri()), MODEL);
-            let error = if streaming {
-                stream_fold(model.as_ref(), Request::new().user("hi"))
-                    .await
-                    .unwrap_err()
-            } else {
-                model.generate(Request::new().user("hi")).await.unwrap_err()
-            };
-            assert_eq!(error.class(), class, "{name}: {error:?}");
-            assert_eq!(error.status(), Some(status), "{name}");
-            assert_eq!(error.code(), Some(code), "{name}");
-            assert_eq!(error.message(), expected_message, "{name}");
-            assert_target(&error);
-            assert_clean(&error);
-            if status == 429 {
-                assert_eq!(error.retry_after(), Some(Duration::from_secs(26)));
-            }
-        }
-    }
-}
-
-#[tokio::test]
-async fn a_retry_after_header_wins_over_retry_info() {
-    let server = MockServer::start().await;
-    post(GENERATE)
-        .respond_with(
-            ResponseTemplate::new(429)
-                .insert_header("retry-after", "7")
-                .set_body_raw(
-                    fixture("gemini/error_429_resource_exhausted.json"),
-                    "application/json",
-                ),
-        )
-        .mount(&server)
-        .await;
-    let model = model_at(config(&server.uri()), MODEL);
-    let error = model.generate(Request::new().user("hi")).await.unwrap_err();
-    assert_eq!(error.class(), ErrorClass::Transient);
-    assert_eq!(error.retry_after(), Some(Duration::from_secs(7)));
-}
-
-#[tokio::test]
 async fn an_echoed_key_never_reaches_an_error() {
     let echo = json!({"error": {
         "code": 400,
@@ -1029,110 +897,6 @@ async fn an_echoed_key_never_reaches_an_error() {
 }
 
 #[tokio::test]
-async fn connection_refused_is_transient() {
-    let model = model_at(config(&refused_url()), MODEL);
-    let error = model.generate(Request::new().user("hi")).await.unwrap_err();
-    assert_eq!(error.class(), ErrorClass::Transient, "{error:?}");
-    assert_eq!(error.kind(), ErrorKind::Transport);
-    assert_target(&error);
-    assert_clean(&error);
-    let error = stream_fold(model.as_ref(), Request::new().user("hi"))
-        .await
-        .unwrap_err();
-    assert_eq!(error.class(), ErrorClass::Transient);
-    assert_target(&error);
-}
-
-#[tokio::test]
-async fn a_stalled_server_times_out() {
-    let server = PacedServer::start(stall_before_headers()).await;
-    let model = model_at(
-        config(&server.url()).timeout(Duration::from_millis(300)),
-        MODEL,
-    );
-    let error = model.generate(Request::new().user("hi")).await.unwrap_err();
-    assert_eq!(error.kind(), ErrorKind::Timeout, "{error:?}");
-    assert_eq!(error.class(), ErrorClass::Transient);
-    assert_target(&error);
-    assert_clean(&error);
-
-    // A stream that starts, then goes silent.
-    let text = fixture("gemini/stream_text.sse");
-    let server = PacedServer::start(first_event_then_stall(
-        "text/event-stream",
-        &text,
-        b"\r\n\r\n",
-    ))
-    .await;
-    let model = model_at(
-        config(&server.url()).timeout(Duration::from_millis(300)),
-        MODEL,
-    );
-    let error = stream_fold(model.as_ref(), Request::new().user("hi"))
-        .await
-        .unwrap_err();
-    assert_eq!(error.class(), ErrorClass::Transient, "{error:?}");
-    assert!(
-        matches!(error.kind(), ErrorKind::Timeout | ErrorKind::Transport),
-        "{error:?}"
-    );
-    assert_target(&error);
-    assert_clean(&error);
-    let raw = String::from_utf8(server.requests().pop().unwrap()).unwrap();
-    assert!(raw.starts_with(
-        "POST /v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse HTTP/1.1"
-    ));
-}
-
-#[tokio::test]
-async fn a_stream_cut_before_any_finish_reason_ended_early() {
-    let text = fixture("gemini/stream_text.sse");
-    let last = text
-        .windows(b"\"finishReason\"".len())
-        .position(|w| w == b"\"finishReason\"")
-        .unwrap();
-    let last_event = text[..last]
-        .windows(b"data:".len())
-        .rposition(|w| w == b"data:")
-        .unwrap();
-    for script in [
-        // Cut at an event boundary, before the chunk with the finish reason.
-        cut_after("text/event-stream", &text, last_event),
-        // Cut inside the last chunk's JSON.
-        cut_after("text/event-stream", &text, text.len() - 10),
-    ] {
-        let server = PacedServer::start(script).await;
-        let model = model_at(config(&server.url()), MODEL);
-        let error = stream_fold(model.as_ref(), Request::new().user("hi"))
-            .await
-            .unwrap_err();
-        assert_eq!(error.kind(), ErrorKind::StreamEndedEarly, "{error:?}");
-        assert_eq!(error.class(), ErrorClass::Transient);
-        assert_target(&error);
-    }
-}
-
-#[tokio::test]
-async fn garbage_json_in_a_data_line_is_a_decode_error() {
-    let text = String::from_utf8(fixture("gemini/stream_text.sse")).unwrap();
-    let second = text.match_indices("data: ").nth(1).unwrap().0;
-    let garbage = format!(
-        "{}data: {{\"candidates\": [{{\"content\" {KEY}\r\n\r\n{}",
-        &text[..second],
-        &text[second..]
-    );
-    let server = serve_at(STREAM, 200, garbage.into_bytes(), "text/event-stream").await;
-    let model = model_at(config(&server.uri()), MODEL);
-    let error = stream_fold(model.as_ref(), Request::new().user("hi"))
-        .await
-        .unwrap_err();
-    assert_eq!(error.kind(), ErrorKind::Decode, "{error:?}");
-    assert_eq!(error.class(), ErrorClass::Transient);
-    assert_target(&error);
-    assert_clean(&error);
-}
-
-#[tokio::test]
 async fn an_error_in_a_data_line_ends_the_stream() {
     let server = serve_fixture("stream_error_midstream.sse").await;
     let model = model_at(config(&server.uri()), MODEL);
@@ -1152,75 +916,31 @@ async fn an_error_in_a_data_line_ends_the_stream() {
 // ===== registry =====
 
 #[tokio::test]
-async fn through_the_registry_from_a_dsn() {
+async fn a_dsn_without_a_path_gets_the_default_api_version() {
     let server = MockServer::start().await;
     post(GENERATE)
         .and(header("x-goog-api-key", KEY))
         .respond_with(fixture_answer("gemini/generate_response_text.json"))
         .mount(&server)
         .await;
-    post(STREAM)
-        .and(query_param("alt", "sse"))
-        .and(header("x-goog-api-key", KEY))
-        .respond_with(fixture_answer("gemini/stream_text.sse"))
-        .mount(&server)
-        .await;
     let port = server.address().port();
-    let registry = Registry::builder()
-        .env_vars([(
-            "LLM_G",
-            format!("gemini+http://{KEY}@127.0.0.1:{port}/v1beta"),
-        )])
-        .build();
-    let chain = registry.parse("g/gemini-2.5-flash").unwrap();
-    let generated = chain.generate(Request::new().user("hi")).await.unwrap();
-    assert_eq!(generated.provider, "g");
-    assert_eq!(generated.model, "gemini-2.5-flash");
-    assert!(generated.text().contains("my_list.sort()"));
-    let streamed = stream_fold(&chain, Request::new().user("hi"))
-        .await
-        .unwrap();
-    assert_eq!(streamed.message, generated.message);
-    assert_eq!(streamed.usage, generated.usage);
-    assert_eq!(requests(&server).await.len(), 2);
-
     // Without a path, the DSN gets the API version of the default base URL.
     let registry = Registry::builder()
         .env_vars([("LLM_G", format!("gemini+http://{KEY}@127.0.0.1:{port}"))])
         .build();
     let chain = registry.parse("g/gemini-2.5-flash").unwrap();
     chain.generate(Request::new().user("hi")).await.unwrap();
-    assert_eq!(requests(&server).await.len(), 3);
+    assert_eq!(requests(&server).await.len(), 1);
 }
 
-#[tokio::test]
-async fn the_builtin_provider_without_a_key_fails_at_call_time() {
-    let registry = Registry::builder()
-        .env_vars(std::iter::empty::<(String, String)>())
-        .build();
-    let provider = registry.provider("gemini").unwrap();
-    assert_eq!(provider.name(), "gemini");
-    let model = provider.model("gemini-2.5-flash").unwrap();
-    let error = model.generate(Request::new().user("hi")).await.unwrap_err();
-    assert_eq!(error.class(), ErrorClass::NotConfigured, "{error:?}");
-    assert_eq!(error.kind(), ErrorKind::Config);
-    assert!(error.message().contains("GEMINI_API_KEY"), "{error:?}");
-    assert_eq!(error.provider(), Some("gemini"));
-    assert_eq!(error.model(), Some("gemini-2.5-flash"));
-    let error = model.stream(Request::new().user("hi")).await.unwrap_err();
-    assert_eq!(error.kind(), ErrorKind::Config);
-}
-
-/// A proxy that ignores `alt=sse` answers a stream request with the whole
-/// JSON (a response, or the array of chunks): the stream reads it.
+/// A proxy that ignores `alt=sse` may answer a stream request with the array
+/// of chunks (the whole response is in `conformance`): the stream reads it.
 #[tokio::test]
 async fn a_stream_answered_with_whole_json_is_read() {
     let whole = fixture("gemini/generate_response_text.json");
     let route = format!("/v1beta/models/{MODEL}:streamGenerateContent");
-    for body in [
-        whole.clone(),
-        format!("[{}]", String::from_utf8(whole.clone()).unwrap()).into_bytes(),
-    ] {
+    {
+        let body = format!("[{}]", String::from_utf8(whole.clone()).unwrap()).into_bytes();
         let server = serve_at(&route, 200, body, "application/json").await;
         let streamed = stream_fold(
             model_at(config(&server.uri()), MODEL).as_ref(),

@@ -8,6 +8,14 @@ mod support;
 mod anthropic;
 mod chain;
 mod chat_example;
+// Every HTTP protocol against one scenario list.
+#[cfg(all(
+    feature = "openai",
+    feature = "anthropic",
+    feature = "ollama",
+    feature = "gemini"
+))]
+mod conformance;
 mod core;
 mod dsn;
 mod errors;

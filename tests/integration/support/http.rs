@@ -46,6 +46,21 @@ pub fn content_type_of(name: &str) -> &'static str {
     }
 }
 
+/// A tool as a request body declares it: `{type: function, function: {name,
+/// description, parameters}}` (OpenAI, Ollama) or `{name, description,
+/// input_schema}` (Anthropic).
+pub fn tool_of(spec: &Value) -> majordomo::Tool {
+    let (f, parameters) = match spec.get("function") {
+        Some(f) => (f, &f["parameters"]),
+        None => (spec, &spec["input_schema"]),
+    };
+    majordomo::Tool::new(
+        f["name"].as_str().unwrap(),
+        f["description"].as_str().unwrap(),
+        parameters.clone(),
+    )
+}
+
 // ----- wiremock -----
 
 /// A mock for `POST {route}`.
@@ -153,6 +168,23 @@ pub async fn fold_opened<M: Model + ?Sized>(
         .unwrap_or_else(|e| panic!("the stream does not open: {e:?}"))
         .into_response()
         .await
+}
+
+/// Streams `request`, which must open and run clean, and collects its events.
+pub async fn events<M: Model + ?Sized>(model: &M, request: Request) -> Vec<majordomo::StreamEvent> {
+    use futures::StreamExt as _;
+    model
+        .stream(request)
+        .await
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+        .await
+}
+
+/// The value of header `name` of a request a wiremock server received.
+pub fn header_of<'r>(request: &'r wiremock::Request, name: &str) -> Option<&'r str> {
+    request.headers.get(name).map(|v| v.to_str().unwrap())
 }
 
 /// `http://127.0.0.1:PORT` with a port nothing listens on (bound, then freed).

@@ -1,7 +1,7 @@
 //! Helpers for the registry, spec and DSN tests.
 
-use majordomo::Registry;
 use majordomo::providers::fake::FakeProvider;
+use majordomo::{Model as _, Registry, Request, Response};
 
 /// A registry with no environment at all, plus fake providers named
 /// `openrouter`, `vertex` and `fake` for the verbatim-id cases.
@@ -13,4 +13,14 @@ pub fn test_registry() -> Registry {
         registry.register_provider(FakeProvider::new(name));
     }
     registry
+}
+
+/// What `spec` (a target or chain) answers to "hi", which must succeed.
+pub async fn ask(registry: &Registry, spec: &str) -> Response {
+    registry
+        .parse(spec)
+        .unwrap_or_else(|e| panic!("{spec}: {e}"))
+        .generate(Request::new().user("hi"))
+        .await
+        .unwrap_or_else(|e| panic!("{spec}: {e}"))
 }

@@ -1,0 +1,690 @@
+//! The scenario list: each function runs one scenario against one protocol.
+
+use std::time::{Duration, SystemTime};
+
+use base64::Engine as _;
+use futures::StreamExt as _;
+use majordomo::{
+    Error, ErrorClass, ErrorKind, FinishReason, Image, Model, Part, ReasoningLevel, Registry,
+    Request, Response, StreamEvent, Tool,
+};
+use serde_json::{Value, json};
+use wiremock::MockServer;
+
+use super::{
+    Answer, CutServer, KEY, NAME, Protocol, Signal, assert_golden, ok, only_request, serve,
+};
+use crate::support::http::{
+    self, PacedServer, assert_no_credential, first_event_then_stall, refused_url, stream_fold,
+};
+
+// ----- the requests every protocol is sent -----
+
+fn plain_request() -> Request {
+    Request::new()
+        .system("You are a helpful assistant.")
+        .user("Hello!")
+        .temperature(0.5)
+        .max_tokens(256)
+}
+
+/// The tool of the OpenAPI "Functions" example.
+fn weather_tool() -> Tool {
+    Tool::new(
+        "get_current_weather",
+        "Get the current weather in a given location",
+        json!({
+            "type": "object",
+            "properties": {
+                "location": {"type": "string", "description": "The city and state, e.g. San Francisco, CA"},
+                "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}
+            },
+            "required": ["location"]
+        }),
+    )
+}
+
+fn tools_request() -> Request {
+    Request::new()
+        .user("What is the weather like in Boston today?")
+        .tool(weather_tool())
+}
+
+/// A 1×1 PNG.
+const PNG: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==";
+
+fn image_request() -> Request {
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(PNG)
+        .unwrap();
+    Request::new().user_with_image("What is in this image?", Image::inline("image/png", png))
+}
+
+fn reasoning_request() -> Request {
+    Request::new()
+        .user("How many r's are in strawberry?")
+        .max_tokens(20_000)
+        .reasoning(ReasoningLevel::High)
+}
+
+fn schema_request() -> Request {
+    Request::new()
+        .user("What's the weather like in SF?")
+        .json_schema(
+            "Location",
+            json!({
+                "type": "object",
+                "properties": {
+                    "city": {"type": "string"},
+                    "temperature": {"type": "number"},
+                    "units": {"type": "string", "enum": ["c", "f"]}
+                },
+                "required": ["city", "temperature", "units"],
+                "additionalProperties": false
+            }),
+        )
+}
+
+fn hi() -> Request {
+    Request::new().user("hi")
+}
+
+// ----- helpers -----
+
+async fn serve_fixture(p: &Protocol, name: &str) -> MockServer {
+    let content_type = http::content_type_of(name);
+    serve(ok(p.fixture(name), content_type)).await
+}
+
+/// Checks the route, the key header and the content type of `request`, and
+/// returns its body.
+fn check_request(p: &Protocol, request: &wiremock::Request, stream: bool) -> Value {
+    assert_eq!(request.method.as_str(), "POST");
+    assert_eq!(request.url.path(), (p.route)(p.model, stream), "{}", p.name);
+    let query = if stream { p.stream_query } else { None };
+    assert_eq!(
+        request.url.query(),
+        query,
+        "{}: the key never goes in the URL",
+        p.name
+    );
+    let header = |name: &str| request.headers.get(name).map(|v| v.to_str().unwrap());
+    let (name, prefix) = p.auth;
+    assert_eq!(
+        header(name),
+        Some(format!("{prefix}{KEY}").as_str()),
+        "{}",
+        p.name
+    );
+    assert!(
+        header("content-type").is_some_and(|t| t.starts_with("application/json")),
+        "{}",
+        p.name
+    );
+    serde_json::from_slice(&request.body).unwrap()
+}
+
+fn check_answer(p: &Protocol, r: &Response, a: &Answer) {
+    assert!(r.text().starts_with(a.text), "{}: {:?}", p.name, r.text());
+    assert_eq!(r.finish_reason, a.finish, "{}", p.name);
+    assert_eq!(r.provider, NAME, "{}", p.name);
+    let (input, output) = a.usage;
+    assert_eq!(r.usage.input_tokens, Some(input), "{}", p.name);
+    assert_eq!(r.usage.output_tokens, Some(output), "{}", p.name);
+}
+
+/// Asserts `e` names the target and never the key.
+fn check_error(p: &Protocol, e: &Error) {
+    assert_eq!(e.provider(), Some(NAME), "{}: {e:?}", p.name);
+    assert_eq!(e.model(), Some(p.model), "{}: {e:?}", p.name);
+    assert_no_credential(e, &[KEY, "TESTKEY"]);
+    for text in [e.message(), e.code().unwrap_or_default()] {
+        assert!(!text.contains(KEY), "{}: key leaked: {text}", p.name);
+    }
+}
+
+/// `r` without its raw answer and with tool-call ids blanked (a protocol
+/// without ids gets fresh ones on every answer).
+fn without_raw(mut r: Response) -> Response {
+    r.raw = None;
+    for part in &mut r.message.parts {
+        if let Part::ToolCall(call) = part {
+            call.id.clear();
+        }
+    }
+    r
+}
+
+/// Generates and streams `request` against `server`; both must fail.
+async fn both_errors(model: &dyn Model, request: Request) -> [Error; 2] {
+    let generated = model.generate(request.clone()).await.unwrap_err();
+    let streamed = stream_fold(model, request).await.unwrap_err();
+    [generated, streamed]
+}
+
+// ----- what we send, what we read -----
+
+pub async fn plain(p: &Protocol) {
+    let server = serve_fixture(p, p.plain.fixture).await;
+    let reply = p.model(&server).generate(plain_request()).await.unwrap();
+    check_answer(p, &reply, &p.plain);
+    assert_eq!(reply.message.role, majordomo::Role::Assistant);
+    assert!(reply.raw.is_some(), "{}: the raw answer is kept", p.name);
+    let body = check_request(p, &only_request(&server).await, false);
+    assert_golden(p, "golden_plain.json", &body);
+}
+
+pub async fn stream(p: &Protocol) {
+    let server = serve_fixture(p, p.stream.fixture).await;
+    let stream = p.model(&server).stream(plain_request()).await.unwrap();
+    assert_eq!(stream.provider(), NAME);
+    let reply = stream.into_response().await.unwrap();
+    check_answer(p, &reply, &p.stream);
+    let body = check_request(p, &only_request(&server).await, true);
+    assert_golden(p, "golden_stream.json", &body);
+}
+
+fn check_call(p: &Protocol, reply: &Response, call: &super::Call) {
+    let calls: Vec<_> = reply.tool_calls().collect();
+    assert_eq!(calls.len(), 1, "{}: {calls:?}", p.name);
+    assert_eq!(calls[0].name, call.name, "{}", p.name);
+    assert_eq!(calls[0].arguments, (call.arguments)(), "{}", p.name);
+    assert!(!calls[0].id.is_empty(), "{}: every call has an id", p.name);
+    assert_eq!(reply.finish_reason, FinishReason::ToolCalls, "{}", p.name);
+}
+
+pub async fn tools(p: &Protocol) {
+    let server = serve_fixture(p, p.tools.fixture).await;
+    let reply = p.model(&server).generate(tools_request()).await.unwrap();
+    check_call(p, &reply, &p.tools);
+    let body = check_request(p, &only_request(&server).await, false);
+    assert_golden(p, "golden_tools.json", &body);
+}
+
+pub async fn tools_stream(p: &Protocol) {
+    let server = serve_fixture(p, p.tools_stream.fixture).await;
+    let events = http::events(p.model(&server).as_ref(), tools_request()).await;
+    // One call: its start, then its arguments, then its end.
+    let position = |want: fn(&StreamEvent) -> bool| events.iter().position(want);
+    let start = position(|e| matches!(e, StreamEvent::ToolCallStart { index: 0, .. }));
+    let delta = position(|e| matches!(e, StreamEvent::ToolCallDelta { index: 0, .. }));
+    let end = position(|e| matches!(e, StreamEvent::ToolCallEnd { index: 0 }));
+    assert!(start < delta && delta < end, "{}: {events:?}", p.name);
+    let mut fold = majordomo::StreamAccumulator::new();
+    events.into_iter().for_each(|e| fold.push(e));
+    check_call(p, &fold.finish(NAME, p.model), &p.tools_stream);
+    check_request(p, &only_request(&server).await, true);
+}
+
+pub async fn images(p: &Protocol) {
+    let server = serve_fixture(p, p.plain.fixture).await;
+    let reply = p.model(&server).generate(image_request()).await.unwrap();
+    check_answer(p, &reply, &p.plain);
+    let body = check_request(p, &only_request(&server).await, false);
+    assert_golden(p, "golden_images.json", &body);
+}
+
+fn check_thought(p: &Protocol, reply: &Response, thought: &super::Thought) {
+    match reply.message.parts.as_slice() {
+        [Part::Thinking(t), Part::Text { text }, ..] => {
+            assert!(
+                t.text.starts_with(thought.thinking),
+                "{}: {:?}",
+                p.name,
+                t.text
+            );
+            assert_eq!(t.provider.as_deref(), Some(NAME), "{}", p.name);
+            assert!(text.starts_with(thought.text), "{}: {text:?}", p.name);
+        }
+        other => panic!("{}: thinking, then text: {other:?}", p.name),
+    }
+}
+
+pub async fn reasoning(p: &Protocol) {
+    let server = serve_fixture(p, p.reasoning.fixture).await;
+    let reply = p
+        .model(&server)
+        .generate(reasoning_request())
+        .await
+        .unwrap();
+    check_thought(p, &reply, &p.reasoning);
+    let body = check_request(p, &only_request(&server).await, false);
+    assert_golden(p, "golden_reasoning.json", &body);
+}
+
+pub async fn reasoning_stream(p: &Protocol) {
+    let Some(thought) = &p.reasoning_stream else {
+        return; // no recorded or documented streamed thinking for this protocol
+    };
+    let server = serve_fixture(p, thought.fixture).await;
+    let reply = stream_fold(p.model(&server).as_ref(), reasoning_request())
+        .await
+        .unwrap();
+    check_thought(p, &reply, thought);
+}
+
+pub async fn json_schema(p: &Protocol) {
+    let server = serve_fixture(p, p.schema.fixture).await;
+    let reply = p.model(&server).generate(schema_request()).await.unwrap();
+    assert!(reply.text().starts_with(p.schema.text), "{}", p.name);
+    serde_json::from_str::<Value>(&reply.text()).expect("the answer is JSON");
+    assert_eq!(reply.finish_reason, FinishReason::Stop, "{}", p.name);
+    let body = check_request(p, &only_request(&server).await, false);
+    assert_golden(p, "golden_schema.json", &body);
+}
+
+pub async fn documented_requests(p: &Protocol) {
+    for example in p.examples {
+        let mut expected: Value = serde_json::from_slice(&p.fixture(example.request)).unwrap();
+        let request = (example.build)(&expected);
+        (example.adjust)(&mut expected);
+        let server = serve_fixture(p, example.answer).await;
+        let model = p
+            .registry(*server.address(), "")
+            .provider(NAME)
+            .unwrap()
+            .model(expected["model"].as_str().unwrap())
+            .unwrap();
+        if example.stream {
+            stream_fold(model.as_ref(), request).await.unwrap();
+        } else {
+            model.generate(request).await.unwrap();
+        }
+        let sent: Value = serde_json::from_slice(&only_request(&server).await.body).unwrap();
+        assert_eq!(sent, expected, "{} {}", p.name, example.request);
+    }
+}
+
+// ----- errors -----
+
+pub async fn errors(p: &Protocol) {
+    for signal in Signal::ALL {
+        let Some(fault) = p.fault_for(signal) else {
+            continue; // the protocol has no such signal
+        };
+        let server = serve(fault.answer()).await;
+        let model = p.model(&server);
+        let generated = model.generate(hi()).await.unwrap_err();
+        // An error status fails the stream call itself, before any event.
+        let streamed = match model.stream(hi()).await {
+            Err(e) => e,
+            Ok(s) if fault.status == 200 => s.into_response().await.unwrap_err(),
+            Ok(_) => panic!("{} {signal:?}: the stream opened", p.name),
+        };
+        for (e, how) in [(generated, "generate"), (streamed, "stream")] {
+            let what = format!("{} {signal:?} ({how}): {e:?}", p.name);
+            assert_eq!(e.class(), fault.class(signal), "{what}");
+            if fault.status != 200 {
+                assert_eq!(e.status(), Some(fault.status), "{what}");
+                assert_eq!(e.kind(), ErrorKind::Api, "{what}");
+            }
+            assert!(e.to_string().contains(fault.says), "{what}");
+            if let Some(code) = fault.code {
+                assert_eq!(e.code(), Some(code), "{what}");
+            }
+            check_error(p, &e);
+        }
+    }
+}
+
+/// A 429 of `p` with `header` set.
+async fn rate_limited_with(p: &Protocol, header: (&'static str, &str)) -> [Error; 2] {
+    let fault = p.fault_for(Signal::RateLimited).unwrap();
+    let server = serve(fault.header(header.0, header.1).answer()).await;
+    both_errors(p.model(&server).as_ref(), hi()).await
+}
+
+pub async fn retry_after_seconds(p: &Protocol) {
+    for e in rate_limited_with(p, ("retry-after", "20")).await {
+        assert_eq!(e.class(), ErrorClass::Transient, "{}", p.name);
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(20)), "{}", p.name);
+        check_error(p, &e);
+    }
+}
+
+pub async fn retry_after_ms(p: &Protocol) {
+    for e in rate_limited_with(p, ("retry-after-ms", "1500")).await {
+        assert_eq!(
+            e.retry_after(),
+            Some(Duration::from_millis(1500)),
+            "{}",
+            p.name
+        );
+    }
+}
+
+pub async fn retry_after_date(p: &Protocol) {
+    // An HTTP date is whole seconds from the server's clock: the wait is what
+    // is left of it when the answer is read, never more than was given.
+    let at = SystemTime::now() + Duration::from_secs(90);
+    let date = httpdate::fmt_http_date(at);
+    for e in rate_limited_with(p, ("retry-after", &date)).await {
+        let after = e.retry_after().expect("a wait from the date");
+        assert!(after <= Duration::from_secs(90), "{}: {after:?}", p.name);
+        assert!(after > Duration::from_secs(30), "{}: {after:?}", p.name);
+    }
+}
+
+pub async fn retry_info(p: &Protocol) {
+    if !p.retry_info {
+        return; // only Google's errors carry RetryInfo
+    }
+    let fault = p.fault_for(Signal::RateLimited).unwrap();
+    let server = serve(fault.answer()).await;
+    for e in both_errors(p.model(&server).as_ref(), hi()).await {
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(26)), "{}", p.name);
+    }
+    // A `Retry-After` header wins over the body's delay.
+    for e in rate_limited_with(p, ("retry-after", "7")).await {
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(7)), "{}", p.name);
+    }
+}
+
+// ----- streams that fail -----
+
+/// The first event of `p`'s stream fixture that carries text, with all before it.
+fn stream_head(p: &Protocol) -> Vec<u8> {
+    let bytes = p.fixture(p.stream.fixture);
+    let text = p.stream.text.split_whitespace().next().unwrap();
+    let at = bytes
+        .windows(text.len())
+        .position(|w| w == text.as_bytes())
+        .unwrap();
+    let end = p
+        .event_ends(&bytes)
+        .into_iter()
+        .find(|&end| end > at)
+        .unwrap();
+    bytes[..end].to_vec()
+}
+
+/// Opens a stream of `body` and reads it to its end: the text before the
+/// error, and the error.
+async fn stream_until_error(p: &Protocol, body: Vec<u8>) -> (String, Error) {
+    let server = serve(ok(body, p.stream_type)).await;
+    let model = p.model(&server);
+    let mut stream = model.stream(hi()).await.unwrap();
+    let mut text = String::new();
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(StreamEvent::TextDelta { text: t }) => text.push_str(&t),
+            Ok(_) => {}
+            Err(e) => {
+                assert!(
+                    stream.next().await.is_none(),
+                    "{}: an error ends the stream",
+                    p.name
+                );
+                return (text, e);
+            }
+        }
+    }
+    panic!("{}: the stream ended without an error: {text:?}", p.name);
+}
+
+pub async fn stream_error_events(p: &Protocol) {
+    let mut body = stream_head(p);
+    body.extend_from_slice((p.stream_error)(&format!("overloaded for {KEY}")).as_bytes());
+    let (text, e) = stream_until_error(p, body).await;
+    assert!(
+        !text.is_empty(),
+        "{}: the text before the error arrives",
+        p.name
+    );
+    assert_eq!(e.class(), ErrorClass::Transient, "{}: {e:?}", p.name);
+    assert_eq!(e.kind(), ErrorKind::Api, "{}: {e:?}", p.name);
+    assert!(e.message().contains("overloaded for"), "{}: {e:?}", p.name);
+    check_error(p, &e);
+}
+
+pub async fn stream_error_before_output(p: &Protocol) {
+    let body = (p.stream_error)("The server had an error processing your request.");
+    let down = serve(ok(body, p.stream_type)).await;
+    // Nothing reached the caller: the error comes before any event (from the
+    // stream call itself, or as the stream's first item).
+    let e = match p.model(&down).stream(hi()).await {
+        Err(e) => e,
+        Ok(mut stream) => stream.next().await.unwrap().unwrap_err(),
+    };
+    assert_eq!(e.class(), ErrorClass::Transient, "{}: {e:?}", p.name);
+    assert!(
+        e.message().contains("server had an error"),
+        "{}: {e:?}",
+        p.name
+    );
+    check_error(p, &e);
+    // So a chain still fails over.
+    let up = serve_fixture(p, p.stream.fixture).await;
+    let registry = Registry::builder()
+        .without_env()
+        .env_vars([
+            ("LLM_DOWN", p.dsn(*down.address(), "")),
+            ("LLM_UP", p.dsn(*up.address(), "")),
+        ])
+        .build();
+    let chain = registry
+        .parse(&format!("down/{m},up/{m}", m = p.model))
+        .unwrap();
+    let reply = stream_fold(&chain, hi()).await.unwrap();
+    assert_eq!(reply.provider, "up", "{}", p.name);
+}
+
+pub async fn garbage_in_a_stream(p: &Protocol) {
+    let mut body = stream_head(p);
+    let garbage = if p.stream_type == "application/x-ndjson" {
+        format!("{{\"message\": {{\"content\" {KEY}\n")
+    } else {
+        format!("data: {{\"choices\": [{{\"delta\" {KEY}")
+            + std::str::from_utf8(p.delimiter).unwrap()
+    };
+    body.extend_from_slice(garbage.as_bytes());
+    let (text, e) = stream_until_error(p, body).await;
+    assert!(!text.is_empty(), "{}", p.name);
+    assert_eq!(e.kind(), ErrorKind::Decode, "{}: {e:?}", p.name);
+    assert_eq!(e.class(), ErrorClass::Transient, "{}: {e:?}", p.name);
+    check_error(p, &e);
+
+    // A plain answer that is not JSON.
+    let server = serve(ok("{not json", "application/json")).await;
+    let e = p.model(&server).generate(hi()).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Decode, "{}: {e:?}", p.name);
+    assert_eq!(e.class(), ErrorClass::Transient, "{}: {e:?}", p.name);
+    check_error(p, &e);
+}
+
+/// A proxy may answer a stream request with the whole JSON answer: the
+/// stream reads it as that answer, not as a stream cut short.
+pub async fn whole_answer_to_a_stream_request(p: &Protocol) {
+    for name in [p.plain.fixture, p.tools.fixture] {
+        let server = serve_fixture(p, name).await;
+        let model = p.model(&server);
+        let streamed = stream_fold(model.as_ref(), hi()).await.unwrap();
+        let generated = model.generate(hi()).await.unwrap();
+        assert_eq!(streamed.text(), generated.text(), "{} {name}", p.name);
+        assert_eq!(
+            streamed.finish_reason, generated.finish_reason,
+            "{} {name}",
+            p.name
+        );
+        assert_eq!(streamed.usage, generated.usage, "{} {name}", p.name);
+        assert_eq!(
+            streamed
+                .tool_calls()
+                .map(|c| (&c.name, &c.arguments))
+                .collect::<Vec<_>>(),
+            generated
+                .tool_calls()
+                .map(|c| (&c.name, &c.arguments))
+                .collect::<Vec<_>>(),
+            "{} {name}",
+            p.name
+        );
+    }
+    // An error document in place of the stream is that error.
+    let fault = p.fault_for(Signal::Unavailable).unwrap();
+    let server = serve(ok(fault.body, "application/json")).await;
+    let e = stream_fold(p.model(&server).as_ref(), hi())
+        .await
+        .unwrap_err();
+    assert_ne!(e.kind(), ErrorKind::StreamEndedEarly, "{}: {e:?}", p.name);
+    assert!(e.to_string().contains(fault.says), "{}: {e:?}", p.name);
+    check_error(p, &e);
+}
+
+/// The answer to `body` cut at every byte: an error, or (only once nothing
+/// that matters is missing) the whole answer. Never a short success.
+async fn sweep(p: &Protocol, content_type: &str, body: &[u8], streaming: bool) {
+    let server = CutServer::start().await;
+    let model = p.model_at(server.addr, "");
+    let call = |model: std::sync::Arc<dyn Model>| async move {
+        if streaming {
+            stream_fold(model.as_ref(), hi()).await
+        } else {
+            model.generate(hi()).await
+        }
+    };
+    server.set(content_type, body);
+    let whole = without_raw(call(model.clone()).await.unwrap());
+    let boundaries = p.event_ends(body);
+    for n in 0..body.len() {
+        server.set(content_type, &body[..n]);
+        match call(model.clone()).await {
+            Ok(reply) => assert_eq!(
+                without_raw(reply),
+                whole,
+                "{} cut at {n} of {}: a short answer",
+                p.name,
+                body.len()
+            ),
+            Err(e) => {
+                let what = format!("{} cut at {n} of {}: {e:?}", p.name, body.len());
+                assert_eq!(e.class(), ErrorClass::Transient, "{what}");
+                assert!(
+                    matches!(
+                        e.kind(),
+                        ErrorKind::StreamEndedEarly | ErrorKind::Decode | ErrorKind::Transport
+                    ),
+                    "{what}"
+                );
+                if streaming && boundaries.contains(&n) {
+                    assert_eq!(e.kind(), ErrorKind::StreamEndedEarly, "{what}");
+                }
+                check_error(p, &e);
+            }
+        }
+    }
+}
+
+pub async fn truncated_streams(p: &Protocol) {
+    for name in p.truncated {
+        sweep(p, p.stream_type, &p.fixture(name), true).await;
+    }
+}
+
+pub async fn truncated_answers(p: &Protocol) {
+    let body = p.fixture(p.plain.fixture);
+    sweep(p, "application/json", &body, false).await;
+}
+
+pub async fn keep_alives(p: &Protocol) {
+    let body = p.fixture(p.stream.fixture);
+    let server = serve(ok(body, p.stream_type)).await;
+    let clean = stream_fold(p.model(&server).as_ref(), hi()).await.unwrap();
+    let kept = p.with_keep_alives(&p.fixture(p.stream.fixture));
+    let server = serve(ok(kept, p.stream_type)).await;
+    let folded = stream_fold(p.model(&server).as_ref(), hi()).await.unwrap();
+    assert_eq!(folded, clean, "{}: keep-alives change nothing", p.name);
+}
+
+// ----- transport -----
+
+pub async fn connection_refused(p: &Protocol) {
+    let addr = refused_url().trim_start_matches("http://").parse().unwrap();
+    let model = p.model_at(addr, "");
+    for e in both_errors(model.as_ref(), hi()).await {
+        assert_eq!(e.kind(), ErrorKind::Transport, "{}: {e:?}", p.name);
+        assert_eq!(e.class(), ErrorClass::Transient, "{}", p.name);
+        assert_eq!(e.status(), None, "{}", p.name);
+        check_error(p, &e);
+    }
+}
+
+pub async fn stall_before_headers(p: &Protocol) {
+    let server = PacedServer::start(http::stall_before_headers()).await;
+    let model = p.model_at(server.addr, "?timeout=2s");
+    for e in both_errors(model.as_ref(), hi()).await {
+        assert_eq!(e.kind(), ErrorKind::Timeout, "{}: {e:?}", p.name);
+        assert_eq!(e.class(), ErrorClass::Transient, "{}", p.name);
+        check_error(p, &e);
+    }
+    let first = String::from_utf8_lossy(&server.requests()[0]).to_string();
+    let route = (p.route)(p.model, false);
+    assert!(
+        first.starts_with(&format!("POST {route} ")),
+        "{}: {first}",
+        p.name
+    );
+}
+
+pub async fn stall_after_first_event(p: &Protocol) {
+    let body = p.fixture(p.stream.fixture);
+    let server =
+        PacedServer::start(first_event_then_stall(p.stream_type, &body, p.delimiter)).await;
+    let model = p.model_at(server.addr, "?timeout=2s&idle_timeout=5s");
+    let e = stream_fold(model.as_ref(), hi()).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Timeout, "{}: {e:?}", p.name);
+    assert_eq!(e.class(), ErrorClass::Transient, "{}", p.name);
+    check_error(p, &e);
+}
+
+// ----- the registry -----
+
+pub async fn builtin_without_a_key(p: &Protocol) {
+    let Some((variable, builtin)) = p.builtin_key else {
+        return; // the protocol needs no key
+    };
+    let registry = Registry::builder().without_env().build();
+    let model = registry.provider(builtin).unwrap().model(p.model).unwrap();
+    for e in both_errors(model.as_ref(), hi()).await {
+        assert_eq!(e.class(), ErrorClass::NotConfigured, "{}: {e:?}", p.name);
+        assert_eq!(e.kind(), ErrorKind::Config, "{}: {e:?}", p.name);
+        assert!(e.to_string().contains(variable), "{}: {e}", p.name);
+        assert_eq!(e.provider(), Some(builtin));
+        assert_eq!(e.model(), Some(p.model));
+    }
+}
+
+pub async fn through_a_chain(p: &Protocol) {
+    let fault = p.fault_for(Signal::Unavailable).unwrap();
+    let down = serve(fault.answer()).await;
+    let up_plain = serve_fixture(p, p.plain.fixture).await;
+    let up_stream = serve_fixture(p, p.stream.fixture).await;
+    let registry = Registry::builder()
+        .without_env()
+        .env_vars([
+            ("LLM_DOWN", p.dsn(*down.address(), "")),
+            ("LLM_UP", p.dsn(*up_plain.address(), "")),
+            ("LLM_UPS", p.dsn(*up_stream.address(), "")),
+        ])
+        .build();
+    let m = p.model;
+    let reply = registry
+        .parse(&format!("down/{m},up/{m}"))
+        .unwrap()
+        .generate(plain_request())
+        .await
+        .unwrap();
+    assert_eq!(reply.provider, "up", "{}", p.name);
+    assert!(reply.text().starts_with(p.plain.text), "{}", p.name);
+    let first = reply.attempts.first().unwrap();
+    assert_eq!(first.target.to_string(), format!("down/{m}"));
+    assert_eq!(first.class, Some(ErrorClass::Transient), "{}", p.name);
+    let streamed = stream_fold(
+        &registry.parse(&format!("down/{m},ups/{m}")).unwrap(),
+        plain_request(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(streamed.provider, "ups", "{}", p.name);
+    assert!(streamed.text().starts_with(p.stream.text), "{}", p.name);
+}

@@ -494,6 +494,7 @@ impl HttpClient {
                     error.message()
                 ),
             )
+            .with_code(ROUTE_NOT_FOUND)
             .with_class(ErrorClass::Permanent));
         }
         Err(error)
@@ -507,6 +508,10 @@ pub const MAX_BODY: usize = 32 * 1024 * 1024;
 fn too_large() -> Error {
     Error::decode(format!("the answer body is over {MAX_BODY} bytes"))
 }
+
+/// The code of a 404 that names no model: a wrong base URL or route. Protocol
+/// refinements leave such an error alone (its message quotes "not found").
+pub const ROUTE_NOT_FOUND: &str = "route_not_found";
 
 /// `url` without its query or fragment, which may carry a token.
 fn route_of(url: &reqwest::Url) -> String {

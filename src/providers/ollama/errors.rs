@@ -23,7 +23,12 @@ use crate::{Error, ErrorClass, Secret};
 
 /// Refines an error built from an Ollama answer.
 pub(super) fn refine(error: Error) -> Error {
-    if matches!(error.status(), Some(401 | 403)) {
+    // Auth failures, and a 404 the client already read as a wrong route, stay
+    // what they are ("…no model-not-found signal (404 page not found)…" would
+    // otherwise read as an unknown model).
+    if matches!(error.status(), Some(401 | 403))
+        || error.code() == Some(crate::providers::http::client::ROUTE_NOT_FOUND)
+    {
         return error;
     }
     match class_of_message(error.message()) {

@@ -232,10 +232,6 @@ pub struct Fault {
     pub code: Option<&'static str>,
     /// Headers sent with the answer.
     pub headers: Vec<(&'static str, String)>,
-    /// A known deviation from the signal's class: the class this protocol
-    /// gives today, and why. The scenario asserts it, so a fix shows up as a
-    /// failure that asks for this to be removed.
-    pub deviates: Option<(ErrorClass, &'static str)>,
 }
 
 impl Fault {
@@ -246,7 +242,6 @@ impl Fault {
             says,
             code: None,
             headers: Vec::new(),
-            deviates: None,
         }
     }
 
@@ -269,14 +264,9 @@ impl Fault {
         template.set_body_raw(self.body.clone(), "application/json")
     }
 
-    pub fn deviates(mut self, class: ErrorClass, why: &'static str) -> Fault {
-        self.deviates = Some((class, why));
-        self
-    }
-
-    /// The class this fault must get for `signal`.
+    /// The class this fault must get for `signal`: every protocol agrees.
     pub fn class(&self, signal: Signal) -> ErrorClass {
-        self.deviates.map_or(signal.class(), |(class, _)| class)
+        signal.class()
     }
 }
 

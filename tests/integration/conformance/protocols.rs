@@ -5,7 +5,7 @@
 //! error shape.
 
 use base64::Engine as _;
-use majordomo::{ErrorClass, FinishReason};
+use majordomo::FinishReason;
 use majordomo::{Image, ReasoningLevel, Request, Tool};
 use serde_json::{Value, json};
 
@@ -515,13 +515,7 @@ fn ollama_fault(signal: Signal) -> Option<Fault> {
         ),
         Signal::ModelNotFound => Fault::new(404, f("error_404_model_not_found.json"), "not found"),
         // Ollama's router (gin) on an unknown path.
-        Signal::BareNotFound => Fault::new(404, "404 page not found", "404 page not found")
-            .deviates(
-                ErrorClass::ModelNotFound,
-                "the shared client rewrites a bare 404's message to name a missing \
-                 model-not-found signal, and Ollama's refinement then reads \"model\" + \
-                 \"not found\" in it",
-            ),
+        Signal::BareNotFound => Fault::new(404, "404 page not found", "404 page not found"),
         Signal::BadRequest => Fault::new(400, e("invalid options: num_predict"), "invalid options"),
         Signal::ContextOverflow => Fault::new(
             400,

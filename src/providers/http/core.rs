@@ -9,9 +9,6 @@
 //! for the first event, so that an error before any output is returned where
 //! a chain can still fail over.
 
-// Only the protocols migrated so far use the core.
-#![cfg_attr(not(any(feature = "openai", feature = "ollama")), allow(dead_code))]
-
 use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
@@ -40,6 +37,10 @@ pub(crate) trait Protocol: fmt::Debug + Send + Sync + 'static {
     /// before any output is returned by `stream` itself (where a chain can
     /// still fail over) and the model the server names is known.
     const WAIT_FOR_FIRST_EVENT: bool = true;
+
+    /// Whether errors in a stream go through [`Protocol::refine`] too (read
+    /// by protocols that do not wait for the first event).
+    const REFINE_STREAM_ERRORS: bool = false;
 
     /// The headers of every call, built once with the client: credentials
     /// (marked sensitive) and fixed protocol headers.
@@ -100,7 +101,7 @@ pub(crate) trait Protocol: fmt::Debug + Send + Sync + 'static {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Call<'a> {
     /// The provider's name (its own thinking parts go back to it).
-    #[cfg_attr(not(feature = "ollama"), allow(dead_code))]
+    #[cfg_attr(not(any(feature = "ollama", feature = "gemini")), allow(dead_code))]
     pub(crate) provider: &'a str,
     /// The model id.
     pub(crate) model: &'a str,
@@ -228,6 +229,20 @@ impl<P: Protocol> HttpProvider<P> {
         }
     }
 
+    /// The shared part, built now if it is not yet.
+    ///
+    /// # Errors
+    /// A built-in's build error (a missing key).
+    #[cfg(test)]
+    pub(crate) fn built(&self) -> Result<Arc<Shared<P>>> {
+        self.source.shared(&self.name)
+    }
+
+    /// What every model declares.
+    pub(crate) fn capabilities(&self) -> &Capabilities {
+        &self.capabilities
+    }
+
     /// The shared part, when built.
     pub(crate) fn shared(&self) -> Option<&Shared<P>> {
         match &*self.source {
@@ -261,7 +276,7 @@ impl<P: Protocol> fmt::Debug for HttpProvider<P> {
                 .field("protocol", shared.protocol()),
             None => d.field("client", &"from the environment on first use"),
         };
-        d.finish()
+        d.field("capabilities", self.capabilities()).finish()
     }
 }
 
@@ -317,6 +332,10 @@ impl<P: Protocol> HttpModel<P> {
             .stream(Arc::clone(&model), shared.client.credential().cloned());
         let mut events = Box::pin(body::event_stream(answer, framing, handler, target.clone()));
         if !P::WAIT_FOR_FIRST_EVENT {
+            if P::REFINE_STREAM_ERRORS {
+                let refined = events.map(move |item| item.map_err(|e| shared.protocol.refine(e)));
+                return Ok(EventStream::new(target.provider(), target.model(), refined));
+            }
             return Ok(EventStream::new(target.provider(), target.model(), events));
         }
         // Wait for the first event: by then the server has named its model,

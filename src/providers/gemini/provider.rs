@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::{HeaderMap, HeaderName};
 
 use super::error::refine;
 use super::request::{self, BuildContext};
@@ -15,11 +15,13 @@ use super::response;
 use super::stream::GeminiStream;
 use super::wire::GenerateContentResponse;
 use crate::providers::http::client::HttpClient;
-use crate::providers::http::core::{Call, HttpProvider, Protocol, Shared};
+use crate::providers::http::core::{
+    Call, HttpProvider, Protocol, Shared, delegate_provider, key_header,
+};
 use crate::providers::http::errors;
 use crate::providers::http::{HttpSettings, MediaLimits, SseDecoder};
 use crate::scheme;
-use crate::{Capabilities, Error, Model, Provider, Request, Response, Result, Secret, Target};
+use crate::{Capabilities, Error, Provider, Request, Response, Result, Secret, Target};
 
 /// The Gemini API's default base URL.
 pub const DEFAULT_BASE_URL: &str = "https://generativelanguage.googleapis.com/v1beta";
@@ -220,15 +222,7 @@ impl Protocol for GenerateContent {
     const REFINE_STREAM_ERRORS: bool = true;
 
     fn headers(&self, client: &HttpClient) -> Result<HeaderMap> {
-        let mut headers = HeaderMap::new();
-        if let Some(key) = client.credential() {
-            let mut value = HeaderValue::from_str(key.expose()).map_err(|_| {
-                Error::config("the Gemini API key contains characters not allowed in a header")
-            })?;
-            value.set_sensitive(true);
-            headers.insert(HeaderName::from_static(API_KEY_HEADER), value);
-        }
-        Ok(headers)
+        key_header(client, HeaderName::from_static(API_KEY_HEADER), "")
     }
 
     fn accept(&self, _streaming: bool) -> Option<&'static str> {
@@ -356,15 +350,7 @@ impl fmt::Debug for GeminiProvider {
     }
 }
 
-impl Provider for GeminiProvider {
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
-
-    fn model(&self, id: &str) -> Result<Arc<dyn Model>> {
-        self.inner.model(id)
-    }
-}
+delegate_provider!(GeminiProvider);
 
 #[cfg(test)]
 mod tests {

@@ -16,7 +16,7 @@ use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use futures::StreamExt as _;
-use reqwest::header::{ACCEPT, HeaderMap, HeaderValue};
+use reqwest::header::{ACCEPT, HeaderMap, HeaderName, HeaderValue};
 
 use super::body::{self, FrameHandler, Framing};
 use super::client::{HttpClient, HttpResponse};
@@ -96,6 +96,41 @@ pub(crate) trait Protocol: fmt::Debug + Send + Sync + 'static {
         error
     }
 }
+
+/// The credential of `client`, when it has one, as the header `name` with
+/// `prefix` before it (`"Bearer "`, or `""`), marked sensitive so that no
+/// `Debug` output shows it.
+///
+/// # Errors
+/// A configuration error when the credential has characters a header
+/// cannot carry (the error never shows the credential).
+pub(crate) fn key_header(client: &HttpClient, name: HeaderName, prefix: &str) -> Result<HeaderMap> {
+    let mut headers = HeaderMap::new();
+    if let Some(key) = client.credential() {
+        let mut value = HeaderValue::from_str(&format!("{prefix}{}", key.expose()))
+            .map_err(|_| Error::config("the API key has characters an HTTP header cannot carry"))?;
+        value.set_sensitive(true);
+        headers.insert(name, value);
+    }
+    Ok(headers)
+}
+
+/// Implements [`Provider`] for a public provider type by handing every call
+/// to its `inner` [`HttpProvider`].
+macro_rules! delegate_provider {
+    ($ty:ty) => {
+        impl $crate::Provider for $ty {
+            fn name(&self) -> &str {
+                self.inner.name()
+            }
+
+            fn model(&self, id: &str) -> $crate::Result<std::sync::Arc<dyn $crate::Model>> {
+                self.inner.model(id)
+            }
+        }
+    };
+}
+pub(crate) use delegate_provider;
 
 /// Who a call is for, as a protocol building its body sees it.
 #[derive(Debug, Clone, Copy)]

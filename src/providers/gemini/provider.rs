@@ -1,10 +1,10 @@
 //! [`GeminiConfig`], [`GeminiProvider`] and its models: where the API is, how
 //! it is called, and the `Model` implementation.
 
+use crate::providers::http::config::http_config_setters;
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::header::{HeaderMap, HeaderName};
@@ -99,6 +99,14 @@ impl Default for GeminiConfig {
 }
 
 impl GeminiConfig {
+    http_config_setters! {
+        settings: settings,
+        base_url: "The base URL, including the API version path. Default: [`DEFAULT_BASE_URL`].",
+        api_key: "The API key, sent as `x-goog-api-key`.",
+        header: "Adds a header sent with every request (e.g. `x-goog-user-project`).",
+        media_limits: "Limits on fetching images given by URL (size, time). Default: [`MediaLimits::default`].",
+    }
+
     /// A provider named `gemini` at [`DEFAULT_BASE_URL`], with no key, the
     /// default timeouts and media limits, and models declaring streaming only.
     pub fn new() -> Self {
@@ -116,76 +124,6 @@ impl GeminiConfig {
             // images, schemas and thinking vary by model.
             capabilities: Capabilities::unknown().streaming(true),
         }
-    }
-
-    /// The provider's registered name (what specs and errors call it).
-    /// Default: `gemini`.
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = name.into();
-        self
-    }
-
-    /// The API key, sent as `x-goog-api-key`.
-    pub fn api_key(mut self, key: impl Into<Secret>) -> Self {
-        self.settings = self.settings.api_key(key);
-        self
-    }
-
-    /// The base URL, including the API version path. Keeps the key, the
-    /// timeouts and the headers of the settings. Default: [`DEFAULT_BASE_URL`].
-    pub fn base_url(mut self, base_url: impl Into<String>) -> Self {
-        self.settings = self.settings.with_base_url(base_url);
-        self
-    }
-
-    /// Replaces the HTTP settings (base URL, key, timeouts, headers).
-    pub fn http(mut self, settings: HttpSettings) -> Self {
-        self.settings = settings;
-        self
-    }
-
-    /// Bound on a whole `generate` call and on a stream's wait for its first
-    /// event (the gap between later events is `HttpSettings::idle_timeout`).
-    /// Default: 600 s.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.settings = self.settings.timeout(timeout);
-        self
-    }
-
-    /// Bound on establishing a connection. Default: 10 s.
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.settings = self.settings.connect_timeout(timeout);
-        self
-    }
-
-    /// Adds a header sent with every request (e.g. `x-goog-user-project`).
-    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.settings = self.settings.header(name, value);
-        self
-    }
-
-    /// Limits on fetching images given by URL (size, time).
-    /// Default: [`MediaLimits::default`].
-    pub fn media_limits(mut self, limits: MediaLimits) -> Self {
-        self.media_limits = limits;
-        self
-    }
-
-    /// What every model of this provider declares, replacing the default
-    /// (streaming only: tools, images, schemas and thinking vary by model).
-    pub fn capabilities(mut self, capabilities: Capabilities) -> Self {
-        self.capabilities = capabilities;
-        self
-    }
-
-    /// The provider's registered name.
-    pub fn provider_name(&self) -> &str {
-        &self.name
-    }
-
-    /// The HTTP settings: base URL, key, timeouts and headers.
-    pub fn http_settings(&self) -> &HttpSettings {
-        &self.settings
     }
 }
 
@@ -358,6 +296,7 @@ mod tests {
 
     use super::*;
     use crate::scheme::EnvLookup;
+    use std::time::Duration;
 
     fn lookup(vars: &'static [(&'static str, &'static str)]) -> EnvLookup {
         Arc::new(move |name: &str| {

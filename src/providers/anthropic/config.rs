@@ -1,9 +1,9 @@
 //! [`AnthropicConfig`]: where the Messages API lives and the protocol options.
 
-use std::time::Duration;
+use crate::providers::http::config::http_config_setters;
 
+use crate::Capabilities;
 use crate::providers::http::{HttpSettings, MediaLimits};
-use crate::{Capabilities, Secret};
 
 /// The public Anthropic API.
 pub const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
@@ -60,6 +60,14 @@ impl Default for AnthropicConfig {
 }
 
 impl AnthropicConfig {
+    http_config_setters! {
+        settings: http,
+        base_url: "Sets the base URL (the part before `/v1/messages`).",
+        api_key: "Sets the API key, sent as `x-api-key`.",
+        header: "Adds a header sent with every request (e.g. a gateway's tenant header). `x-api-key`, `anthropic-version` and `anthropic-beta` belong to [`AnthropicConfig::api_key`], [`AnthropicConfig::version`] and [`AnthropicConfig::beta`]: when those send them, they replace a header of the same name given here.",
+        media_limits: "Limits on fetching images when [`AnthropicConfig::inline_images`] is on.",
+    }
+
     /// The public API (`https://api.anthropic.com`), provider name `anthropic`,
     /// `anthropic-version: 2023-06-01`, no key.
     pub fn new() -> Self {
@@ -80,56 +88,6 @@ impl AnthropicConfig {
             betas: Vec::new(),
             capabilities: Capabilities::unknown().streaming(true),
         }
-    }
-
-    /// The provider's registered name (the part before `/` in a spec). Errors
-    /// and responses carry it.
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = name.into();
-        self
-    }
-
-    /// Replaces the HTTP settings (base URL, credential, timeouts, headers).
-    /// The base URL is the part before `/v1/messages`.
-    pub fn http(mut self, settings: HttpSettings) -> Self {
-        self.http = settings;
-        self
-    }
-
-    /// Sets the base URL (the part before `/v1/messages`), keeping the
-    /// credential, timeouts and extra headers already set.
-    pub fn base_url(mut self, base_url: impl Into<String>) -> Self {
-        self.http = self.http.with_base_url(base_url);
-        self
-    }
-
-    /// Sets the API key, sent as `x-api-key`.
-    pub fn api_key(mut self, key: impl Into<Secret>) -> Self {
-        self.http = self.http.api_key(key);
-        self
-    }
-
-    /// Bounds a `generate` call, and a stream's wait for its first event (the
-    /// gap between later events is `HttpSettings::idle_timeout`).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.http = self.http.timeout(timeout);
-        self
-    }
-
-    /// Bounds establishing a connection.
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.http = self.http.connect_timeout(timeout);
-        self
-    }
-
-    /// Adds a header sent with every request (e.g. a gateway's tenant header).
-    /// `x-api-key`, `anthropic-version` and `anthropic-beta` belong to
-    /// [`AnthropicConfig::api_key`], [`AnthropicConfig::version`] and
-    /// [`AnthropicConfig::beta`]: when those send them, they replace a header
-    /// of the same name given here.
-    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.http = self.http.header(name, value);
-        self
     }
 
     /// The `anthropic-version` header. Default `2023-06-01`.
@@ -159,29 +117,6 @@ impl AnthropicConfig {
     pub fn inline_images(mut self, yes: bool) -> Self {
         self.inline_images = yes;
         self
-    }
-
-    /// Limits on fetching images when [`AnthropicConfig::inline_images`] is on.
-    pub fn media_limits(mut self, limits: MediaLimits) -> Self {
-        self.media_limits = limits;
-        self
-    }
-
-    /// What every model of this provider declares. Default: streaming only
-    /// (the rest depends on the model and stays undeclared).
-    pub fn capabilities(mut self, capabilities: Capabilities) -> Self {
-        self.capabilities = capabilities;
-        self
-    }
-
-    /// The provider's registered name.
-    pub fn provider_name(&self) -> &str {
-        &self.name
-    }
-
-    /// The HTTP settings.
-    pub fn http_settings(&self) -> &HttpSettings {
-        &self.http
     }
 
     /// The `anthropic-version` header value.

@@ -14,10 +14,12 @@ use super::wire::MessagesResponse;
 use super::{request, response};
 use crate::providers::http::HttpSettings;
 use crate::providers::http::client::HttpClient;
-use crate::providers::http::core::{Call, HttpProvider, Protocol, Shared};
+use crate::providers::http::core::{
+    Call, HttpProvider, Protocol, Shared, delegate_provider, key_header,
+};
 use crate::providers::http::errors::decode_error;
 use crate::scheme::BuildContext;
-use crate::{Error, Model, Provider, Request, Response, Result, Secret, Target};
+use crate::{Error, Request, Response, Result, Secret, Target};
 
 /// The Messages endpoint, after a base URL without the API version.
 const MESSAGES_PATH: &str = "/v1/messages";
@@ -71,7 +73,7 @@ impl Protocol for Messages {
     type Handler = MessagesStream;
 
     fn headers(&self, client: &HttpClient) -> Result<HeaderMap> {
-        headers(&self.config, Some(client))
+        headers(&self.config, client)
     }
 
     fn accept(&self, _streaming: bool) -> Option<&'static str> {
@@ -177,14 +179,8 @@ impl AnthropicProvider {
 /// The headers of every call: `x-api-key` (when there is a key),
 /// `anthropic-version`, and `anthropic-beta` when flags are configured.
 /// (`content-type` is set by the HTTP client.)
-fn headers(config: &AnthropicConfig, client: Option<&HttpClient>) -> Result<HeaderMap> {
-    let mut map = HeaderMap::new();
-    if let Some(key) = client.and_then(HttpClient::credential) {
-        let mut value = HeaderValue::from_str(key.expose())
-            .map_err(|_| Error::config("the Anthropic API key is not a valid header value"))?;
-        value.set_sensitive(true);
-        map.insert(HeaderName::from_static("x-api-key"), value);
-    }
+fn headers(config: &AnthropicConfig, client: &HttpClient) -> Result<HeaderMap> {
+    let mut map = key_header(client, HeaderName::from_static("x-api-key"), "")?;
     let version = HeaderValue::from_str(&config.version).map_err(|_| {
         Error::config(format!(
             "invalid anthropic-version {:?}: not a header value",
@@ -204,15 +200,7 @@ fn headers(config: &AnthropicConfig, client: Option<&HttpClient>) -> Result<Head
     Ok(map)
 }
 
-impl Provider for AnthropicProvider {
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
-
-    fn model(&self, id: &str) -> Result<Arc<dyn Model>> {
-        self.inner.model(id)
-    }
-}
+delegate_provider!(AnthropicProvider);
 
 impl fmt::Debug for AnthropicProvider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

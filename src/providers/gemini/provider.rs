@@ -1,14 +1,13 @@
 //! [`GeminiConfig`], [`GeminiProvider`] and its models: where the API is, how
 //! it is called, and the `Model` implementation.
 
+use crate::providers::http::config::http_config_setters;
+use std::borrow::Cow;
 use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::sync::{Arc, OnceLock};
 
-use async_trait::async_trait;
-use futures::StreamExt as _;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::{HeaderMap, HeaderName};
 
 use super::error::refine;
 use super::request::{self, BuildContext};
@@ -16,12 +15,13 @@ use super::response;
 use super::stream::GeminiStream;
 use super::wire::GenerateContentResponse;
 use crate::providers::http::client::HttpClient;
-use crate::providers::http::{HttpSettings, MediaLimits, SseDecoder};
-use crate::providers::http::{body, errors};
-use crate::scheme;
-use crate::{
-    Capabilities, Error, EventStream, Model, Provider, Request, Response, Result, Secret, Target,
+use crate::providers::http::core::{
+    Call, HttpProvider, Protocol, Shared, delegate_provider, key_header,
 };
+use crate::providers::http::errors;
+use crate::providers::http::{HttpSettings, MediaLimits, SseDecoder};
+use crate::scheme;
+use crate::{Capabilities, Error, Provider, Request, Response, Result, Secret, Target};
 
 /// The Gemini API's default base URL.
 pub const DEFAULT_BASE_URL: &str = "https://generativelanguage.googleapis.com/v1beta";
@@ -99,6 +99,14 @@ impl Default for GeminiConfig {
 }
 
 impl GeminiConfig {
+    http_config_setters! {
+        settings: settings,
+        base_url: "The base URL, including the API version path. Default: [`DEFAULT_BASE_URL`].",
+        api_key: "The API key, sent as `x-goog-api-key`.",
+        header: "Adds a header sent with every request (e.g. `x-goog-user-project`).",
+        media_limits: "Limits on fetching images given by URL (size, time). Default: [`MediaLimits::default`].",
+    }
+
     /// A provider named `gemini` at [`DEFAULT_BASE_URL`], with no key, the
     /// default timeouts and media limits, and models declaring streaming only.
     pub fn new() -> Self {
@@ -117,76 +125,6 @@ impl GeminiConfig {
             capabilities: Capabilities::unknown().streaming(true),
         }
     }
-
-    /// The provider's registered name (what specs and errors call it).
-    /// Default: `gemini`.
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = name.into();
-        self
-    }
-
-    /// The API key, sent as `x-goog-api-key`.
-    pub fn api_key(mut self, key: impl Into<Secret>) -> Self {
-        self.settings = self.settings.api_key(key);
-        self
-    }
-
-    /// The base URL, including the API version path. Keeps the key, the
-    /// timeouts and the headers of the settings. Default: [`DEFAULT_BASE_URL`].
-    pub fn base_url(mut self, base_url: impl Into<String>) -> Self {
-        self.settings = self.settings.with_base_url(base_url);
-        self
-    }
-
-    /// Replaces the HTTP settings (base URL, key, timeouts, headers).
-    pub fn http(mut self, settings: HttpSettings) -> Self {
-        self.settings = settings;
-        self
-    }
-
-    /// Bound on a whole `generate` call and on a stream's wait for its first
-    /// event (the gap between later events is `HttpSettings::idle_timeout`).
-    /// Default: 600 s.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.settings = self.settings.timeout(timeout);
-        self
-    }
-
-    /// Bound on establishing a connection. Default: 10 s.
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.settings = self.settings.connect_timeout(timeout);
-        self
-    }
-
-    /// Adds a header sent with every request (e.g. `x-goog-user-project`).
-    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.settings = self.settings.header(name, value);
-        self
-    }
-
-    /// Limits on fetching images given by URL (size, time).
-    /// Default: [`MediaLimits::default`].
-    pub fn media_limits(mut self, limits: MediaLimits) -> Self {
-        self.media_limits = limits;
-        self
-    }
-
-    /// What every model of this provider declares, replacing the default
-    /// (streaming only: tools, images, schemas and thinking vary by model).
-    pub fn capabilities(mut self, capabilities: Capabilities) -> Self {
-        self.capabilities = capabilities;
-        self
-    }
-
-    /// The provider's registered name.
-    pub fn provider_name(&self) -> &str {
-        &self.name
-    }
-
-    /// The HTTP settings: base URL, key, timeouts and headers.
-    pub fn http_settings(&self) -> &HttpSettings {
-        &self.settings
-    }
 }
 
 /// The Gemini API (`generateContent`, `streamGenerateContent`) as a
@@ -203,26 +141,106 @@ impl GeminiConfig {
 /// ```
 #[derive(Clone)]
 pub struct GeminiProvider {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    name: String,
-    client: ClientSlot,
+    inner: HttpProvider<GenerateContent>,
     media_limits: MediaLimits,
-    capabilities: Capabilities,
 }
 
-enum ClientSlot {
-    Ready(HttpClient),
-    /// The built-in provider: its key is read from the environment when it is
-    /// first used, and the client built then (once).
-    FromEnv {
-        context: scheme::BuildContext,
-        // Boxed: the settings are much larger than a ready client.
-        config: Box<GeminiConfig>,
-        built: Mutex<Option<HttpClient>>,
-    },
+/// The generateContent protocol of one provider instance.
+#[derive(Debug)]
+pub(crate) struct GenerateContent {
+    media_limits: MediaLimits,
+}
+
+impl Protocol for GenerateContent {
+    type Framing = SseDecoder;
+    type Handler = GeminiStream;
+    // A Gemini stream is handed out as soon as its head arrives; its errors
+    // are refined like a whole answer's.
+    const WAIT_FOR_FIRST_EVENT: bool = false;
+    const REFINE_STREAM_ERRORS: bool = true;
+
+    fn headers(&self, client: &HttpClient) -> Result<HeaderMap> {
+        key_header(client, HeaderName::from_static(API_KEY_HEADER), "")
+    }
+
+    fn accept(&self, _streaming: bool) -> Option<&'static str> {
+        None
+    }
+
+    /// `/models/{id}:{method}`; ids already naming their collection
+    /// (`models/…`, `tunedModels/…`) keep it.
+    fn path<'a>(&'a self, model: &str, streaming: bool) -> Cow<'a, str> {
+        let method = if streaming {
+            "streamGenerateContent?alt=sse"
+        } else {
+            "generateContent"
+        };
+        let (collection, name) = match model.split_once('/') {
+            Some((c @ ("models" | "tunedModels"), rest)) => (c, rest),
+            _ => ("models", model),
+        };
+        Cow::Owned(format!(
+            "/{collection}/{}:{method}",
+            utf8_percent_encode(name, SEGMENT)
+        ))
+    }
+
+    async fn body(&self, call: Call<'_>, request: &Request, _streaming: bool) -> Result<Vec<u8>> {
+        let cx = BuildContext {
+            provider: call.provider,
+            model: call.model,
+            client: call.client,
+            media_limits: &self.media_limits,
+        };
+        let body = request::build(request, &cx).await.map_err(refine)?;
+        serde_json::to_vec(&body)
+            .map_err(|e| Error::config(format!("cannot encode the request: {e}")))
+    }
+
+    fn answer(&self, body: &[u8], target: &Target, secret: Option<&Secret>) -> Result<Response> {
+        let wire: GenerateContentResponse = serde_json::from_slice(body)
+            .map_err(|e| refine(errors::decode_error("unexpected response body", &e, secret)))?;
+        response::to_response(wire, target.provider(), target.model()).map_err(refine)
+    }
+
+    fn stream(
+        &self,
+        _model: Arc<OnceLock<String>>,
+        secret: Option<Secret>,
+    ) -> (SseDecoder, GeminiStream) {
+        (SseDecoder::new(), GeminiStream::new(secret))
+    }
+
+    fn refine(&self, error: Error) -> Error {
+        refine(error)
+    }
+}
+
+/// The shared part of a provider named `name` over `settings`.
+fn shared(
+    name: String,
+    settings: HttpSettings,
+    media_limits: MediaLimits,
+) -> Result<Shared<GenerateContent>> {
+    Shared::new(
+        name,
+        HttpClient::new(settings)?,
+        GenerateContent { media_limits },
+    )
+}
+
+/// The built-in's shared part: the key from [`KEY_VARIABLES`].
+fn builtin_from_env(name: &str, context: &scheme::BuildContext) -> Result<Shared<GenerateContent>> {
+    let config = GeminiConfig::new().name(name);
+    let key = KEY_VARIABLES
+        .iter()
+        .find_map(|var| context.var(var).filter(|v| !v.trim().is_empty()))
+        .ok_or_else(|| refine(Error::missing_credential(name, &KEY_VARIABLES.join(" or "))))?;
+    shared(
+        config.name,
+        context.http(config.settings.api_key(key)),
+        config.media_limits,
+    )
 }
 
 impl GeminiProvider {
@@ -232,59 +250,26 @@ impl GeminiProvider {
     /// A configuration error for a malformed header or a TLS backend that
     /// cannot start.
     pub fn new(config: GeminiConfig) -> Result<Self> {
-        let client = HttpClient::new(config.settings)?;
+        let media_limits = config.media_limits;
+        let shared = shared(config.name, config.settings, config.media_limits)?;
         Ok(GeminiProvider {
-            inner: Arc::new(Inner {
-                name: config.name,
-                media_limits: config.media_limits,
-                capabilities: config.capabilities,
-                client: ClientSlot::Ready(client),
-            }),
+            inner: HttpProvider::new(Arc::new(shared), config.capabilities),
+            media_limits,
         })
     }
 
     /// The built-in provider: reads the key from [`KEY_VARIABLES`] through
-    /// `env` when first used.
+    /// `context` when first used.
     pub(crate) fn from_env(context: scheme::BuildContext) -> Self {
         let config = GeminiConfig::new();
         GeminiProvider {
-            inner: Arc::new(Inner {
-                name: config.name.clone(),
-                media_limits: config.media_limits,
-                capabilities: config.capabilities.clone(),
-                client: ClientSlot::FromEnv {
-                    context,
-                    config: Box::new(config),
-                    built: Mutex::new(None),
-                },
-            }),
-        }
-    }
-}
-
-impl Inner {
-    fn client(&self) -> Result<HttpClient> {
-        match &self.client {
-            ClientSlot::Ready(client) => Ok(client.clone()),
-            ClientSlot::FromEnv {
-                context,
-                config,
-                built,
-            } => {
-                let mut slot = built.lock().unwrap_or_else(PoisonError::into_inner);
-                if let Some(client) = slot.as_ref() {
-                    return Ok(client.clone());
-                }
-                let key = KEY_VARIABLES
-                    .iter()
-                    .find_map(|var| context.var(var).filter(|v| !v.trim().is_empty()))
-                    .ok_or_else(|| {
-                        Error::missing_credential(&self.name, &KEY_VARIABLES.join(" or "))
-                    })?;
-                let client = HttpClient::new(context.http(config.settings.clone().api_key(key)))?;
-                *slot = Some(client.clone());
-                Ok(client)
-            }
+            inner: HttpProvider::lazy(
+                &config.name,
+                &context,
+                builtin_from_env,
+                config.capabilities,
+            ),
+            media_limits: config.media_limits,
         }
     }
 }
@@ -292,133 +277,18 @@ impl Inner {
 impl fmt::Debug for GeminiProvider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("GeminiProvider");
-        d.field("name", &self.inner.name);
-        match &self.inner.client {
-            ClientSlot::Ready(client) => d.field("client", client),
-            ClientSlot::FromEnv { .. } => d.field("client", &"from environment"),
+        d.field("name", &self.inner.name());
+        match self.inner.shared() {
+            Some(shared) => d.field("client", shared.client()),
+            None => d.field("client", &"from environment"),
         };
-        d.field("media_limits", &self.inner.media_limits)
-            .field("capabilities", &self.inner.capabilities)
+        d.field("media_limits", &self.media_limits)
+            .field("capabilities", self.inner.capabilities())
             .finish()
     }
 }
 
-impl Provider for GeminiProvider {
-    fn name(&self) -> &str {
-        &self.inner.name
-    }
-
-    fn model(&self, id: &str) -> Result<Arc<dyn Model>> {
-        Ok(Arc::new(GeminiModel {
-            inner: Arc::clone(&self.inner),
-            target: Target::new(&self.inner.name, id)?,
-            capabilities: self.inner.capabilities.clone(),
-        }))
-    }
-}
-
-/// One Gemini model.
-struct GeminiModel {
-    inner: Arc<Inner>,
-    target: Target,
-    capabilities: Capabilities,
-}
-
-impl GeminiModel {
-    /// `/models/{id}:{method}`; ids already naming their collection
-    /// (`models/…`, `tunedModels/…`) keep it.
-    fn path(&self, method: &str) -> String {
-        let id = self.target.model();
-        let (collection, name) = match id.split_once('/') {
-            Some((c @ ("models" | "tunedModels"), rest)) => (c, rest),
-            _ => ("models", id),
-        };
-        format!(
-            "/{collection}/{}:{method}",
-            utf8_percent_encode(name, SEGMENT)
-        )
-    }
-
-    fn headers(&self, client: &HttpClient) -> Result<HeaderMap> {
-        let mut headers = HeaderMap::new();
-        if let Some(key) = client.credential() {
-            let mut value = HeaderValue::from_str(key.expose()).map_err(|_| {
-                Error::config("the Gemini API key contains characters not allowed in a header")
-                    .with_target(&self.target)
-            })?;
-            value.set_sensitive(true);
-            headers.insert(HeaderName::from_static(API_KEY_HEADER), value);
-        }
-        Ok(headers)
-    }
-
-    fn fail(&self, error: Error) -> Error {
-        refine(error).or_target(&self.target)
-    }
-
-    /// The client, headers and serialized body for `request`.
-    async fn prepare(&self, request: &Request) -> Result<(HttpClient, HeaderMap, Vec<u8>)> {
-        let client = self.inner.client().map_err(|e| self.fail(e))?;
-        let headers = self.headers(&client)?;
-        let cx = BuildContext {
-            provider: &self.inner.name,
-            model: self.target.model(),
-            client: &client,
-            media_limits: &self.inner.media_limits,
-        };
-        let body = request::build(request, &cx)
-            .await
-            .map_err(|e| self.fail(e))?;
-        let bytes = serde_json::to_vec(&body)
-            .map_err(|e| self.fail(Error::config(format!("cannot encode the request: {e}"))))?;
-        Ok((client, headers, bytes))
-    }
-}
-
-#[async_trait]
-impl Model for GeminiModel {
-    fn capabilities(&self) -> &Capabilities {
-        &self.capabilities
-    }
-
-    async fn generate(&self, request: Request) -> Result<Response> {
-        let (client, headers, body) = self.prepare(&request).await?;
-        let answer = client
-            .post_json(&self.path("generateContent"), headers, body, false)
-            .await
-            .map_err(|e| self.fail(e))?;
-        let bytes = answer.bytes().await.map_err(|e| self.fail(e))?;
-        let wire: GenerateContentResponse = serde_json::from_slice(&bytes).map_err(|e| {
-            self.fail(errors::decode_error(
-                "unexpected response body",
-                &e,
-                client.credential(),
-            ))
-        })?;
-        response::to_response(wire, &self.inner.name, self.target.model()).map_err(|e| self.fail(e))
-    }
-
-    async fn stream(&self, request: Request) -> Result<EventStream> {
-        let (client, headers, body) = self.prepare(&request).await?;
-        let answer = client
-            .post_json(
-                &self.path("streamGenerateContent?alt=sse"),
-                headers,
-                body,
-                true,
-            )
-            .await
-            .map_err(|e| self.fail(e))?;
-        let handler = GeminiStream::new(client.credential().cloned());
-        let events = body::event_stream(answer, SseDecoder::new(), handler, self.target.clone())
-            .map(|item| item.map_err(refine));
-        Ok(EventStream::new(
-            self.inner.name.clone(),
-            self.target.model().to_owned(),
-            events,
-        ))
-    }
-}
+delegate_provider!(GeminiProvider);
 
 #[cfg(test)]
 mod tests {
@@ -426,6 +296,7 @@ mod tests {
 
     use super::*;
     use crate::scheme::EnvLookup;
+    use std::time::Duration;
 
     fn lookup(vars: &'static [(&'static str, &'static str)]) -> EnvLookup {
         Arc::new(move |name: &str| {
@@ -510,8 +381,8 @@ mod tests {
     fn the_builtin_key_comes_from_gemini_then_google_variables() {
         let key = |vars| {
             let provider = GeminiProvider::from_env(scheme::BuildContext::new(lookup(vars)));
-            let client = provider.inner.client();
-            client.map(|c| c.credential().map(|k| k.expose().to_owned()))
+            let shared = provider.inner.built();
+            shared.map(|s| s.client().credential().map(|k| k.expose().to_owned()))
         };
         assert_eq!(
             key(&[("GOOGLE_API_KEY", "google-key")]).unwrap().as_deref(),
@@ -541,8 +412,8 @@ mod tests {
         let provider = GeminiProvider::from_env(scheme::BuildContext::new(env));
         let _model = provider.model("gemini-2.5-flash").unwrap();
         assert_eq!(reads.load(std::sync::atomic::Ordering::SeqCst), 0);
-        provider.inner.client().unwrap();
-        provider.inner.client().unwrap();
+        provider.inner.built().unwrap();
+        provider.inner.built().unwrap();
         assert_eq!(
             reads.load(std::sync::atomic::Ordering::SeqCst),
             1,

@@ -9,9 +9,6 @@
 //! for the first event, so that an error before any output is returned where
 //! a chain can still fail over.
 
-// Only the protocols migrated so far use the core.
-#![cfg_attr(not(any(feature = "openai", feature = "ollama")), allow(dead_code))]
-
 use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
@@ -19,7 +16,7 @@ use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use futures::StreamExt as _;
-use reqwest::header::{ACCEPT, HeaderMap, HeaderValue};
+use reqwest::header::{ACCEPT, HeaderMap, HeaderName, HeaderValue};
 
 use super::body::{self, FrameHandler, Framing};
 use super::client::{HttpClient, HttpResponse};
@@ -40,6 +37,10 @@ pub(crate) trait Protocol: fmt::Debug + Send + Sync + 'static {
     /// before any output is returned by `stream` itself (where a chain can
     /// still fail over) and the model the server names is known.
     const WAIT_FOR_FIRST_EVENT: bool = true;
+
+    /// Whether errors in a stream go through [`Protocol::refine`] too (read
+    /// by protocols that do not wait for the first event).
+    const REFINE_STREAM_ERRORS: bool = false;
 
     /// The headers of every call, built once with the client: credentials
     /// (marked sensitive) and fixed protocol headers.
@@ -96,11 +97,46 @@ pub(crate) trait Protocol: fmt::Debug + Send + Sync + 'static {
     }
 }
 
+/// The credential of `client`, when it has one, as the header `name` with
+/// `prefix` before it (`"Bearer "`, or `""`), marked sensitive so that no
+/// `Debug` output shows it.
+///
+/// # Errors
+/// A configuration error when the credential has characters a header
+/// cannot carry (the error never shows the credential).
+pub(crate) fn key_header(client: &HttpClient, name: HeaderName, prefix: &str) -> Result<HeaderMap> {
+    let mut headers = HeaderMap::new();
+    if let Some(key) = client.credential() {
+        let mut value = HeaderValue::from_str(&format!("{prefix}{}", key.expose()))
+            .map_err(|_| Error::config("the API key has characters an HTTP header cannot carry"))?;
+        value.set_sensitive(true);
+        headers.insert(name, value);
+    }
+    Ok(headers)
+}
+
+/// Implements [`Provider`] for a public provider type by handing every call
+/// to its `inner` [`HttpProvider`].
+macro_rules! delegate_provider {
+    ($ty:ty) => {
+        impl $crate::Provider for $ty {
+            fn name(&self) -> &str {
+                self.inner.name()
+            }
+
+            fn model(&self, id: &str) -> $crate::Result<std::sync::Arc<dyn $crate::Model>> {
+                self.inner.model(id)
+            }
+        }
+    };
+}
+pub(crate) use delegate_provider;
+
 /// Who a call is for, as a protocol building its body sees it.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Call<'a> {
     /// The provider's name (its own thinking parts go back to it).
-    #[cfg_attr(not(feature = "ollama"), allow(dead_code))]
+    #[cfg_attr(not(any(feature = "ollama", feature = "gemini")), allow(dead_code))]
     pub(crate) provider: &'a str,
     /// The model id.
     pub(crate) model: &'a str,
@@ -228,6 +264,20 @@ impl<P: Protocol> HttpProvider<P> {
         }
     }
 
+    /// The shared part, built now if it is not yet.
+    ///
+    /// # Errors
+    /// A built-in's build error (a missing key).
+    #[cfg(test)]
+    pub(crate) fn built(&self) -> Result<Arc<Shared<P>>> {
+        self.source.shared(&self.name)
+    }
+
+    /// What every model declares.
+    pub(crate) fn capabilities(&self) -> &Capabilities {
+        &self.capabilities
+    }
+
     /// The shared part, when built.
     pub(crate) fn shared(&self) -> Option<&Shared<P>> {
         match &*self.source {
@@ -261,7 +311,7 @@ impl<P: Protocol> fmt::Debug for HttpProvider<P> {
                 .field("protocol", shared.protocol()),
             None => d.field("client", &"from the environment on first use"),
         };
-        d.finish()
+        d.field("capabilities", self.capabilities()).finish()
     }
 }
 
@@ -317,6 +367,10 @@ impl<P: Protocol> HttpModel<P> {
             .stream(Arc::clone(&model), shared.client.credential().cloned());
         let mut events = Box::pin(body::event_stream(answer, framing, handler, target.clone()));
         if !P::WAIT_FOR_FIRST_EVENT {
+            if P::REFINE_STREAM_ERRORS {
+                let refined = events.map(move |item| item.map_err(|e| shared.protocol.refine(e)));
+                return Ok(EventStream::new(target.provider(), target.model(), refined));
+            }
             return Ok(EventStream::new(target.provider(), target.model(), events));
         }
         // Wait for the first event: by then the server has named its model,

@@ -8,6 +8,7 @@
 
 pub(crate) mod body;
 pub(crate) mod client;
+pub(crate) mod config;
 pub(crate) mod core;
 pub(crate) mod errors;
 pub mod media;

@@ -2,10 +2,10 @@
 //! options; and the reading of `OLLAMA_HOST` the way Ollama's own clients
 //! read it.
 
-use std::time::Duration;
+use crate::providers::http::config::http_config_setters;
 
+use crate::Capabilities;
 use crate::providers::http::{HttpSettings, MediaLimits};
-use crate::{Capabilities, Secret};
 
 /// The address of a local Ollama server: `http://127.0.0.1:11434`.
 pub const DEFAULT_BASE_URL: &str = "http://127.0.0.1:11434";
@@ -65,6 +65,14 @@ pub(super) fn default_capabilities() -> Capabilities {
 }
 
 impl OllamaConfig {
+    http_config_setters! {
+        settings: settings,
+        base_url: "The server: scheme, host, port and any base path (e.g. `http://gpu-box.lan:11434`; `/api/chat` is appended), taken as given (for `OLLAMA_HOST`-style addresses, [`OllamaConfig::from_host`]). Default: [`DEFAULT_BASE_URL`].",
+        api_key: "A bearer token, sent as `Authorization: Bearer <key>` (ollama.com and authenticating proxies). A local server needs none. Default: none.",
+        header: "A header sent with every request. Default: none.",
+        media_limits: "Limits on fetching URL images, which Ollama cannot fetch itself: every image is sent as base64 bytes. Default: [`MediaLimits::default`].",
+    }
+
     /// A provider named `ollama` at a local server, [`DEFAULT_BASE_URL`]
     /// (`http://127.0.0.1:11434`): no credential, the default timeouts,
     /// media limits and capabilities. Another server:
@@ -92,81 +100,6 @@ impl OllamaConfig {
             media_limits: MediaLimits::default(),
             capabilities: default_capabilities(),
         }
-    }
-
-    /// The provider's registered name: the part before `/` in a spec, and
-    /// what [`crate::Response::provider`] says. Default: `ollama`.
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = name.into();
-        self
-    }
-
-    /// Replaces the HTTP settings as a whole: base URL, credential, timeouts
-    /// and headers. The name, media limits and capabilities are kept.
-    pub fn http(mut self, settings: HttpSettings) -> Self {
-        self.settings = settings;
-        self
-    }
-
-    /// The server: scheme, host, port and any base path (e.g.
-    /// `http://gpu-box.lan:11434`; `/api/chat` is appended), taken as given
-    /// (for `OLLAMA_HOST`-style addresses, [`OllamaConfig::from_host`]).
-    /// The credential, timeouts and headers are kept. Default:
-    /// [`DEFAULT_BASE_URL`].
-    pub fn base_url(mut self, base_url: impl Into<String>) -> Self {
-        self.settings = self.settings.with_base_url(base_url);
-        self
-    }
-
-    /// A bearer token, sent as `Authorization: Bearer <key>` (ollama.com and
-    /// authenticating proxies). A local server needs none. Default: none.
-    pub fn api_key(mut self, key: impl Into<Secret>) -> Self {
-        self.settings = self.settings.api_key(key);
-        self
-    }
-
-    /// Bound on a whole `generate` call and on a stream's wait for its first
-    /// event (the gap between later events is `HttpSettings::idle_timeout`).
-    /// Default: 600 s (local models can be slow to load).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.settings = self.settings.timeout(timeout);
-        self
-    }
-
-    /// Bound on establishing a connection. Default: 10 s.
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.settings = self.settings.connect_timeout(timeout);
-        self
-    }
-
-    /// A header sent with every request. Default: none.
-    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.settings = self.settings.header(name, value);
-        self
-    }
-
-    /// Limits on fetching URL images, which Ollama cannot fetch itself: every
-    /// image is sent as base64 bytes. Default: [`MediaLimits::default`].
-    pub fn media_limits(mut self, limits: MediaLimits) -> Self {
-        self.media_limits = limits;
-        self
-    }
-
-    /// What every model of this provider declares. Default: streaming only
-    /// (the rest depends on the model and stays undeclared).
-    pub fn capabilities(mut self, capabilities: Capabilities) -> Self {
-        self.capabilities = capabilities;
-        self
-    }
-
-    /// The provider's registered name.
-    pub fn provider_name(&self) -> &str {
-        &self.name
-    }
-
-    /// The HTTP settings: base URL, credential, timeouts and headers.
-    pub fn http_settings(&self) -> &HttpSettings {
-        &self.settings
     }
 
     pub(super) fn into_parts(self) -> Parts {
@@ -243,6 +176,8 @@ fn split_host_port(authority: &str) -> (&str, Option<&str>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Secret;
+    use std::time::Duration;
 
     #[test]
     fn reads_ollama_host_like_the_official_clients() {

@@ -14,11 +14,13 @@ use super::stream::ChatStream;
 use super::wire::ChatResponse;
 use crate::providers::http::LineDecoder;
 use crate::providers::http::client::HttpClient;
-use crate::providers::http::core::{Call, HttpProvider, Protocol, Shared};
+use crate::providers::http::core::{
+    Call, HttpProvider, Protocol, Shared, delegate_provider, key_header,
+};
 use crate::providers::http::errors::decode_error;
 use crate::providers::http::media::MediaLimits;
 use crate::scheme::BuildContext;
-use crate::{Error, Model, Provider, Request, Response, Result, Secret, Target};
+use crate::{Error, Provider, Request, Response, Result, Secret, Target};
 
 const CHAT_PATH: &str = "/api/chat";
 
@@ -62,7 +64,7 @@ impl Protocol for NativeChat {
     const WAIT_FOR_FIRST_EVENT: bool = false;
 
     fn headers(&self, client: &HttpClient) -> Result<reqwest::header::HeaderMap> {
-        request::headers(client.settings())
+        key_header(client, reqwest::header::AUTHORIZATION, "Bearer ")
     }
 
     fn accept(&self, _streaming: bool) -> Option<&'static str> {
@@ -167,12 +169,4 @@ impl fmt::Debug for OllamaProvider {
     }
 }
 
-impl Provider for OllamaProvider {
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
-
-    fn model(&self, id: &str) -> Result<Arc<dyn Model>> {
-        self.inner.model(id)
-    }
-}
+delegate_provider!(OllamaProvider);

@@ -27,7 +27,6 @@ use super::wire::{
     ChatMessage, ChatRequest, FunctionCallOut, FunctionSpec, ModelOptions, Think, ToolCallOut,
     ToolSpec,
 };
-use crate::providers::http::HttpSettings;
 use crate::providers::http::client::HttpClient;
 use crate::providers::http::media::{self, MediaLimits};
 use crate::{
@@ -268,22 +267,6 @@ fn tool_name_for<'a>(earlier: &'a [Message], message: &'a Message, id: &str) -> 
                 .last()
                 .map(|call| call.name.as_str())
         })
-}
-
-/// The `Authorization` header for `settings`' credential, if any.
-pub(super) fn headers(settings: &HttpSettings) -> Result<reqwest::header::HeaderMap> {
-    let mut headers = reqwest::header::HeaderMap::new();
-    if let Some(key) = settings.credential() {
-        let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", key.expose()))
-            .map_err(|_| {
-                crate::Error::config(
-                    "the Ollama credential contains characters not allowed in an HTTP header",
-                )
-            })?;
-        value.set_sensitive(true);
-        headers.insert(reqwest::header::AUTHORIZATION, value);
-    }
-    Ok(headers)
 }
 
 #[cfg(test)]

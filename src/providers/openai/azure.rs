@@ -15,16 +15,18 @@ use std::fmt;
 use std::sync::{Arc, OnceLock};
 
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::{HeaderMap, HeaderName};
 
 use super::request::ChatCompletions;
 use super::stream::{ChunkHandler, ErrorFieldFraming};
 use super::{MaxTokensField, OpenAiConfig};
 use crate::providers::http::HttpSettings;
 use crate::providers::http::client::HttpClient;
-use crate::providers::http::core::{Call, HttpProvider, Protocol, Shared};
+use crate::providers::http::core::{
+    Call, HttpProvider, Protocol, Shared, delegate_provider, key_header,
+};
 use crate::scheme::BuildContext;
-use crate::{Dsn, Error, Model, Provider, Request, Response, Result, Secret, Target};
+use crate::{Dsn, Provider, Request, Response, Result, Secret, Target};
 
 /// The API version used when the DSN or config names none.
 pub const DEFAULT_API_VERSION: &str = "2024-10-21";
@@ -47,15 +49,7 @@ impl Protocol for AzureChat {
     type Handler = ChunkHandler;
 
     fn headers(&self, client: &HttpClient) -> Result<HeaderMap> {
-        let mut headers = HeaderMap::new();
-        if let Some(key) = client.credential() {
-            let mut value = HeaderValue::from_str(key.expose()).map_err(|_| {
-                Error::config("the API key has characters an HTTP header cannot carry")
-            })?;
-            value.set_sensitive(true);
-            headers.insert(HeaderName::from_static("api-key"), value);
-        }
-        Ok(headers)
+        key_header(client, HeaderName::from_static("api-key"), "")
     }
 
     fn path<'a>(&'a self, model: &str, _streaming: bool) -> Cow<'a, str> {
@@ -154,15 +148,7 @@ pub(crate) fn from_dsn(name: &str, dsn: &Dsn, context: &BuildContext) -> Result<
     Ok(Arc::new(AzureProvider::new(config, version)?))
 }
 
-impl Provider for AzureProvider {
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
-
-    fn model(&self, id: &str) -> Result<Arc<dyn Model>> {
-        self.inner.model(id)
-    }
-}
+delegate_provider!(AzureProvider);
 
 impl fmt::Debug for AzureProvider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -2,10 +2,11 @@
 //! called, and the protocol choices that differ between OpenAI and the
 //! servers that copy its API.
 
+use crate::providers::http::config::http_config_setters;
 use std::time::Duration;
 
 use crate::providers::http::{DEFAULT_REQUEST_TIMEOUT, HttpSettings, MediaLimits};
-use crate::{Capabilities, Dsn, Result, Secret};
+use crate::{Capabilities, Dsn, Result};
 
 /// OpenAI's own API.
 pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
@@ -105,6 +106,14 @@ pub struct OpenAiConfig {
 }
 
 impl OpenAiConfig {
+    http_config_setters! {
+        settings: settings,
+        base_url: "Sets the base URL (requests go to `{base_url}/chat/completions`).",
+        api_key: "Sets the API key, sent as `Authorization: Bearer`. Default: none.",
+        header: "Adds a header sent with every request (e.g. OpenRouter's `HTTP-Referer`, or `OpenAI-Organization`).",
+        media_limits: "Limits on fetching images when [`OpenAiConfig::inline_images`] is on.",
+    }
+
     /// A provider named `openai` for OpenAI's own API ([`DEFAULT_BASE_URL`]),
     /// with no API key (set one with [`OpenAiConfig::api_key`]).
     pub fn new() -> Self {
@@ -169,53 +178,6 @@ impl OpenAiConfig {
             .inline_images(inline_images))
     }
 
-    /// Sets the provider name (the part before `/` in a spec). Default: `openai`.
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = name.into();
-        self
-    }
-
-    /// Replaces the server settings: base URL, credential, timeouts and
-    /// headers.
-    pub fn http(mut self, settings: HttpSettings) -> Self {
-        self.settings = settings;
-        self
-    }
-
-    /// Sets the base URL (requests go to `{base_url}/chat/completions`),
-    /// keeping the credential, timeouts and headers.
-    pub fn base_url(mut self, base_url: impl Into<String>) -> Self {
-        self.settings = self.settings.with_base_url(base_url);
-        self
-    }
-
-    /// Sets the API key, sent as `Authorization: Bearer`. Default: none.
-    pub fn api_key(mut self, key: impl Into<Secret>) -> Self {
-        self.settings = self.settings.api_key(key);
-        self
-    }
-
-    /// Sets the request timeout: a whole `generate`, and a stream's wait for
-    /// its first event (the gap between later events is
-    /// `HttpSettings::idle_timeout`).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.settings = self.settings.timeout(timeout);
-        self
-    }
-
-    /// Sets the connect timeout.
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.settings = self.settings.connect_timeout(timeout);
-        self
-    }
-
-    /// Adds a header sent with every request (e.g. OpenRouter's
-    /// `HTTP-Referer`, or `OpenAI-Organization`).
-    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.settings = self.settings.header(name, value);
-        self
-    }
-
     /// Which field carries the output-token cap. Default: [`MaxTokensField::Auto`].
     pub fn max_tokens_field(mut self, field: MaxTokensField) -> Self {
         self.max_tokens_field = field;
@@ -241,32 +203,6 @@ impl OpenAiConfig {
     pub fn inline_images(mut self, yes: bool) -> Self {
         self.inline_images = yes;
         self
-    }
-
-    /// Limits on fetching images when [`OpenAiConfig::inline_images`] is on.
-    pub fn media_limits(mut self, limits: MediaLimits) -> Self {
-        self.media_limits = limits;
-        self
-    }
-
-    /// The capabilities every model of this provider declares. Default:
-    /// streaming only (whether a model takes tools, images or schemas depends
-    /// on the model, so it stays undeclared). Declare more (or less) for a
-    /// server whose models you know, so the chain can skip it for requests it
-    /// cannot serve.
-    pub fn capabilities(mut self, capabilities: Capabilities) -> Self {
-        self.capabilities = capabilities;
-        self
-    }
-
-    /// The provider name.
-    pub fn provider_name(&self) -> &str {
-        &self.name
-    }
-
-    /// The server settings: base URL, credential, timeouts and headers.
-    pub fn http_settings(&self) -> &HttpSettings {
-        &self.settings
     }
 }
 

@@ -50,7 +50,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
-use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
+use reqwest::header::{AUTHORIZATION, HeaderMap};
 
 pub(crate) use azure::from_dsn as azure_from_dsn;
 pub use azure::{AzureProvider, DEFAULT_API_VERSION as AZURE_DEFAULT_API_VERSION};
@@ -60,9 +60,11 @@ pub(crate) use self::request::ChatCompletions;
 use self::stream::{ChunkHandler, ErrorFieldFraming};
 use crate::providers::http::HttpSettings;
 use crate::providers::http::client::HttpClient;
-use crate::providers::http::core::{Call, HttpProvider, Protocol, Shared};
+use crate::providers::http::core::{
+    Call, HttpProvider, Protocol, Shared, delegate_provider, key_header,
+};
 use crate::scheme::BuildContext;
-use crate::{Dsn, Error, Model, Provider, Request, Response, Result, Secret, Target};
+use crate::{Dsn, Error, Provider, Request, Response, Result, Secret, Target};
 
 /// The endpoint, relative to the base URL.
 const PATH: &str = "/chat/completions";
@@ -125,24 +127,12 @@ fn shared(config: OpenAiConfig) -> Result<Shared<ChatCompletions>> {
     Shared::new(config.name, HttpClient::new(config.settings)?, protocol)
 }
 
-/// `Authorization: Bearer {key}` (when a key is set), marked sensitive.
-pub(crate) fn bearer(client: &HttpClient) -> Result<HeaderMap> {
-    let mut headers = HeaderMap::new();
-    if let Some(key) = client.credential() {
-        let mut value = HeaderValue::from_str(&format!("Bearer {}", key.expose()))
-            .map_err(|_| Error::config("the API key has characters an HTTP header cannot carry"))?;
-        value.set_sensitive(true);
-        headers.insert(AUTHORIZATION, value);
-    }
-    Ok(headers)
-}
-
 impl Protocol for ChatCompletions {
     type Framing = ErrorFieldFraming;
     type Handler = ChunkHandler;
 
     fn headers(&self, client: &HttpClient) -> Result<HeaderMap> {
-        bearer(client)
+        key_header(client, AUTHORIZATION, "Bearer ")
     }
 
     fn path<'a>(&'a self, _model: &str, _streaming: bool) -> Cow<'a, str> {
@@ -211,15 +201,7 @@ impl OpenAiProvider {
     }
 }
 
-impl Provider for OpenAiProvider {
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
-
-    fn model(&self, id: &str) -> Result<Arc<dyn Model>> {
-        self.inner.model(id)
-    }
-}
+delegate_provider!(OpenAiProvider);
 
 impl fmt::Debug for OpenAiProvider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

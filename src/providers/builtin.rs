@@ -46,68 +46,56 @@ pub(crate) fn providers(context: &BuildContext) -> Vec<Arc<dyn Provider>> {
 
 type Build = fn(&str, &Dsn, &BuildContext) -> Result<Arc<dyn Provider>>;
 
+/// `$build` when the cargo feature `$feature` is on, else a factory of
+/// [`NotBuilt`] placeholders naming the feature.
+macro_rules! when_built {
+    ($feature:literal, $build:path) => {{
+        #[cfg(feature = $feature)]
+        let build: Build = $build;
+        #[cfg(not(feature = $feature))]
+        let build: Build = |name, _, _| Ok(Arc::new(NotBuilt::new(name, $feature)));
+        build
+    }};
+}
+
 /// The DSN schemes: `openai`, `anthropic`, `ollama`, `gemini`, `foreman`, `azure`.
 pub(crate) fn schemes() -> Vec<(&'static str, Arc<dyn SchemeFactory>)> {
     vec![
         (
             "openai",
-            scheme(&["inline_images"], {
-                #[cfg(feature = "openai")]
-                let build: Build = super::openai::from_dsn;
-                #[cfg(not(feature = "openai"))]
-                let build: Build = |name, _, _| Ok(Arc::new(NotBuilt::new(name, "openai")));
-                build
-            }),
+            scheme(
+                &["inline_images"],
+                when_built!("openai", super::openai::from_dsn),
+            ),
         ),
         (
             "anthropic",
-            scheme(&["version"], {
-                #[cfg(feature = "anthropic")]
-                let build: Build = super::anthropic::from_dsn;
-                #[cfg(not(feature = "anthropic"))]
-                let build: Build = |name, _, _| Ok(Arc::new(NotBuilt::new(name, "anthropic")));
-                build
-            }),
+            scheme(
+                &["version"],
+                when_built!("anthropic", super::anthropic::from_dsn),
+            ),
         ),
         (
             "ollama",
-            scheme(&[], {
-                #[cfg(feature = "ollama")]
-                let build: Build = super::ollama::from_dsn;
-                #[cfg(not(feature = "ollama"))]
-                let build: Build = |name, _, _| Ok(Arc::new(NotBuilt::new(name, "ollama")));
-                build
-            }),
+            scheme(&[], when_built!("ollama", super::ollama::from_dsn)),
         ),
         (
             "gemini",
-            scheme(&[], {
-                #[cfg(feature = "gemini")]
-                let build: Build = super::gemini::from_dsn;
-                #[cfg(not(feature = "gemini"))]
-                let build: Build = |name, _, _| Ok(Arc::new(NotBuilt::new(name, "gemini")));
-                build
-            }),
+            scheme(&[], when_built!("gemini", super::gemini::from_dsn)),
         ),
         (
             "azure",
-            scheme(&["inline_images", "api-version"], {
-                #[cfg(feature = "openai")]
-                let build: Build = super::openai::azure_from_dsn;
-                #[cfg(not(feature = "openai"))]
-                let build: Build = |name, _, _| Ok(Arc::new(NotBuilt::new(name, "openai")));
-                build
-            }),
+            scheme(
+                &["inline_images", "api-version"],
+                when_built!("openai", super::openai::azure_from_dsn),
+            ),
         ),
         (
             "foreman",
-            scheme(&["inline_images"], {
-                #[cfg(feature = "openai")]
-                let build: Build = super::openai::foreman_from_dsn;
-                #[cfg(not(feature = "openai"))]
-                let build: Build = |name, _, _| Ok(Arc::new(NotBuilt::new(name, "openai")));
-                build
-            }),
+            scheme(
+                &["inline_images"],
+                when_built!("openai", super::openai::foreman_from_dsn),
+            ),
         ),
     ]
 }

@@ -158,6 +158,16 @@ impl Usage {
 }
 
 /// A model's answer.
+///
+/// ```
+/// use majordomo::{FinishReason, Response, Usage};
+/// let reply = Response::text_reply("openai", "gpt-4o", "Paris.")
+///     .with_usage(Usage::new(12, 3))
+///     .with_finish_reason(FinishReason::Stop);
+/// assert_eq!(reply.text(), "Paris.");
+/// assert_eq!(reply.usage.total_tokens(), Some(15));
+/// assert!(reply.attempts.is_empty()); // a chain lists its steps here
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Response {

@@ -98,6 +98,27 @@ type BoxedEvents = Pin<Box<dyn Stream<Item = Result<StreamEvent>> + Send + 'stat
 ///
 /// The stream is fused: once it has ended, polling it again yields `None`,
 /// never a panic, whatever the stream inside does when polled past its end.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> majordomo::Result<()> {
+/// use futures::StreamExt as _;
+/// use majordomo::providers::fake::{FakeProvider, Outcome};
+/// use majordomo::{Model, Provider, Request, StreamEvent};
+///
+/// let fake = FakeProvider::new("fake");
+/// fake.push("m", Outcome::text("Hello"));
+/// let mut stream = fake.model("m")?.stream(Request::new().user("hi")).await?;
+/// let mut text = String::new();
+/// while let Some(event) = stream.next().await {
+///     if let StreamEvent::TextDelta { text: delta } = event? {
+///         text.push_str(&delta);
+///     }
+/// }
+/// assert_eq!(text, "Hello");
+/// assert!(stream.next().await.is_none()); // fused
+/// # Ok(()) }
+/// ```
 pub struct EventStream {
     inner: BoxedEvents,
     provider: String,

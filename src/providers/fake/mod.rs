@@ -36,6 +36,26 @@ use crate::{Capabilities, Error, EventStream, Model, Provider, Request, Response
 
 /// A scriptable provider. Clones share their scripts and recordings, so a test
 /// keeps one handle and registers another.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> majordomo::Result<()> {
+/// use majordomo::providers::fake::{FakeProvider, Outcome};
+/// use majordomo::{Error, Model, Registry, Request};
+///
+/// let fake = FakeProvider::new("fake");
+/// fake.push("a", Outcome::error(Error::overloaded()))
+///     .push("a", Outcome::error(Error::overloaded()))
+///     .set_default("b", Outcome::text("from b"));
+/// let registry = Registry::builder().without_env().build();
+/// registry.register_provider(fake.clone());
+///
+/// let reply = registry.parse("fake/a,fake/b")?.generate(Request::new().user("hi")).await?;
+/// assert_eq!(reply.text(), "from b");
+/// assert_eq!(fake.calls("a"), 2); // one retry, then failover
+/// assert_eq!(fake.last_request("b").map(|r| r.messages().len()), Some(1));
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct FakeProvider {
     inner: Arc<Shared>,

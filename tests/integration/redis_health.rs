@@ -226,7 +226,7 @@ async fn records_expire() {
     };
     let store = RedisStore::builder(server.url())
         .namespace("ttl")
-        .record_ttl(Duration::from_millis(300))
+        .record_ttl(Duration::from_millis(1500))
         .build()
         .unwrap();
     tokio::time::timeout(secs(10), store.synced(0))
@@ -234,7 +234,7 @@ async fn records_expire() {
         .unwrap();
     let config = HealthConfig::default()
         .failure_threshold(1)
-        .base_cooldown(Duration::from_millis(200));
+        .base_cooldown(Duration::from_millis(1000));
     store
         .record_failure("p/m", SystemTime::now(), &config, None)
         .await
@@ -246,8 +246,10 @@ async fn records_expire() {
         .await
         .unwrap();
     assert!(
-        (1..=500).contains(&ttl),
-        "the record lives for its bench (200 ms) plus record_ttl (300 ms): {ttl} ms"
+        // Generous bounds: a loaded CI machine may stall between the write
+        // and this read.
+        (1..=2500).contains(&ttl),
+        "the record lives for its bench (1 s) plus record_ttl (1.5 s): {ttl} ms"
     );
     assert!(
         eventually(|| {

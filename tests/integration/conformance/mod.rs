@@ -6,7 +6,25 @@
 //! and `Model::generate` / `Model::stream`. A protocol is one [`Protocol`]
 //! value (its routes, DSN scheme, answers, error bodies, stream framing) and
 //! one line in the `conformance!` list at the bottom of this file, so adding
-//! a protocol is adding one entry.
+//! a protocol is adding one entry. A dialect starts from its parent's entry;
+//! Azure OpenAI, for one, would be
+//!
+//! ```ignore
+//! pub const AZURE: Protocol = Protocol {
+//!     name: "azure",
+//!     scheme: "azure+http",
+//!     base: "?api-version=2024-10-21",
+//!     route: |model, _| format!("/openai/deployments/{model}/chat/completions"),
+//!     query: |_| Some("api-version=2024-10-21"),
+//!     auth: ("api-key", ""),
+//!     builtin_key: None,
+//!     examples: &[],
+//!     ..OPENAI
+//! };
+//! ```
+//!
+//! with `azure: super::protocols::AZURE;` below and its golden bodies blessed
+//! into `tests/fixtures/azure/`.
 //!
 //! What we send is compared with golden bodies,
 //! `tests/fixtures/<protocol>/golden_{plain,tools,images,reasoning,schema}.json`
@@ -37,18 +55,23 @@ pub const NAME: &str = "x";
 
 /// What one wire protocol looks like to the harness.
 pub struct Protocol {
-    /// The fixture folder under `tests/fixtures/` (and the test module's name).
+    /// The protocol's name: the test module's, and the folder of its golden
+    /// bodies under `tests/fixtures/`.
     pub name: &'static str,
+    /// The folder under `tests/fixtures/` its recorded answers come from
+    /// (a dialect reuses its parent's: Azure OpenAI answers as OpenAI does).
+    pub fixtures: &'static str,
     /// The DSN scheme for a plain-HTTP loopback server.
     pub scheme: &'static str,
-    /// The path after `host:port` in the DSN (the API root).
+    /// What follows `host:port` in the DSN: the API root, and options the
+    /// protocol needs (`?api-version=…`).
     pub base: &'static str,
     /// The model every scenario asks for.
     pub model: &'static str,
     /// The path a plain (`false`) or streamed (`true`) call for `model` goes to.
     pub route: fn(model: &str, stream: bool) -> String,
-    /// The query a streamed call carries, if any.
-    pub stream_query: Option<&'static str>,
+    /// The query a plain (`false`) or streamed (`true`) call carries, if any.
+    pub query: fn(stream: bool) -> Option<&'static str>,
     /// The header carrying the key, and what precedes the key in it.
     pub auth: (&'static str, &'static str),
     /// The variable the built-in provider reads its key from, and the
@@ -297,13 +320,17 @@ impl Protocol {
         }
     }
 
-    /// `tests/fixtures/<protocol>/<name>`.
+    /// `tests/fixtures/<fixtures>/<name>`.
     pub fn fixture(&self, name: &str) -> Vec<u8> {
-        fixture(&format!("{}/{name}", self.name))
+        fixture(&format!("{}/{name}", self.fixtures))
     }
 
     /// The DSN of this protocol for a server at `addr`, ending in `options`.
     pub fn dsn(&self, addr: SocketAddr, options: &str) -> String {
+        let options = match options.strip_prefix('?') {
+            Some(rest) if self.base.contains('?') => format!("&{rest}"),
+            _ => options.to_owned(),
+        };
         format!("{}://{KEY}@{addr}{}{options}", self.scheme, self.base)
     }
 

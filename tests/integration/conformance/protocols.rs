@@ -157,11 +157,12 @@ fn openai_fault(signal: Signal) -> Option<Fault> {
 
 pub const OPENAI: Protocol = Protocol {
     name: "openai",
+    fixtures: "openai",
     scheme: "openai+http",
     base: "/v1",
     model: "gpt-5.1",
     route: |_, _| "/v1/chat/completions".into(),
-    stream_query: None,
+    query: |_| None,
     auth: ("authorization", "Bearer "),
     builtin_key: Some(("OPENAI_API_KEY", "openai")),
     stream_type: "text/event-stream",
@@ -366,11 +367,12 @@ fn anthropic_fault(signal: Signal) -> Option<Fault> {
 
 pub const ANTHROPIC: Protocol = Protocol {
     name: "anthropic",
+    fixtures: "anthropic",
     scheme: "anthropic+http",
     base: "",
     model: "claude-sonnet-4-5",
     route: |_, _| "/v1/messages".into(),
-    stream_query: None,
+    query: |_| None,
     auth: ("x-api-key", ""),
     builtin_key: Some(("ANTHROPIC_API_KEY", "anthropic")),
     stream_type: "text/event-stream",
@@ -529,11 +531,12 @@ fn ollama_fault(signal: Signal) -> Option<Fault> {
 
 pub const OLLAMA: Protocol = Protocol {
     name: "ollama",
+    fixtures: "ollama",
     scheme: "ollama+http",
     base: "",
     model: "qwen3",
     route: |_, _| "/api/chat".into(),
-    stream_query: None,
+    query: |_| None,
     auth: ("authorization", "Bearer "),
     builtin_key: None,
     stream_type: "application/x-ndjson",
@@ -723,6 +726,7 @@ fn gemini_fault(signal: Signal) -> Option<Fault> {
 
 pub const GEMINI: Protocol = Protocol {
     name: "gemini",
+    fixtures: "gemini",
     scheme: "gemini+http",
     base: "/v1beta",
     model: "gemini-2.5-flash",
@@ -734,7 +738,7 @@ pub const GEMINI: Protocol = Protocol {
         };
         format!("/v1beta/models/{model}:{method}")
     },
-    stream_query: Some("alt=sse"),
+    query: |stream| stream.then_some("alt=sse"),
     auth: ("x-goog-api-key", ""),
     builtin_key: Some(("GEMINI_API_KEY", "gemini")),
     stream_type: "text/event-stream",

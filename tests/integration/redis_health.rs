@@ -561,8 +561,14 @@ fn a_canary_password_is_never_printed() {
             if let Err(e) = tls {
                 printed.push(format!("{e} {e:?}"));
             }
-            // Let the background tasks fail and log a few times.
-            tokio::time::sleep(Duration::from_millis(300)).await;
+            // Wait (bounded, no fixed sleep) until the background tasks have
+            // failed and logged, so the check below reads real log lines.
+            let seen = Arc::clone(&logs);
+            eventually(|| {
+                let seen = Arc::clone(&seen);
+                async move { seen.lock().unwrap().contains("Redis") }
+            })
+            .await;
         });
     });
     let logs = logs.lock().unwrap().clone();

@@ -154,7 +154,7 @@ impl LaneProvider {
     }
 
     /// The wrapped provider.
-    pub fn get_ref(&self) -> &Arc<dyn Provider> {
+    pub fn inner(&self) -> &Arc<dyn Provider> {
         &self.inner
     }
 

@@ -149,7 +149,7 @@ impl TimeoutProvider {
     }
 
     /// The wrapped provider.
-    pub fn get_ref(&self) -> &Arc<dyn Provider> {
+    pub fn inner(&self) -> &Arc<dyn Provider> {
         &self.inner
     }
 

@@ -135,8 +135,8 @@ fn builtin_from_env(name: &str, context: &BuildContext) -> Result<Shared<Message
         .unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
     let settings = HttpSettings::new(base)
         .api_key(key)
-        .timeout(config.http.request_timeout)
-        .connect_timeout(config.http.connect_timeout);
+        .timeout(config.settings.request_timeout)
+        .connect_timeout(config.settings.connect_timeout);
     shared(config, context.http(settings))
 }
 
@@ -148,7 +148,7 @@ impl AnthropicProvider {
     /// cannot be built.
     pub fn new(config: AnthropicConfig) -> Result<Self> {
         let capabilities = config.capabilities.clone();
-        let shared = shared(config.clone(), config.http.clone())?;
+        let shared = shared(config.clone(), config.settings.clone())?;
         Ok(AnthropicProvider {
             config: Arc::new(config),
             inner: HttpProvider::new(Arc::new(shared), capabilities),
@@ -181,15 +181,15 @@ impl AnthropicProvider {
 /// (`content-type` is set by the HTTP client.)
 fn headers(config: &AnthropicConfig, client: &HttpClient) -> Result<HeaderMap> {
     let mut map = key_header(client, HeaderName::from_static("x-api-key"), "")?;
-    let version = HeaderValue::from_str(&config.version).map_err(|_| {
+    let version = HeaderValue::from_str(&config.options.version).map_err(|_| {
         Error::config(format!(
             "invalid anthropic-version {:?}: not a header value",
-            config.version
+            config.options.version
         ))
     })?;
     map.insert(HeaderName::from_static("anthropic-version"), version);
-    if !config.betas.is_empty() {
-        let betas = config.betas.join(",");
+    if !config.options.betas.is_empty() {
+        let betas = config.options.betas.join(",");
         let value = HeaderValue::from_str(&betas).map_err(|_| {
             Error::config(format!(
                 "invalid anthropic-beta {betas:?}: not a header value"

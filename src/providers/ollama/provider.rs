@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
-use super::config::{self, OllamaConfig, Parts};
+use super::config::OllamaConfig;
 use super::errors;
 use super::request::{self, Context};
 use super::response;
@@ -14,6 +14,7 @@ use super::stream::ChatStream;
 use super::wire::ChatResponse;
 use crate::providers::http::LineDecoder;
 use crate::providers::http::client::HttpClient;
+use crate::providers::http::config::default_capabilities;
 use crate::providers::http::core::{
     Call, HttpProvider, Protocol, Shared, delegate_provider, key_header,
 };
@@ -105,13 +106,13 @@ impl Protocol for NativeChat {
     }
 }
 
-/// The shared part of a provider for `parts`.
-fn shared(parts: Parts) -> Result<Shared<NativeChat>> {
-    let client = HttpClient::new(parts.settings)?;
+/// The shared part of a provider for `config`.
+fn shared(config: OllamaConfig) -> Result<Shared<NativeChat>> {
+    let client = HttpClient::new(config.settings)?;
     let protocol = NativeChat {
-        limits: parts.media_limits,
+        limits: config.media_limits,
     };
-    Shared::new(parts.name, client, protocol)
+    Shared::new(config.name, client, protocol)
 }
 
 /// The built-in's shared part: `OLLAMA_HOST` and the optional `OLLAMA_API_KEY`.
@@ -124,8 +125,7 @@ fn builtin_from_env(name: &str, context: &BuildContext) -> Result<Shared<NativeC
     {
         config = config.api_key(key.trim().to_owned());
     }
-    let settings = context.http(config.http_settings().clone());
-    shared(config.http(settings).into_parts())
+    shared(config.map_settings(|s| context.http(s)))
 }
 
 impl OllamaProvider {
@@ -136,10 +136,9 @@ impl OllamaProvider {
     /// A configuration error for a malformed header or a TLS backend that
     /// cannot start.
     pub fn new(config: OllamaConfig) -> Result<Self> {
-        let parts = config.into_parts();
-        let capabilities = parts.capabilities.clone();
+        let capabilities = config.capabilities.clone();
         Ok(OllamaProvider {
-            inner: HttpProvider::new(Arc::new(shared(parts)?), capabilities),
+            inner: HttpProvider::new(Arc::new(shared(config)?), capabilities),
         })
     }
 
@@ -147,12 +146,7 @@ impl OllamaProvider {
     /// the optional `OLLAMA_API_KEY` are read through `context` on first use.
     pub(crate) fn from_env(name: &str, context: &BuildContext) -> Self {
         OllamaProvider {
-            inner: HttpProvider::lazy(
-                name,
-                context,
-                builtin_from_env,
-                config::default_capabilities(),
-            ),
+            inner: HttpProvider::lazy(name, context, builtin_from_env, default_capabilities()),
         }
     }
 }

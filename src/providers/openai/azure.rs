@@ -109,7 +109,7 @@ impl AzureProvider {
     /// cannot be sent in a header.
     pub fn new(config: OpenAiConfig, api_version: impl Into<String>) -> Result<Self> {
         let api_version = api_version.into();
-        let max_tokens_field = match config.max_tokens_field {
+        let max_tokens_field = match config.options.max_tokens_field {
             MaxTokensField::Auto if api_version.as_str() >= "2024-09-01" => {
                 MaxTokensField::MaxCompletionTokens
             }
@@ -119,8 +119,8 @@ impl AzureProvider {
         let protocol = AzureChat {
             chat: ChatCompletions {
                 max_tokens_field,
-                max_effort: config.max_reasoning_effort,
-                inline_images: config.inline_images,
+                max_effort: config.options.max_reasoning_effort,
+                inline_images: config.options.inline_images,
                 media_limits: config.media_limits,
             },
             api_version: utf8_percent_encode(&api_version, SEGMENT).to_string(),
@@ -141,9 +141,9 @@ impl AzureProvider {
 
 /// Builds the provider `name` from an `azure://` DSN.
 pub(crate) fn from_dsn(name: &str, dsn: &Dsn, context: &BuildContext) -> Result<Arc<dyn Provider>> {
-    let mut config = OpenAiConfig::from_dsn(name, dsn)?;
     // The resource's root: no `/v1` added.
-    config.settings = context.http(config.settings.with_base_url(dsn.base_url()));
+    let config = OpenAiConfig::from_dsn(name, dsn)?
+        .map_settings(|s| context.http(s.with_base_url(dsn.base_url())));
     let version = dsn.option("api-version").unwrap_or(DEFAULT_API_VERSION);
     Ok(Arc::new(AzureProvider::new(config, version)?))
 }

@@ -13,6 +13,7 @@ mod layer;
 mod llm;
 mod registry;
 mod scheme;
+mod setters;
 mod structured;
 mod timeout;
 mod tool_loop;

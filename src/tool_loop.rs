@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use futures::StreamExt as _;
 
+use crate::setters::chained_setters;
 use crate::{
     Error, ErrorKind, Message, Model, Request, Response, Result, StreamAccumulator, StreamEvent,
     ToolResult, Toolbox, Usage,
@@ -165,17 +166,12 @@ impl ToolLoop {
         }
     }
 
-    /// The most model calls one run makes (at least 1).
-    pub fn max_steps(mut self, steps: usize) -> Self {
-        self.max_steps = steps.max(1);
-        self
-    }
-
-    /// Calls `stream` instead of `generate` at each step; tool-call fragments
-    /// are assembled into whole calls before they run.
-    pub fn stream(mut self, yes: bool) -> Self {
-        self.stream = yes;
-        self
+    chained_setters! {
+        /// The most model calls one run makes (at least 1).
+        max_steps(steps: usize) => max_steps = steps.max(1);
+        /// Calls `stream` instead of `generate` at each step; tool-call fragments
+        /// are assembled into whole calls before they run.
+        stream(yes: bool) => stream = yes;
     }
 
     /// Called after each step, with its answer and tool results.

@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::lane::{Lane, Settings};
 use super::queue::QueuePolicy;
 use super::stats::LaneStats;
+use crate::setters::chained_setters;
 
 /// The cap a lane gets when the config source names none.
 pub const DEFAULT_CAP: usize = 1;
@@ -193,28 +194,19 @@ pub struct LaneRegistryBuilder {
 }
 
 impl LaneRegistryBuilder {
-    /// Where lane settings come from. Default: none, so every lane has cap 1.
-    pub fn config(mut self, config: impl LaneConfig + 'static) -> Self {
-        self.config = Arc::new(config);
-        self
+    chained_setters! {
+        /// Where lane settings come from. Default: none, so every lane has cap 1.
+        config(config: impl LaneConfig + 'static) => config = Arc::new(config);
+        /// The queue policy of lanes the config source gives none. Default: [`QueuePolicy::FairShare`].
+        policy(policy: QueuePolicy) => policy = policy;
+        /// How long an admitted call may run, for lanes the config source gives no
+        /// deadline. Default: 5 minutes.
+        execution_deadline(deadline: Duration) => execution_deadline = deadline;
     }
 
     /// A config source that sets caps only, from a function of the lane name.
     pub fn caps(self, caps: impl Fn(&str) -> Option<i64> + Send + Sync + 'static) -> Self {
         self.config(caps)
-    }
-
-    /// The queue policy of lanes the config source gives none. Default: [`QueuePolicy::FairShare`].
-    pub fn policy(mut self, policy: QueuePolicy) -> Self {
-        self.policy = policy;
-        self
-    }
-
-    /// How long an admitted call may run, for lanes the config source gives no
-    /// deadline. Default: 5 minutes.
-    pub fn execution_deadline(mut self, deadline: Duration) -> Self {
-        self.execution_deadline = deadline;
-        self
     }
 
     /// The registry.

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use super::{HttpSettings, MediaLimits};
+use crate::setters::chained_setters;
 use crate::{Capabilities, Secret};
 
 mod sealed {
@@ -108,19 +109,24 @@ impl<O: ProtocolOptions> ProviderConfig<O> {
         }
     }
 
-    /// Sets the provider's registered name (the part before `/` in a spec);
-    /// errors and responses carry it.
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = name.into();
-        self
-    }
-
-    /// Replaces the HTTP settings as a whole: base URL, credential, timeouts,
-    /// headers and client. The name, media limits, capabilities and protocol
-    /// options are kept.
-    pub fn http(mut self, settings: HttpSettings) -> Self {
-        self.settings = settings;
-        self
+    chained_setters! {
+        /// Sets the provider's registered name (the part before `/` in a spec);
+        /// errors and responses carry it.
+        name(name: impl Into<String>) => name = name.into();
+        /// Replaces the HTTP settings as a whole: base URL, credential, timeouts,
+        /// headers and client. The name, media limits, capabilities and protocol
+        /// options are kept.
+        http(settings: HttpSettings) => settings = settings;
+        /// Limits on fetching images given by URL, for the protocols (or the
+        /// `inline_images` option) that send bytes. Default:
+        /// [`MediaLimits::default`].
+        media_limits(limits: MediaLimits) => media_limits = limits;
+        /// What every model of this provider declares, replacing the default
+        /// (streaming only: whether a model takes tools, images or schemas
+        /// depends on the model, so it stays undeclared). Declare more (or less)
+        /// for a server whose models you know, so a chain can skip it for
+        /// requests it cannot serve.
+        capabilities(capabilities: Capabilities) => capabilities = capabilities;
     }
 
     /// Sets the base URL: scheme, host, port and base path; the protocol's
@@ -172,24 +178,6 @@ impl<O: ProtocolOptions> ProviderConfig<O> {
     /// configured (see [`HttpSettings::client`]).
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.settings = self.settings.client(client);
-        self
-    }
-
-    /// Limits on fetching images given by URL, for the protocols (or the
-    /// `inline_images` option) that send bytes. Default:
-    /// [`MediaLimits::default`].
-    pub fn media_limits(mut self, limits: MediaLimits) -> Self {
-        self.media_limits = limits;
-        self
-    }
-
-    /// What every model of this provider declares, replacing the default
-    /// (streaming only: whether a model takes tools, images or schemas
-    /// depends on the model, so it stays undeclared). Declare more (or less)
-    /// for a server whose models you know, so a chain can skip it for
-    /// requests it cannot serve.
-    pub fn capabilities(mut self, capabilities: Capabilities) -> Self {
-        self.capabilities = capabilities;
         self
     }
 

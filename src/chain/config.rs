@@ -1,6 +1,5 @@
 //! [`ChainConfig`]: how a chain retries, advances and reports.
 
-use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,7 +25,7 @@ use crate::{Classifier, DefaultClassifier, PriceTable, UsageSink};
 /// assert_eq!(config.transient_retries, 2);
 /// # Ok::<(), majordomo::Error>(())
 /// ```
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct ChainConfig {
     /// Extra attempts on the same target after a transient error. Default: 1; 0 disables.
@@ -183,24 +182,5 @@ impl ChainConfig {
     /// The usage sink's reporter, when one is installed.
     pub(crate) fn usage(&self) -> Option<&UsageReporter> {
         self.usage.as_ref()
-    }
-}
-
-impl fmt::Debug for ChainConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ChainConfig")
-            .field("transient_retries", &self.transient_retries)
-            .field("advance_on_permanent", &self.advance_on_permanent)
-            .field("retry_pause", &self.retry_pause)
-            .field("deadline", &self.deadline)
-            .field("retry_budget", &self.retry_budget)
-            .field("observer", &self.observer.is_some())
-            .field("usage_sink", &self.usage.is_some())
-            .field("prices", &self.prices.is_some())
-            .field("routing", &self.routing)
-            .field("routing_seed", &self.routing_seed)
-            .field("all_benched", &self.all_benched)
-            .field("hedge", &self.hedge)
-            .finish_non_exhaustive()
     }
 }

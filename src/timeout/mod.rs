@@ -8,7 +8,6 @@
 
 mod deadline_stream;
 
-use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -142,7 +141,7 @@ impl ProviderLayer for TimeoutLayer {
 /// assert_eq!(err.class(), ErrorClass::Transient);
 /// # Ok(()) }
 /// ```
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct TimeoutProvider {
     inner: Arc<dyn Provider>,
     deadlines: Deadlines,
@@ -182,15 +181,6 @@ impl Provider for TimeoutProvider {
             target: Target::new(self.inner.name(), id)?,
             deadlines: self.deadlines,
         }))
-    }
-}
-
-impl fmt::Debug for TimeoutProvider {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TimeoutProvider")
-            .field("inner", &self.inner.name())
-            .field("deadlines", &self.deadlines)
-            .finish()
     }
 }
 

@@ -12,7 +12,6 @@ use super::config::{AnthropicConfig, DEFAULT_BASE_URL};
 use super::stream::{MessagesFraming, MessagesStream};
 use super::wire::MessagesResponse;
 use super::{request, response};
-use crate::providers::http::HttpSettings;
 use crate::providers::http::client::HttpClient;
 use crate::providers::http::core::{
     Call, HttpProvider, Protocol, Shared, delegate_provider, key_header,
@@ -110,9 +109,9 @@ impl Protocol for Messages {
     }
 }
 
-/// The shared part of a provider for `config` over `settings`.
-fn shared(config: AnthropicConfig, settings: HttpSettings) -> Result<Shared<Messages>> {
-    let client = HttpClient::new(settings)?;
+/// The shared part of a provider for `config`.
+fn shared(config: AnthropicConfig) -> Result<Shared<Messages>> {
+    let client = HttpClient::new(config.settings.clone())?;
     let protocol = Messages {
         path: messages_path(client.settings().base_url()),
         config,
@@ -123,7 +122,6 @@ fn shared(config: AnthropicConfig, settings: HttpSettings) -> Result<Shared<Mess
 /// The built-in's shared part: `ANTHROPIC_API_KEY` (required) and
 /// `ANTHROPIC_BASE_URL`.
 fn builtin_from_env(name: &str, context: &BuildContext) -> Result<Shared<Messages>> {
-    let config = AnthropicConfig::new().name(name);
     let key = context
         .var(KEY_VARIABLE)
         .filter(|k| !k.trim().is_empty())
@@ -133,11 +131,11 @@ fn builtin_from_env(name: &str, context: &BuildContext) -> Result<Shared<Message
         .map(|b| b.trim().to_owned())
         .filter(|b| !b.is_empty())
         .unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
-    let settings = HttpSettings::new(base)
-        .api_key(key)
-        .timeout(config.settings.request_timeout)
-        .connect_timeout(config.settings.connect_timeout);
-    shared(config, context.http(settings))
+    let config = AnthropicConfig::new()
+        .name(name)
+        .base_url(base)
+        .api_key(key);
+    shared(config.map_settings(|s| context.http(s)))
 }
 
 impl AnthropicProvider {
@@ -148,7 +146,7 @@ impl AnthropicProvider {
     /// cannot be built.
     pub fn new(config: AnthropicConfig) -> Result<Self> {
         let capabilities = config.capabilities.clone();
-        let shared = shared(config.clone(), config.settings.clone())?;
+        let shared = shared(config.clone())?;
         Ok(AnthropicProvider {
             config: Arc::new(config),
             inner: HttpProvider::new(Arc::new(shared), capabilities),
@@ -204,12 +202,8 @@ delegate_provider!(AnthropicProvider);
 
 impl fmt::Debug for AnthropicProvider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut d = f.debug_struct("AnthropicProvider");
-        d.field("name", &self.config.name);
-        match self.inner.shared() {
-            Some(_) => d.field("config", &*self.config),
-            None => d.field("config", &"from ANTHROPIC_* environment"),
-        };
-        d.finish()
+        f.debug_tuple("AnthropicProvider")
+            .field(&self.inner)
+            .finish()
     }
 }

@@ -20,7 +20,7 @@ use crate::providers::http::core::{
 use crate::providers::http::errors;
 use crate::providers::http::{MediaLimits, SseDecoder};
 use crate::scheme;
-use crate::{Error, Provider, Request, Response, Result, Secret, Target};
+use crate::{Error, Request, Response, Result, Secret, Target};
 
 /// The variables the built-in provider reads its key from, in order. The
 /// official SDKs read both; when both are set they prefer `GOOGLE_API_KEY`,
@@ -41,7 +41,7 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'~');
 
 /// The Gemini API (`generateContent`, `streamGenerateContent`) as a
-/// [`Provider`]. Cloning shares the one HTTP client.
+/// [`Provider`](crate::Provider). Cloning shares the one HTTP client.
 ///
 /// ```
 /// use majordomo::providers::gemini::{GeminiConfig, GeminiProvider};
@@ -55,7 +55,6 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
 #[derive(Clone)]
 pub struct GeminiProvider {
     inner: HttpProvider<GenerateContent>,
-    media_limits: MediaLimits,
 }
 
 /// The generateContent protocol of one provider instance.
@@ -156,11 +155,9 @@ impl GeminiProvider {
     /// A configuration error for a malformed header or a TLS backend that
     /// cannot start.
     pub fn new(config: GeminiConfig) -> Result<Self> {
-        let media_limits = config.media_limits;
         let capabilities = config.capabilities.clone();
         Ok(GeminiProvider {
             inner: HttpProvider::new(Arc::new(shared(config)?), capabilities),
-            media_limits,
         })
     }
 
@@ -175,22 +172,13 @@ impl GeminiProvider {
                 builtin_from_env,
                 config.capabilities,
             ),
-            media_limits: config.media_limits,
         }
     }
 }
 
 impl fmt::Debug for GeminiProvider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut d = f.debug_struct("GeminiProvider");
-        d.field("name", &self.inner.name());
-        match self.inner.shared() {
-            Some(shared) => d.field("client", shared.client()),
-            None => d.field("client", &"from environment"),
-        };
-        d.field("media_limits", &self.media_limits)
-            .field("capabilities", self.inner.capabilities())
-            .finish()
+        f.debug_tuple("GeminiProvider").field(&self.inner).finish()
     }
 }
 
@@ -201,10 +189,10 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-    use crate::Capabilities;
     use crate::providers::gemini::DEFAULT_BASE_URL;
     use crate::providers::http::HttpSettings;
     use crate::scheme::EnvLookup;
+    use crate::{Capabilities, Provider};
     use std::time::Duration;
 
     fn lookup(vars: &'static [(&'static str, &'static str)]) -> EnvLookup {

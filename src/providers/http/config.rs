@@ -191,6 +191,11 @@ impl<O: ProtocolOptions> ProviderConfig<O> {
         &self.settings
     }
 
+    /// The protocol's own options.
+    pub fn options(&self) -> &O {
+        &self.options
+    }
+
     /// Passes the settings through `f` (the registry's host client).
     pub(crate) fn map_settings(mut self, f: impl FnOnce(HttpSettings) -> HttpSettings) -> Self {
         self.settings = f(self.settings);

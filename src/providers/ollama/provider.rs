@@ -21,7 +21,7 @@ use crate::providers::http::core::{
 use crate::providers::http::errors::decode_error;
 use crate::providers::http::media::MediaLimits;
 use crate::scheme::BuildContext;
-use crate::{Error, Provider, Request, Response, Result, Secret, Target};
+use crate::{Error, Request, Response, Result, Secret, Target};
 
 const CHAT_PATH: &str = "/api/chat";
 
@@ -153,13 +153,7 @@ impl OllamaProvider {
 
 impl fmt::Debug for OllamaProvider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut d = f.debug_struct("OllamaProvider");
-        d.field("name", &self.inner.name());
-        match self.inner.shared() {
-            Some(shared) => d.field("client", shared.client()),
-            None => d.field("client", &"from OLLAMA_HOST on first use"),
-        };
-        d.finish()
+        f.debug_tuple("OllamaProvider").field(&self.inner).finish()
     }
 }
 

@@ -152,10 +152,6 @@ delegate_provider!(AzureProvider);
 
 impl fmt::Debug for AzureProvider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AzureProvider")
-            .field("name", &self.inner.name())
-            .field("settings", self.settings())
-            .field("protocol", self.shared.protocol())
-            .finish()
+        f.debug_tuple("AzureProvider").field(&self.inner).finish()
     }
 }

@@ -207,10 +207,6 @@ delegate_provider!(OpenAiProvider);
 
 impl fmt::Debug for OpenAiProvider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OpenAiProvider")
-            .field("name", &self.inner.name())
-            .field("settings", self.settings())
-            .field("protocol", self.shared.protocol())
-            .finish()
+        f.debug_tuple("OpenAiProvider").field(&self.inner).finish()
     }
 }

@@ -109,14 +109,12 @@ impl Protocol for Messages {
     }
 }
 
-/// The shared part of a provider for `config`.
-fn shared(config: AnthropicConfig) -> Result<Shared<Messages>> {
-    let client = HttpClient::new(config.settings.clone())?;
-    let protocol = Messages {
-        path: messages_path(client.settings().base_url()),
-        config,
-    };
-    Shared::new(protocol.config.name.clone(), client, protocol)
+/// The protocol of a provider for `config`.
+fn protocol(config: &AnthropicConfig) -> Messages {
+    Messages {
+        path: messages_path(config.settings.base_url()),
+        config: config.clone(),
+    }
 }
 
 /// The built-in's shared part: `ANTHROPIC_API_KEY` (required) and
@@ -135,7 +133,9 @@ fn builtin_from_env(name: &str, context: &BuildContext) -> Result<Shared<Message
         .name(name)
         .base_url(base)
         .api_key(key);
-    shared(config.map_settings(|s| context.http(s)))
+    config
+        .map_settings(|s| context.http(s))
+        .into_shared(protocol)
 }
 
 impl AnthropicProvider {
@@ -145,12 +145,9 @@ impl AnthropicProvider {
     /// A configuration error when a header is malformed or the HTTP client
     /// cannot be built.
     pub fn new(config: AnthropicConfig) -> Result<Self> {
-        let capabilities = config.capabilities.clone();
-        let shared = shared(config.clone())?;
-        Ok(AnthropicProvider {
-            config: Arc::new(config),
-            inner: HttpProvider::new(Arc::new(shared), capabilities),
-        })
+        let (_, inner) = config.clone().into_provider(protocol)?;
+        let config = Arc::new(config);
+        Ok(AnthropicProvider { inner, config })
     }
 
     /// The built-in provider: reads `ANTHROPIC_API_KEY` (and

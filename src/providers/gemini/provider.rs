@@ -128,14 +128,11 @@ impl Protocol for GenerateContent {
     }
 }
 
-/// The shared part of a provider for `config`.
-fn shared(config: GeminiConfig) -> Result<Shared<GenerateContent>> {
-    let media_limits = config.media_limits;
-    Shared::new(
-        config.name,
-        HttpClient::new(config.settings)?,
-        GenerateContent { media_limits },
-    )
+/// The protocol of a provider for `config`.
+fn protocol(config: &GeminiConfig) -> GenerateContent {
+    GenerateContent {
+        media_limits: config.media_limits,
+    }
 }
 
 /// The built-in's shared part: the key from [`KEY_VARIABLES`].
@@ -145,7 +142,9 @@ fn builtin_from_env(name: &str, context: &scheme::BuildContext) -> Result<Shared
         .find_map(|var| context.var(var).filter(|v| !v.trim().is_empty()))
         .ok_or_else(|| refine(Error::missing_credential(name, &KEY_VARIABLES.join(" or "))))?;
     let config = GeminiConfig::new().name(name).api_key(key);
-    shared(config.map_settings(|s| context.http(s)))
+    config
+        .map_settings(|s| context.http(s))
+        .into_shared(protocol)
 }
 
 impl GeminiProvider {
@@ -155,10 +154,8 @@ impl GeminiProvider {
     /// A configuration error for a malformed header or a TLS backend that
     /// cannot start.
     pub fn new(config: GeminiConfig) -> Result<Self> {
-        let capabilities = config.capabilities.clone();
-        Ok(GeminiProvider {
-            inner: HttpProvider::new(Arc::new(shared(config)?), capabilities),
-        })
+        let (_, inner) = config.into_provider(protocol)?;
+        Ok(GeminiProvider { inner })
     }
 
     /// The built-in provider: reads the key from [`KEY_VARIABLES`] through

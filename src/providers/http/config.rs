@@ -3,11 +3,14 @@
 //! is written here once; a protocol adds only its own options, the `O` of
 //! `ProviderConfig<O>` (ADR 0022).
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use super::client::HttpClient;
+use super::core::{HttpProvider, Protocol, Shared};
 use super::{HttpSettings, MediaLimits};
 use crate::setters::chained_setters;
-use crate::{Capabilities, Secret};
+use crate::{Capabilities, Result, Secret};
 
 mod sealed {
     /// Only this crate's protocols have options.
@@ -194,6 +197,28 @@ impl<O: ProtocolOptions> ProviderConfig<O> {
     /// The protocol's own options.
     pub fn options(&self) -> &O {
         &self.options
+    }
+
+    /// The shared part of a provider for this config: its name, its HTTP
+    /// client, and the protocol `protocol` makes from the config.
+    pub(crate) fn into_shared<P: Protocol>(
+        self,
+        protocol: impl FnOnce(&Self) -> P,
+    ) -> Result<Shared<P>> {
+        let protocol = protocol(&self);
+        Shared::new(self.name, HttpClient::new(self.settings)?, protocol)
+    }
+
+    /// A ready provider core for this config (its models declare its
+    /// capabilities), speaking the protocol `protocol` makes from it, and its
+    /// shared part (for the settings getters of the public providers).
+    pub(crate) fn into_provider<P: Protocol>(
+        self,
+        protocol: impl FnOnce(&Self) -> P,
+    ) -> Result<(Arc<Shared<P>>, HttpProvider<P>)> {
+        let capabilities = self.capabilities.clone();
+        let shared = Arc::new(self.into_shared(protocol)?);
+        Ok((Arc::clone(&shared), HttpProvider::new(shared, capabilities)))
     }
 
     /// Passes the settings through `f` (the registry's host client).

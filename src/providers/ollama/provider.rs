@@ -106,13 +106,11 @@ impl Protocol for NativeChat {
     }
 }
 
-/// The shared part of a provider for `config`.
-fn shared(config: OllamaConfig) -> Result<Shared<NativeChat>> {
-    let client = HttpClient::new(config.settings)?;
-    let protocol = NativeChat {
+/// The protocol of a provider for `config`.
+fn protocol(config: &OllamaConfig) -> NativeChat {
+    NativeChat {
         limits: config.media_limits,
-    };
-    Shared::new(config.name, client, protocol)
+    }
 }
 
 /// The built-in's shared part: `OLLAMA_HOST` and the optional `OLLAMA_API_KEY`.
@@ -125,7 +123,9 @@ fn builtin_from_env(name: &str, context: &BuildContext) -> Result<Shared<NativeC
     {
         config = config.api_key(key.trim().to_owned());
     }
-    shared(config.map_settings(|s| context.http(s)))
+    config
+        .map_settings(|s| context.http(s))
+        .into_shared(protocol)
 }
 
 impl OllamaProvider {
@@ -136,10 +136,8 @@ impl OllamaProvider {
     /// A configuration error for a malformed header or a TLS backend that
     /// cannot start.
     pub fn new(config: OllamaConfig) -> Result<Self> {
-        let capabilities = config.capabilities.clone();
-        Ok(OllamaProvider {
-            inner: HttpProvider::new(Arc::new(shared(config)?), capabilities),
-        })
+        let (_, inner) = config.into_provider(protocol)?;
+        Ok(OllamaProvider { inner })
     }
 
     /// The built-in `ollama`: `OLLAMA_HOST` (default `127.0.0.1:11434`) and

@@ -116,21 +116,14 @@ impl AzureProvider {
             MaxTokensField::Auto => MaxTokensField::MaxTokens,
             fixed => fixed,
         };
-        let protocol = AzureChat {
+        let (shared, inner) = config.into_provider(|config| AzureChat {
             chat: ChatCompletions {
                 max_tokens_field,
-                max_effort: config.options.max_reasoning_effort,
-                inline_images: config.options.inline_images,
-                media_limits: config.media_limits,
+                ..super::protocol(config)
             },
             api_version: utf8_percent_encode(&api_version, SEGMENT).to_string(),
-        };
-        let client = HttpClient::new(config.settings)?;
-        let shared = Arc::new(Shared::new(config.name, client, protocol)?);
-        Ok(AzureProvider {
-            inner: HttpProvider::new(Arc::clone(&shared), config.capabilities),
-            shared,
-        })
+        })?;
+        Ok(AzureProvider { shared, inner })
     }
 
     /// The server settings.

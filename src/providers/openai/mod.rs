@@ -95,7 +95,9 @@ fn builtin_from_env(_name: &str, context: &BuildContext) -> Result<Shared<ChatCo
         .ok_or_else(|| Error::missing_credential("openai", "OPENAI_API_KEY"))?;
     let base = read("OPENAI_BASE_URL").unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
     let config = OpenAiConfig::new().base_url(base).api_key(key);
-    shared(config.map_settings(|s| context.http(s)))
+    config
+        .map_settings(|s| context.http(s))
+        .into_shared(protocol)
 }
 
 /// Builds the provider `name` from a `openai://` DSN.
@@ -115,18 +117,15 @@ pub(crate) fn foreman_from_dsn(
     Ok(Arc::new(OpenAiProvider::new(config)?))
 }
 
-/// The shared part of a provider for `config`: its client and protocol.
-fn shared(config: OpenAiConfig) -> Result<Shared<ChatCompletions>> {
-    let protocol = ChatCompletions {
-        max_tokens_field: config
-            .options
-            .max_tokens_field
-            .resolve(config.settings.base_url()),
-        max_effort: config.options.max_reasoning_effort,
-        inline_images: config.options.inline_images,
+/// The protocol of a provider for `config`.
+fn protocol(config: &OpenAiConfig) -> ChatCompletions {
+    let options = &config.options;
+    ChatCompletions {
+        max_tokens_field: options.max_tokens_field.resolve(config.settings.base_url()),
+        max_effort: options.max_reasoning_effort.clone(),
+        inline_images: options.inline_images,
         media_limits: config.media_limits,
-    };
-    Shared::new(config.name, HttpClient::new(config.settings)?, protocol)
+    }
 }
 
 impl Protocol for ChatCompletions {
@@ -189,12 +188,8 @@ impl OpenAiProvider {
     /// A configuration error when the HTTP client cannot be built (a bad
     /// header) or the API key cannot be sent in a header.
     pub fn new(config: OpenAiConfig) -> Result<Self> {
-        let capabilities = config.capabilities.clone();
-        let shared = Arc::new(shared(config)?);
-        Ok(OpenAiProvider {
-            inner: HttpProvider::new(Arc::clone(&shared), capabilities),
-            shared,
-        })
+        let (shared, inner) = config.into_provider(protocol)?;
+        Ok(OpenAiProvider { shared, inner })
     }
 
     /// The server settings.

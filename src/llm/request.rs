@@ -226,9 +226,8 @@ impl Request {
     }
 
     /// Appends a message.
-    pub fn message(mut self, message: Message) -> Self {
-        Arc::make_mut(&mut self.messages).push(message);
-        self
+    pub fn message(self, message: Message) -> Self {
+        self.messages_from([message])
     }
 
     /// Appends messages.
@@ -238,6 +237,8 @@ impl Request {
     }
 
     chained_setters! {
+        /// Sets the system prompt.
+        system(text: impl Into<String>) => system = Some(Arc::from(text.into()));
         /// Sets the temperature.
         temperature(temperature: f32) => options.temperature = Some(temperature);
         /// Sets top-p.
@@ -260,8 +261,6 @@ impl Request {
         run_id(run_id: impl Into<Arc<str>>) => context.run_id = Some(run_id.into());
         /// Replaces the call context.
         context(context: CallContext) => context = context;
-        /// Sets the system prompt.
-        system(text: impl Into<String>) => system = Some(Arc::from(text.into()));
     }
 
     /// Adds a stop sequence.
@@ -271,9 +270,8 @@ impl Request {
     }
 
     /// Offers a tool to the model.
-    pub fn tool(mut self, tool: Tool) -> Self {
-        Arc::make_mut(&mut self.tools).push(tool);
-        self
+    pub fn tool(self, tool: Tool) -> Self {
+        self.tools([tool])
     }
 
     /// Offers tools to the model.

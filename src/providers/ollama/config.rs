@@ -183,20 +183,16 @@ mod tests {
             .header("X-Team", "research")
             .media_limits(limits)
             .capabilities(capabilities.clone());
+        // What the setters put in the HTTP settings, kept by `base_url`.
+        let server_as_set = |settings: &HttpSettings| {
+            let key = settings.credential().map(Secret::expose);
+            assert_eq!(key, Some("secret-token"));
+            assert_eq!(settings.request_timeout, Duration::from_secs(5));
+            assert_eq!(settings.connect_timeout, Duration::from_millis(300));
+        };
         assert_eq!(config.provider_name(), "local");
         assert_eq!(config.http_settings().base_url(), DEFAULT_BASE_URL);
-        assert_eq!(
-            config.http_settings().credential().map(Secret::expose),
-            Some("secret-token")
-        );
-        assert_eq!(
-            config.http_settings().request_timeout,
-            Duration::from_secs(5)
-        );
-        assert_eq!(
-            config.http_settings().connect_timeout,
-            Duration::from_millis(300)
-        );
+        server_as_set(config.http_settings());
         assert_eq!(config.media_limits.max_bytes, 1024);
         assert_eq!(config.capabilities, capabilities);
         assert!(!format!("{config:?}").contains("secret-token"));
@@ -204,18 +200,7 @@ mod tests {
         // `base_url` keeps the credential, timeouts and headers.
         let moved = config.clone().base_url("http://gpu-box.lan:11434/");
         assert_eq!(moved.http_settings().base_url(), "http://gpu-box.lan:11434");
-        assert_eq!(
-            moved.http_settings().credential().map(Secret::expose),
-            Some("secret-token")
-        );
-        assert_eq!(
-            moved.http_settings().request_timeout,
-            Duration::from_secs(5)
-        );
-        assert_eq!(
-            moved.http_settings().connect_timeout,
-            Duration::from_millis(300)
-        );
+        server_as_set(moved.http_settings());
         assert!(format!("{:?}", moved.http_settings()).contains("X-Team"));
 
         // `http` replaces all of them, and keeps the rest.

@@ -133,9 +133,7 @@ fn builtin_from_env(name: &str, context: &BuildContext) -> Result<Shared<Message
         .name(name)
         .base_url(base)
         .api_key(key);
-    config
-        .map_settings(|s| context.http(s))
-        .into_shared(protocol)
+    config.in_context(context).into_shared(protocol)
 }
 
 impl AnthropicProvider {

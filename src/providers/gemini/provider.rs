@@ -142,9 +142,7 @@ fn builtin_from_env(name: &str, context: &scheme::BuildContext) -> Result<Shared
         .find_map(|var| context.var(var).filter(|v| !v.trim().is_empty()))
         .ok_or_else(|| refine(Error::missing_credential(name, &KEY_VARIABLES.join(" or "))))?;
     let config = GeminiConfig::new().name(name).api_key(key);
-    config
-        .map_settings(|s| context.http(s))
-        .into_shared(protocol)
+    config.in_context(context).into_shared(protocol)
 }
 
 impl GeminiProvider {

@@ -9,6 +9,7 @@ use std::time::Duration;
 use super::client::HttpClient;
 use super::core::{HttpProvider, Protocol, Shared};
 use super::{HttpSettings, MediaLimits};
+use crate::scheme::BuildContext;
 use crate::setters::chained_setters;
 use crate::{Capabilities, Result, Secret};
 
@@ -221,9 +222,10 @@ impl<O: ProtocolOptions> ProviderConfig<O> {
         Ok((Arc::clone(&shared), HttpProvider::new(shared, capabilities)))
     }
 
-    /// Passes the settings through `f` (the registry's host client).
-    pub(crate) fn map_settings(mut self, f: impl FnOnce(HttpSettings) -> HttpSettings) -> Self {
-        self.settings = f(self.settings);
+    /// The config as the registry builds it: with the host's client from
+    /// `context`, when it has one.
+    pub(crate) fn in_context(mut self, context: &BuildContext) -> Self {
+        self.settings = context.http(self.settings);
         self
     }
 }

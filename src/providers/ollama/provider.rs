@@ -123,9 +123,7 @@ fn builtin_from_env(name: &str, context: &BuildContext) -> Result<Shared<NativeC
     {
         config = config.api_key(key.trim().to_owned());
     }
-    config
-        .map_settings(|s| context.http(s))
-        .into_shared(protocol)
+    config.in_context(context).into_shared(protocol)
 }
 
 impl OllamaProvider {

@@ -136,7 +136,8 @@ impl AzureProvider {
 pub(crate) fn from_dsn(name: &str, dsn: &Dsn, context: &BuildContext) -> Result<Arc<dyn Provider>> {
     // The resource's root: no `/v1` added.
     let config = OpenAiConfig::from_dsn(name, dsn)?
-        .map_settings(|s| context.http(s.with_base_url(dsn.base_url())));
+        .base_url(dsn.base_url())
+        .in_context(context);
     let version = dsn.option("api-version").unwrap_or(DEFAULT_API_VERSION);
     Ok(Arc::new(AzureProvider::new(config, version)?))
 }

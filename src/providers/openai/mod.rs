@@ -95,14 +95,12 @@ fn builtin_from_env(_name: &str, context: &BuildContext) -> Result<Shared<ChatCo
         .ok_or_else(|| Error::missing_credential("openai", "OPENAI_API_KEY"))?;
     let base = read("OPENAI_BASE_URL").unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
     let config = OpenAiConfig::new().base_url(base).api_key(key);
-    config
-        .map_settings(|s| context.http(s))
-        .into_shared(protocol)
+    config.in_context(context).into_shared(protocol)
 }
 
 /// Builds the provider `name` from a `openai://` DSN.
 pub(crate) fn from_dsn(name: &str, dsn: &Dsn, context: &BuildContext) -> Result<Arc<dyn Provider>> {
-    let config = OpenAiConfig::from_dsn(name, dsn)?.map_settings(|s| context.http(s));
+    let config = OpenAiConfig::from_dsn(name, dsn)?.in_context(context);
     Ok(Arc::new(OpenAiProvider::new(config)?))
 }
 
@@ -113,7 +111,7 @@ pub(crate) fn foreman_from_dsn(
     dsn: &Dsn,
     context: &BuildContext,
 ) -> Result<Arc<dyn Provider>> {
-    let config = OpenAiConfig::foreman_from_dsn(name, dsn)?.map_settings(|s| context.http(s));
+    let config = OpenAiConfig::foreman_from_dsn(name, dsn)?.in_context(context);
     Ok(Arc::new(OpenAiProvider::new(config)?))
 }
 

@@ -11,6 +11,7 @@ mod chain;
 mod dsn;
 mod layer;
 mod llm;
+mod opaque;
 mod registry;
 mod scheme;
 mod setters;

@@ -557,7 +557,10 @@ fn the_config_builder_speaks_the_common_vocabulary() {
     assert_eq!(default.http_settings().base_url(), super::DEFAULT_BASE_URL);
     assert!(default.http_settings().credential().is_none());
     assert_eq!(default.api_version(), super::DEFAULT_VERSION);
-    assert_eq!(default.default_max_tokens, super::DEFAULT_MAX_TOKENS);
+    assert_eq!(
+        default.options.default_max_tokens,
+        super::DEFAULT_MAX_TOKENS
+    );
     assert_eq!(AnthropicConfig::new().provider_name(), "anthropic");
 
     let settings = HttpSettings::new("http://gw.lan/anthropic/")

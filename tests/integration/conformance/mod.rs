@@ -23,7 +23,7 @@
 //! };
 //! ```
 //!
-//! with `azure: super::protocols::AZURE;` below and its golden bodies blessed
+//! with `azure: super::protocols::azure();` below and its golden bodies blessed
 //! into `tests/fixtures/azure/`.
 //!
 //! What we send is compared with golden bodies,
@@ -105,6 +105,9 @@ pub struct Protocol {
     /// Requests of the official documentation or SDK recordings, and how we
     /// build each: what we send must be that body.
     pub examples: &'static [Example],
+    /// What a dialect sends differently from its parent's documented
+    /// requests (applied after each example's own `adjust`).
+    pub dialect: fn(body: &mut Value),
 }
 
 /// A documented request body and the `Request` that must produce it.
@@ -532,4 +535,5 @@ conformance! {
     anthropic: super::protocols::ANTHROPIC;
     ollama: super::protocols::OLLAMA;
     gemini: super::protocols::GEMINI;
+    azure: super::protocols::azure();
 }

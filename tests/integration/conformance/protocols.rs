@@ -273,7 +273,32 @@ pub const OPENAI: Protocol = Protocol {
             adjust: |b| b["stream_options"] = json!({"include_usage": true}),
         },
     ],
+    dialect: |_| {},
 };
+
+/// Azure OpenAI: OpenAI's body, answers, streams and errors on a resource's
+/// deployments, with the key in `api-key` and the API version in the query.
+/// (A function: a constant cannot take the rest of `OPENAI`, whose answers
+/// hold values with destructors.)
+pub fn azure() -> Protocol {
+    Protocol {
+        name: "azure",
+        scheme: "azure+http",
+        base: "?api-version=2024-10-21",
+        route: |model, _| format!("/openai/deployments/{model}/chat/completions"),
+        query: |_| Some("api-version=2024-10-21"),
+        auth: ("api-key", ""),
+        // Azure has no built-in provider: every resource is named by a DSN.
+        builtin_key: None,
+        // API versions from 2024-09-01 on take `max_completion_tokens` only.
+        dialect: |body| {
+            if let Some(cap) = body.as_object_mut().unwrap().remove("max_tokens") {
+                body["max_completion_tokens"] = cap;
+            }
+        },
+        ..OPENAI
+    }
+}
 
 /// An OpenAPI example with `developer` turned into `system`.
 fn developer_as_system(body: &mut Value) {
@@ -485,6 +510,7 @@ pub const ANTHROPIC: Protocol = Protocol {
             adjust: |_| {},
         },
     ],
+    dialect: |_| {},
 };
 
 // ----- Ollama /api/chat -----
@@ -651,6 +677,7 @@ pub const OLLAMA: Protocol = Protocol {
             adjust: |b| b["stream"] = json!(false),
         },
     ],
+    dialect: |_| {},
 };
 
 // ----- Gemini generateContent -----
@@ -797,4 +824,5 @@ pub const GEMINI: Protocol = Protocol {
         "stream_function_call.sse",
     ],
     examples: &[],
+    dialect: |_| {},
 };

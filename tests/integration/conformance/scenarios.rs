@@ -277,6 +277,7 @@ pub async fn documented_requests(p: &Protocol) {
         let mut expected: Value = serde_json::from_slice(&p.fixture(example.request)).unwrap();
         let request = (example.build)(&expected);
         (example.adjust)(&mut expected);
+        (p.dialect)(&mut expected);
         let server = serve_fixture(p, example.answer).await;
         let model = p
             .registry(*server.address(), "")

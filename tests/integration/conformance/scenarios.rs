@@ -115,6 +115,9 @@ fn check_request(p: &Protocol, request: &wiremock::Request, stream: bool) -> Val
         "{}",
         p.name
     );
+    if name != "authorization" {
+        assert_eq!(header("authorization"), None, "{}: one key header", p.name);
+    }
     assert!(
         header("content-type").is_some_and(|t| t.starts_with("application/json")),
         "{}",
@@ -171,6 +174,9 @@ pub async fn plain(p: &Protocol) {
     assert!(reply.raw.is_some(), "{}: the raw answer is kept", p.name);
     let body = check_request(p, &only_request(&server).await, false);
     assert_golden(p, "golden_plain.json", &body);
+    // The provider's Debug shows its settings, never its key.
+    let provider = p.registry(*server.address(), "").provider(NAME).unwrap();
+    assert_no_credential(&format!("{provider:?}"), &[KEY]);
 }
 
 pub async fn stream(p: &Protocol) {

@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer};
 
+use crate::support::call::generated;
 use crate::support::http::{
     answer, assert_no_credential, bodies, events, fixture_answer, fixture_json, header_of,
     only_body, post, serve_route, serve_route_once_then, serve_route_with, stream_fold, tool_of,
@@ -83,18 +84,17 @@ async fn plain_chat_sends_system_prompt_options_and_headers() {
     let server = serve_fixture("messages_response_text.json").await;
     // Claude 3 takes temperature and top_p together (Claude 4+ only one of them).
     let model = model_at(config(&server.uri()), CLAUDE_3);
-    let response = model
-        .generate(
-            Request::new()
-                .system("You are terse.")
-                .user("Hello")
-                .temperature(0.5)
-                .top_p(0.9)
-                .stop("END")
-                .max_tokens(300),
-        )
-        .await
-        .unwrap();
+    let response = generated(
+        &model,
+        Request::new()
+            .system("You are terse.")
+            .user("Hello")
+            .temperature(0.5)
+            .top_p(0.9)
+            .stop("END")
+            .max_tokens(300),
+    )
+    .await;
 
     let received = server.received_requests().await.unwrap();
     assert_eq!(received.len(), 1);
@@ -147,7 +147,7 @@ async fn plain_chat_sends_system_prompt_options_and_headers() {
 async fn max_tokens_defaults_when_the_request_sets_none() {
     let server = serve_fixture("messages_response_text.json").await;
     let model = model_at(config(&server.uri()).default_max_tokens(777), MODEL);
-    model.generate(Request::new().user("hi")).await.unwrap();
+    generated(&model, Request::new().user("hi")).await;
     assert_eq!(only_body(&server).await["max_tokens"], 777);
 }
 
@@ -165,7 +165,7 @@ async fn tool_call_round_trip_matches_the_recorded_requests() {
         .user("What is the weather in SF?")
         .tool(weather_tool())
         .max_tokens(1024);
-    let answer = model.generate(first.clone()).await.unwrap();
+    let answer = generated(&model, first.clone()).await;
     assert_eq!(answer.finish_reason, FinishReason::ToolCalls);
     assert_eq!(answer.usage, Usage::new(656, 74).with_cached_input(0));
     let calls: Vec<&ToolCall> = answer.tool_calls().collect();
@@ -184,7 +184,7 @@ async fn tool_call_round_trip_matches_the_recorded_requests() {
         .unwrap();
     let result = ToolResult::ok(calls[0].id.clone(), output);
     let second = first.message(answer.to_message()).tool_results([result]);
-    let reply = model.generate(second).await.unwrap();
+    let reply = generated(&model, second).await;
     assert_eq!(reply.finish_reason, FinishReason::Stop);
     assert!(reply.text().contains("Sunny"));
 
@@ -224,7 +224,7 @@ async fn tool_choice_and_error_results_map_to_the_wire() {
         .tool_results([ToolResult::error("toolu_A", "service down")])
         .tool(weather_tool())
         .tool_choice(majordomo::ToolChoice::Tool("get_weather".into()));
-    model.generate(request).await.unwrap();
+    generated(&model, request).await;
     let body = only_body(&server).await;
     assert_eq!(
         body["tool_choice"],
@@ -255,7 +255,7 @@ async fn url_images_are_sent_as_url_sources_and_data_urls_as_base64() {
             "And this?",
             Image::url("data:image/gif;base64,R0lGODlhAQABAAAAACw="),
         );
-    model.generate(request).await.unwrap();
+    generated(&model, request).await;
     let body = only_body(&server).await;
     let content = &body["messages"][0]["content"];
     assert_eq!(
@@ -289,10 +289,11 @@ async fn inline_images_option_fetches_url_images_and_sends_bytes() {
         MODEL,
     );
     let url = format!("{}/cat.png", server.uri());
-    model
-        .generate(Request::new().user_with_image("What is this?", Image::url(url)))
-        .await
-        .unwrap();
+    generated(
+        &model,
+        Request::new().user_with_image("What is this?", Image::url(url)),
+    )
+    .await;
     let posts: Vec<Value> = server
         .received_requests()
         .await
@@ -317,23 +318,21 @@ async fn reasoning_level_becomes_a_thinking_budget_up_to_claude_4_5() {
     let server = serve_fixture("messages_response_text.json").await;
     let model = model_at(config(&server.uri()), "claude-sonnet-4-5");
     // The SDK example's budget call is in `conformance` (documented requests).
-    model
-        .generate(
-            Request::new()
-                .user("Create a haiku about Anthropic.")
-                .temperature(0.7)
-                .reasoning(ReasoningLevel::Medium),
-        )
-        .await
-        .unwrap();
-    model
-        .generate(
-            Request::new()
-                .user("Create a haiku about Anthropic.")
-                .reasoning(ReasoningLevel::Off),
-        )
-        .await
-        .unwrap();
+    generated(
+        &model,
+        Request::new()
+            .user("Create a haiku about Anthropic.")
+            .temperature(0.7)
+            .reasoning(ReasoningLevel::Medium),
+    )
+    .await;
+    generated(
+        &model,
+        Request::new()
+            .user("Create a haiku about Anthropic.")
+            .reasoning(ReasoningLevel::Off),
+    )
+    .await;
     let sent = bodies(&server).await;
     // Medium = 8192; max_tokens (default 4096) must exceed it; temperature is dropped.
     assert_eq!(
@@ -413,7 +412,7 @@ async fn own_thinking_goes_back_with_its_signature_and_foreign_thinking_is_dropp
         .user("tell me more")
         .message(foreign)
         .user("thanks");
-    model.generate(request).await.unwrap();
+    generated(&model, request).await;
     let body = only_body(&next).await;
     let messages = body["messages"].as_array().unwrap();
     assert_eq!(messages.len(), 5);
@@ -459,7 +458,7 @@ async fn foreign_tool_ids_are_sanitized_consistently() {
             ToolResult::ok("call_ok-1", "cloudy"),
         ])
         .tool(weather_tool());
-    model.generate(request).await.unwrap();
+    generated(&model, request).await;
     let body = only_body(&server).await;
     let calls = &body["messages"][1]["content"];
     let results = &body["messages"][2]["content"];
@@ -1005,7 +1004,7 @@ async fn a_history_from_another_provider_with_repeated_call_ids_is_accepted() {
         .message(answer("LA"))
         .tool_results([ToolResult::ok("call_0", "cloudy")])
         .tool(weather_tool());
-    model.generate(request).await.unwrap();
+    generated(&model, request).await;
     let body = only_body(&server).await;
     let messages = &body["messages"];
     assert_eq!(messages[1]["content"][0]["id"], "call_0");
@@ -1027,10 +1026,11 @@ async fn a_json_schema_is_made_strict_for_the_api() {
         },
         "required": ["total"]
     });
-    model
-        .generate(Request::new().user("Extract.").json_schema("order", schema))
-        .await
-        .unwrap();
+    generated(
+        &model,
+        Request::new().user("Extract.").json_schema("order", schema),
+    )
+    .await;
     let body = only_body(&server).await;
     assert_eq!(
         body["output_config"],

@@ -16,6 +16,7 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use wiremock::MockServer;
 use wiremock::matchers::header;
 
+use crate::support::call::generated;
 use crate::support::http::{fixture_answer, post};
 
 /// A client only the host could have built: it adds `x-host: yes` to every request.
@@ -41,12 +42,7 @@ async fn host_only_server(route: &str, fixture: &str) -> MockServer {
 }
 
 async fn assert_answers(provider: &Arc<dyn Provider>, model: &str) {
-    let reply = provider
-        .model(model)
-        .unwrap()
-        .generate(Request::new().user("hi"))
-        .await
-        .unwrap();
+    let reply = generated(&provider.model(model).unwrap(), Request::new().user("hi")).await;
     assert!(!reply.text().is_empty());
 }
 
@@ -207,7 +203,7 @@ async fn registry_layers_wrap_builtin_registered_and_llm_providers() {
     assert_eq!(count(), 3);
     let chain = registry.parse("fake/m,lazy/m,openai/gpt-4o").unwrap();
     assert_eq!(count(), 6);
-    let reply = chain.generate(Request::new().user("hi")).await.unwrap();
+    let reply = generated(&chain, Request::new().user("hi")).await;
     assert_eq!(reply.text(), "hi", "the chain's first target answers");
 }
 

@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use wiremock::matchers::{header, method, query_param};
 use wiremock::{Mock, MockServer};
 
+use crate::support::call::{generate_error, generated};
 use crate::support::http::{
     answer, assert_no_credential, bodies, content_type_of, fixture, fixture_answer, fixture_json,
     post, serve_route_once_then, stream_fold,
@@ -99,7 +100,7 @@ async fn plain_chat_with_a_system_instruction() {
         .max_tokens(800)
         .stop("Title")
         .seed(42);
-    let response = model.generate(request).await.unwrap();
+    let response = generated(&model, request).await;
 
     let received = requests(&server).await;
     assert_eq!(received.len(), 1);
@@ -158,7 +159,7 @@ async fn system_messages_join_the_instruction_and_same_role_turns_merge() {
         .message(Message::system("Answer in English."))
         .user("One")
         .user("Two");
-    model.generate(request).await.unwrap();
+    generated(&model, request).await;
     let body = &bodies(&server).await[0];
     assert_eq!(
         body["systemInstruction"]["parts"],
@@ -200,7 +201,7 @@ async fn a_tool_call_round_trip() {
         .user("Which theaters in Mountain View show Barbie movie?")
         .tool(find_theaters())
         .tool_choice(ToolChoice::Tool("find_theaters".into()));
-    let first = model.generate(ask.clone()).await.unwrap();
+    let first = generated(&model, ask.clone()).await;
     assert_eq!(first.finish_reason, FinishReason::ToolCalls);
     let calls: Vec<&ToolCall> = first.tool_calls().collect();
     assert_eq!(calls.len(), 1);
@@ -218,7 +219,7 @@ async fn a_tool_call_round_trip() {
         r#"{"movie":"Barbie","theaters":[{"name":"AMC Mountain View 16"}]}"#,
     );
     let follow_up = ask.message(first.to_message()).tool_results([result]);
-    model.generate(follow_up).await.unwrap();
+    generated(&model, follow_up).await;
 
     let bodies = bodies(&server).await;
     assert_eq!(bodies.len(), 2);
@@ -277,10 +278,7 @@ async fn tool_results_are_always_objects_and_choices_map_to_modes() {
         .tool(Tool::new("count", "", json!({"type": "object"})))
         .tool(Tool::new("fetch", "Fetches", Value::Null));
     for choice in [ToolChoice::Auto, ToolChoice::Required, ToolChoice::None] {
-        model
-            .generate(base.clone().tool_choice(choice))
-            .await
-            .unwrap();
+        generated(&model, base.clone().tool_choice(choice)).await;
     }
     let bodies = bodies(&server).await;
     let modes: Vec<&Value> = bodies
@@ -316,10 +314,7 @@ async fn thought_signatures_go_back_on_their_part_and_foreign_thinking_is_droppe
         .mount(&server)
         .await;
     let model = model_at(config(&server.uri()), GEMINI3);
-    let first = model
-        .generate(Request::new().user("Check flight status for AA100"))
-        .await
-        .unwrap();
+    let first = generated(&model, Request::new().user("Check flight status for AA100")).await;
     assert_eq!(first.model, GEMINI3);
     let call = first.tool_calls().next().unwrap().clone();
     assert_eq!(call.id, "9k3hxx1p", "the API's id is kept");
@@ -358,7 +353,7 @@ async fn thought_signatures_go_back_on_their_part_and_foreign_thinking_is_droppe
         .tool_results([ToolResult::ok(call.id.clone(), r#"{"status":"delayed"}"#)])
         .message(foreign)
         .tool_results([ToolResult::ok("call_abc", r#"{"booking":"ok"}"#)]);
-    model.generate(request).await.unwrap();
+    generated(&model, request).await;
     let contents = bodies(&server).await[1]["contents"].clone();
     assert_eq!(
         contents[1],
@@ -404,7 +399,7 @@ async fn repeated_call_ids_take_the_name_of_the_latest_call() {
         .tool_results([ToolResult::ok("call_0", "sunny")])
         .message(turn("book_taxi"))
         .tool_results([ToolResult::ok("call_0", "booked")]);
-    model.generate(request).await.unwrap();
+    generated(&model, request).await;
     let contents = bodies(&server).await[0]["contents"].clone();
     assert_eq!(
         contents[2]["parts"],
@@ -480,14 +475,13 @@ async fn schemas_go_without_dialect_markers() {
 async fn a_reasoning_level_sets_the_thinking_config() {
     let server = serve_fixture("generate_response_thinking.json").await;
     let model = model_at(config(&server.uri()), MODEL);
-    let response = model
-        .generate(
-            Request::new()
-                .user("You are playing the 20 question game.")
-                .reasoning(ReasoningLevel::High),
-        )
-        .await
-        .unwrap();
+    let response = generated(
+        &model,
+        Request::new()
+            .user("You are playing the 20 question game.")
+            .reasoning(ReasoningLevel::High),
+    )
+    .await;
     let body = &bodies(&server).await[0];
     assert_eq!(
         body["generationConfig"],
@@ -519,10 +513,11 @@ async fn a_reasoning_level_sets_the_thinking_config() {
         .mount(&server)
         .await;
     let model = model_at(config(&server.uri()), "gemini-3-flash-preview");
-    model
-        .generate(Request::new().user("hi").reasoning(ReasoningLevel::Low))
-        .await
-        .unwrap();
+    generated(
+        &model,
+        Request::new().user("hi").reasoning(ReasoningLevel::Low),
+    )
+    .await;
     assert_eq!(
         bodies(&server).await[0]["generationConfig"]["thinkingConfig"],
         json!({"thinkingLevel": "low", "includeThoughts": true})
@@ -582,10 +577,7 @@ async fn thinking_budgets_stay_in_each_models_range() {
     ];
     for (id, level, expected) in &cases {
         let model = model_at(config(&server.uri()), id);
-        model
-            .generate(Request::new().user("hi").reasoning(*level))
-            .await
-            .unwrap();
+        generated(&model, Request::new().user("hi").reasoning(*level)).await;
         let body = bodies(&server).await.pop().unwrap();
         assert_eq!(
             body["generationConfig"]["thinkingConfig"], *expected,
@@ -601,10 +593,7 @@ async fn models_without_thinking_controls_get_none() {
     for id in ["gemini-2.0-flash", "gemini-1.5-pro", "gemma-3-27b-it"] {
         for level in [ReasoningLevel::Off, ReasoningLevel::High] {
             let model = model_at(config(&server.uri()), id);
-            model
-                .generate(Request::new().user("hi").reasoning(level))
-                .await
-                .unwrap();
+            generated(&model, Request::new().user("hi").reasoning(level)).await;
             let body = bodies(&server).await.pop().unwrap();
             assert!(
                 body.get("generationConfig").is_none(),
@@ -619,15 +608,14 @@ async fn gemma_gets_its_system_prompt_in_the_first_user_turn() {
     // Gemma answers 400 "Developer instruction is not enabled" to a systemInstruction.
     let server = serve_any().await;
     let model = model_at(config(&server.uri()), "gemma-3-27b-it");
-    model
-        .generate(
-            Request::new()
-                .system("Be brief.")
-                .message(Message::system("Answer in English."))
-                .user("Hello"),
-        )
-        .await
-        .unwrap();
+    generated(
+        &model,
+        Request::new()
+            .system("Be brief.")
+            .message(Message::system("Answer in English."))
+            .user("Hello"),
+    )
+    .await;
     let body = &bodies(&server).await[0];
     assert!(body.get("systemInstruction").is_none(), "{body}");
     assert_eq!(
@@ -649,7 +637,7 @@ async fn a_base_url_keeps_the_headers_of_given_settings() {
         .name("g")
         .base_url(format!("{}/v1beta", server.uri()));
     let model = model_at(config, MODEL);
-    model.generate(Request::new().user("hi")).await.unwrap();
+    generated(&model, Request::new().user("hi")).await;
     let received = requests(&server).await;
     assert_eq!(received[0].url.path(), GENERATE);
     assert_eq!(
@@ -678,7 +666,7 @@ async fn http_settings_replace_the_url_key_and_headers() {
         format!("{}/v1beta", server.uri())
     );
     let model = model_at(config, MODEL);
-    model.generate(Request::new().user("hi")).await.unwrap();
+    generated(&model, Request::new().user("hi")).await;
     let received = requests(&server).await;
     assert_eq!(received[0].url.path(), GENERATE);
     assert_eq!(received[0].headers.get("x-goog-api-key").unwrap(), KEY);
@@ -719,14 +707,13 @@ async fn a_json_schema_request() {
             "required": ["recipe_name"]
         }
     });
-    let response = model
-        .generate(
-            Request::new()
-                .user("List a few popular cookie recipes.")
-                .json_schema("recipes", schema.clone()),
-        )
-        .await
-        .unwrap();
+    let response = generated(
+        &model,
+        Request::new()
+            .user("List a few popular cookie recipes.")
+            .json_schema("recipes", schema.clone()),
+    )
+    .await;
     let body = &bodies(&server).await[0];
     assert_eq!(
         body["generationConfig"],
@@ -736,14 +723,13 @@ async fn a_json_schema_request() {
     assert_eq!(recipes[0]["recipe_name"], "Chocolate Chip Cookies");
     assert_eq!(recipes.as_array().unwrap().len(), 5);
 
-    model
-        .generate(
-            Request::new()
-                .user("JSON please")
-                .response_format(majordomo::ResponseFormat::Json),
-        )
-        .await
-        .unwrap();
+    generated(
+        &model,
+        Request::new()
+            .user("JSON please")
+            .response_format(majordomo::ResponseFormat::Json),
+    )
+    .await;
     assert_eq!(
         bodies(&server).await[1]["generationConfig"],
         json!({"responseMimeType": "application/json"})
@@ -769,7 +755,7 @@ async fn model_ids_are_percent_encoded_in_the_path() {
         ("a/b?c#d", "/v1beta/models/a%2Fb%3Fc%23d:generateContent"),
     ] {
         let model = model_at(config(&server.uri()), id);
-        model.generate(Request::new().user("hi")).await.unwrap();
+        generated(&model, Request::new().user("hi")).await;
         let last = requests(&server).await.pop().unwrap();
         assert_eq!(last.url.path(), expected);
         assert_eq!(last.url.query(), None);
@@ -782,7 +768,7 @@ async fn model_ids_are_percent_encoded_in_the_path() {
 async fn response_fixtures_parse() {
     let server = serve_fixture("generate_response_max_tokens.json").await;
     let model = model_at(config(&server.uri()), MODEL);
-    let response = model.generate(Request::new().user("hi")).await.unwrap();
+    let response = generated(&model, Request::new().user("hi")).await;
     assert_eq!(response.finish_reason, FinishReason::Length);
     assert!(response.message.parts.is_empty());
     assert_eq!(response.message.role, Role::Assistant);
@@ -790,7 +776,7 @@ async fn response_fixtures_parse() {
 
     let server = serve_fixture("generate_response_blocked_prompt.json").await;
     let model = model_at(config(&server.uri()), MODEL);
-    let error = model.generate(Request::new().user("hi")).await.unwrap_err();
+    let error = generate_error(&model, Request::new().user("hi")).await;
     assert_eq!(error.class(), ErrorClass::RequestSpecific, "{error:?}");
     assert!(error.message().contains("SAFETY"), "{error:?}");
     assert_target(&error);
@@ -840,7 +826,7 @@ async fn streams_fold_into_the_non_streamed_answer() {
         let streamed = stream_fold(model.as_ref(), Request::new().user("hi"))
             .await
             .unwrap();
-        let generated = model.generate(Request::new().user("hi")).await.unwrap();
+        let generated = generated(&model, Request::new().user("hi")).await;
         assert_eq!(streamed.message, generated.message, "{stream}");
         assert_eq!(streamed.finish_reason, generated.finish_reason, "{stream}");
         assert_eq!(streamed.usage, generated.usage, "{stream}");
@@ -869,7 +855,7 @@ async fn an_echoed_key_never_reaches_an_error() {
     )
     .await;
     let model = model_at(config(&server.uri()), MODEL);
-    let error = model.generate(Request::new().user("hi")).await.unwrap_err();
+    let error = generate_error(&model, Request::new().user("hi")).await;
     assert_eq!(error.class(), ErrorClass::Permanent);
     assert!(error.message().contains("***"), "{error:?}");
     assert_clean(&error);
@@ -878,7 +864,7 @@ async fn an_echoed_key_never_reaches_an_error() {
     let odd = format!(r#"{{"candidates":[],"usageMetadata":{{"promptTokenCount":"{KEY}"}}}}"#);
     let server = serve_at(GENERATE, 200, odd.into_bytes(), "application/json").await;
     let model = model_at(config(&server.uri()), MODEL);
-    let error = model.generate(Request::new().user("hi")).await.unwrap_err();
+    let error = generate_error(&model, Request::new().user("hi")).await;
     assert_eq!(error.kind(), ErrorKind::Decode, "{error:?}");
     assert_clean(&error);
 
@@ -929,7 +915,7 @@ async fn a_dsn_without_a_path_gets_the_default_api_version() {
         .env_vars([("LLM_G", format!("gemini+http://{KEY}@127.0.0.1:{port}"))])
         .build();
     let chain = registry.parse("g/gemini-2.5-flash").unwrap();
-    chain.generate(Request::new().user("hi")).await.unwrap();
+    generated(&chain, Request::new().user("hi")).await;
     assert_eq!(requests(&server).await.len(), 1);
 }
 

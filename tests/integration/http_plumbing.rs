@@ -2,8 +2,9 @@
 //! with a bound, and DSN options reach the client.
 #![cfg(feature = "openai")]
 
-use majordomo::{ErrorClass, ErrorKind, Model, Registry, Request};
+use majordomo::{ErrorClass, ErrorKind, Registry, Request};
 
+use crate::support::call::{generate_error, open_error};
 use crate::support::http::{PacedServer, Step, head, stall_before_headers, write};
 
 #[tokio::test]
@@ -23,7 +24,7 @@ async fn a_huge_error_body_is_cut_not_read_whole() {
         )])
         .build();
     let model = registry.provider("x").unwrap().model("m").unwrap();
-    let err = model.generate(Request::new().user("hi")).await.unwrap_err();
+    let err = generate_error(&model, Request::new().user("hi")).await;
     assert_eq!(err.kind(), ErrorKind::Api, "{err:?}");
     assert_eq!(err.status(), Some(503));
     assert_eq!(err.class(), ErrorClass::Transient);
@@ -43,10 +44,10 @@ async fn the_dsn_timeout_bounds_a_silent_server() {
         )])
         .build();
     let model = registry.provider("slow").unwrap().model("m").unwrap();
-    let err = model.generate(Request::new().user("hi")).await.unwrap_err();
+    let err = generate_error(&model, Request::new().user("hi")).await;
     assert_eq!(err.kind(), ErrorKind::Timeout, "{err:?}");
     assert_eq!(err.class(), ErrorClass::Transient);
-    let err = model.stream(Request::new().user("hi")).await.unwrap_err();
+    let err = open_error(&model, Request::new().user("hi")).await;
     assert_eq!(err.kind(), ErrorKind::Timeout, "{err:?}");
 }
 
@@ -67,7 +68,7 @@ async fn an_answer_announcing_a_huge_body_is_refused_before_reading() {
         )])
         .build();
     let model = registry.provider("x").unwrap().model("m").unwrap();
-    let err = model.generate(Request::new().user("hi")).await.unwrap_err();
+    let err = generate_error(&model, Request::new().user("hi")).await;
     assert_eq!(err.kind(), ErrorKind::Decode, "{err:?}");
     assert!(err.to_string().contains("over"), "{err}");
 }

@@ -15,6 +15,7 @@ use majordomo::{
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use crate::support::call::{generate_error, generated};
 use crate::support::lanes::{Gauge, Gauged, Rng, settle, until_queued};
 
 const SECOND: Duration = Duration::from_secs(1);
@@ -237,7 +238,7 @@ async fn a_thousand_cancellations_leave_the_lane_empty_and_serving() {
     assert!(stats.queued_by_caller.is_empty());
 
     rig.fake.push("m", Outcome::text("still serving"));
-    let reply = rig.model.generate(Request::new().user("hi")).await.unwrap();
+    let reply = generated(&rig.model, Request::new().user("hi")).await;
     assert_eq!(reply.text(), "still serving");
 }
 
@@ -367,11 +368,11 @@ async fn the_execution_deadline_starts_when_the_call_is_admitted() {
     assert_eq!(patient.await.unwrap().unwrap(), "in time");
     assert_eq!(start.elapsed(), 69 * SECOND);
 
-    let err = rig
-        .model
-        .generate(Request::new().user("hi").caller("slow").run_id("r1"))
-        .await
-        .unwrap_err();
+    let err = generate_error(
+        &rig.model,
+        Request::new().user("hi").caller("slow").run_id("r1"),
+    )
+    .await;
     assert_eq!(start.elapsed(), 79 * SECOND, "cut after 10s of running");
     assert!(err.is_timeout());
     assert_eq!(err.class(), ErrorClass::Transient);
@@ -430,7 +431,7 @@ async fn a_caller_giving_up_while_queued_leaves_at_once() {
 
     drop(holder);
     assert_eq!(lane.stats().running, 0);
-    rig.model.generate(Request::new().user("hi")).await.unwrap();
+    generated(&rig.model, Request::new().user("hi")).await;
     assert_eq!(rig.fake.calls("m"), 1, "the call that gave up never ran");
 }
 
@@ -503,14 +504,13 @@ async fn the_lane_map_chooses_lanes_and_lanes_are_created_on_first_use() {
     let small = provider.model("llama-small").unwrap();
     assert!(lanes.names().is_empty(), "minting a model creates no lane");
 
-    large.generate(Request::new().user("hi")).await.unwrap();
-    small.generate(Request::new().user("hi")).await.unwrap();
-    provider
-        .model("mixtral-large")
-        .unwrap()
-        .generate(Request::new().user("hi"))
-        .await
-        .unwrap();
+    generated(&large, Request::new().user("hi")).await;
+    generated(&small, Request::new().user("hi")).await;
+    generated(
+        &provider.model("mixtral-large").unwrap(),
+        Request::new().user("hi"),
+    )
+    .await;
     assert_eq!(lanes.names(), ["big-gpu", "fake/llama-small"]);
     assert_eq!(provider.name(), "fake");
 }
@@ -529,7 +529,7 @@ async fn errors_through_the_lane_keep_class_and_message_and_gain_the_call_contex
     );
     let request = || Request::new().user("hi").caller("alice").run_id("run-7");
 
-    let overloaded = rig.model.generate(request()).await.unwrap_err();
+    let overloaded = generate_error(&rig.model, request()).await;
     assert_eq!(overloaded.class(), ErrorClass::Transient);
     assert_eq!(overloaded.status(), Some(529));
     assert_eq!(overloaded.message(), "overloaded");
@@ -537,7 +537,7 @@ async fn errors_through_the_lane_keep_class_and_message_and_gain_the_call_contex
     assert_eq!(context.caller_id.as_deref(), Some("alice"));
     assert_eq!(context.run_id.as_deref(), Some("run-7"));
 
-    let bad = rig.model.generate(request()).await.unwrap_err();
+    let bad = generate_error(&rig.model, request()).await;
     assert_eq!(bad.class(), ErrorClass::Permanent);
     assert_eq!(bad.message(), "scripted HTTP 400");
     assert_eq!(bad.context().unwrap().caller_id.as_deref(), Some("alice"));
@@ -552,10 +552,6 @@ async fn errors_through_the_lane_keep_class_and_message_and_gain_the_call_contex
 
     // A call without any context is left without one rather than an empty one.
     rig.fake.push("m", Outcome::error(Error::overloaded()));
-    let anonymous = rig
-        .model
-        .generate(Request::new().user("hi"))
-        .await
-        .unwrap_err();
+    let anonymous = generate_error(&rig.model, Request::new().user("hi")).await;
     assert!(anonymous.context().is_none());
 }

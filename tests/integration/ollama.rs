@@ -18,6 +18,7 @@ use majordomo::{
 use serde_json::{Value, json};
 use wiremock::{MockServer, ResponseTemplate};
 
+use crate::support::call::generated;
 use crate::support::http::{
     PacedServer, Step, events, fixture, fixture_answer, fixture_json, head, only_body, post,
     serve_route, serve_route_with, stream_fold, tool_of, write, written_then_close,
@@ -337,14 +338,13 @@ async fn reasoning_levels_become_think_and_thinking_comes_back() {
     });
     let server = serve(200, answer.to_string().into_bytes(), "application/json").await;
     let model = model_at(&server.uri(), "gpt-oss");
-    let response = model
-        .generate(
-            Request::new()
-                .user("What is 1+1?")
-                .reasoning(ReasoningLevel::Low),
-        )
-        .await
-        .unwrap();
+    let response = generated(
+        &model,
+        Request::new()
+            .user("What is 1+1?")
+            .reasoning(ReasoningLevel::Low),
+    )
+    .await;
 
     // The documented `think: "low"` body is checked in `conformance`.
     match &response.message.parts[..] {
@@ -482,7 +482,7 @@ async fn calls_without_ids_get_ids_unique_across_the_conversation() {
     };
     let ask = |conversation: Request| {
         let model = model.1.clone();
-        async move { model.generate(conversation).await.unwrap() }
+        async move { generated(&model, conversation).await }
     };
     let mut conversation = Request::new()
         .user("weather in Tokyo, twice")
@@ -797,7 +797,7 @@ async fn base_url_keeps_the_credential_and_headers_and_http_replaces_them() {
         .header("X-Team", "research")
         .base_url(server.uri());
     let model = OllamaProvider::new(kept).unwrap().model(MODEL).unwrap();
-    model.generate(Request::new().user("hi")).await.unwrap();
+    generated(&model, Request::new().user("hi")).await;
 
     let replaced = OllamaConfig::new()
         .name(NAME)
@@ -805,7 +805,7 @@ async fn base_url_keeps_the_credential_and_headers_and_http_replaces_them() {
         .header("X-Team", "research")
         .http(HttpSettings::new(server.uri()).header("X-Other", "yes"));
     let model = OllamaProvider::new(replaced).unwrap().model(MODEL).unwrap();
-    model.generate(Request::new().user("hi")).await.unwrap();
+    generated(&model, Request::new().user("hi")).await;
 
     let requests = server.received_requests().await.unwrap();
     assert_eq!(requests.len(), 2);
@@ -847,7 +847,7 @@ async fn an_llm_dsn_reaches_the_server_over_plain_http() {
         .env_vars([("LLM_LOCAL", format!("ollama://127.0.0.1:{port}"))])
         .build();
     let chain = registry.parse("local/llama3.2").unwrap();
-    let response = chain.generate(Request::new().user("hi")).await.unwrap();
+    let response = generated(&chain, Request::new().user("hi")).await;
     assert_eq!(response.text(), "Hello! How are you today?");
     assert_eq!(response.provider, "local");
     assert_eq!(only_body(&server).await["model"], json!("llama3.2"));
@@ -888,7 +888,7 @@ async fn the_builtin_reads_ollama_host_on_first_use_only() {
     let chain = registry.parse("ollama/llama3.2").unwrap();
     assert_eq!(*reads.lock().unwrap(), 0, "not read before the first call");
     for _ in 0..2 {
-        let response = chain.generate(Request::new().user("hi")).await.unwrap();
+        let response = generated(&chain, Request::new().user("hi")).await;
         assert_eq!(response.provider, "ollama");
         assert_eq!(response.text(), "Hello! How are you today?");
     }

@@ -20,6 +20,7 @@ use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+use crate::support::call::{generate_error, generated, open_error};
 use crate::support::http::{
     answer, assert_no_credential, events, fixture_answer, fixture_json, fixture_text, header_of,
     only_body, post, serve_route, serve_route_with, stream_fold, tool_of,
@@ -81,7 +82,7 @@ async fn body_with(config: OpenAiConfig, request: Request) -> Value {
     let server = serve_ok().await;
     let base = format!("{}/v1", server.uri());
     let model = model_with(config.http(HttpSettings::new(base).api_key(KEY)), MODEL);
-    model.generate(request).await.unwrap();
+    generated(&model, request).await;
     only_body(&server).await
 }
 
@@ -456,10 +457,11 @@ async fn inline_images_sends_fetched_urls_as_data_urls() {
         .unwrap();
     assert_eq!(reply.text(), "Hello! How can I assist you today?");
     // On: fetched once, sent as bytes; `data:` URLs untouched.
-    model_with(config(&base).inline_images(true), MODEL)
-        .generate(request)
-        .await
-        .unwrap();
+    generated(
+        &model_with(config(&base).inline_images(true), MODEL),
+        request,
+    )
+    .await;
     let requests = server.received_requests().await.unwrap();
     let posts: Vec<Value> = requests
         .iter()
@@ -1038,9 +1040,9 @@ async fn compatible_server_errors() {
         let model = model_at(&server, "m-1");
         for streaming in [false, true] {
             let err = if streaming {
-                model.stream(Request::new().user("hi")).await.unwrap_err()
+                open_error(&model, Request::new().user("hi")).await
             } else {
-                model.generate(Request::new().user("hi")).await.unwrap_err()
+                generate_error(&model, Request::new().user("hi")).await
             };
             let what = format!("HTTP {status} (stream: {streaming}): {err:?}");
             assert_eq!(err.class(), class, "{what}");

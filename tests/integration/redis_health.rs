@@ -14,9 +14,10 @@ use majordomo::health::{
     Admission, Clock, FakeClock, HealthConfig, HealthStore, HealthTracker, RedisStore, TargetHealth,
 };
 use majordomo::providers::fake::{FakeProvider, Outcome};
-use majordomo::{AttemptOutcome, Model as _, Registry, Request, Target};
+use majordomo::{AttemptOutcome, Registry, Request, Target};
 use proptest::prelude::*;
 
+use crate::support::call::generated;
 use crate::support::redis_server::{RedisServer, eventually};
 
 fn t(s: &str) -> Target {
@@ -95,12 +96,7 @@ async fn two_replicas_share_a_bench() {
     let (b, b_fake) = replica(synced_store(&server, "share").await, &clock);
     let pm = t("p/m");
 
-    let answer = a
-        .parse("p/m,q/n")
-        .unwrap()
-        .generate(Request::new().user("hi"))
-        .await
-        .unwrap();
+    let answer = generated(&a.parse("p/m,q/n").unwrap(), Request::new().user("hi")).await;
     assert_eq!(answer.text(), "fine");
     assert_eq!(a_fake.calls("m"), 1);
     assert!(a.health().is_benched(&pm).await, "A benched p/m itself");
@@ -109,12 +105,7 @@ async fn two_replicas_share_a_bench() {
         benched_eventually(b.health(), "p/m").await,
         "B learns of A's bench"
     );
-    let answer = b
-        .parse("p/m,q/n")
-        .unwrap()
-        .generate(Request::new().user("hi"))
-        .await
-        .unwrap();
+    let answer = generated(&b.parse("p/m,q/n").unwrap(), Request::new().user("hi")).await;
     assert_eq!(answer.text(), "fine");
     assert_eq!(b_fake.calls("m"), 0, "B skips the target A benched");
     assert_eq!(answer.attempts[0].outcome, AttemptOutcome::Skipped);

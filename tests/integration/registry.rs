@@ -6,11 +6,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::support::call::{generate_error, generated};
 use majordomo::health::{Clock, FakeClock};
 use majordomo::providers::fake::{FakeProvider, Outcome};
 use majordomo::{
-    ChainConfig, Dsn, DsnError, DsnErrorKind, ErrorClass, ErrorKind, Model, Provider, Registry,
-    Request, Result, SpecError, SpecErrorKind,
+    ChainConfig, Dsn, DsnError, DsnErrorKind, ErrorClass, ErrorKind, Provider, Registry, Request,
+    Result, SpecError, SpecErrorKind,
 };
 
 /// A scheme factory that counts its builds and records what it was given.
@@ -75,7 +76,7 @@ async fn built_in_providers_resolve_and_fail_calls_with_a_clear_permanent_error(
         .build();
     // No keys anywhere: construction and parsing still succeed.
     let chain = registry.parse("gpt-4o").unwrap();
-    let err = chain.generate(Request::new().user("hi")).await.unwrap_err();
+    let err = generate_error(&chain, Request::new().user("hi")).await;
     assert_eq!(err.class(), ErrorClass::NotConfigured);
     assert_eq!(err.attempts()[0].target.to_string(), "openai/gpt-4o");
     if cfg!(feature = "openai") {
@@ -323,11 +324,7 @@ async fn clones_share_state_and_chains_share_health_and_settings() {
     let chain = registry.parse("mine").unwrap();
     assert_eq!(chain.config().transient_retries, 3);
     assert_eq!(
-        chain
-            .generate(Request::new().user("hi"))
-            .await
-            .unwrap()
-            .text(),
+        generated(&chain, Request::new().user("hi")).await.text(),
         "from a"
     );
     assert_eq!(fake.calls("a"), 1);

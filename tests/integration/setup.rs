@@ -17,6 +17,7 @@ use majordomo::{
 };
 use tokio::net::TcpListener;
 
+use crate::support::call::{generate_error, generated, streamed};
 use crate::support::chain::Recorder;
 use crate::support::http::{answer, fixture_answer, post};
 
@@ -145,12 +146,7 @@ async fn hermetic_registries_take_their_variables_from_the_test_in_any_order() {
         .env_vars(vars.clone())
         .build();
     for registry in [before, after] {
-        let reply = registry
-            .parse("openai/gpt-4o")
-            .unwrap()
-            .generate(hi())
-            .await
-            .unwrap();
+        let reply = generated(&registry.parse("openai/gpt-4o").unwrap(), hi()).await;
         assert!(!reply.text().is_empty());
     }
     assert_eq!(server.received_requests().await.unwrap().len(), 2);
@@ -178,7 +174,7 @@ async fn a_missing_key_skips_its_target_and_the_next_one_answers() {
         .parse("openai/gpt-4o,anthropic/claude-haiku-4-5")
         .unwrap();
 
-    let reply = chain.generate(hi()).await.unwrap();
+    let reply = generated(&chain, hi()).await;
 
     assert_eq!(reply.provider, "anthropic");
     assert_eq!(reply.attempts[0].class, Some(ErrorClass::NotConfigured));
@@ -194,12 +190,7 @@ async fn a_missing_key_skips_its_target_and_the_next_one_answers() {
 
     // With no key at all, the exhaustion error names the variable to set.
     let registry = Registry::builder().without_env().build();
-    let err = registry
-        .parse("openai/gpt-4o")
-        .unwrap()
-        .generate(hi())
-        .await
-        .unwrap_err();
+    let err = generate_error(&registry.parse("openai/gpt-4o").unwrap(), hi()).await;
     assert_eq!(err.kind(), ErrorKind::Exhausted);
     assert_eq!(err.class(), ErrorClass::NotConfigured);
     assert_eq!(err.missing_variable(), Some("OPENAI_API_KEY"));
@@ -227,12 +218,7 @@ async fn a_refused_key_stays_fail_fast() {
         ])
         .build();
     registry.register_provider(fake.clone());
-    let err = registry
-        .parse("openai/gpt-4o,fake/b")
-        .unwrap()
-        .generate(hi())
-        .await
-        .unwrap_err();
+    let err = generate_error(&registry.parse("openai/gpt-4o,fake/b").unwrap(), hi()).await;
     assert_eq!(err.class(), ErrorClass::Permanent);
     assert_eq!(err.status(), Some(401));
     assert_eq!(fake.calls("b"), 0);
@@ -381,12 +367,7 @@ async fn error_of(dsn: String) -> Error {
         .without_env()
         .env_vars([("LLM_X", dsn)])
         .build();
-    registry
-        .parse("x/m")
-        .unwrap()
-        .generate(hi())
-        .await
-        .unwrap_err()
+    generate_error(&registry.parse("x/m").unwrap(), hi()).await
 }
 
 // ----- 5. half-open admits one probe -----
@@ -415,7 +396,7 @@ async fn ten_concurrent_calls_after_a_cooldown_make_exactly_one_probe() {
     let chain = registry.parse("fake/a,fake/b").unwrap();
     fake.push("a", Outcome::status(503))
         .set_default("b", Outcome::text("from b"));
-    chain.generate(hi()).await.unwrap();
+    generated(&chain, hi()).await;
     let a = Target::new("fake", "a").unwrap();
     assert!(registry.health().is_benched(&a).await);
     clock.advance(Duration::from_secs(31));
@@ -428,7 +409,7 @@ async fn ten_concurrent_calls_after_a_cooldown_make_exactly_one_probe() {
     );
     let calls = (0..10).map(|_| {
         let chain = chain.clone();
-        tokio::spawn(async move { chain.generate(hi()).await.unwrap().provider_model() })
+        tokio::spawn(async move { generated(&chain, hi()).await.provider_model() })
     });
     let answers: Vec<String> = futures::future::join_all(calls)
         .await
@@ -460,9 +441,9 @@ async fn a_failed_probe_rebenches_with_the_next_cooldown() {
     let chain = registry.parse("fake/a,fake/b").unwrap();
     fake.push_all("a", [Outcome::status(503), Outcome::status(503)])
         .set_default("b", Outcome::text("from b"));
-    chain.generate(hi()).await.unwrap();
+    generated(&chain, hi()).await;
     clock.advance(Duration::from_secs(31));
-    chain.generate(hi()).await.unwrap();
+    generated(&chain, hi()).await;
     let a = Target::new("fake", "a").unwrap();
     let state = registry.health().state(&a).await;
     assert_eq!(state.bench_rounds, 2);
@@ -479,7 +460,7 @@ async fn a_cancelled_probe_frees_the_slot() {
     let chain = registry.parse("fake/a,fake/b").unwrap();
     fake.push("a", Outcome::status(503))
         .set_default("b", Outcome::text("from b"));
-    chain.generate(hi()).await.unwrap();
+    generated(&chain, hi()).await;
     clock.advance(Duration::from_secs(31));
 
     fake.push("a", Outcome::hang());
@@ -500,7 +481,7 @@ async fn a_cancelled_probe_frees_the_slot() {
     let _ = probing.await;
 
     fake.push("a", Outcome::text("from a"));
-    let reply = chain.generate(hi()).await.unwrap();
+    let reply = generated(&chain, hi()).await;
     assert_eq!(reply.provider_model(), "fake/a", "the next call probes");
 }
 
@@ -595,7 +576,7 @@ async fn a_slow_store_costs_a_call_at_most_its_budget() {
         );
 
         let started = tokio::time::Instant::now();
-        let reply = chain.generate(hi()).await.unwrap();
+        let reply = generated(&chain, hi()).await;
         let took = started.elapsed();
 
         assert_eq!(reply.text(), "from b");
@@ -606,7 +587,7 @@ async fn a_slow_store_costs_a_call_at_most_its_budget() {
         // The in-process view benched `a` although the store never answered.
         assert!(health.is_benched(&a).await, "fail={fail}");
         let second = tokio::time::Instant::now();
-        chain.generate(hi()).await.unwrap();
+        generated(&chain, hi()).await;
         assert!(second.elapsed() <= budget * 3, "fail={fail}");
         assert_eq!(fake.calls("a"), 1, "benched locally, not called again");
     }
@@ -635,12 +616,7 @@ async fn observer_and_chain_config_compose_in_either_order() {
         fake.push("a", Outcome::status(503))
             .set_default("b", Outcome::text("from b"));
         registry.register_provider(fake.clone());
-        registry
-            .parse("fake/a,fake/b")
-            .unwrap()
-            .generate(hi())
-            .await
-            .unwrap();
+        generated(&registry.parse("fake/a,fake/b").unwrap(), hi()).await;
         assert_eq!(
             seen.load(Ordering::SeqCst),
             1,
@@ -668,13 +644,7 @@ async fn a_chain_of_one_streams_a_model_that_does_not_declare_streaming() {
         .into_response()
         .await
         .unwrap();
-    let through_chain = chain
-        .stream(hi())
-        .await
-        .unwrap()
-        .into_response()
-        .await
-        .unwrap();
+    let through_chain = streamed(&chain, hi()).await;
     assert_eq!(through_chain.text(), "whole answer");
     assert_eq!(through_chain.text(), alone.text());
 }
@@ -699,8 +669,8 @@ async fn failover_lines_are_one_line_and_say_how_long_a_bench_lasts() {
         .build();
     registry.register_provider(fake);
     let chain = registry.parse("fake/a,fake/b").unwrap();
-    chain.generate(hi()).await.unwrap();
-    let reply = chain.generate(hi()).await.unwrap();
+    generated(&chain, hi()).await;
+    let reply = generated(&chain, hi()).await;
 
     let lines: Vec<String> = recorder.events().iter().map(ToString::to_string).collect();
     assert_eq!(lines.len(), 2);

@@ -14,6 +14,7 @@ use wiremock::MockServer;
 use super::{
     Answer, CutServer, KEY, NAME, Protocol, Signal, assert_golden, ok, only_request, serve,
 };
+use crate::support::call::{generate_error, generated};
 use crate::support::http::{
     self, PacedServer, assert_no_credential, first_event_then_stall, refused_url, stream_fold,
 };
@@ -159,7 +160,7 @@ fn without_raw(mut r: Response) -> Response {
 
 /// Generates and streams `request` against `server`; both must fail.
 async fn both_errors(model: &dyn Model, request: Request) -> [Error; 2] {
-    let generated = model.generate(request.clone()).await.unwrap_err();
+    let generated = generate_error(model, request.clone()).await;
     let streamed = stream_fold(model, request).await.unwrap_err();
     [generated, streamed]
 }
@@ -168,7 +169,7 @@ async fn both_errors(model: &dyn Model, request: Request) -> [Error; 2] {
 
 pub async fn plain(p: &Protocol) {
     let server = serve_fixture(p, p.plain.fixture).await;
-    let reply = p.model(&server).generate(plain_request()).await.unwrap();
+    let reply = generated(&p.model(&server), plain_request()).await;
     check_answer(p, &reply, &p.plain);
     assert_eq!(reply.message.role, majordomo::Role::Assistant);
     assert!(reply.raw.is_some(), "{}: the raw answer is kept", p.name);
@@ -200,7 +201,7 @@ fn check_call(p: &Protocol, reply: &Response, call: &super::Call) {
 
 pub async fn tools(p: &Protocol) {
     let server = serve_fixture(p, p.tools.fixture).await;
-    let reply = p.model(&server).generate(tools_request()).await.unwrap();
+    let reply = generated(&p.model(&server), tools_request()).await;
     check_call(p, &reply, &p.tools);
     let body = check_request(p, &only_request(&server).await, false);
     assert_golden(p, "golden_tools.json", &body);
@@ -223,7 +224,7 @@ pub async fn tools_stream(p: &Protocol) {
 
 pub async fn images(p: &Protocol) {
     let server = serve_fixture(p, p.plain.fixture).await;
-    let reply = p.model(&server).generate(image_request()).await.unwrap();
+    let reply = generated(&p.model(&server), image_request()).await;
     check_answer(p, &reply, &p.plain);
     let body = check_request(p, &only_request(&server).await, false);
     assert_golden(p, "golden_images.json", &body);
@@ -247,11 +248,7 @@ fn check_thought(p: &Protocol, reply: &Response, thought: &super::Thought) {
 
 pub async fn reasoning(p: &Protocol) {
     let server = serve_fixture(p, p.reasoning.fixture).await;
-    let reply = p
-        .model(&server)
-        .generate(reasoning_request())
-        .await
-        .unwrap();
+    let reply = generated(&p.model(&server), reasoning_request()).await;
     check_thought(p, &reply, &p.reasoning);
     let body = check_request(p, &only_request(&server).await, false);
     assert_golden(p, "golden_reasoning.json", &body);
@@ -270,7 +267,7 @@ pub async fn reasoning_stream(p: &Protocol) {
 
 pub async fn json_schema(p: &Protocol) {
     let server = serve_fixture(p, p.schema.fixture).await;
-    let reply = p.model(&server).generate(schema_request()).await.unwrap();
+    let reply = generated(&p.model(&server), schema_request()).await;
     assert!(reply.text().starts_with(p.schema.text), "{}", p.name);
     serde_json::from_str::<Value>(&reply.text()).expect("the answer is JSON");
     assert_eq!(reply.finish_reason, FinishReason::Stop, "{}", p.name);
@@ -294,7 +291,7 @@ pub async fn documented_requests(p: &Protocol) {
         if example.stream {
             stream_fold(model.as_ref(), request).await.unwrap();
         } else {
-            model.generate(request).await.unwrap();
+            generated(&model, request).await;
         }
         let sent: Value = serde_json::from_slice(&only_request(&server).await.body).unwrap();
         assert_eq!(sent, expected, "{} {}", p.name, example.request);
@@ -310,7 +307,7 @@ pub async fn errors(p: &Protocol) {
         };
         let server = serve(fault.answer()).await;
         let model = p.model(&server);
-        let generated = model.generate(hi()).await.unwrap_err();
+        let generated = generate_error(&model, hi()).await;
         // An error status fails the stream call itself, before any event.
         let streamed = match model.stream(hi()).await {
             Err(e) => e,
@@ -492,7 +489,7 @@ pub async fn garbage_in_a_stream(p: &Protocol) {
 
     // A plain answer that is not JSON.
     let server = serve(ok("{not json", "application/json")).await;
-    let e = p.model(&server).generate(hi()).await.unwrap_err();
+    let e = generate_error(&p.model(&server), hi()).await;
     assert_eq!(e.kind(), ErrorKind::Decode, "{}: {e:?}", p.name);
     assert_eq!(e.class(), ErrorClass::Transient, "{}: {e:?}", p.name);
     check_error(p, &e);
@@ -505,7 +502,7 @@ pub async fn whole_answer_to_a_stream_request(p: &Protocol) {
         let server = serve_fixture(p, name).await;
         let model = p.model(&server);
         let streamed = stream_fold(model.as_ref(), hi()).await.unwrap();
-        let generated = model.generate(hi()).await.unwrap();
+        let generated = generated(&model, hi()).await;
         assert_eq!(streamed.text(), generated.text(), "{} {name}", p.name);
         assert_eq!(
             streamed.finish_reason, generated.finish_reason,
@@ -677,12 +674,11 @@ pub async fn through_a_chain(p: &Protocol) {
         ])
         .build();
     let m = p.model;
-    let reply = registry
-        .parse(&format!("down/{m},up/{m}"))
-        .unwrap()
-        .generate(plain_request())
-        .await
-        .unwrap();
+    let reply = generated(
+        &registry.parse(&format!("down/{m},up/{m}")).unwrap(),
+        plain_request(),
+    )
+    .await;
     assert_eq!(reply.provider, "up", "{}", p.name);
     assert!(reply.text().starts_with(p.plain.text), "{}", p.name);
     let first = reply.attempts.first().unwrap();

@@ -108,6 +108,14 @@ impl Rig {
         Target::new("fake", model).unwrap()
     }
 
+    /// How many calls in a row to `fake/model` have failed.
+    pub async fn failures(&self, model: &str) -> u32 {
+        self.health
+            .state(&self.target(model))
+            .await
+            .consecutive_failures
+    }
+
     /// How long `model` stays benched from now, if it is benched.
     pub async fn benched_for(&self, model: &str) -> Option<Duration> {
         let at = self.health.admitted_at(&self.target(model)).await?;

@@ -628,56 +628,6 @@ async fn gemma_gets_its_system_prompt_in_the_first_user_turn() {
 }
 
 #[tokio::test]
-async fn a_base_url_keeps_the_headers_of_given_settings() {
-    let server = serve_any().await;
-    let settings = majordomo::providers::http::HttpSettings::new("http://unused.invalid/v1beta")
-        .api_key(KEY)
-        .header("x-goog-user-project", "my-project");
-    let config = GeminiConfig::from_settings(settings)
-        .name("g")
-        .base_url(format!("{}/v1beta", server.uri()));
-    let model = model_at(config, MODEL);
-    generated(&model, Request::new().user("hi")).await;
-    let received = requests(&server).await;
-    assert_eq!(received[0].url.path(), GENERATE);
-    assert_eq!(
-        received[0].headers.get("x-goog-user-project").unwrap(),
-        "my-project"
-    );
-    assert_eq!(received[0].headers.get("x-goog-api-key").unwrap(), KEY);
-}
-
-#[tokio::test]
-async fn http_settings_replace_the_url_key_and_headers() {
-    let server = serve_any().await;
-    let settings =
-        majordomo::providers::http::HttpSettings::new(format!("{}/v1beta", server.uri()))
-            .api_key(KEY)
-            .header("x-goog-user-project", "new-project");
-    let config = GeminiConfig::new()
-        .name("g")
-        .base_url("http://unused.invalid/v1beta")
-        .api_key("AIza-old-key")
-        .header("x-old", "old")
-        .http(settings);
-    assert_eq!(config.provider_name(), "g");
-    assert_eq!(
-        config.http_settings().base_url(),
-        format!("{}/v1beta", server.uri())
-    );
-    let model = model_at(config, MODEL);
-    generated(&model, Request::new().user("hi")).await;
-    let received = requests(&server).await;
-    assert_eq!(received[0].url.path(), GENERATE);
-    assert_eq!(received[0].headers.get("x-goog-api-key").unwrap(), KEY);
-    assert_eq!(
-        received[0].headers.get("x-goog-user-project").unwrap(),
-        "new-project"
-    );
-    assert!(received[0].headers.get("x-old").is_none());
-}
-
-#[tokio::test]
 async fn configured_capabilities_are_what_models_declare() {
     let capabilities = majordomo::Capabilities::unknown()
         .streaming(true)

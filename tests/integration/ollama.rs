@@ -4,11 +4,10 @@
 
 #![cfg(feature = "ollama")]
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt as _;
-use majordomo::providers::http::HttpSettings;
 use majordomo::providers::ollama::{OllamaConfig, OllamaProvider};
 use majordomo::{
     Capabilities, Error, ErrorClass, FinishReason, Message, Model, Part, Provider, ReasoningLevel,
@@ -788,37 +787,6 @@ const KEY: &str = "sk-ollama-SECRET-4242";
 
 // ----- the configuration builder -----
 
-#[tokio::test]
-async fn base_url_keeps_the_credential_and_headers_and_http_replaces_them() {
-    let server = serve_fixture("chat_response.json").await;
-    let kept = OllamaConfig::new()
-        .name(NAME)
-        .api_key(KEY)
-        .header("X-Team", "research")
-        .base_url(server.uri());
-    let model = OllamaProvider::new(kept).unwrap().model(MODEL).unwrap();
-    generated(&model, Request::new().user("hi")).await;
-
-    let replaced = OllamaConfig::new()
-        .name(NAME)
-        .api_key(KEY)
-        .header("X-Team", "research")
-        .http(HttpSettings::new(server.uri()).header("X-Other", "yes"));
-    let model = OllamaProvider::new(replaced).unwrap().model(MODEL).unwrap();
-    generated(&model, Request::new().user("hi")).await;
-
-    let requests = server.received_requests().await.unwrap();
-    assert_eq!(requests.len(), 2);
-    assert_eq!(
-        requests[0].headers["authorization"].to_str().unwrap(),
-        format!("Bearer {KEY}")
-    );
-    assert_eq!(requests[0].headers["x-team"].to_str().unwrap(), "research");
-    assert!(requests[1].headers.get("authorization").is_none());
-    assert!(requests[1].headers.get("x-team").is_none());
-    assert_eq!(requests[1].headers["x-other"].to_str().unwrap(), "yes");
-}
-
 #[test]
 fn models_declare_the_configured_capabilities() {
     let provider = OllamaProvider::new(OllamaConfig::default()).unwrap();
@@ -871,35 +839,15 @@ async fn an_llm_dsn_reaches_the_server_over_plain_http() {
 }
 
 #[tokio::test]
-async fn the_builtin_reads_ollama_host_on_first_use_only() {
+async fn the_builtin_takes_a_bare_host_and_port_in_ollama_host() {
+    // Reading it once, on first use, and `http://host:port` run in
+    // `conformance::ollama::builtin_reads_its_variables_on_first_use`.
     let server = serve_fixture("chat_response.json").await;
     let host = format!("127.0.0.1:{}", server.address().port());
-    let reads = Arc::new(Mutex::new(0usize));
-    let seen = reads.clone();
     let registry = Registry::builder()
-        .env_lookup(move |name| {
-            if name == "OLLAMA_HOST" {
-                *seen.lock().unwrap() += 1;
-                return Some(host.clone());
-            }
-            None
-        })
-        .build();
-    let chain = registry.parse("ollama/llama3.2").unwrap();
-    assert_eq!(*reads.lock().unwrap(), 0, "not read before the first call");
-    for _ in 0..2 {
-        let response = generated(&chain, Request::new().user("hi")).await;
-        assert_eq!(response.provider, "ollama");
-        assert_eq!(response.text(), "Hello! How are you today?");
-    }
-    assert_eq!(*reads.lock().unwrap(), 1, "read once");
-    assert_eq!(server.received_requests().await.unwrap().len(), 2);
-
-    // `http://host:port` works too; no OLLAMA_HOST means the local default.
-    let url = server.uri();
-    let registry = Registry::builder()
-        .env_lookup(move |name| (name == "OLLAMA_HOST").then(|| url.clone()))
+        .env_lookup(move |name| (name == "OLLAMA_HOST").then(|| host.clone()))
         .build();
     let response = ask(&registry, "ollama/llama3.2").await;
+    assert_eq!(response.provider, "ollama");
     assert_eq!(response.text(), "Hello! How are you today?");
 }

@@ -1173,23 +1173,3 @@ async fn foreman_sends_its_bearer_token_and_waits_long() {
     );
     assert_eq!(config.provider_name(), "o");
 }
-
-#[tokio::test]
-async fn the_builtin_reads_its_key_and_base_url_when_first_used() {
-    let server = serve_ok().await;
-    let registry = Registry::builder()
-        .env_vars([
-            ("OPENAI_API_KEY", KEY.to_owned()),
-            ("OPENAI_BASE_URL", format!("{}/v1", server.uri())),
-        ])
-        .build();
-    let reply = ask(&registry, "gpt-4o").await;
-    assert_eq!(reply.provider, "openai");
-    let request = only_request(&server).await;
-    assert_eq!(
-        header_of(&request, "authorization"),
-        Some(&*format!("Bearer {KEY}"))
-    );
-    let body: Value = serde_json::from_slice(&request.body).unwrap();
-    assert_eq!(body["model"], "gpt-4o");
-}

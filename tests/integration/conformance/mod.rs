@@ -39,7 +39,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use majordomo::{ErrorClass, FinishReason, Model, Registry};
+use majordomo::providers::http::HttpSettings;
+use majordomo::{ErrorClass, FinishReason, Model, Provider, Registry};
 use serde_json::Value;
 use tokio::io::AsyncWriteExt as _;
 use tokio::net::TcpListener;
@@ -77,6 +78,14 @@ pub struct Protocol {
     /// The variable the built-in provider reads its key from, and the
     /// built-in's name (`None`: the protocol needs no key).
     pub builtin_key: Option<(&'static str, &'static str)>,
+    /// The built-in provider that reads its server's URL from a variable:
+    /// its name, the variable, and what follows the server's root in it
+    /// (`None`: the built-in has no such variable).
+    pub builtin_url: Option<(&'static str, &'static str, &'static str)>,
+    /// A provider built by the protocol's config from `XConfig::new()` with
+    /// the shared setters: name `x`, key `old-key`, header `x-old: old`, then
+    /// `.http(settings)`, then `.base_url(url)` if given.
+    pub configured: fn(settings: HttpSettings, url: Option<&str>) -> Arc<dyn Provider>,
     /// The content type of a stream.
     pub stream_type: &'static str,
     /// What ends one stream event.
@@ -512,6 +521,7 @@ macro_rules! conformance {
                 retry_after_date, retry_info, stream_error_events, stream_error_before_output,
                 garbage_in_a_stream, whole_answer_to_a_stream_request, truncated_streams,
                 truncated_answers, keep_alives, connection_refused, builtin_without_a_key,
+                builtin_reads_its_variables_on_first_use, config_setters,
                 through_a_chain);
             conformance!(@paused $protocol; stall_before_headers, stall_after_first_event);
         }

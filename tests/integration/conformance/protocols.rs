@@ -5,11 +5,17 @@
 //! error shape.
 
 use base64::Engine as _;
+use std::sync::Arc;
+
 use majordomo::FinishReason;
+use majordomo::providers::anthropic::{AnthropicConfig, AnthropicProvider};
+use majordomo::providers::gemini::{GeminiConfig, GeminiProvider};
+use majordomo::providers::ollama::{OllamaConfig, OllamaProvider};
+use majordomo::providers::openai::{AzureProvider, OpenAiConfig, OpenAiProvider};
 use majordomo::{Image, ReasoningLevel, Request, Tool};
 use serde_json::{Value, json};
 
-use super::{Example, Fault, KEY, Protocol, Signal, answer, call, thought};
+use super::{Example, Fault, KEY, NAME, Protocol, Signal, answer, call, thought};
 use crate::support::http::fixture;
 
 // ----- building a documented request -----
@@ -54,6 +60,23 @@ fn png(data: &str) -> Image {
         .decode(data)
         .unwrap();
     Image::inline("image/png", bytes)
+}
+
+// ----- the shared config setters -----
+
+/// `$config` with the shared setters the `configured` scenario asks for.
+macro_rules! configured {
+    ($config:expr, $settings:expr, $url:expr) => {{
+        let config = $config
+            .name(NAME)
+            .api_key("old-key")
+            .header("x-old", "old")
+            .http($settings);
+        match $url {
+            Some(url) => config.base_url(url),
+            None => config,
+        }
+    }};
 }
 
 // ----- OpenAI Chat Completions -----
@@ -165,6 +188,11 @@ pub const OPENAI: Protocol = Protocol {
     query: |_| None,
     auth: ("authorization", "Bearer "),
     builtin_key: Some(("OPENAI_API_KEY", "openai")),
+    builtin_url: Some(("openai", "OPENAI_BASE_URL", "/v1")),
+    configured: |settings, url| {
+        let config = configured!(OpenAiConfig::new(), settings, url);
+        Arc::new(OpenAiProvider::new(config).unwrap())
+    },
     stream_type: "text/event-stream",
     delimiter: b"\n\n",
     keep_alive: ": keep-alive\n\n",
@@ -290,6 +318,11 @@ pub fn azure() -> Protocol {
         auth: ("api-key", ""),
         // Azure has no built-in provider: every resource is named by a DSN.
         builtin_key: None,
+        builtin_url: None,
+        configured: |settings, url| {
+            let config = configured!(OpenAiConfig::new(), settings, url);
+            Arc::new(AzureProvider::new(config, "2024-10-21").unwrap())
+        },
         // API versions from 2024-09-01 on take `max_completion_tokens` only.
         dialect: |body| {
             if let Some(cap) = body.as_object_mut().unwrap().remove("max_tokens") {
@@ -400,6 +433,11 @@ pub const ANTHROPIC: Protocol = Protocol {
     query: |_| None,
     auth: ("x-api-key", ""),
     builtin_key: Some(("ANTHROPIC_API_KEY", "anthropic")),
+    builtin_url: Some(("anthropic", "ANTHROPIC_BASE_URL", "")),
+    configured: |settings, url| {
+        let config = configured!(AnthropicConfig::new(), settings, url);
+        Arc::new(AnthropicProvider::new(config).unwrap())
+    },
     stream_type: "text/event-stream",
     delimiter: b"\n\n",
     keep_alive: "event: ping\ndata: {\"type\": \"ping\"}\n\n",
@@ -565,6 +603,11 @@ pub const OLLAMA: Protocol = Protocol {
     query: |_| None,
     auth: ("authorization", "Bearer "),
     builtin_key: None,
+    builtin_url: Some(("ollama", "OLLAMA_HOST", "")),
+    configured: |settings, url| {
+        let config = configured!(OllamaConfig::new(), settings, url);
+        Arc::new(OllamaProvider::new(config).unwrap())
+    },
     stream_type: "application/x-ndjson",
     delimiter: b"\n",
     keep_alive: "\n",
@@ -768,6 +811,11 @@ pub const GEMINI: Protocol = Protocol {
     query: |stream| stream.then_some("alt=sse"),
     auth: ("x-goog-api-key", ""),
     builtin_key: Some(("GEMINI_API_KEY", "gemini")),
+    builtin_url: None,
+    configured: |settings, url| {
+        let config = configured!(GeminiConfig::new(), settings, url);
+        Arc::new(GeminiProvider::new(config).unwrap())
+    },
     stream_type: "text/event-stream",
     delimiter: b"\r\n\r\n",
     keep_alive: ": keep-alive\r\n\r\n",

@@ -1,9 +1,11 @@
 //! The scenario list: each function runs one scenario against one protocol.
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
 use futures::StreamExt as _;
+use majordomo::providers::http::HttpSettings;
 use majordomo::{
     Error, ErrorClass, ErrorKind, FinishReason, Image, Model, Part, ReasoningLevel, Registry,
     Request, Response, StreamEvent, Tool,
@@ -692,4 +694,73 @@ pub async fn through_a_chain(p: &Protocol) {
     .unwrap();
     assert_eq!(streamed.provider, "ups", "{}", p.name);
     assert!(streamed.text().starts_with(p.stream.text), "{}", p.name);
+}
+
+pub async fn builtin_reads_its_variables_on_first_use(p: &Protocol) {
+    let Some((builtin, variable, path)) = p.builtin_url else {
+        return; // the built-in has no URL variable
+    };
+    let server = serve_fixture(p, p.plain.fixture).await;
+    let url = format!("{}{path}", server.uri());
+    let key = p.builtin_key.map(|(key, _)| key);
+    let reads: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen = Arc::clone(&reads);
+    let registry = Registry::builder()
+        .env_lookup(move |name| {
+            seen.lock().unwrap().push(name.to_owned());
+            match name {
+                _ if name == variable => Some(url.clone()),
+                _ if Some(name) == key => Some(KEY.to_owned()),
+                _ => None,
+            }
+        })
+        .build();
+    let read = |name: &str| reads.lock().unwrap().iter().filter(|n| *n == name).count();
+    let chain = registry.parse(&format!("{builtin}/{}", p.model)).unwrap();
+    assert_eq!(
+        read(variable),
+        0,
+        "{}: not read before the first call",
+        p.name
+    );
+    for _ in 0..2 {
+        let reply = generated(&chain, plain_request()).await;
+        assert_eq!(reply.provider, builtin, "{}", p.name);
+        assert!(reply.text().starts_with(p.plain.text), "{}", p.name);
+    }
+    assert_eq!(read(variable), 1, "{}: read once", p.name);
+    for request in server.received_requests().await.unwrap() {
+        assert_eq!(request.url.path(), (p.route)(p.model, false), "{}", p.name);
+        let body: Value = serde_json::from_slice(&request.body).unwrap();
+        assert_eq!(body["model"], p.model, "{}", p.name);
+        if key.is_some() {
+            let (name, prefix) = p.auth;
+            let sent = request.headers.get(name).map(|v| v.to_str().unwrap());
+            assert_eq!(sent, Some(format!("{prefix}{KEY}").as_str()), "{}", p.name);
+        }
+    }
+}
+
+pub async fn config_setters(p: &Protocol) {
+    let server = serve_fixture(p, p.plain.fixture).await;
+    let root = format!("{}{}", server.uri(), p.base.split('?').next().unwrap());
+    let settings =
+        |url: &str, header: &'static str| HttpSettings::new(url).api_key(KEY).header(header, "yes");
+    // `base_url` moves the settings given to `http` (key, headers) along.
+    let moved = (p.configured)(settings("http://unused.invalid", "x-kept"), Some(&root));
+    // `http` replaces the key, URL and headers set before it.
+    let replaced = (p.configured)(settings(&root, "x-new"), None);
+    for provider in [moved, replaced] {
+        assert_eq!(provider.name(), NAME, "{}", p.name);
+        let model = provider.model(p.model).unwrap();
+        check_answer(p, &generated(&model, plain_request()).await, &p.plain);
+    }
+    let requests = server.received_requests().await.unwrap();
+    for (request, header) in requests.iter().zip(["x-kept", "x-new"]) {
+        check_request(p, request, false);
+        let sent = |name: &str| request.headers.get(name).map(|v| v.to_str().unwrap());
+        assert_eq!(sent(header), Some("yes"), "{}", p.name);
+        assert_eq!(sent("x-old"), None, "{}: replaced by `http`", p.name);
+    }
+    assert_eq!(requests.len(), 2, "{}", p.name);
 }

@@ -12,7 +12,7 @@ use majordomo::{
     Registry, Request, Role, Thinking, Tool, ToolCall, ToolChoice, ToolResult, Usage,
 };
 use serde_json::{Value, json};
-use wiremock::matchers::{header, method, query_param};
+use wiremock::matchers::{header, method};
 use wiremock::{Mock, MockServer};
 
 use crate::support::call::{generate_error, generated};
@@ -733,59 +733,6 @@ async fn response_fixtures_parse() {
 }
 
 // ===== streams =====
-
-#[tokio::test]
-async fn streams_fold_into_the_non_streamed_answer() {
-    for (stream, whole, id) in [
-        (
-            "stream_text.sse",
-            "generate_response_text.json",
-            "gemini-2.5-flash",
-        ),
-        (
-            "stream_thinking.sse",
-            "generate_response_thinking.json",
-            "gemini-2.5-flash",
-        ),
-        (
-            "stream_function_call.sse",
-            "generate_response_function_call_signature.json",
-            "gemini-3-pro-preview",
-        ),
-    ] {
-        let server = MockServer::start().await;
-        post(format!("/v1beta/models/{id}:streamGenerateContent"))
-            .and(query_param("alt", "sse"))
-            .and(header("x-goog-api-key", KEY))
-            .respond_with(answer(
-                200,
-                fixture(&format!("gemini/{stream}")),
-                "text/event-stream",
-            ))
-            .mount(&server)
-            .await;
-        post(format!("/v1beta/models/{id}:generateContent"))
-            .respond_with(answer(
-                200,
-                fixture(&format!("gemini/{whole}")),
-                "application/json",
-            ))
-            .mount(&server)
-            .await;
-        let model = model_at(config(&server.uri()), id);
-        let streamed = stream_fold(model.as_ref(), Request::new().user("hi"))
-            .await
-            .unwrap();
-        let generated = generated(&model, Request::new().user("hi")).await;
-        assert_eq!(streamed.message, generated.message, "{stream}");
-        assert_eq!(streamed.finish_reason, generated.finish_reason, "{stream}");
-        assert_eq!(streamed.usage, generated.usage, "{stream}");
-        assert_eq!(streamed.provider, "g");
-        assert_eq!(streamed.model, id);
-        let received = requests(&server).await;
-        assert_eq!(received[0].url.query(), Some("alt=sse"));
-    }
-}
 
 // ===== faults =====
 

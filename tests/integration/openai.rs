@@ -874,51 +874,6 @@ async fn stream_fixtures_fold_into_their_expected_responses() {
 }
 
 #[tokio::test]
-async fn streamed_counterparts_fold_into_the_non_streamed_response() {
-    let pairs = [
-        ("chat_stream_length.sse", "chat_response_length.json", false),
-        // The same answer recorded twice: only the call id differs.
-        (
-            "chat_stream_tool_call.sse",
-            "chat_response_tool_call.json",
-            true,
-        ),
-        (
-            "synthetic_stream_reasoning_tool_call.sse",
-            "synthetic_response_reasoning_tool_call.json",
-            false,
-        ),
-    ];
-    for (streamed, whole, ignore_call_ids) in pairs {
-        let server = serve_fixture(streamed).await;
-        let mut folded = stream_fold(&model_at(&server, MODEL), Request::new().user("hi"))
-            .await
-            .unwrap();
-        let server = serve_fixture(whole).await;
-        let mut generated = model_at(&server, MODEL)
-            .generate(Request::new().user("hi"))
-            .await
-            .unwrap();
-        if ignore_call_ids {
-            for response in [&mut folded, &mut generated] {
-                for part in &mut response.message.parts {
-                    if let Part::ToolCall(call) = part {
-                        call.id.clear();
-                    }
-                }
-            }
-        }
-        assert_same(&folded, &generated, streamed);
-    }
-    // And the synthetic pair is what it says.
-    let server = serve_fixture("synthetic_stream_reasoning_tool_call.sse").await;
-    let folded = stream_fold(&model_at(&server, MODEL), Request::new().user("hi"))
-        .await
-        .unwrap();
-    assert_same(&folded, &reasoning_tool_call_reply(), "synthetic");
-}
-
-#[tokio::test]
 async fn parallel_tool_calls_stream_as_start_delta_end_events() {
     let server = serve_fixture("chat_stream_parallel_tool_calls.sse").await;
     let events = events(model_at(&server, MODEL).as_ref(), Request::new().user("hi")).await;

@@ -108,6 +108,10 @@ pub struct Protocol {
     pub reasoning: Thought,
     pub reasoning_stream: Option<Thought>,
     pub schema: Answer,
+    /// Streams and the same answers given whole: each stream must fold into
+    /// what its whole answer reads as (`true`: even the tool-call ids, which
+    /// differ between two recordings of one answer).
+    pub counterparts: &'static [(&'static str, &'static str, bool)],
     /// The streams cut at every byte (each cut is one call, so the longest
     /// recordings are left to the other scenarios).
     pub truncated: &'static [&'static str],
@@ -521,7 +525,7 @@ macro_rules! conformance {
                 retry_after_date, retry_info, stream_error_events, stream_error_before_output,
                 garbage_in_a_stream, whole_answer_to_a_stream_request, truncated_streams,
                 truncated_answers, keep_alives, connection_refused, builtin_without_a_key,
-                builtin_reads_its_variables_on_first_use, config_setters,
+                builtin_reads_its_variables_on_first_use, config_setters, streams_fold_like_whole_answers,
                 through_a_chain);
             conformance!(@paused $protocol; stall_before_headers, stall_after_first_event);
         }

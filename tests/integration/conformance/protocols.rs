@@ -243,6 +243,20 @@ pub const OPENAI: Protocol = Protocol {
         FinishReason::Stop,
         (79, 14),
     ),
+    counterparts: &[
+        ("chat_stream_length.sse", "chat_response_length.json", true),
+        // The same answer recorded twice: only the call id differs.
+        (
+            "chat_stream_tool_call.sse",
+            "chat_response_tool_call.json",
+            false,
+        ),
+        (
+            "synthetic_stream_reasoning_tool_call.sse",
+            "synthetic_response_reasoning_tool_call.json",
+            true,
+        ),
+    ],
     truncated: &[
         "chat_stream_length.sse",
         "synthetic_stream_reasoning_tool_call.sse",
@@ -488,6 +502,23 @@ pub const ANTHROPIC: Protocol = Protocol {
         FinishReason::Stop,
         (406, 50),
     ),
+    counterparts: &[
+        (
+            "messages_stream_basic.sse",
+            "synthetic_response_stream_basic.json",
+            true,
+        ),
+        (
+            "messages_stream_tool_use.sse",
+            "synthetic_response_stream_tool_use.json",
+            true,
+        ),
+        (
+            "messages_stream_thinking_signature_refusal.sse",
+            "synthetic_response_thinking_signature_refusal.json",
+            true,
+        ),
+    ],
     truncated: &["messages_stream_basic.sse", "messages_stream_tool_use.sse"],
     examples: &[
         // The SDK's `examples/images.py` call.
@@ -644,6 +675,8 @@ pub const OLLAMA: Protocol = Protocol {
         FinishReason::Stop,
         (0, 0),
     ),
+    // The paced NDJSON stream of `ollama.rs` folds into its whole answer.
+    counterparts: &[],
     truncated: &["chat_stream.ndjson", "chat_stream_tool_call.ndjson"],
     examples: &[
         // `docs/api.md` § "Chat request (No streaming)".
@@ -866,6 +899,19 @@ pub const GEMINI: Protocol = Protocol {
         FinishReason::Stop,
         (0, 0),
     ),
+    counterparts: &[
+        ("stream_text.sse", "generate_response_text.json", true),
+        (
+            "stream_thinking.sse",
+            "generate_response_thinking.json",
+            true,
+        ),
+        (
+            "stream_function_call.sse",
+            "generate_response_function_call_signature.json",
+            true,
+        ),
+    ],
     truncated: &[
         "stream_text.sse",
         "stream_thinking.sse",

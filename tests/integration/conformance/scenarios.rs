@@ -16,7 +16,7 @@ use wiremock::MockServer;
 use super::{
     Answer, CutServer, KEY, NAME, Protocol, Signal, assert_golden, ok, only_request, serve,
 };
-use crate::support::call::{generate_error, generated};
+use crate::support::call::{generate_error, generated, streamed as streamed_reply};
 use crate::support::http::{
     self, PacedServer, assert_no_credential, first_event_then_stall, refused_url, stream_fold,
 };
@@ -495,6 +495,30 @@ pub async fn garbage_in_a_stream(p: &Protocol) {
     assert_eq!(e.kind(), ErrorKind::Decode, "{}: {e:?}", p.name);
     assert_eq!(e.class(), ErrorClass::Transient, "{}: {e:?}", p.name);
     check_error(p, &e);
+}
+
+pub async fn streams_fold_like_whole_answers(p: &Protocol) {
+    for &(stream, whole, same_ids) in p.counterparts {
+        let answered = serve_fixture(p, whole).await;
+        let mut generated = generated(&p.model(&answered), hi()).await;
+        generated.raw = None;
+        // The stream asks for the model the whole answer names: a stream
+        // need not name it.
+        let streamed = serve_fixture(p, stream).await;
+        let registry = p.registry(*streamed.address(), "");
+        let model = registry.provider(NAME).unwrap().model(&generated.model);
+        let folded = streamed_reply(&model.unwrap(), hi()).await;
+        if same_ids {
+            assert_eq!(folded, generated, "{} {stream}", p.name);
+        } else {
+            assert_eq!(
+                without_raw(folded),
+                without_raw(generated),
+                "{} {stream}",
+                p.name
+            );
+        }
+    }
 }
 
 /// A proxy may answer a stream request with the whole JSON answer: the

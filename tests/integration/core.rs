@@ -113,10 +113,6 @@ async fn llm_providers_eager_and_lazy_send_through_the_registry_client() {
 struct Custom;
 
 impl SchemeFactory for Custom {
-    fn build(&self, name: &str, dsn: &Dsn) -> majordomo::Result<Arc<dyn Provider>> {
-        self.build_with(name, dsn, &BuildContext::default())
-    }
-
     fn build_with(
         &self,
         name: &str,
@@ -130,6 +126,10 @@ impl SchemeFactory for Custom {
         Ok(Arc::new(OpenAiProvider::new(
             OpenAiConfig::from_settings(settings).name(name),
         )?))
+    }
+
+    fn build(&self, name: &str, dsn: &Dsn) -> majordomo::Result<Arc<dyn Provider>> {
+        self.build_with(name, dsn, &BuildContext::default())
     }
 }
 

@@ -628,14 +628,8 @@ async fn gemma_gets_its_system_prompt_in_the_first_user_turn() {
 }
 
 #[tokio::test]
-async fn configured_capabilities_are_what_models_declare() {
-    let capabilities = majordomo::Capabilities::unknown()
-        .streaming(true)
-        .tools(true)
-        .json_schema(true);
-    let config = config("http://unused.invalid").capabilities(capabilities.clone());
-    let model = model_at(config, MODEL);
-    assert_eq!(model.capabilities(), &capabilities);
+async fn models_declare_streaming_by_default() {
+    // Declared capabilities run in `conformance::gemini::config_setters`.
     let default = model_at(config_default(), MODEL);
     assert_eq!(default.capabilities().streaming, Some(true));
     assert_eq!(default.capabilities().tools, None);

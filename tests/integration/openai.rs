@@ -500,14 +500,9 @@ async fn inline_images_sends_fetched_urls_as_data_urls() {
     assert_eq!(err.provider(), Some(NAME));
     assert_eq!(err.model(), Some("m-1"));
     assert_no_key(&err);
-    let posts = server
-        .received_requests()
-        .await
-        .unwrap()
-        .iter()
-        .filter(|r| r.method.as_str() == "POST")
-        .count();
-    assert_eq!(posts, 2);
+    let requests = server.received_requests().await.unwrap();
+    let posts = requests.iter().filter(|r| r.method.as_str() == "POST");
+    assert_eq!(posts.count(), 2);
 }
 
 #[tokio::test]

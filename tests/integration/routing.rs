@@ -21,16 +21,19 @@ use crate::support::registry::test_registry;
 
 // ===== grammar =====
 
+/// The aliases of the grammar tests: name, spec.
+const ALIASES: [(&str, &str); 6] = [
+    ("pool", "openai/gpt-4o|fake/gpt-4o"),
+    ("single", "anthropic/claude-sonnet-4-5#high"),
+    ("weighted", "openai/w*4"),
+    ("twice", "pool"),
+    ("chain2", "openai/a,openai/b"),
+    ("grp-chain", "openai/c|chain2"),
+];
+
 fn grammar_registry() -> Registry {
     let registry = test_registry();
-    for (name, spec) in [
-        ("pool", "openai/gpt-4o|fake/gpt-4o"),
-        ("single", "anthropic/claude-sonnet-4-5#high"),
-        ("weighted", "openai/w*4"),
-        ("twice", "pool"),
-        ("chain2", "openai/a,openai/b"),
-        ("grp-chain", "openai/c|chain2"),
-    ] {
+    for (name, spec) in ALIASES {
         registry.register_alias(name, spec).unwrap();
     }
     registry

@@ -40,7 +40,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use majordomo::providers::http::HttpSettings;
-use majordomo::{ErrorClass, FinishReason, Model, Provider, Registry};
+use majordomo::{Capabilities, ErrorClass, FinishReason, Model, Provider, Registry};
 use serde_json::Value;
 use tokio::io::AsyncWriteExt as _;
 use tokio::net::TcpListener;
@@ -83,8 +83,9 @@ pub struct Protocol {
     /// (`None`: the built-in has no such variable).
     pub builtin_url: Option<(&'static str, &'static str, &'static str)>,
     /// A provider built by the protocol's config from `XConfig::new()` with
-    /// the shared setters: name `x`, key `old-key`, header `x-old: old`, then
-    /// `.http(settings)`, then `.base_url(url)` if given.
+    /// the shared setters: name `x`, key `old-key`, header `x-old: old`,
+    /// capabilities [`declared`], then `.http(settings)`, then `.base_url(url)`
+    /// if given.
     pub configured: fn(settings: HttpSettings, url: Option<&str>) -> Arc<dyn Provider>,
     /// The content type of a stream.
     pub stream_type: &'static str,
@@ -121,6 +122,14 @@ pub struct Protocol {
     /// What a dialect sends differently from its parent's documented
     /// requests (applied after each example's own `adjust`).
     pub dialect: fn(body: &mut Value),
+}
+
+/// The capabilities a configured provider's models declare.
+pub fn declared() -> Capabilities {
+    Capabilities::unknown()
+        .streaming(true)
+        .tools(true)
+        .context_window(8192)
 }
 
 /// A documented request body and the `Request` that must produce it.

@@ -64,13 +64,14 @@ fn png(data: &str) -> Image {
 
 // ----- the shared config setters -----
 
-/// `$config` with the shared setters the `configured` scenario asks for.
+/// `$config` with the shared setters the `config_setters` scenario asks for.
 macro_rules! configured {
     ($config:expr, $settings:expr, $url:expr) => {{
         let config = $config
             .name(NAME)
             .api_key("old-key")
             .header("x-old", "old")
+            .capabilities(super::declared())
             .http($settings);
         match $url {
             Some(url) => config.base_url(url),

@@ -777,6 +777,7 @@ pub async fn config_setters(p: &Protocol) {
     for provider in [moved, replaced] {
         assert_eq!(provider.name(), NAME, "{}", p.name);
         let model = provider.model(p.model).unwrap();
+        assert_eq!(model.capabilities(), &super::declared(), "{}", p.name);
         check_answer(p, &generated(&model, plain_request()).await, &p.plain);
     }
     let requests = server.received_requests().await.unwrap();

@@ -58,17 +58,15 @@ pub fn chain_over(
     health: &HealthTracker,
     config: ChainConfig,
 ) -> Chain {
-    let targets = elements
-        .iter()
-        .map(|element| {
-            let (model, level) = match element.split_once('#') {
-                Some((model, level)) => (model, Some(level.parse::<ReasoningLevel>().unwrap())),
-                None => (*element, None),
-            };
-            let target = Target::new(fake.name(), model).unwrap();
-            ChainTarget::new(target, level, fake.model(model).unwrap())
-        })
-        .collect();
+    let target = |element: &&str| {
+        let (model, level) = match element.split_once('#') {
+            Some((model, level)) => (model, Some(level.parse::<ReasoningLevel>().unwrap())),
+            None => (*element, None),
+        };
+        let target = Target::new(fake.name(), model).unwrap();
+        ChainTarget::new(target, level, fake.model(model).unwrap())
+    };
+    let targets = elements.iter().map(target).collect();
     Chain::new(targets, health.clone(), Arc::new(config))
 }
 

@@ -355,19 +355,20 @@ pub fn cut_after(content_type: &str, body: &[u8], n: usize) -> Vec<Step> {
     written_then_close(content_type, &body[..n])
 }
 
+/// The `content-length` a request head declares (0 if none).
+fn content_length(head: &[u8]) -> usize {
+    let head = String::from_utf8_lossy(head).to_ascii_lowercase();
+    let value = head.lines().find_map(|l| l.strip_prefix("content-length:"));
+    value.and_then(|v| v.trim().parse().ok()).unwrap_or(0)
+}
+
 /// The raw bytes of one request (head and body) read from `socket`.
 pub async fn read_request(socket: &mut tokio::net::TcpStream) -> Vec<u8> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {
         if let Some(end) = find(&buf, b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-            let length = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .and_then(|v| v.trim().parse::<usize>().ok())
-                .unwrap_or(0);
-            if buf.len() >= end + 4 + length {
+            if buf.len() >= end + 4 + content_length(&buf[..end]) {
                 return buf;
             }
         }

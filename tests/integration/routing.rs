@@ -17,7 +17,7 @@ use majordomo::{
 
 use crate::support::call::{generate_error, generated};
 use crate::support::chain::Recorder;
-use crate::support::registry::test_registry;
+use crate::support::registry::{test_registry, with_aliases};
 
 // ===== grammar =====
 
@@ -32,11 +32,7 @@ const ALIASES: [(&str, &str); 6] = [
 ];
 
 fn grammar_registry() -> Registry {
-    let registry = test_registry();
-    for (name, spec) in ALIASES {
-        registry.register_alias(name, spec).unwrap();
-    }
-    registry
+    with_aliases(&ALIASES)
 }
 
 fn spec_error(registry: &Registry, spec: &str) -> (SpecErrorKind, usize, String) {

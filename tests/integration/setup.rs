@@ -19,7 +19,7 @@ use tokio::net::TcpListener;
 
 use crate::support::call::{generate_error, generated, streamed};
 use crate::support::chain::Recorder;
-use crate::support::http::{answer, fixture_answer, post};
+use crate::support::http::{answer, fixture_answer, post, serve_route_with};
 
 fn hi() -> Request {
     Request::new().user("hi")
@@ -128,11 +128,11 @@ async fn a_hermetic_registry_never_calls_a_server_named_only_in_the_process_envi
 
 #[tokio::test]
 async fn hermetic_registries_take_their_variables_from_the_test_in_any_order() {
-    let server = wiremock::MockServer::start().await;
-    post("/v1/chat/completions")
-        .respond_with(fixture_answer("openai/chat_response_basic.json"))
-        .mount(&server)
-        .await;
+    let server = serve_route_with(
+        "/v1/chat/completions",
+        fixture_answer("openai/chat_response_basic.json"),
+    )
+    .await;
     let vars = [
         ("OPENAI_API_KEY", "sk-test".to_owned()),
         ("OPENAI_BASE_URL", format!("{}/v1", server.uri())),
@@ -156,11 +156,11 @@ async fn hermetic_registries_take_their_variables_from_the_test_in_any_order() {
 
 #[tokio::test]
 async fn a_missing_key_skips_its_target_and_the_next_one_answers() {
-    let server = wiremock::MockServer::start().await;
-    post("/v1/messages")
-        .respond_with(fixture_answer("anthropic/messages_response_text.json"))
-        .mount(&server)
-        .await;
+    let server = serve_route_with(
+        "/v1/messages",
+        fixture_answer("anthropic/messages_response_text.json"),
+    )
+    .await;
     let recorder = Recorder::default();
     let registry = Registry::builder()
         .without_env()

@@ -15,6 +15,15 @@ pub fn test_registry() -> Registry {
     registry
 }
 
+/// [`test_registry`] with `aliases` (name, spec) registered.
+pub fn with_aliases(aliases: &[(&str, &str)]) -> Registry {
+    let registry = test_registry();
+    for (name, spec) in aliases {
+        registry.register_alias(name, spec).unwrap();
+    }
+    registry
+}
+
 /// What `spec` (a target or chain) answers to "hi", which must succeed.
 pub async fn ask(registry: &Registry, spec: &str) -> Response {
     registry

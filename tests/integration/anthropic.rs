@@ -15,10 +15,11 @@ use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer};
 
-use crate::support::call::generated;
+use crate::support::call::{calling, generated};
 use crate::support::http::{
-    answer, assert_no_credential, bodies, events, fixture_answer, fixture_json, header_of,
-    only_body, post, serve_route, serve_route_once_then, serve_route_with, stream_fold, tool_of,
+    answer, assert_no_credential, bodies, bodies_where, events, fixture_answer, fixture_json,
+    header_of, only_body, serve_fixture_at, serve_route, serve_route_once_then, serve_route_with,
+    stream_fold, tool_of,
 };
 use crate::support::registry::ask;
 
@@ -294,14 +295,7 @@ async fn inline_images_option_fetches_url_images_and_sends_bytes() {
         Request::new().user_with_image("What is this?", Image::url(url)),
     )
     .await;
-    let posts: Vec<Value> = server
-        .received_requests()
-        .await
-        .unwrap()
-        .iter()
-        .filter(|r| r.method.as_str() == "POST")
-        .map(|r| serde_json::from_slice(&r.body).unwrap())
-        .collect();
+    let posts = bodies_where(&server, |r| r.method.as_str() == "POST").await;
     assert_eq!(posts.len(), 1);
     assert_eq!(
         posts[0]["messages"][0]["content"][1]["source"],
@@ -725,11 +719,11 @@ async fn a_mid_stream_overloaded_error_is_transient() {
 
 #[tokio::test]
 async fn dsn_version_option_and_base_path() {
-    let server = MockServer::start().await;
-    post("/gateway/anthropic/v1/messages")
-        .respond_with(fixture_answer("anthropic/messages_response_text.json"))
-        .mount(&server)
-        .await;
+    let server = serve_fixture_at(
+        "/gateway/anthropic/v1/messages",
+        "anthropic/messages_response_text.json",
+    )
+    .await;
     let port = server.address().port();
     let registry = Registry::builder()
         .env_vars([(
@@ -886,16 +880,7 @@ async fn a_history_from_another_provider_with_repeated_call_ids_is_accepted() {
     // Ollama numbers its calls `call_0`, `call_1`, … afresh in every answer.
     let server = serve_fixture("messages_response_text.json").await;
     let model = model_at(config(&server.uri()), MODEL);
-    let answer = |city: &str| {
-        Message::new(
-            Role::Assistant,
-            vec![Part::ToolCall(ToolCall::new(
-                "call_0",
-                "get_weather",
-                json!({"location": city}),
-            ))],
-        )
-    };
+    let answer = |city: &str| calling("call_0", "get_weather", json!({"location": city}));
     let request = Request::new()
         .user("weather in SF?")
         .message(answer("SF"))

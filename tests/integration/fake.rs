@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::support::call::{generate_error, generated, streamed};
+use crate::support::registry::scripted_fake;
 use futures::StreamExt as _;
 use majordomo::providers::fake::{FakeProvider, Outcome, StreamStep};
 use majordomo::{
@@ -16,9 +17,8 @@ fn hi() -> Request {
 
 #[tokio::test]
 async fn outcomes_are_served_in_scripted_order_then_the_default() {
-    let fake = FakeProvider::new("fake");
-    fake.push("m", Outcome::text("one"))
-        .push("m", Outcome::error(Error::overloaded()))
+    let fake = scripted_fake(Outcome::text("one"));
+    fake.push("m", Outcome::error(Error::overloaded()))
         .push("m", Outcome::text("three"))
         .set_default("m", Outcome::text("default"));
     let model = fake.model("m").unwrap();
@@ -147,15 +147,11 @@ async fn a_text_outcome_streams_as_events_that_fold_back() {
 
 #[tokio::test]
 async fn a_mid_stream_error_ends_the_stream_after_the_events_before_it() {
-    let fake = FakeProvider::new("fake");
-    fake.push(
-        "m",
-        Outcome::stream_steps([
-            StreamStep::Event(StreamEvent::text("partial")),
-            StreamStep::Error(Error::overloaded()),
-            StreamStep::Event(StreamEvent::text("never seen")),
-        ]),
-    );
+    let fake = scripted_fake(Outcome::stream_steps([
+        StreamStep::Event(StreamEvent::text("partial")),
+        StreamStep::Error(Error::overloaded()),
+        StreamStep::Event(StreamEvent::text("never seen")),
+    ]));
     let items: Vec<_> = fake
         .model("m")
         .unwrap()
@@ -174,11 +170,10 @@ async fn a_mid_stream_error_ends_the_stream_after_the_events_before_it() {
 
 #[tokio::test(start_paused = true)]
 async fn delays_run_on_tokio_time() {
-    let fake = FakeProvider::new("fake");
-    fake.push(
-        "m",
-        Outcome::delay(Duration::from_secs(3600), Outcome::text("late")),
-    );
+    let fake = scripted_fake(Outcome::delay(
+        Duration::from_secs(3600),
+        Outcome::text("late"),
+    ));
     let model = fake.model("m").unwrap();
     let started = tokio::time::Instant::now();
     let reply = generated(&model, hi()).await;
@@ -189,11 +184,10 @@ async fn delays_run_on_tokio_time() {
 
 #[tokio::test(start_paused = true)]
 async fn a_delayed_call_can_be_cut_by_a_timeout() {
-    let fake = FakeProvider::new("fake");
-    fake.push(
-        "m",
-        Outcome::delay(Duration::from_secs(10), Outcome::text("late")),
-    );
+    let fake = scripted_fake(Outcome::delay(
+        Duration::from_secs(10),
+        Outcome::text("late"),
+    ));
     let model = fake.model("m").unwrap();
     let cut = tokio::time::timeout(Duration::from_secs(1), model.generate(hi())).await;
     assert!(cut.is_err());

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use wiremock::matchers::{header, method};
 use wiremock::{Mock, MockServer};
 
-use crate::support::call::{generate_error, generated};
+use crate::support::call::{calling, generate_error, generated};
 use crate::support::http::{
     answer, assert_no_credential, bodies, content_type_of, fixture, fixture_answer, fixture_json,
     post, serve_route_once_then, stream_fold,
@@ -339,14 +339,7 @@ async fn thought_signatures_go_back_on_their_part_and_foreign_thinking_is_droppe
         ),
     );
     // A later turn from another provider: an unsigned call.
-    let foreign = Message::new(
-        Role::Assistant,
-        vec![Part::ToolCall(ToolCall::new(
-            "call_abc",
-            "book_taxi",
-            json!({"time": "10 AM"}),
-        ))],
-    );
+    let foreign = calling("call_abc", "book_taxi", json!({"time": "10 AM"}));
     let request = Request::new()
         .user("Check flight status for AA100 and book a taxi if delayed")
         .message(history)
@@ -387,12 +380,7 @@ async fn repeated_call_ids_take_the_name_of_the_latest_call() {
     // (other providers repeat ids too): a result answers the latest call.
     let server = serve_fixture("generate_response_text.json").await;
     let model = model_at(config(&server.uri()), MODEL);
-    let turn = |name: &str| {
-        Message::new(
-            Role::Assistant,
-            vec![Part::ToolCall(ToolCall::new("call_0", name, json!({})))],
-        )
-    };
+    let turn = |name: &str| calling("call_0", name, json!({}));
     let request = Request::new()
         .user("weather, then a taxi")
         .message(turn("get_weather"))

@@ -17,6 +17,7 @@ use tokio::time::Instant;
 
 use crate::support::call::{generate_error, generated};
 use crate::support::lanes::{Gauge, Gauged, Rng, settle, until_queued};
+use crate::support::registry::scripted_fake;
 
 const SECOND: Duration = Duration::from_secs(1);
 
@@ -383,11 +384,7 @@ async fn the_execution_deadline_starts_when_the_call_is_admitted() {
 
 #[tokio::test(start_paused = true)]
 async fn a_timeout_inside_the_lane_counts_from_admission_not_from_submission() {
-    let fake = FakeProvider::new("fake");
-    fake.push(
-        "m",
-        Outcome::delay(25 * SECOND, Outcome::text("full budget")),
-    );
+    let fake = scripted_fake(Outcome::delay(25 * SECOND, Outcome::text("full budget")));
     let lanes = LaneRegistry::default();
     let provider = Layers::new()
         .layer(LaneLayer::new(lanes.clone()))

@@ -13,7 +13,7 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::support::call::{generate_error, generated};
-use crate::support::http::{PacedServer, Step, answer, post, serve_route_with};
+use crate::support::http::{PacedServer, Step, answer, bodies_where, post, serve_route_with};
 
 /// A 1×1 PNG's first bytes (signature and IHDR): enough to be recognised.
 const PNG: &[u8] =
@@ -64,14 +64,7 @@ fn ask(url: impl Into<String>) -> Request {
 
 /// The `/api/chat` bodies `server` received, in order.
 async fn chat_bodies(server: &MockServer) -> Vec<Value> {
-    server
-        .received_requests()
-        .await
-        .unwrap()
-        .iter()
-        .filter(|r| r.url.path() == "/api/chat")
-        .map(|r| serde_json::from_slice(&r.body).unwrap())
-        .collect()
+    bodies_where(server, |r| r.url.path() == "/api/chat").await
 }
 
 /// `images[0]` of the message that carries images.

@@ -17,10 +17,10 @@ use majordomo::{
 use serde_json::{Value, json};
 use wiremock::{MockServer, ResponseTemplate};
 
-use crate::support::call::generated;
+use crate::support::call::{calling, generated};
 use crate::support::http::{
     PacedServer, Step, events, fixture, fixture_answer, fixture_json, head, only_body, post,
-    serve_route, serve_route_with, stream_fold, tool_of, write, written_then_close,
+    serve_route, serve_route_with, sorted_keys, stream_fold, tool_of, write, written_then_close,
 };
 use crate::support::registry::ask;
 
@@ -61,17 +61,6 @@ fn paced_body(server: &PacedServer) -> Value {
     let raw = server.requests().remove(0);
     let at = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
     serde_json::from_slice(&raw[at..]).unwrap()
-}
-
-fn keys(body: &Value) -> Vec<&str> {
-    let mut keys: Vec<&str> = body
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
-    keys.sort_unstable();
-    keys
 }
 
 fn weather_tool() -> Tool {
@@ -190,7 +179,7 @@ async fn tools_are_offered_and_a_call_comes_back_with_a_generated_id() {
 
     // No tool choice field: the documented body (checked in `conformance`).
     let body = only_body(&server).await;
-    assert_eq!(keys(&body), ["messages", "model", "stream", "tools"]);
+    assert_eq!(sorted_keys(&body), ["messages", "model", "stream", "tools"]);
 
     let calls: Vec<&ToolCall> = response.tool_calls().collect();
     assert_eq!(calls.len(), 1);
@@ -210,14 +199,7 @@ async fn a_tool_round_trip_sends_the_call_and_the_named_result() {
     let server = serve_fixture("chat_response_after_tool_result.json").await;
     let request = Request::new()
         .user("what is the weather in Toronto?")
-        .message(Message::new(
-            Role::Assistant,
-            vec![Part::ToolCall(ToolCall::new(
-                "call_0",
-                "get_weather",
-                json!({"city": "Toronto"}),
-            ))],
-        ))
+        .message(calling("call_0", "get_weather", json!({"city": "Toronto"})))
         // No name on the result: it is found from the call.
         .tool_results([ToolResult::ok("call_0", "11 degrees celsius")])
         .tool(weather_tool());
@@ -228,7 +210,7 @@ async fn a_tool_round_trip_sends_the_call_and_the_named_result() {
 
     let expected = fixture_json("ollama/chat_request_tool_result_history.json");
     let body = only_body(&server).await;
-    assert_eq!(keys(&body), ["messages", "model", "stream", "tools"]);
+    assert_eq!(sorted_keys(&body), ["messages", "model", "stream", "tools"]);
     assert_eq!(body["tools"], expected["tools"]);
     assert_eq!(body["stream"], expected["stream"]);
     let (sent, want) = (
@@ -517,12 +499,7 @@ async fn calls_without_ids_get_ids_unique_across_the_conversation() {
 #[tokio::test]
 async fn a_foreign_call_0_repeated_in_every_turn_names_each_result_right() {
     let server = serve_fixture("chat_response_after_tool_result.json").await;
-    let call = |name: &str| {
-        Message::new(
-            Role::Assistant,
-            vec![Part::ToolCall(ToolCall::new("call_0", name, json!({})))],
-        )
-    };
+    let call = |name: &str| calling("call_0", name, json!({}));
     let request = Request::new()
         .user("weather, then time")
         .message(call("get_weather"))

@@ -23,7 +23,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 use crate::support::call::{generate_error, generated, open_error};
 use crate::support::http::{
     answer, assert_no_credential, events, fixture_answer, fixture_json, fixture_text, header_of,
-    only_body, post, serve_route, serve_route_with, stream_fold, tool_of,
+    only_body, post, serve_fixture_at, serve_route, serve_route_with, stream_fold, tool_of,
 };
 use crate::support::registry::ask;
 
@@ -1075,11 +1075,7 @@ fn loopback(uri: &str) -> String {
 
 #[tokio::test]
 async fn foreman_sends_its_bearer_token_and_waits_long() {
-    let server = MockServer::start().await;
-    post("/v1/chat/completions")
-        .respond_with(fixture_answer("openai/chat_response_basic.json"))
-        .mount(&server)
-        .await;
+    let server = serve_fixture_at("/v1/chat/completions", "openai/chat_response_basic.json").await;
     let registry = Registry::builder()
         .env_vars([(
             "LLM_F",

@@ -17,9 +17,9 @@ use majordomo::{
 };
 use tokio::net::TcpListener;
 
-use crate::support::call::{generate_error, generated, streamed};
+use crate::support::call::{generate_error, generated, opened, streamed};
 use crate::support::chain::Recorder;
-use crate::support::http::{answer, fixture_answer, post, serve_route_with};
+use crate::support::http::{answer, post, serve_fixture_at};
 
 fn hi() -> Request {
     Request::new().user("hi")
@@ -128,11 +128,7 @@ async fn a_hermetic_registry_never_calls_a_server_named_only_in_the_process_envi
 
 #[tokio::test]
 async fn hermetic_registries_take_their_variables_from_the_test_in_any_order() {
-    let server = serve_route_with(
-        "/v1/chat/completions",
-        fixture_answer("openai/chat_response_basic.json"),
-    )
-    .await;
+    let server = serve_fixture_at("/v1/chat/completions", "openai/chat_response_basic.json").await;
     let vars = [
         ("OPENAI_API_KEY", "sk-test".to_owned()),
         ("OPENAI_BASE_URL", format!("{}/v1", server.uri())),
@@ -156,11 +152,7 @@ async fn hermetic_registries_take_their_variables_from_the_test_in_any_order() {
 
 #[tokio::test]
 async fn a_missing_key_skips_its_target_and_the_next_one_answers() {
-    let server = serve_route_with(
-        "/v1/messages",
-        fixture_answer("anthropic/messages_response_text.json"),
-    )
-    .await;
+    let server = serve_fixture_at("/v1/messages", "anthropic/messages_response_text.json").await;
     let recorder = Recorder::default();
     let registry = Registry::builder()
         .without_env()
@@ -727,12 +719,7 @@ async fn streamed_text_deltas_survive_a_chain_of_one_replay() {
         .set_default("batch", Outcome::text("abc"));
     let registry = Registry::builder().without_env().build();
     registry.register_provider(fake);
-    let mut stream = registry
-        .parse("fake/batch")
-        .unwrap()
-        .stream(hi())
-        .await
-        .unwrap();
+    let mut stream = opened(&registry.parse("fake/batch").unwrap(), hi()).await;
     let mut text = String::new();
     while let Some(event) = futures::StreamExt::next(&mut stream).await {
         if let StreamEvent::TextDelta { text: delta } = event.unwrap() {

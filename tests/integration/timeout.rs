@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::support::call::{generate_error, generated, open_error, streamed};
+use crate::support::registry::scripted_fake;
 use futures::StreamExt as _;
 use majordomo::health::{FakeClock, HealthConfig, HealthTracker};
 use majordomo::lanes::{LaneLayer, LaneRegistry};
@@ -31,8 +32,7 @@ fn stream_deadlines() -> Deadlines {
 
 #[tokio::test(start_paused = true)]
 async fn generate_is_cut_at_its_deadline_with_a_transient_timeout() {
-    let fake = FakeProvider::new("fake");
-    fake.push("m", Outcome::hang());
+    let fake = scripted_fake(Outcome::hang());
     fake.push(
         "m",
         Outcome::delay(29 * SECOND, Outcome::text("just in time")),
@@ -59,8 +59,7 @@ async fn generate_is_cut_at_its_deadline_with_a_transient_timeout() {
 
 #[tokio::test(start_paused = true)]
 async fn errors_from_the_model_pass_through_unchanged_but_attributed() {
-    let fake = FakeProvider::new("fake");
-    fake.push("m", Outcome::error(Error::rate_limited(Some(7 * SECOND))));
+    let fake = scripted_fake(Outcome::error(Error::rate_limited(Some(7 * SECOND))));
     let model = timed(&fake, Deadlines::new());
     let err = generate_error(&model, Request::new().user("hi").run_id("run-1")).await;
     assert_eq!(err.class(), ErrorClass::Transient);
@@ -74,14 +73,10 @@ async fn errors_from_the_model_pass_through_unchanged_but_attributed() {
 
 #[tokio::test(start_paused = true)]
 async fn a_stream_that_never_sends_its_first_event_times_out() {
-    let fake = FakeProvider::new("fake");
-    fake.push(
-        "m",
-        Outcome::stream_steps([
-            StreamStep::Delay(45 * SECOND),
-            StreamStep::Event(StreamEvent::text("late")),
-        ]),
-    );
+    let fake = scripted_fake(Outcome::stream_steps([
+        StreamStep::Delay(45 * SECOND),
+        StreamStep::Event(StreamEvent::text("late")),
+    ]));
     let model = timed(&fake, stream_deadlines());
     let start = Instant::now();
     let mut stream = model
@@ -132,17 +127,13 @@ async fn time_spent_opening_a_stream_counts_towards_its_first_event() {
 
 #[tokio::test(start_paused = true)]
 async fn a_stream_that_goes_quiet_is_cut_by_the_idle_deadline() {
-    let fake = FakeProvider::new("fake");
-    fake.push(
-        "m",
-        Outcome::stream_steps([
-            StreamStep::Event(StreamEvent::text("one")),
-            StreamStep::Delay(5 * SECOND),
-            StreamStep::Event(StreamEvent::text("two")),
-            StreamStep::Delay(25 * SECOND),
-            StreamStep::Event(StreamEvent::text("three")),
-        ]),
-    );
+    let fake = scripted_fake(Outcome::stream_steps([
+        StreamStep::Event(StreamEvent::text("one")),
+        StreamStep::Delay(5 * SECOND),
+        StreamStep::Event(StreamEvent::text("two")),
+        StreamStep::Delay(25 * SECOND),
+        StreamStep::Event(StreamEvent::text("three")),
+    ]));
     let model = timed(&fake, stream_deadlines());
     let start = Instant::now();
     let items: Vec<_> = model
@@ -185,11 +176,7 @@ async fn a_slow_but_steady_stream_outlives_every_deadline() {
 
 #[tokio::test(start_paused = true)]
 async fn no_deadlines_means_no_timer() {
-    let fake = FakeProvider::new("fake");
-    fake.push(
-        "m",
-        Outcome::delay(3600 * SECOND, Outcome::text("eventually")),
-    );
+    let fake = scripted_fake(Outcome::delay(3600 * SECOND, Outcome::text("eventually")));
     let model = timed(&fake, Deadlines::none());
     assert_eq!(
         generated(&model, Request::new().user("hi")).await.text(),

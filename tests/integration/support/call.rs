@@ -2,7 +2,8 @@
 //! panics with the other outcome. A chain is a `Model` too; pass `&chain`,
 //! `&arc_model` or a `&dyn Model` as it is.
 
-use majordomo::{Error, EventStream, Model, Request, Response};
+use majordomo::{Error, EventStream, Message, Model, Part, Request, Response, Role, ToolCall};
+use serde_json::Value;
 
 /// What `model` answers to `request`, which must succeed.
 pub async fn generated<M: Model + ?Sized>(model: &M, request: Request) -> Response {
@@ -40,4 +41,10 @@ pub async fn open_error<M: Model + ?Sized>(model: &M, request: Request) -> Error
         panic!("the stream opens");
     };
     e
+}
+
+/// An assistant turn that calls tool `name` with `arguments` under `id`.
+pub fn calling(id: &str, name: &str, arguments: Value) -> Message {
+    let call = ToolCall::new(id, name, arguments);
+    Message::new(Role::Assistant, vec![Part::ToolCall(call)])
 }

@@ -85,6 +85,11 @@ pub async fn serve_route_with(route: &str, template: ResponseTemplate) -> MockSe
     server
 }
 
+/// A server answering every `POST {route}` with `tests/fixtures/<fixture>`.
+pub async fn serve_fixture_at(route: &str, fixture: &str) -> MockServer {
+    serve_route_with(route, fixture_answer(fixture)).await
+}
+
 /// A server answering every `POST {route}` with `status`, `body` and `content_type`.
 pub async fn serve_route(
     route: &str,
@@ -137,6 +142,29 @@ pub async fn bodies(server: &MockServer) -> Vec<Value> {
         .iter()
         .map(|r| serde_json::from_slice(&r.body).unwrap())
         .collect()
+}
+
+/// The JSON bodies of the requests `server` received that `keep` keeps.
+pub async fn bodies_where(
+    server: &MockServer,
+    keep: impl Fn(&wiremock::Request) -> bool,
+) -> Vec<Value> {
+    let requests = server.received_requests().await.unwrap();
+    let kept = requests.iter().filter(|r| keep(r));
+    kept.map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect()
+}
+
+/// The keys of JSON object `value`, sorted.
+pub fn sorted_keys(value: &Value) -> Vec<&str> {
+    let mut keys: Vec<&str> = value
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    keys
 }
 
 /// The JSON body of the only request `server` received.

@@ -1,6 +1,6 @@
 //! Helpers for the registry, spec and DSN tests.
 
-use majordomo::providers::fake::FakeProvider;
+use majordomo::providers::fake::{FakeProvider, Outcome};
 use majordomo::{Model as _, Registry, Request, Response};
 
 /// A registry with no environment at all, plus fake providers named
@@ -22,6 +22,14 @@ pub fn with_aliases(aliases: &[(&str, &str)]) -> Registry {
         registry.register_alias(name, spec).unwrap();
     }
     registry
+}
+
+/// A fake provider `fake` whose model `m` answers `outcome` once (then
+/// what is pushed or set next).
+pub fn scripted_fake(outcome: Outcome) -> FakeProvider {
+    let fake = FakeProvider::new("fake");
+    fake.push("m", outcome);
+    fake
 }
 
 /// What `spec` (a target or chain) answers to "hi", which must succeed.

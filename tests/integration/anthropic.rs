@@ -9,7 +9,7 @@ use base64::Engine as _;
 use majordomo::providers::anthropic::{AnthropicConfig, AnthropicProvider};
 use majordomo::{
     Error, ErrorClass, FinishReason, Image, Message, Model, Part, Provider, ReasoningLevel,
-    Registry, Request, Response, Role, StreamEvent, Thinking, Tool, ToolCall, ToolResult, Usage,
+    Request, Response, Role, StreamEvent, Thinking, Tool, ToolCall, ToolResult, Usage,
 };
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
@@ -21,7 +21,7 @@ use crate::support::http::{
     header_of, only_body, serve_fixture_at, serve_route, serve_route_once_then, serve_route_with,
     stream_fold, tool_of,
 };
-use crate::support::registry::ask;
+use crate::support::registry::{ask, registry_with_env};
 
 /// A recognizable key: no error text may ever contain it.
 const KEY: &str = "sk-ant-api03-TESTKEY-do-not-leak-7f3a9c";
@@ -725,12 +725,10 @@ async fn dsn_version_option_and_base_path() {
     )
     .await;
     let port = server.address().port();
-    let registry = Registry::builder()
-        .env_vars([(
-            "LLM_GW",
-            format!("anthropic+http://{KEY}@127.0.0.1:{port}/gateway/anthropic?version=2099-01-01"),
-        )])
-        .build();
+    let registry = registry_with_env([(
+        "LLM_GW",
+        format!("anthropic+http://{KEY}@127.0.0.1:{port}/gateway/anthropic?version=2099-01-01"),
+    )]);
     let reply = ask(&registry, "gw/claude-x").await;
     assert_eq!(reply.provider, "gw");
     let received = server.received_requests().await.unwrap();

@@ -18,6 +18,7 @@ use wiremock::matchers::header;
 
 use crate::support::call::generated;
 use crate::support::http::{fixture_answer, post};
+use crate::support::registry::registry_with_env;
 
 /// A client only the host could have built: it adds `x-host: yes` to every request.
 fn host_client() -> reqwest::Client {
@@ -224,9 +225,7 @@ async fn registry_layers_wrap_the_eager_scan() {
 
 #[test]
 fn azure_dsns_reject_unknown_options() {
-    let registry = Registry::builder()
-        .env_vars([("LLM_AZ", "azure://k@r.openai.azure.com?api_version=x")])
-        .build();
+    let registry = registry_with_env([("LLM_AZ", "azure://k@r.openai.azure.com?api_version=x")]);
     let error = registry.provider("az").unwrap_err();
     assert!(error.to_string().contains("api_version"), "{error}");
 }

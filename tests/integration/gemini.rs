@@ -9,7 +9,7 @@ use std::sync::Arc;
 use majordomo::providers::gemini::{GeminiConfig, GeminiProvider};
 use majordomo::{
     Error, ErrorClass, ErrorKind, FinishReason, Message, Model, Part, Provider, ReasoningLevel,
-    Registry, Request, Role, Thinking, Tool, ToolCall, ToolChoice, ToolResult, Usage,
+    Request, Role, Thinking, Tool, ToolCall, ToolChoice, ToolResult, Usage,
 };
 use serde_json::{Value, json};
 use wiremock::matchers::{header, method};
@@ -20,6 +20,7 @@ use crate::support::http::{
     answer, assert_no_credential, bodies, content_type_of, fixture, fixture_answer, fixture_json,
     post, serve_route_once_then, stream_fold,
 };
+use crate::support::registry::registry_with_env;
 
 /// A recognizable key: no error text may ever contain it.
 const KEY: &str = "AIzaSyTESTKEY-do-not-leak-5c1e9b7a";
@@ -790,9 +791,7 @@ async fn a_dsn_without_a_path_gets_the_default_api_version() {
         .await;
     let port = server.address().port();
     // Without a path, the DSN gets the API version of the default base URL.
-    let registry = Registry::builder()
-        .env_vars([("LLM_G", format!("gemini+http://{KEY}@127.0.0.1:{port}"))])
-        .build();
+    let registry = registry_with_env([("LLM_G", format!("gemini+http://{KEY}@127.0.0.1:{port}"))]);
     let chain = registry.parse("g/gemini-2.5-flash").unwrap();
     generated(&chain, Request::new().user("hi")).await;
     assert_eq!(requests(&server).await.len(), 1);

@@ -18,6 +18,7 @@ use majordomo::{ErrorClass, Model, Registry, Request, Target};
 
 use crate::support::call::{generate_error, generated, open_error, streamed};
 use crate::support::http::{PacedServer, Step, assert_no_credential};
+use crate::support::registry::registry_with_env;
 
 /// The credential every DSN here carries; it must never show up in an error.
 pub const KEY: &str = "sk-hostile-0123456789abcdef";
@@ -548,12 +549,10 @@ async fn keep_alives_do_not_hold_a_registry_stream_open_past_its_timeout() {
     for p in PROTOCOLS {
         let slow = PacedServer::start(keep_alive_forever(p, "")).await;
         let good = PacedServer::start(paced_stream(p, good_stream(p))).await;
-        let registry = Registry::builder()
-            .env_vars([
-                ("LLM_SLOW", dsn(p, slow.addr, "?timeout=2s")),
-                ("LLM_GOOD", dsn(p, good.addr, "")),
-            ])
-            .build();
+        let registry = registry_with_env([
+            ("LLM_SLOW", dsn(p, slow.addr, "?timeout=2s")),
+            ("LLM_GOOD", dsn(p, good.addr, "")),
+        ]);
         let start = tokio::time::Instant::now();
         let model = registry.provider("slow").unwrap().model("m").unwrap();
         let err = stream_error(&*model).await;
@@ -574,9 +573,8 @@ async fn keep_alives_do_not_hold_a_registry_stream_open_past_its_timeout() {
 async fn a_stream_that_goes_quiet_after_its_first_event_is_cut_by_idle_timeout() {
     for p in PROTOCOLS {
         let server = PacedServer::start(keep_alive_forever(p, first_event(p))).await;
-        let registry = Registry::builder()
-            .env_vars([("LLM_X", dsn(p, server.addr, "?timeout=2s&idle_timeout=5s"))])
-            .build();
+        let registry =
+            registry_with_env([("LLM_X", dsn(p, server.addr, "?timeout=2s&idle_timeout=5s"))]);
         let model = registry.provider("x").unwrap().model("m").unwrap();
         let start = tokio::time::Instant::now();
         let mut stream = model.stream(hi()).await.unwrap();

@@ -5,16 +5,17 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use majordomo::{ErrorClass, ErrorKind, Model, Registry, Request};
+use majordomo::{ErrorClass, ErrorKind, Model, Request};
 
 use crate::support::call::{generate_error, open_error};
 use crate::support::http::{PacedServer, Step, head, stall_before_headers, write};
+use crate::support::registry::registry_with_env;
 
 /// Model `m` of an OpenAI-compatible server at `addr`, with DSN option
 /// `timeout`.
 fn openai_at(addr: SocketAddr, timeout: &str) -> Arc<dyn Model> {
     let dsn = format!("openai+http://k@{addr}/v1?timeout={timeout}");
-    let registry = Registry::builder().env_vars([("LLM_X", dsn)]).build();
+    let registry = registry_with_env([("LLM_X", dsn)]);
     registry.provider("x").unwrap().model("m").unwrap()
 }
 

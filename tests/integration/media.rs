@@ -7,13 +7,14 @@
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use majordomo::{Error, ErrorClass, ErrorKind, Image, Registry, Request};
+use majordomo::{Error, ErrorClass, ErrorKind, Image, Request};
 use serde_json::Value;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::support::call::{generate_error, generated};
 use crate::support::http::{PacedServer, Step, answer, bodies_where, post, serve_route_with};
+use crate::support::registry::registry_with_env;
 
 /// A 1×1 PNG's first bytes (signature and IHDR): enough to be recognised.
 const PNG: &[u8] =
@@ -51,11 +52,7 @@ async fn serve_image(server: &MockServer, template: ResponseTemplate, times: u64
 /// `LLM_LOCAL=ollama://<server><options>` and the chain for `spec`.
 fn chain(server: &MockServer, options: &str, spec: &str) -> majordomo::Chain {
     let dsn = format!("ollama://{}{options}", server.address());
-    Registry::builder()
-        .env_vars([("LLM_LOCAL", dsn)])
-        .build()
-        .parse(spec)
-        .unwrap()
+    registry_with_env([("LLM_LOCAL", dsn)]).parse(spec).unwrap()
 }
 
 fn ask(url: impl Into<String>) -> Request {
@@ -150,9 +147,7 @@ async fn a_failover_to_another_provider_reuses_the_fetch() {
     post("/api/chat").respond_with(reply()).mount(&server).await;
     serve_image(&server, png(), 1).await;
     let dsn = format!("ollama://{}", server.address());
-    let chain = Registry::builder()
-        .env_vars([("LLM_FIRST", dsn.clone()), ("LLM_SECOND", dsn)])
-        .build()
+    let chain = registry_with_env([("LLM_FIRST", dsn.clone()), ("LLM_SECOND", dsn)])
         .parse("first/llava, second/llava")
         .unwrap();
     let response = generated(&chain, ask(format!("{}/img.png", server.uri()))).await;

@@ -22,7 +22,7 @@ use crate::support::http::{
     PacedServer, Step, events, fixture, fixture_answer, fixture_json, head, only_body, post,
     serve_route, serve_route_with, sorted_keys, stream_fold, tool_of, write, written_then_close,
 };
-use crate::support::registry::ask;
+use crate::support::registry::{ask, registry_with_env};
 
 const NAME: &str = "ol";
 const MODEL: &str = "llama3.2";
@@ -780,9 +780,7 @@ fn models_declare_streaming_by_default() {
 async fn an_llm_dsn_reaches_the_server_over_plain_http() {
     let server = serve_fixture("chat_response.json").await;
     let port = server.address().port();
-    let registry = Registry::builder()
-        .env_vars([("LLM_LOCAL", format!("ollama://127.0.0.1:{port}"))])
-        .build();
+    let registry = registry_with_env([("LLM_LOCAL", format!("ollama://127.0.0.1:{port}"))]);
     let chain = registry.parse("local/llama3.2").unwrap();
     let response = generated(&chain, Request::new().user("hi")).await;
     assert_eq!(response.text(), "Hello! How are you today?");
@@ -791,9 +789,8 @@ async fn an_llm_dsn_reaches_the_server_over_plain_http() {
 
     let server = serve_fixture("chat_stream.ndjson").await;
     let port = server.address().port();
-    let registry = Registry::builder()
-        .env_vars([("LLM_LOCAL", format!("ollama://tok-{KEY}@127.0.0.1:{port}"))])
-        .build();
+    let registry =
+        registry_with_env([("LLM_LOCAL", format!("ollama://tok-{KEY}@127.0.0.1:{port}"))]);
     let chain = registry.parse("local/llama3.2").unwrap();
     let response = stream_fold(&chain, Request::new().user("hi"))
         .await

@@ -13,8 +13,8 @@ use majordomo::providers::openai::{
 };
 use majordomo::{
     Dsn, Error, ErrorClass, ErrorKind, FinishReason, Image, Message, Model, Part, Provider,
-    ReasoningLevel, Registry, Request, Response, ResponseFormat, Role, StreamEvent, Thinking, Tool,
-    ToolCall, ToolChoice, ToolResult, Usage,
+    ReasoningLevel, Request, Response, ResponseFormat, Role, StreamEvent, Thinking, Tool, ToolCall,
+    ToolChoice, ToolResult, Usage,
 };
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
@@ -25,7 +25,7 @@ use crate::support::http::{
     answer, assert_no_credential, events, fixture_answer, fixture_json, fixture_text, header_of,
     only_body, post, serve_fixture_at, serve_route, serve_route_with, stream_fold, tool_of,
 };
-use crate::support::registry::ask;
+use crate::support::registry::{ask, registry_with_env};
 
 /// A recognizable key: no error text may ever contain it.
 const KEY: &str = "sk-proj-TESTKEY-do-not-leak-4b7e21";
@@ -1076,12 +1076,10 @@ fn loopback(uri: &str) -> String {
 #[tokio::test]
 async fn foreman_sends_its_bearer_token_and_waits_long() {
     let server = serve_fixture_at("/v1/chat/completions", "openai/chat_response_basic.json").await;
-    let registry = Registry::builder()
-        .env_vars([(
-            "LLM_F",
-            format!("foreman+http://tok@{}", loopback(&server.uri())),
-        )])
-        .build();
+    let registry = registry_with_env([(
+        "LLM_F",
+        format!("foreman+http://tok@{}", loopback(&server.uri())),
+    )]);
     let reply = ask(&registry, "f/qwen2.5:72b").await;
     assert_eq!(reply.provider, "f");
     let request = only_request(&server).await;

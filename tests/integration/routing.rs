@@ -17,7 +17,7 @@ use majordomo::{
 
 use crate::support::call::{generate_error, generated};
 use crate::support::chain::Recorder;
-use crate::support::registry::{test_registry, with_aliases};
+use crate::support::registry::{fake_registry, test_registry, with_aliases};
 
 // ===== grammar =====
 
@@ -212,18 +212,11 @@ impl Routed {
     fn new(config: ChainConfig) -> Self {
         let clock = FakeClock::new();
         let recorder = Recorder::default();
-        let registry = Registry::builder()
-            .without_env()
-            .clock(clock.clone())
-            .health_config(
-                HealthConfig::default()
-                    .failure_threshold(2)
-                    .base_cooldown(Duration::from_secs(30)),
-            )
-            .chain_config(recorder.install(config.routing_seed(17)))
-            .build();
-        let fake = FakeProvider::new("fake");
-        registry.register_provider(fake.clone());
+        let health = HealthConfig::default()
+            .failure_threshold(2)
+            .base_cooldown(Duration::from_secs(30));
+        let chain = recorder.install(config.routing_seed(17));
+        let (registry, fake) = fake_registry(&clock, health, chain);
         Routed {
             registry,
             fake,

@@ -20,6 +20,7 @@ use tokio::net::TcpListener;
 use crate::support::call::{generate_error, generated, opened, streamed};
 use crate::support::chain::Recorder;
 use crate::support::http::{answer, post, serve_fixture_at};
+use crate::support::registry::fake_registry;
 
 fn hi() -> Request {
     Request::new().user("hi")
@@ -366,29 +367,27 @@ async fn error_of(dsn: String) -> Error {
 
 /// A registry over a fake whose target `a` is benched once and then probed.
 fn benched_rig(clock: &FakeClock) -> (Registry, FakeProvider) {
-    let fake = FakeProvider::new("fake");
-    let registry = Registry::builder()
-        .without_env()
-        .clock(clock.clone())
-        .health_config(
-            HealthConfig::default()
-                .failure_threshold(1)
-                .base_cooldown(Duration::from_secs(30)),
-        )
-        .chain_config(ChainConfig::default().transient_retries(0))
-        .build();
-    registry.register_provider(fake.clone());
-    (registry, fake)
+    let health = HealthConfig::default()
+        .failure_threshold(1)
+        .base_cooldown(Duration::from_secs(30));
+    fake_registry(clock, health, ChainConfig::default().transient_retries(0))
+}
+
+/// [`benched_rig`] after a call to chain `fake/a,fake/b` in which `a`
+/// failed (and was benched) and `b` answered.
+async fn a_benched(clock: &FakeClock) -> (Registry, FakeProvider, majordomo::Chain) {
+    let (registry, fake) = benched_rig(clock);
+    let chain = registry.parse("fake/a,fake/b").unwrap();
+    fake.push("a", Outcome::status(503))
+        .set_default("b", Outcome::text("from b"));
+    generated(&chain, hi()).await;
+    (registry, fake, chain)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn ten_concurrent_calls_after_a_cooldown_make_exactly_one_probe() {
     let clock = FakeClock::new();
-    let (registry, fake) = benched_rig(&clock);
-    let chain = registry.parse("fake/a,fake/b").unwrap();
-    fake.push("a", Outcome::status(503))
-        .set_default("b", Outcome::text("from b"));
-    generated(&chain, hi()).await;
+    let (registry, fake, chain) = a_benched(&clock).await;
     let a = Target::new("fake", "a").unwrap();
     assert!(registry.health().is_benched(&a).await);
     clock.advance(Duration::from_secs(31));
@@ -448,11 +447,7 @@ async fn a_failed_probe_rebenches_with_the_next_cooldown() {
 #[tokio::test(start_paused = true)]
 async fn a_cancelled_probe_frees_the_slot() {
     let clock = FakeClock::new();
-    let (registry, fake) = benched_rig(&clock);
-    let chain = registry.parse("fake/a,fake/b").unwrap();
-    fake.push("a", Outcome::status(503))
-        .set_default("b", Outcome::text("from b"));
-    generated(&chain, hi()).await;
+    let (registry, fake, chain) = a_benched(&clock).await;
     clock.advance(Duration::from_secs(31));
 
     fake.push("a", Outcome::hang());

@@ -11,12 +11,10 @@ use majordomo::{
 };
 use serde_json::json;
 
-use crate::support::registry::scripted_fake;
+use crate::support::registry::{registry_with_env, scripted_fake};
 
 fn registry_with(fake: &FakeProvider) -> Registry {
-    let registry = Registry::builder()
-        .env_vars(std::iter::empty::<(String, String)>())
-        .build();
+    let registry = registry_with_env(std::iter::empty::<(String, String)>());
     registry.register_provider(fake.clone());
     registry
 }

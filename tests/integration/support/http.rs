@@ -157,12 +157,8 @@ pub async fn bodies_where(
 
 /// The keys of JSON object `value`, sorted.
 pub fn sorted_keys(value: &Value) -> Vec<&str> {
-    let mut keys: Vec<&str> = value
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
+    let object = value.as_object().unwrap();
+    let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
     keys.sort_unstable();
     keys
 }

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer};
 
-use crate::support::call::{calling, generated};
+use crate::support::call::generated;
 use crate::support::http::{
     answer, assert_no_credential, bodies, bodies_where, events, fixture_answer, fixture_json,
     header_of, only_body, serve_fixture_at, serve_route, serve_route_once_then, serve_route_with,
@@ -871,30 +871,6 @@ async fn server_tool_blocks_are_not_tool_calls_streamed_or_not() {
     .await
     .unwrap();
     assert_eq!(streamed_answer, without_raw(generated));
-}
-
-#[tokio::test]
-async fn a_history_from_another_provider_with_repeated_call_ids_is_accepted() {
-    // Ollama numbers its calls `call_0`, `call_1`, … afresh in every answer.
-    let server = serve_fixture("messages_response_text.json").await;
-    let model = model_at(config(&server.uri()), MODEL);
-    let answer = |city: &str| calling("call_0", "get_weather", json!({"location": city}));
-    let request = Request::new()
-        .user("weather in SF?")
-        .message(answer("SF"))
-        .tool_results([ToolResult::ok("call_0", "sunny").with_name("get_weather")])
-        .user("and in LA?")
-        .message(answer("LA"))
-        .tool_results([ToolResult::ok("call_0", "cloudy")])
-        .tool(weather_tool());
-    generated(&model, request).await;
-    let body = only_body(&server).await;
-    let messages = &body["messages"];
-    assert_eq!(messages[1]["content"][0]["id"], "call_0");
-    assert_eq!(messages[2]["content"][0]["tool_use_id"], "call_0");
-    assert_eq!(messages[3]["content"][0]["id"], "call_0_2");
-    assert_eq!(messages[4]["content"][0]["tool_use_id"], "call_0_2");
-    assert_eq!(messages[4]["content"][0]["content"], "cloudy");
 }
 
 #[tokio::test]

@@ -376,35 +376,6 @@ async fn thought_signatures_go_back_on_their_part_and_foreign_thinking_is_droppe
 }
 
 #[tokio::test]
-async fn repeated_call_ids_take_the_name_of_the_latest_call() {
-    // Gemini 2.5 issues no call ids, so every answer's first call is `call_0`
-    // (other providers repeat ids too): a result answers the latest call.
-    let server = serve_fixture("generate_response_text.json").await;
-    let model = model_at(config(&server.uri()), MODEL);
-    let turn = |name: &str| calling("call_0", name, json!({}));
-    let request = Request::new()
-        .user("weather, then a taxi")
-        .message(turn("get_weather"))
-        .tool_results([ToolResult::ok("call_0", "sunny")])
-        .message(turn("book_taxi"))
-        .tool_results([ToolResult::ok("call_0", "booked")]);
-    generated(&model, request).await;
-    let contents = bodies(&server).await[0]["contents"].clone();
-    assert_eq!(
-        contents[2]["parts"],
-        json!([{"functionResponse": {"name": "get_weather", "response": {"output": "sunny"}}}])
-    );
-    assert_eq!(
-        contents[4]["parts"],
-        json!([{"functionResponse": {"name": "book_taxi", "response": {"output": "booked"}}}])
-    );
-    assert!(
-        contents[1]["parts"][0]["functionCall"].get("id").is_none(),
-        "no ids for Gemini 2.5"
-    );
-}
-
-#[tokio::test]
 async fn schemas_go_without_dialect_markers() {
     let server = serve_fixture("generate_response_json_schema.json").await;
     let model = model_at(config(&server.uri()), MODEL);

@@ -497,28 +497,6 @@ async fn calls_without_ids_get_ids_unique_across_the_conversation() {
 }
 
 #[tokio::test]
-async fn a_foreign_call_0_repeated_in_every_turn_names_each_result_right() {
-    let server = serve_fixture("chat_response_after_tool_result.json").await;
-    let call = |name: &str| calling("call_0", name, json!({}));
-    let request = Request::new()
-        .user("weather, then time")
-        .message(call("get_weather"))
-        .tool_results([ToolResult::ok("call_0", "11 degrees")])
-        .message(call("get_time"))
-        .tool_results([ToolResult::ok("call_0", "noon")]);
-    model_at(&server.uri(), MODEL)
-        .generate(request)
-        .await
-        .unwrap();
-    let body = only_body(&server).await;
-    let sent = body["messages"].as_array().unwrap();
-    assert_eq!(sent.len(), 5, "{sent:#?}");
-    assert_eq!(sent[2]["tool_name"], json!("get_weather"));
-    assert_eq!(sent[4]["tool_name"], json!("get_time"));
-    assert_eq!(sent[4]["tool_call_id"], json!("call_0"));
-}
-
-#[tokio::test]
 async fn cached_prompt_tokens_are_reported() {
     let body = json!({"model": MODEL, "message": {"role": "assistant", "content": "hi"},
         "done": true, "done_reason": "stop",

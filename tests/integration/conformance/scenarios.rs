@@ -8,7 +8,7 @@ use futures::StreamExt as _;
 use majordomo::providers::http::HttpSettings;
 use majordomo::{
     Error, ErrorClass, ErrorKind, FinishReason, Image, Model, Part, ReasoningLevel, Registry,
-    Request, Response, StreamEvent, Tool,
+    Request, Response, StreamEvent, Tool, ToolResult,
 };
 use serde_json::{Value, json};
 use wiremock::MockServer;
@@ -16,7 +16,7 @@ use wiremock::MockServer;
 use super::{
     Answer, CutServer, KEY, NAME, Protocol, Signal, assert_golden, ok, only_request, serve,
 };
-use crate::support::call::{generate_error, generated, streamed as streamed_reply};
+use crate::support::call::{calling, generate_error, generated, streamed as streamed_reply};
 use crate::support::http::{
     self, PacedServer, assert_no_credential, first_event_then_stall, refused_url, stream_fold,
 };
@@ -275,6 +275,25 @@ pub async fn json_schema(p: &Protocol) {
     assert_eq!(reply.finish_reason, FinishReason::Stop, "{}", p.name);
     let body = check_request(p, &only_request(&server).await, false);
     assert_golden(p, "golden_schema.json", &body);
+}
+
+/// A history from a provider that numbers its calls afresh in every answer
+/// (Ollama, Gemini 2.5): two calls `call_0`, each answered. What we send
+/// (`golden_repeated_ids.json`) must pair each result with its own call:
+/// ids made unique where the wire has ids, names where it pairs by name.
+pub async fn repeated_call_ids(p: &Protocol) {
+    let server = serve_fixture(p, p.plain.fixture).await;
+    let request = Request::new()
+        .user("Weather in SF?")
+        .message(calling("call_0", "get_weather", json!({"location": "SF"})))
+        .tool_results([ToolResult::ok("call_0", "sunny").with_name("get_weather")])
+        .user("And a taxi?")
+        .message(calling("call_0", "book_taxi", json!({"time": "10 AM"})))
+        .tool_results([ToolResult::ok("call_0", "booked")])
+        .tool(weather_tool());
+    generated(&p.model(&server), request).await;
+    let body = check_request(p, &only_request(&server).await, false);
+    assert_golden(p, "golden_repeated_ids.json", &body);
 }
 
 pub async fn documented_requests(p: &Protocol) {

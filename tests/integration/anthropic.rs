@@ -206,47 +206,6 @@ async fn tool_call_round_trip_matches_the_recorded_requests() {
 }
 
 #[tokio::test]
-async fn tool_choice_and_error_results_map_to_the_wire() {
-    let server = serve_fixture("messages_response_text.json").await;
-    let model = model_at(config(&server.uri()), MODEL);
-    let request = Request::new()
-        .user("weather?")
-        .message(Message::new(
-            Role::Assistant,
-            vec![
-                Part::text("Let me check."),
-                Part::ToolCall(ToolCall::new(
-                    "toolu_A",
-                    "get_weather",
-                    json!({"location": "SF"}),
-                )),
-            ],
-        ))
-        .tool_results([ToolResult::error("toolu_A", "service down")])
-        .tool(weather_tool())
-        .tool_choice(majordomo::ToolChoice::Tool("get_weather".into()));
-    generated(&model, request).await;
-    let body = only_body(&server).await;
-    assert_eq!(
-        body["tool_choice"],
-        json!({"type": "tool", "name": "get_weather"})
-    );
-    assert_eq!(
-        body["messages"][1]["content"],
-        json!([
-            {"type": "text", "text": "Let me check."},
-            {"type": "tool_use", "id": "toolu_A", "name": "get_weather", "input": {"location": "SF"}}
-        ])
-    );
-    assert_eq!(
-        body["messages"][2],
-        json!({"role": "user", "content": [
-            {"type": "tool_result", "tool_use_id": "toolu_A", "content": "service down", "is_error": true}
-        ]})
-    );
-}
-
-#[tokio::test]
 async fn url_images_are_sent_as_url_sources_and_data_urls_as_base64() {
     let server = serve_fixture("messages_response_text.json").await;
     let model = model_at(config(&server.uri()), MODEL);

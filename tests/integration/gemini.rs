@@ -258,53 +258,6 @@ async fn a_tool_call_round_trip() {
 }
 
 #[tokio::test]
-async fn tool_results_are_always_objects_and_choices_map_to_modes() {
-    let server = serve_fixture("generate_response_text.json").await;
-    let model = model_at(config(&server.uri()), MODEL);
-    let calls = Message::new(
-        Role::Assistant,
-        vec![
-            Part::ToolCall(ToolCall::new("a", "count", json!({}))),
-            Part::ToolCall(ToolCall::new("b", "fetch", json!({"url": "x"}))),
-        ],
-    );
-    let base = Request::new()
-        .user("go")
-        .message(calls)
-        .tool_results([
-            ToolResult::ok("a", "42"),
-            ToolResult::error("b", "timed out").with_name("fetch"),
-            ToolResult::ok("zzz", "orphan"),
-        ])
-        .tool(Tool::new("count", "", json!({"type": "object"})))
-        .tool(Tool::new("fetch", "Fetches", Value::Null));
-    for choice in [ToolChoice::Auto, ToolChoice::Required, ToolChoice::None] {
-        generated(&model, base.clone().tool_choice(choice)).await;
-    }
-    let bodies = bodies(&server).await;
-    let modes: Vec<&Value> = bodies
-        .iter()
-        .map(|b| &b["toolConfig"]["functionCallingConfig"]["mode"])
-        .collect();
-    assert_eq!(modes, [&json!("AUTO"), &json!("ANY"), &json!("NONE")]);
-    assert_eq!(
-        bodies[0]["tools"][0]["functionDeclarations"],
-        json!([
-            {"name": "count", "parametersJsonSchema": {"type": "object"}},
-            {"name": "fetch", "description": "Fetches"},
-        ])
-    );
-    assert_eq!(
-        bodies[0]["contents"][2]["parts"],
-        json!([
-            {"functionResponse": {"name": "count", "response": {"output": 42}}},
-            {"functionResponse": {"name": "fetch", "response": {"error": "timed out"}}},
-            {"text": "Tool call zzz returned: orphan"},
-        ])
-    );
-}
-
-#[tokio::test]
 async fn thought_signatures_go_back_on_their_part_and_foreign_thinking_is_dropped() {
     const GEMINI3: &str = "gemini-3-pro-preview";
     let server = MockServer::start().await;

@@ -404,56 +404,6 @@ async fn a_response_without_model_or_counts() {
 }
 
 #[tokio::test]
-async fn tool_choice_narrows_the_tools_offered() {
-    let time_tool = Tool::new(
-        "get_time",
-        "The time in a zone",
-        json!({"type": "object", "properties": {"tz": {"type": "string"}}}),
-    );
-    let offered = |choice: ToolChoice| {
-        let time_tool = time_tool.clone();
-        async move {
-            let server = serve_fixture("chat_response.json").await;
-            model_at(&server.uri(), MODEL)
-                .generate(
-                    Request::new()
-                        .user("hi")
-                        .tool(weather_tool())
-                        .tool(time_tool)
-                        .tool_choice(choice),
-                )
-                .await
-                .unwrap();
-            let body = only_body(&server).await;
-            body.get("tools").map_or_else(Vec::new, |tools| {
-                tools
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|t| t["function"]["name"].as_str().unwrap().to_owned())
-                    .collect::<Vec<_>>()
-            })
-        }
-    };
-    // Ollama has no tool choice: "none" must not let the model call a tool.
-    assert!(offered(ToolChoice::None).await.is_empty());
-    assert_eq!(
-        offered(ToolChoice::Tool("get_time".into())).await,
-        ["get_time"]
-    );
-    assert_eq!(offered(ToolChoice::Auto).await, ["get_weather", "get_time"]);
-    assert_eq!(
-        offered(ToolChoice::Required).await,
-        ["get_weather", "get_time"]
-    );
-    // An unknown name narrows nothing.
-    assert_eq!(
-        offered(ToolChoice::Tool("nope".into())).await,
-        ["get_weather", "get_time"]
-    );
-}
-
-#[tokio::test]
 async fn calls_without_ids_get_ids_unique_across_the_conversation() {
     // An older server: no ids, and the same first call in every turn.
     let model = {

@@ -14,7 +14,7 @@ use majordomo::providers::openai::{
 use majordomo::{
     Dsn, Error, ErrorClass, ErrorKind, FinishReason, Image, Message, Model, Part, Provider,
     ReasoningLevel, Request, Response, ResponseFormat, Role, StreamEvent, Thinking, Tool, ToolCall,
-    ToolChoice, ToolResult, Usage,
+    ToolResult, Usage,
 };
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
@@ -293,28 +293,6 @@ async fn a_tool_call_round_trip_sends_calls_and_results() {
         fixture_json("openai/chat_request_tools.json")["tools"]
     );
     assert_eq!(body["tool_choice"], "auto");
-}
-
-#[tokio::test]
-async fn tool_choice_is_sent_only_with_tools() {
-    let with = |choice: ToolChoice| {
-        Request::new()
-            .user("hi")
-            .tool(weather_tool())
-            .tool_choice(choice)
-    };
-    assert_eq!(body_of(with(ToolChoice::None)).await["tool_choice"], "none");
-    assert_eq!(
-        body_of(with(ToolChoice::Required)).await["tool_choice"],
-        "required"
-    );
-    assert_eq!(
-        body_of(with(ToolChoice::Tool("get_current_weather".into()))).await["tool_choice"],
-        json!({"type": "function", "function": {"name": "get_current_weather"}})
-    );
-    let without = body_of(Request::new().user("hi").tool_choice(ToolChoice::Required)).await;
-    assert!(without.get("tool_choice").is_none(), "{without}");
-    assert!(without.get("tools").is_none(), "{without}");
 }
 
 #[tokio::test]

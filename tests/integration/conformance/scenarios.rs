@@ -7,8 +7,8 @@ use base64::Engine as _;
 use futures::StreamExt as _;
 use majordomo::providers::http::HttpSettings;
 use majordomo::{
-    Error, ErrorClass, ErrorKind, FinishReason, Image, Model, Part, ReasoningLevel, Registry,
-    Request, Response, StreamEvent, Tool, ToolResult,
+    Error, ErrorClass, ErrorKind, FinishReason, Image, Message, Model, Part, ReasoningLevel,
+    Registry, Request, Response, StreamEvent, Tool, ToolCall, ToolChoice, ToolResult,
 };
 use serde_json::{Value, json};
 use wiremock::MockServer;
@@ -294,6 +294,64 @@ pub async fn repeated_call_ids(p: &Protocol) {
     generated(&p.model(&server), request).await;
     let body = check_request(p, &only_request(&server).await, false);
     assert_golden(p, "golden_repeated_ids.json", &body);
+}
+
+/// Every tool choice with two tools offered (one with no description and no
+/// schema), one without tools, and tool results of each kind after an
+/// assistant turn of text and two calls: a JSON result, an error, and one
+/// answering no call. What each wire makes of them is
+/// `golden_tool_choice.json`, keyed by case.
+pub async fn tool_choices_and_results(p: &Protocol) {
+    let server = serve_fixture(p, p.plain.fixture).await;
+    let model = p.model(&server);
+    let turn = Message::new(
+        majordomo::Role::Assistant,
+        vec![
+            Part::text("Let me check."),
+            Part::ToolCall(ToolCall::new(
+                "a",
+                "get_current_weather",
+                json!({"location": "SF"}),
+            )),
+            Part::ToolCall(ToolCall::new("b", "get_time", json!({}))),
+        ],
+    );
+    let history = Request::new()
+        .user("Weather and time in SF?")
+        .message(turn)
+        .tool_results([
+            ToolResult::ok("a", "42"),
+            ToolResult::error("b", "timed out").with_name("get_time"),
+            ToolResult::ok("zzz", "orphan"),
+        ]);
+    let cases = [
+        ("auto", ToolChoice::Auto),
+        ("required", ToolChoice::Required),
+        ("none", ToolChoice::None),
+        ("one tool", ToolChoice::Tool("get_time".into())),
+        ("an unknown tool", ToolChoice::Tool("nope".into())),
+    ];
+    for (_, choice) in &cases {
+        let request =
+            history
+                .clone()
+                .tool(weather_tool())
+                .tool(Tool::new("get_time", "", Value::Null));
+        generated(&model, request.tool_choice(choice.clone())).await;
+    }
+    let without_tools = Request::new().user("hi").tool_choice(ToolChoice::Required);
+    generated(&model, without_tools).await;
+    let requests = server.received_requests().await.unwrap();
+    let names = cases
+        .iter()
+        .map(|(name, _)| *name)
+        .chain(["required without tools"]);
+    let sent: serde_json::Map<String, Value> = names
+        .zip(&requests)
+        .map(|(name, request)| (name.to_owned(), check_request(p, request, false)))
+        .collect();
+    assert_eq!(sent.len(), cases.len() + 1, "{}", p.name);
+    assert_golden(p, "golden_tool_choice.json", &Value::Object(sent));
 }
 
 pub async fn documented_requests(p: &Protocol) {

@@ -831,38 +831,3 @@ async fn server_tool_blocks_are_not_tool_calls_streamed_or_not() {
     .unwrap();
     assert_eq!(streamed_answer, without_raw(generated));
 }
-
-#[tokio::test]
-async fn a_json_schema_is_made_strict_for_the_api() {
-    let server = serve_fixture("messages_response_structured_output.json").await;
-    let model = model_at(config(&server.uri()), "claude-sonnet-4-5");
-    let schema = json!({
-        "type": "object",
-        "properties": {
-            "total": {"type": "number", "minimum": 0},
-            "items": {"type": "array", "items": {"type": "object", "properties": {"name": {"type": "string"}}}}
-        },
-        "required": ["total"]
-    });
-    generated(
-        &model,
-        Request::new().user("Extract.").json_schema("order", schema),
-    )
-    .await;
-    let body = only_body(&server).await;
-    assert_eq!(
-        body["output_config"],
-        json!({"format": {"type": "json_schema", "schema": {
-            "type": "object",
-            "properties": {
-                "total": {"type": "number", "description": "{minimum: 0}"},
-                "items": {"type": "array", "items": {
-                    "type": "object", "properties": {"name": {"type": "string"}},
-                    "additionalProperties": false
-                }}
-            },
-            "additionalProperties": false,
-            "required": ["total"]
-        }}})
-    );
-}

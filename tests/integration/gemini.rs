@@ -329,62 +329,6 @@ async fn thought_signatures_go_back_on_their_part_and_foreign_thinking_is_droppe
 }
 
 #[tokio::test]
-async fn schemas_go_without_dialect_markers() {
-    let server = serve_fixture("generate_response_json_schema.json").await;
-    let model = model_at(config(&server.uri()), MODEL);
-    let with_dialect = |inner: Value| {
-        json!({
-            "$schema": "https://json-schema.org/draft/2020-12/schema",
-            "title": "Args",
-            "type": "object",
-            "properties": {
-                "$schema": {"type": "string"},
-                "when": {"$schema": "http://json-schema.org/draft-07/schema#", "type": "string"},
-                "inner": inner
-            },
-            "$defs": {"D": {"$schema": "x", "type": "integer"}},
-            "required": ["$schema"],
-            "additionalProperties": false
-        })
-    };
-    let stripped = |inner: Value| {
-        json!({
-            "title": "Args",
-            "type": "object",
-            "properties": {
-                "$schema": {"type": "string"},
-                "when": {"type": "string"},
-                "inner": inner
-            },
-            "$defs": {"D": {"type": "integer"}},
-            "required": ["$schema"],
-            "additionalProperties": false
-        })
-    };
-    let inner = json!({"anyOf": [{"$schema": "x", "type": "null"}, {"type": "string", "enum": ["$schema"]}]});
-    let inner_stripped =
-        json!({"anyOf": [{"type": "null"}, {"type": "string", "enum": ["$schema"]}]});
-    model
-        .generate(
-            Request::new()
-                .user("hi")
-                .tool(Tool::new("t", "T", with_dialect(inner.clone())))
-                .json_schema("out", with_dialect(inner)),
-        )
-        .await
-        .unwrap();
-    let body = &bodies(&server).await[0];
-    assert_eq!(
-        body["tools"][0]["functionDeclarations"][0]["parametersJsonSchema"],
-        stripped(inner_stripped.clone())
-    );
-    assert_eq!(
-        body["generationConfig"]["responseJsonSchema"],
-        stripped(inner_stripped)
-    );
-}
-
-#[tokio::test]
 async fn a_reasoning_level_sets_the_thinking_config() {
     let server = serve_fixture("generate_response_thinking.json").await;
     let model = model_at(config(&server.uri()), MODEL);
@@ -550,47 +494,6 @@ async fn models_declare_streaming_by_default() {
 
 fn config_default() -> GeminiConfig {
     GeminiConfig::default().api_key(KEY)
-}
-
-#[tokio::test]
-async fn a_json_schema_request() {
-    let server = serve_fixture("generate_response_json_schema.json").await;
-    let model = model_at(config(&server.uri()), MODEL);
-    let schema = json!({
-        "type": "array",
-        "items": {
-            "type": "object",
-            "properties": {"recipe_name": {"type": "string"}},
-            "required": ["recipe_name"]
-        }
-    });
-    let response = generated(
-        &model,
-        Request::new()
-            .user("List a few popular cookie recipes.")
-            .json_schema("recipes", schema.clone()),
-    )
-    .await;
-    let body = &bodies(&server).await[0];
-    assert_eq!(
-        body["generationConfig"],
-        json!({"responseMimeType": "application/json", "responseJsonSchema": schema})
-    );
-    let recipes: Value = serde_json::from_str(&response.text()).unwrap();
-    assert_eq!(recipes[0]["recipe_name"], "Chocolate Chip Cookies");
-    assert_eq!(recipes.as_array().unwrap().len(), 5);
-
-    generated(
-        &model,
-        Request::new()
-            .user("JSON please")
-            .response_format(majordomo::ResponseFormat::Json),
-    )
-    .await;
-    assert_eq!(
-        bodies(&server).await[1]["generationConfig"],
-        json!({"responseMimeType": "application/json"})
-    );
 }
 
 #[tokio::test]

@@ -379,21 +379,6 @@ async fn reasoning_levels_become_think_and_thinking_comes_back() {
 }
 
 #[tokio::test]
-async fn json_output_sets_format_json() {
-    // The documented schema request is checked in `conformance`.
-    let server = serve_fixture("chat_response_format_json_schema.json").await;
-    model_at(&server.uri(), "llama3.1")
-        .generate(
-            Request::new()
-                .user("JSON please")
-                .response_format(majordomo::ResponseFormat::Json),
-        )
-        .await
-        .unwrap();
-    assert_eq!(only_body(&server).await["format"], json!("json"));
-}
-
-#[tokio::test]
 async fn a_response_without_model_or_counts() {
     let body = json!({"message": {"role": "assistant", "content": "hi"}, "done": true});
     let response = reply_to(&body, "mystery:7b", Request::new().user("hi")).await;

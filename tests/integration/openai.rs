@@ -13,8 +13,8 @@ use majordomo::providers::openai::{
 };
 use majordomo::{
     Dsn, Error, ErrorClass, ErrorKind, FinishReason, Image, Message, Model, Part, Provider,
-    ReasoningLevel, Request, Response, ResponseFormat, Role, StreamEvent, Thinking, Tool, ToolCall,
-    ToolResult, Usage,
+    ReasoningLevel, Request, Response, Role, StreamEvent, Thinking, Tool, ToolCall, ToolResult,
+    Usage,
 };
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
@@ -564,35 +564,6 @@ async fn each_openai_model_family_gets_only_efforts_it_accepts() {
             "{model} {level}"
         );
     }
-}
-
-#[tokio::test]
-async fn json_schema_names_are_sanitized_and_json_is_json_object() {
-    // The SDK's body is checked in `conformance` (documented requests).
-    let expected = fixture_json("openai/chat_request_json_schema_stream.json");
-    let schema = expected["response_format"]["json_schema"]["schema"].clone();
-    // Names are sanitized to `[a-zA-Z0-9_-]{1,64}`; `Json` is `json_object`.
-    let body = body_of(
-        Request::new()
-            .user("x")
-            .response_format(ResponseFormat::JsonSchema {
-                name: "my schema: v2".into(),
-                schema: schema.clone(),
-                strict: false,
-            }),
-    )
-    .await;
-    assert_eq!(
-        body["response_format"],
-        json!({"type": "json_schema", "json_schema": {"name": "my_schema__v2", "schema": schema, "strict": false}})
-    );
-    let body = body_of(
-        Request::new()
-            .user("x")
-            .response_format(ResponseFormat::Json),
-    )
-    .await;
-    assert_eq!(body["response_format"], json!({"type": "json_object"}));
 }
 
 #[tokio::test]

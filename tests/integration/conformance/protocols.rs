@@ -896,7 +896,7 @@ pub const GEMINI: Protocol = Protocol {
     )),
     schema: answer(
         "generate_response_json_schema.json",
-        "[",
+        r#"[{"recipe_name":"Chocolate Chip Cookies"},"#,
         FinishReason::Stop,
         (0, 0),
     ),

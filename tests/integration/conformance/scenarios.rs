@@ -8,7 +8,8 @@ use futures::StreamExt as _;
 use majordomo::providers::http::HttpSettings;
 use majordomo::{
     Error, ErrorClass, ErrorKind, FinishReason, Image, Message, Model, Part, ReasoningLevel,
-    Registry, Request, Response, StreamEvent, Tool, ToolCall, ToolChoice, ToolResult,
+    Registry, Request, Response, ResponseFormat, StreamEvent, Tool, ToolCall, ToolChoice,
+    ToolResult,
 };
 use serde_json::{Value, json};
 use wiremock::MockServer;
@@ -352,6 +353,64 @@ pub async fn tool_choices_and_results(p: &Protocol) {
         .collect();
     assert_eq!(sent.len(), cases.len() + 1, "{}", p.name);
     assert_golden(p, "golden_tool_choice.json", &Value::Object(sent));
+}
+
+/// JSON output asked for three ways: any JSON object; a schema under a name
+/// no API takes as it is, not strict, carrying JSON Schema dialect markers,
+/// a `minimum` and an object without `additionalProperties`; and the same
+/// schema as a tool's parameters. What each wire makes of them (names
+/// sanitized, markers stripped, schemas made strict, where the API needs
+/// it) is `golden_json_formats.json`, keyed by case.
+pub async fn json_formats(p: &Protocol) {
+    let server = serve_fixture(p, p.schema.fixture).await;
+    let model = p.model(&server);
+    let schema = json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "Order",
+        "type": "object",
+        "properties": {
+            "total": {"type": "number", "minimum": 0},
+            "when": {"$schema": "http://json-schema.org/draft-07/schema#", "type": "string"},
+            "$schema": {"type": "string"},
+            "items": {"type": "array", "items": {"type": "object", "properties": {"name": {"type": "string"}}}},
+            "kind": {"anyOf": [{"$schema": "x", "type": "null"}, {"type": "string", "enum": ["$schema"]}]}
+        },
+        "$defs": {"D": {"$schema": "x", "type": "integer"}},
+        "required": ["total", "$schema"]
+    });
+    let named = ResponseFormat::JsonSchema {
+        name: "my schema: v2".into(),
+        schema: schema.clone(),
+        strict: false,
+    };
+    let cases = [
+        (
+            "any JSON",
+            Request::new()
+                .user("JSON please")
+                .response_format(ResponseFormat::Json),
+        ),
+        (
+            "a named schema",
+            Request::new().user("Extract.").response_format(named),
+        ),
+        (
+            "a tool's schema",
+            Request::new()
+                .user("Extract.")
+                .tool(Tool::new("t", "T", schema)),
+        ),
+    ];
+    let mut sent = serde_json::Map::new();
+    for (name, request) in cases {
+        generated(&model, request).await;
+        let requests = server.received_requests().await.unwrap();
+        sent.insert(
+            name.to_owned(),
+            check_request(p, requests.last().unwrap(), false),
+        );
+    }
+    assert_golden(p, "golden_json_formats.json", &Value::Object(sent));
 }
 
 pub async fn documented_requests(p: &Protocol) {

@@ -10,9 +10,8 @@ use std::time::Duration;
 use futures::StreamExt as _;
 use majordomo::providers::ollama::{OllamaConfig, OllamaProvider};
 use majordomo::{
-    Capabilities, Error, ErrorClass, FinishReason, Message, Model, Part, Provider, ReasoningLevel,
-    Registry, Request, Response, Role, StreamEvent, Thinking, Tool, ToolCall, ToolChoice,
-    ToolResult,
+    Capabilities, Error, ErrorClass, FinishReason, Model, Part, Provider, ReasoningLevel, Registry,
+    Request, Response, Role, StreamEvent, Tool, ToolCall, ToolChoice, ToolResult,
 };
 use serde_json::{Value, json};
 use wiremock::{MockServer, ResponseTemplate};
@@ -237,76 +236,6 @@ async fn a_tool_round_trip_sends_the_call_and_the_named_result() {
     );
     assert_eq!(response.finish_reason, FinishReason::Stop);
     assert_eq!(response.usage.input_tokens, Some(94));
-}
-
-#[tokio::test]
-async fn turns_from_other_providers_are_mapped_not_refused() {
-    let server = serve_fixture("chat_response_after_tool_result.json").await;
-    let assistant = Message::new(
-        Role::Assistant,
-        vec![
-            Part::Thinking(Thinking::text("foreign reasoning").from_provider("anthropic")),
-            Part::Thinking(Thinking::redacted("opaque")),
-            Part::text("Let me check."),
-            // OpenAI-style string arguments and a foreign id.
-            Part::ToolCall(ToolCall::new(
-                "toolu_01A09q90qw90lq917835lq9",
-                "get_weather",
-                json!("{\"city\":\"Toronto\"}"),
-            )),
-            Part::ToolCall(ToolCall::new("toolu_02", "get_time", Value::Null)),
-        ],
-    );
-    // Anthropic layout: results inside a user message, one failed.
-    let results = Message::new(
-        Role::User,
-        vec![
-            Part::ToolResult(ToolResult::ok(
-                "toolu_01A09q90qw90lq917835lq9",
-                "11 degrees",
-            )),
-            Part::ToolResult(
-                ToolResult::error("toolu_02", "clock unavailable").with_name("get_time"),
-            ),
-            Part::text("Thanks, and?"),
-        ],
-    );
-    let request = Request::new()
-        .user("weather and time in Toronto?")
-        .message(assistant)
-        .message(results);
-    model_at(&server.uri(), MODEL)
-        .generate(request)
-        .await
-        .unwrap();
-
-    let body = only_body(&server).await;
-    let sent = body["messages"].as_array().unwrap();
-    assert_eq!(sent.len(), 5, "{sent:#?}");
-    assert_eq!(
-        sent[1],
-        json!({
-            "role": "assistant",
-            "content": "Let me check.",
-            "tool_calls": [
-                {"id": "toolu_01A09q90qw90lq917835lq9",
-                 "function": {"name": "get_weather", "arguments": {"city": "Toronto"}}},
-                {"id": "toolu_02", "function": {"name": "get_time", "arguments": {}}}
-            ]
-        }),
-        "foreign thinking is dropped"
-    );
-    assert_eq!(
-        sent[2],
-        json!({"role": "tool", "content": "11 degrees", "tool_name": "get_weather",
-               "tool_call_id": "toolu_01A09q90qw90lq917835lq9"})
-    );
-    assert_eq!(
-        sent[3],
-        json!({"role": "tool", "content": "Error: clock unavailable", "tool_name": "get_time",
-               "tool_call_id": "toolu_02"})
-    );
-    assert_eq!(sent[4], json!({"role": "user", "content": "Thanks, and?"}));
 }
 
 #[tokio::test]

@@ -296,62 +296,6 @@ async fn a_tool_call_round_trip_sends_calls_and_results() {
 }
 
 #[tokio::test]
-async fn turns_from_other_providers_are_sent_safely() {
-    // An Anthropic-style id (too long for OpenAI's 40-character limit once
-    // prefixed), a Gemini-style call without an id, foreign thinking.
-    let long_id = format!("toolu_{}", "01A09q90qw90lq917835lq9".repeat(2));
-    let request = Request::new()
-        .user("go")
-        .message(Message::new(
-            Role::Assistant,
-            vec![
-                Part::Thinking(
-                    Thinking::text("private chain")
-                        .with_signature("sig")
-                        .from_provider("claude"),
-                ),
-                call(&long_id, "a", json!({})),
-                call("", "b", json!({"x": 1})),
-            ],
-        ))
-        .tool_results([
-            ToolResult::ok(long_id.clone(), "A"),
-            ToolResult::ok("", "B"),
-        ])
-        .message(Message::new(
-            Role::Assistant,
-            vec![Part::Thinking(
-                Thinking::text("only thinking").from_provider("oa"),
-            )],
-        ))
-        .user("next");
-    let body = body_of(request).await;
-    let messages = body["messages"].as_array().unwrap();
-    assert!(
-        !body.to_string().contains("private chain") && !body.to_string().contains("only thinking"),
-        "thinking is never sent: {body}"
-    );
-    // user, assistant (calls), tool, tool, user: the thinking-only turn is gone.
-    assert_eq!(
-        messages
-            .iter()
-            .map(|m| m["role"].as_str().unwrap())
-            .collect::<Vec<_>>(),
-        ["user", "assistant", "tool", "tool", "user"]
-    );
-    let calls = messages[1]["tool_calls"].as_array().unwrap();
-    let (a, b) = (
-        calls[0]["id"].as_str().unwrap(),
-        calls[1]["id"].as_str().unwrap(),
-    );
-    assert!(a.len() <= 40 && a.starts_with("call_"), "{a}");
-    assert!(!b.is_empty() && b != a, "{b}");
-    assert_eq!(messages[2]["tool_call_id"], a);
-    assert_eq!(messages[3]["tool_call_id"], b);
-    assert_eq!(calls[1]["function"]["arguments"], r#"{"x":1}"#);
-}
-
-#[tokio::test]
 async fn tool_arguments_are_always_json_objects_and_results_come_first() {
     // A cut-off call (finish_reason length) keeps its text; vLLM and Ollama's
     // `/v1` refuse arguments that are not a JSON object. A turn that mixes

@@ -27,7 +27,7 @@
 //! into `tests/fixtures/azure/`.
 //!
 //! What we send is compared with golden bodies,
-//! `tests/fixtures/<protocol>/golden_{plain,stream,tools,images,reasoning,schema,repeated_ids,tool_choice,json_formats}.json`
+//! `tests/fixtures/<protocol>/golden_{plain,stream,tools,images,reasoning,schema,repeated_ids,tool_choice,json_formats,foreign_history}.json`
 //! (hand-checked against each API's reference; see `tests/fixtures/SOURCES.md`).
 //! Run with `CONFORMANCE_BLESS=1` to rewrite them after a deliberate change,
 //! then review the diff.
@@ -535,7 +535,7 @@ macro_rules! conformance {
                 garbage_in_a_stream, whole_answer_to_a_stream_request, truncated_streams,
                 truncated_answers, keep_alives, connection_refused, builtin_without_a_key,
                 builtin_reads_its_variables_on_first_use, config_setters, streams_fold_like_whole_answers,
-                repeated_call_ids, tool_choices_and_results, json_formats,
+                repeated_call_ids, tool_choices_and_results, json_formats, foreign_history,
                 through_a_chain);
             conformance!(@paused $protocol; stall_before_headers, stall_after_first_event);
         }

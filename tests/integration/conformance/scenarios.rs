@@ -8,7 +8,7 @@ use futures::StreamExt as _;
 use majordomo::providers::http::HttpSettings;
 use majordomo::{
     Error, ErrorClass, ErrorKind, FinishReason, Image, Message, Model, Part, ReasoningLevel,
-    Registry, Request, Response, ResponseFormat, StreamEvent, Tool, ToolCall, ToolChoice,
+    Registry, Request, Response, ResponseFormat, StreamEvent, Thinking, Tool, ToolCall, ToolChoice,
     ToolResult,
 };
 use serde_json::{Value, json};
@@ -411,6 +411,77 @@ pub async fn json_formats(p: &Protocol) {
         );
     }
     assert_golden(p, "golden_json_formats.json", &Value::Object(sent));
+}
+
+/// A history other providers wrote: their thinking (signed, and redacted),
+/// text, a call with an id over OpenAI's 40 characters and arguments as a
+/// JSON string, a call with no id and no arguments, the results in a user
+/// message with text (one failed, one without an id), a turn of nothing but
+/// foreign thinking; then our own signed thinking. What each wire makes of
+/// it is `golden_foreign_history.json`: no foreign thinking, each call paired
+/// with its result under an id (or name) the API takes.
+pub async fn foreign_history(p: &Protocol) {
+    let server = serve_fixture(p, p.plain.fixture).await;
+    let long_id = format!("toolu_{}", "01A09q90qw90lq917835lq9".repeat(2));
+    let foreign = |text: &str| Part::Thinking(Thinking::text(text).from_provider("elsewhere"));
+    let calls = Message::new(
+        majordomo::Role::Assistant,
+        vec![
+            Part::Thinking(
+                Thinking::text("private chain")
+                    .with_signature("sig")
+                    .from_provider("claude"),
+            ),
+            Part::Thinking(Thinking::redacted("opaque")),
+            Part::text("Let me check."),
+            Part::ToolCall(ToolCall::new(
+                &long_id,
+                "get_weather",
+                json!("{\"city\":\"Toronto\"}"),
+            )),
+            Part::ToolCall(ToolCall::new("", "get_time", Value::Null)),
+        ],
+    );
+    let results = Message::new(
+        majordomo::Role::User,
+        vec![
+            Part::ToolResult(ToolResult::ok(long_id, "11 degrees")),
+            Part::ToolResult(ToolResult::error("", "clock unavailable").with_name("get_time")),
+            Part::text("Thanks, and?"),
+        ],
+    );
+    let own = Message::new(
+        majordomo::Role::Assistant,
+        vec![
+            Part::Thinking(
+                Thinking::text("our own chain")
+                    .with_signature("c2lnbmF0dXJl")
+                    .from_provider(NAME),
+            ),
+            Part::text("It is noon."),
+        ],
+    );
+    let request = Request::new()
+        .user("Weather and time in Toronto?")
+        .message(calls)
+        .message(results)
+        .message(Message::new(
+            majordomo::Role::Assistant,
+            vec![foreign("only thinking")],
+        ))
+        .user("Next?")
+        .message(own)
+        .user("Thanks.");
+    generated(&p.model(&server), request).await;
+    let body = check_request(p, &only_request(&server).await, false);
+    for never in ["private chain", "opaque", "only thinking"] {
+        assert!(
+            !body.to_string().contains(never),
+            "{}: {never} was sent",
+            p.name
+        );
+    }
+    assert_golden(p, "golden_foreign_history.json", &body);
 }
 
 pub async fn documented_requests(p: &Protocol) {

@@ -168,12 +168,17 @@ async fn a_mid_stream_error_ends_the_stream_after_the_events_before_it() {
     );
 }
 
+/// A fake whose model `m` answers "late" after `secs` seconds.
+fn late_by(secs: u64) -> FakeProvider {
+    scripted_fake(Outcome::delay(
+        Duration::from_secs(secs),
+        Outcome::text("late"),
+    ))
+}
+
 #[tokio::test(start_paused = true)]
 async fn delays_run_on_tokio_time() {
-    let fake = scripted_fake(Outcome::delay(
-        Duration::from_secs(3600),
-        Outcome::text("late"),
-    ));
+    let fake = late_by(3600);
     let model = fake.model("m").unwrap();
     let started = tokio::time::Instant::now();
     let reply = generated(&model, hi()).await;
@@ -184,10 +189,7 @@ async fn delays_run_on_tokio_time() {
 
 #[tokio::test(start_paused = true)]
 async fn a_delayed_call_can_be_cut_by_a_timeout() {
-    let fake = scripted_fake(Outcome::delay(
-        Duration::from_secs(10),
-        Outcome::text("late"),
-    ));
+    let fake = late_by(10);
     let model = fake.model("m").unwrap();
     let cut = tokio::time::timeout(Duration::from_secs(1), model.generate(hi())).await;
     assert!(cut.is_err());

@@ -57,6 +57,11 @@ fn spawn_call(model: &Arc<dyn Model>, request: Request) -> JoinHandle<majordomo:
     tokio::spawn(async move { model.generate(request).await.map(|r| r.text()) })
 }
 
+/// Spawns a "hi" from `caller` to the rig's model.
+fn spawn_as(rig: &Rig, caller: impl Into<Arc<str>>) -> JoinHandle<majordomo::Result<String>> {
+    spawn_call(&rig.model, Request::new().user("hi").caller(caller))
+}
+
 /// Submits one call per caller id, in order, each joining the line before the next.
 async fn submit_in_order(
     rig: &Rig,
@@ -101,7 +106,7 @@ async fn a_lane_never_runs_more_than_its_cap_under_stress() {
     let handles: Vec<_> = (0..1000)
         .map(|_| {
             let caller = format!("caller-{}", rng.below(20));
-            spawn_call(&rig.model, Request::new().user("hi").caller(caller))
+            spawn_as(&rig, caller)
         })
         .collect();
     for handle in handles {
@@ -143,12 +148,9 @@ async fn fair_share_serves_a_light_caller_within_the_first_slots() {
         .set_default("m", Outcome::delay(SECOND, Outcome::text("ok")));
     let lane = rig.lanes.lane("fake/m");
 
-    let mut handles: Vec<_> = (0..100)
-        .map(|_| spawn_call(&rig.model, Request::new().user("hi").caller("heavy")))
-        .collect();
+    let mut handles: Vec<_> = (0..100).map(|_| spawn_as(&rig, "heavy")).collect();
     until_queued(&lane, 99).await;
-    handles
-        .extend((0..5).map(|_| spawn_call(&rig.model, Request::new().user("hi").caller("light"))));
+    handles.extend((0..5).map(|_| spawn_as(&rig, "light")));
     until_queued(&lane, 104).await;
 
     let stats = lane.stats();
@@ -250,14 +252,14 @@ async fn aborting_a_queued_task_frees_its_place_at_once() {
         .push("m", Outcome::delay(10 * SECOND, Outcome::text("first")));
     rig.fake.push("m", Outcome::text("third"));
     let lane = rig.lanes.lane("fake/m");
-    let first = spawn_call(&rig.model, Request::new().user("hi").caller("a"));
+    let first = spawn_as(&rig, "a");
     settle().await;
-    let second = spawn_call(&rig.model, Request::new().user("hi").caller("b"));
+    let second = spawn_as(&rig, "b");
     until_queued(&lane, 1).await;
     second.abort();
     assert!(second.await.unwrap_err().is_cancelled());
     assert_eq!(lane.stats().queued, 0, "the aborted call left the line");
-    let third = spawn_call(&rig.model, Request::new().user("hi").caller("c"));
+    let third = spawn_as(&rig, "c");
     assert_eq!(first.await.unwrap().unwrap(), "first");
     assert_eq!(third.await.unwrap().unwrap(), "third");
     assert_eq!(
@@ -275,9 +277,9 @@ async fn a_panicking_model_releases_its_permit() {
     rig.fake.push("m", Outcome::text("after the panic"));
     let lane = rig.lanes.lane("fake/m");
 
-    let doomed = spawn_call(&rig.model, Request::new().user("hi").caller("a"));
+    let doomed = spawn_as(&rig, "a");
     settle().await;
-    let waiting = spawn_call(&rig.model, Request::new().user("hi").caller("b"));
+    let waiting = spawn_as(&rig, "b");
     until_queued(&lane, 1).await;
 
     assert!(doomed.await.unwrap_err().is_panic());
@@ -298,14 +300,7 @@ async fn reload_raises_and_lowers_the_cap_while_work_runs() {
     rig.fake
         .set_default("m", Outcome::delay(10 * SECOND, Outcome::text("ok")));
     let lane = rig.lanes.lane("fake/m");
-    let mut handles: Vec<_> = (0..8)
-        .map(|i| {
-            spawn_call(
-                &rig.model,
-                Request::new().user("hi").caller(format!("c{i}")),
-            )
-        })
-        .collect();
+    let mut handles: Vec<_> = (0..8).map(|i| spawn_as(&rig, format!("c{i}"))).collect();
     until_queued(&lane, 7).await;
     assert_eq!((lane.stats().running, lane.stats().cap), (1, 1));
 
@@ -334,10 +329,7 @@ async fn reload_raises_and_lowers_the_cap_while_work_runs() {
     );
     assert_eq!(rig.fake.calls("m"), 4);
 
-    handles.push(spawn_call(
-        &rig.model,
-        Request::new().user("hi").caller("late"),
-    ));
+    handles.push(spawn_as(&rig, "late"));
     for handle in handles {
         handle.await.unwrap().unwrap();
     }
@@ -361,7 +353,7 @@ async fn the_execution_deadline_starts_when_the_call_is_admitted() {
 
     // Someone holds the only slot for a minute: far longer than the deadline.
     let holder = lane.acquire(Some("holder")).await;
-    let patient = spawn_call(&rig.model, Request::new().user("hi").caller("patient"));
+    let patient = spawn_as(&rig, "patient");
     until_queued(&lane, 1).await;
     tokio::time::advance(60 * SECOND).await;
     drop(holder);

@@ -283,6 +283,13 @@ async fn patient_replicas(server: &RedisServer, namespace: &str) -> (HealthTrack
     (a, b)
 }
 
+/// A Redis server and two patient replicas on it (`None`: no `redis-server`).
+async fn patient_pair(namespace: &str) -> Option<(RedisServer, HealthTracker, HealthTracker)> {
+    let server = RedisServer::start().await?;
+    let (a, b) = patient_replicas(&server, namespace).await;
+    Some((server, a, b))
+}
+
 /// Stores whose Redis commands may take far longer than any call should.
 fn patient_store(server: &RedisServer, namespace: &str) -> RedisStore {
     RedisStore::builder(server.url())
@@ -327,10 +334,9 @@ async fn redis_killed_mid_run_then_restarted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_paused_calls_go_on_and_state_syncs_after() {
-    let Some(server) = RedisServer::start().await else {
+    let Some((server, a, b)) = patient_pair("pause").await else {
         return;
     };
-    let (a, b) = patient_replicas(&server, "pause").await;
 
     let mut con = server.connection().await.unwrap();
     let pause = Duration::from_millis(3000);
@@ -357,10 +363,9 @@ async fn redis_paused_calls_go_on_and_state_syncs_after() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_slowed_calls_go_on_and_state_syncs_after() {
-    let Some(server) = RedisServer::start().await else {
+    let Some((server, a, b)) = patient_pair("slow").await else {
         return;
     };
-    let (a, b) = patient_replicas(&server, "slow").await;
 
     // DEBUG SLEEP blocks the whole server; the reply comes when it wakes.
     let mut con = server.connection().await.unwrap();

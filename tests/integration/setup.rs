@@ -614,13 +614,20 @@ async fn observer_and_chain_config_compose_in_either_order() {
 
 // ----- 8. a chain streams what its model streams -----
 
-#[tokio::test]
-async fn a_chain_of_one_streams_a_model_that_does_not_declare_streaming() {
+/// A registry whose fake model `batch` answers `text` and declares it
+/// cannot stream.
+fn batch_only(text: &str) -> (Registry, FakeProvider) {
     let fake = FakeProvider::new("fake");
     fake.set_capabilities("batch", Capabilities::unknown().streaming(false))
-        .set_default("batch", Outcome::text("whole answer"));
+        .set_default("batch", Outcome::text(text));
     let registry = Registry::builder().without_env().build();
     registry.register_provider(fake.clone());
+    (registry, fake)
+}
+
+#[tokio::test]
+async fn a_chain_of_one_streams_a_model_that_does_not_declare_streaming() {
+    let (registry, fake) = batch_only("whole answer");
     let chain = registry.parse("fake/batch").unwrap();
 
     let alone = majordomo::Provider::model(&fake, "batch")
@@ -709,11 +716,7 @@ fn registering_reports_the_provider_it_replaces() {
 
 #[tokio::test]
 async fn streamed_text_deltas_survive_a_chain_of_one_replay() {
-    let fake = FakeProvider::new("fake");
-    fake.set_capabilities("batch", Capabilities::unknown().streaming(false))
-        .set_default("batch", Outcome::text("abc"));
-    let registry = Registry::builder().without_env().build();
-    registry.register_provider(fake);
+    let (registry, _) = batch_only("abc");
     let mut stream = opened(&registry.parse("fake/batch").unwrap(), hi()).await;
     let mut text = String::new();
     while let Some(event) = futures::StreamExt::next(&mut stream).await {

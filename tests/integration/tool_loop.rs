@@ -9,7 +9,7 @@ use majordomo::{
     Registry, Request, ResponseFormat, Role, SchemaMode, StreamEvent, ToolCall, ToolLoop, Toolbox,
     Usage,
 };
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::support::registry::{registry_with_env, scripted_fake};
 
@@ -201,14 +201,15 @@ async fn streamed_steps_assemble_call_fragments_and_report_events() {
     );
 }
 
+/// A fake whose model `m` first calls `get_weather` (id `c1`) with `arguments`.
+fn rome_call(arguments: Value) -> FakeProvider {
+    scripted_fake(Outcome::tool_call("c1", "get_weather", arguments))
+}
+
 #[cfg(feature = "schema")]
 #[tokio::test]
 async fn typed_arguments_that_do_not_fit_go_back_as_an_error_result() {
-    let fake = scripted_fake(Outcome::tool_call(
-        "c1",
-        "get_weather",
-        json!({"town": "Rome"}),
-    ));
+    let fake = rome_call(json!({"town": "Rome"}));
     fake.push("m", Outcome::text("I could not call it."));
     let model = fake.model_arc("m");
     let out = model
@@ -235,11 +236,7 @@ async fn typed_arguments_that_do_not_fit_go_back_as_an_error_result() {
 
 #[tokio::test]
 async fn a_model_error_mid_loop_is_returned_as_it_is() {
-    let fake = scripted_fake(Outcome::tool_call(
-        "c1",
-        "get_weather",
-        json!({"city": "Rome"}),
-    ));
+    let fake = rome_call(json!({"city": "Rome"}));
     fake.push("m", Outcome::error(Error::api(400, "bad request")));
     let error = ToolLoop::new(weather_tools())
         .run(&fake.model_arc("m"), Request::new().user("Rome?"))

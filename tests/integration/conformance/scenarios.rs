@@ -424,14 +424,11 @@ pub async fn foreign_history(p: &Protocol) {
     let server = serve_fixture(p, p.plain.fixture).await;
     let long_id = format!("toolu_{}", "01A09q90qw90lq917835lq9".repeat(2));
     let foreign = |text: &str| Part::Thinking(Thinking::text(text).from_provider("elsewhere"));
+    let signed = Thinking::text("private chain").with_signature("sig");
     let calls = Message::new(
         majordomo::Role::Assistant,
         vec![
-            Part::Thinking(
-                Thinking::text("private chain")
-                    .with_signature("sig")
-                    .from_provider("claude"),
-            ),
+            Part::Thinking(signed.from_provider("claude")),
             Part::Thinking(Thinking::redacted("opaque")),
             Part::text("Let me check."),
             Part::ToolCall(ToolCall::new(

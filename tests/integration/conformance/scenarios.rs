@@ -130,6 +130,13 @@ fn check_request(p: &Protocol, request: &wiremock::Request, stream: bool) -> Val
     serde_json::from_slice(&request.body).unwrap()
 }
 
+/// Checks the only request `server` received (as [`check_request`], not
+/// streamed) and that its body is the golden body `name`.
+async fn sent_is_golden(p: &Protocol, server: &MockServer, name: &str) {
+    let body = check_request(p, &only_request(server).await, false);
+    assert_golden(p, name, &body);
+}
+
 fn check_answer(p: &Protocol, r: &Response, a: &Answer) {
     assert!(r.text().starts_with(a.text), "{}: {:?}", p.name, r.text());
     assert_eq!(r.finish_reason, a.finish, "{}", p.name);
@@ -176,8 +183,7 @@ pub async fn plain(p: &Protocol) {
     check_answer(p, &reply, &p.plain);
     assert_eq!(reply.message.role, majordomo::Role::Assistant);
     assert!(reply.raw.is_some(), "{}: the raw answer is kept", p.name);
-    let body = check_request(p, &only_request(&server).await, false);
-    assert_golden(p, "golden_plain.json", &body);
+    sent_is_golden(p, &server, "golden_plain.json").await;
     // The provider's Debug shows its settings, never its key.
     let provider = p.registry(*server.address(), "").provider(NAME).unwrap();
     assert_no_credential(&format!("{provider:?}"), &[KEY]);
@@ -206,8 +212,7 @@ pub async fn tools(p: &Protocol) {
     let server = serve_fixture(p, p.tools.fixture).await;
     let reply = generated(&p.model(&server), tools_request()).await;
     check_call(p, &reply, &p.tools);
-    let body = check_request(p, &only_request(&server).await, false);
-    assert_golden(p, "golden_tools.json", &body);
+    sent_is_golden(p, &server, "golden_tools.json").await;
 }
 
 pub async fn tools_stream(p: &Protocol) {
@@ -229,8 +234,7 @@ pub async fn images(p: &Protocol) {
     let server = serve_fixture(p, p.plain.fixture).await;
     let reply = generated(&p.model(&server), image_request()).await;
     check_answer(p, &reply, &p.plain);
-    let body = check_request(p, &only_request(&server).await, false);
-    assert_golden(p, "golden_images.json", &body);
+    sent_is_golden(p, &server, "golden_images.json").await;
 }
 
 fn check_thought(p: &Protocol, reply: &Response, thought: &super::Thought) {
@@ -253,8 +257,7 @@ pub async fn reasoning(p: &Protocol) {
     let server = serve_fixture(p, p.reasoning.fixture).await;
     let reply = generated(&p.model(&server), reasoning_request()).await;
     check_thought(p, &reply, &p.reasoning);
-    let body = check_request(p, &only_request(&server).await, false);
-    assert_golden(p, "golden_reasoning.json", &body);
+    sent_is_golden(p, &server, "golden_reasoning.json").await;
 }
 
 pub async fn reasoning_stream(p: &Protocol) {
@@ -274,8 +277,7 @@ pub async fn json_schema(p: &Protocol) {
     assert!(reply.text().starts_with(p.schema.text), "{}", p.name);
     serde_json::from_str::<Value>(&reply.text()).expect("the answer is JSON");
     assert_eq!(reply.finish_reason, FinishReason::Stop, "{}", p.name);
-    let body = check_request(p, &only_request(&server).await, false);
-    assert_golden(p, "golden_schema.json", &body);
+    sent_is_golden(p, &server, "golden_schema.json").await;
 }
 
 /// A history from a provider that numbers its calls afresh in every answer
@@ -293,8 +295,7 @@ pub async fn repeated_call_ids(p: &Protocol) {
         .tool_results([ToolResult::ok("call_0", "booked")])
         .tool(weather_tool());
     generated(&p.model(&server), request).await;
-    let body = check_request(p, &only_request(&server).await, false);
-    assert_golden(p, "golden_repeated_ids.json", &body);
+    sent_is_golden(p, &server, "golden_repeated_ids.json").await;
 }
 
 /// Every tool choice with two tools offered (one with no description and no

@@ -536,6 +536,7 @@ macro_rules! conformance {
                 truncated_answers, keep_alives, connection_refused, builtin_without_a_key,
                 builtin_reads_its_variables_on_first_use, config_setters, streams_fold_like_whole_answers,
                 repeated_call_ids, tool_choices_and_results, json_formats, foreign_history,
+                keyless_server,
                 through_a_chain);
             conformance!(@paused $protocol; stall_before_headers, stall_after_first_event);
         }

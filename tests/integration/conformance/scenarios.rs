@@ -482,6 +482,23 @@ pub async fn foreign_history(p: &Protocol) {
     assert_golden(p, "golden_foreign_history.json", &body);
 }
 
+/// A server that takes no key (a local model, a gateway that adds its own):
+/// a DSN without one sends no key header at all.
+pub async fn keyless_server(p: &Protocol) {
+    let server = serve_fixture(p, p.plain.fixture).await;
+    let dsn = format!("{}://{}{}", p.scheme, server.address(), p.base);
+    let registry = Registry::builder()
+        .without_env()
+        .env_vars([("LLM_X", dsn)])
+        .build();
+    let model = registry.provider(NAME).unwrap().model(p.model).unwrap();
+    check_answer(p, &generated(&model, plain_request()).await, &p.plain);
+    let request = only_request(&server).await;
+    for name in ["authorization", "api-key", "x-api-key", "x-goog-api-key"] {
+        assert_eq!(request.headers.get(name), None, "{}: {name}", p.name);
+    }
+}
+
 pub async fn documented_requests(p: &Protocol) {
     for example in p.examples {
         let mut expected: Value = serde_json::from_slice(&p.fixture(example.request)).unwrap();

@@ -367,6 +367,15 @@ impl Protocol {
             .build()
     }
 
+    /// A registry with a provider of this protocol for each `(variable,
+    /// server)`: `LLM_DOWN` names provider `down`.
+    pub fn registry_over(&self, servers: &[(&str, &MockServer)]) -> Registry {
+        let vars = servers
+            .iter()
+            .map(|(variable, server)| (*variable, self.dsn(*server.address(), "")));
+        Registry::builder().without_env().env_vars(vars).build()
+    }
+
     /// The model under test at `addr`, called directly (no chain, so no
     /// health benching between calls).
     pub fn model_at(&self, addr: SocketAddr, options: &str) -> Arc<dyn Model> {

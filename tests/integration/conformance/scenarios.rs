@@ -694,13 +694,7 @@ pub async fn stream_error_before_output(p: &Protocol) {
     check_error(p, &e);
     // So a chain still fails over.
     let up = serve_fixture(p, p.stream.fixture).await;
-    let registry = Registry::builder()
-        .without_env()
-        .env_vars([
-            ("LLM_DOWN", p.dsn(*down.address(), "")),
-            ("LLM_UP", p.dsn(*up.address(), "")),
-        ])
-        .build();
+    let registry = p.registry_over(&[("LLM_DOWN", &down), ("LLM_UP", &up)]);
     let chain = registry
         .parse(&format!("down/{m},up/{m}", m = p.model))
         .unwrap();
@@ -925,14 +919,11 @@ pub async fn through_a_chain(p: &Protocol) {
     let down = serve(fault.answer()).await;
     let up_plain = serve_fixture(p, p.plain.fixture).await;
     let up_stream = serve_fixture(p, p.stream.fixture).await;
-    let registry = Registry::builder()
-        .without_env()
-        .env_vars([
-            ("LLM_DOWN", p.dsn(*down.address(), "")),
-            ("LLM_UP", p.dsn(*up_plain.address(), "")),
-            ("LLM_UPS", p.dsn(*up_stream.address(), "")),
-        ])
-        .build();
+    let registry = p.registry_over(&[
+        ("LLM_DOWN", &down),
+        ("LLM_UP", &up_plain),
+        ("LLM_UPS", &up_stream),
+    ]);
     let m = p.model;
     let reply = generated(
         &registry.parse(&format!("down/{m},up/{m}")).unwrap(),

@@ -20,7 +20,6 @@ use crate::support::http::{
     answer, assert_no_credential, bodies, content_type_of, fixture, fixture_answer, fixture_json,
     post, serve_route_once_then, stream_fold,
 };
-use crate::support::registry::registry_with_env;
 
 /// A recognizable key: no error text may ever contain it.
 const KEY: &str = "AIzaSyTESTKEY-do-not-leak-5c1e9b7a";
@@ -607,22 +606,6 @@ async fn an_error_in_a_data_line_ends_the_stream() {
 }
 
 // ===== registry =====
-
-#[tokio::test]
-async fn a_dsn_without_a_path_gets_the_default_api_version() {
-    let server = MockServer::start().await;
-    post(GENERATE)
-        .and(header("x-goog-api-key", KEY))
-        .respond_with(fixture_answer("gemini/generate_response_text.json"))
-        .mount(&server)
-        .await;
-    let port = server.address().port();
-    // Without a path, the DSN gets the API version of the default base URL.
-    let registry = registry_with_env([("LLM_G", format!("gemini+http://{KEY}@127.0.0.1:{port}"))]);
-    let chain = registry.parse("g/gemini-2.5-flash").unwrap();
-    generated(&chain, Request::new().user("hi")).await;
-    assert_eq!(requests(&server).await.len(), 1);
-}
 
 /// A proxy that ignores `alt=sse` may answer a stream request with the array
 /// of chunks (the whole response is in `conformance`): the stream reads it.

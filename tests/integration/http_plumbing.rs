@@ -8,7 +8,9 @@ use std::sync::Arc;
 use majordomo::{ErrorClass, ErrorKind, Model, Request};
 
 use crate::support::call::{generate_error, open_error};
-use crate::support::http::{PacedServer, Step, head, stall_before_headers, write};
+use crate::support::http::{
+    PacedServer, Step, announced_then_stall, head, stall_before_headers, write,
+};
 use crate::support::registry::registry_with_env;
 
 /// Model `m` of an OpenAI-compatible server at `addr`, with DSN option
@@ -53,14 +55,8 @@ async fn the_dsn_timeout_bounds_a_silent_server() {
 
 #[tokio::test]
 async fn an_answer_announcing_a_huge_body_is_refused_before_reading() {
-    let server = PacedServer::start(vec![
-        Step::Write(
-            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 4000000000\r\n\r\n{"
-                .to_vec(),
-        ),
-        Step::Stall,
-    ])
-    .await;
+    let stall = announced_then_stall("application/json", 4_000_000_000, b"{");
+    let server = PacedServer::start(stall).await;
     let model = openai_at(server.addr, "10s");
     let err = generate_error(&model, Request::new().user("hi")).await;
     assert_eq!(err.kind(), ErrorKind::Decode, "{err:?}");

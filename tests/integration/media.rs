@@ -13,7 +13,9 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::support::call::{generate_error, generated};
-use crate::support::http::{PacedServer, Step, answer, bodies_where, post, serve_route_with};
+use crate::support::http::{
+    PacedServer, Step, announced_then_stall, answer, bodies_where, post, serve_route_with,
+};
 use crate::support::registry::registry_with_env;
 
 /// A 1×1 PNG's first bytes (signature and IHDR): enough to be recognised.
@@ -161,14 +163,7 @@ async fn an_oversize_image_ends_the_call() {
     let server = ollama().await;
     // Announces 30 MB (over the default 20 MiB) and then sends nothing: only
     // a check of the length before reading ends this at once.
-    let images = PacedServer::start(vec![
-        Step::Write(
-            b"HTTP/1.1 200 OK\r\ncontent-type: image/png\r\ncontent-length: 30000000\r\n\r\n"
-                .to_vec(),
-        ),
-        Step::Stall,
-    ])
-    .await;
+    let images = PacedServer::start(announced_then_stall("image/png", 30_000_000, b"")).await;
     let chain = chain(&server, "", "local/llava");
     let started = Instant::now();
     let error = generate_error(&chain, ask(format!("{}/img.png", images.url()))).await;

@@ -170,21 +170,6 @@ async fn options_multi_turn_and_the_output_cap_field() {
 }
 
 #[tokio::test]
-async fn a_server_without_a_key_gets_no_authorization_header() {
-    let server = serve_ok().await;
-    let local = OpenAiConfig::new()
-        .base_url(format!("{}/v1", server.uri()))
-        .name("local");
-    let reply = model_with(local, "llama")
-        .generate(Request::new().user("hi"))
-        .await
-        .unwrap();
-    assert_eq!(reply.provider, "local");
-    let request = only_request(&server).await;
-    assert_eq!(header_of(&request, "authorization"), None);
-}
-
-#[tokio::test]
 async fn the_builder_sets_key_headers_and_base_url_and_keeps_the_rest() {
     let server = serve_ok().await;
     let config = OpenAiConfig::new()

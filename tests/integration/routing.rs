@@ -304,14 +304,18 @@ async fn a_chain_group_spreads_calls_by_weight() {
     assert_eq!(counts["a"] + counts["b"], 10_000);
 }
 
+/// Answers "ok" after `ms` milliseconds.
+fn ok_after(ms: u64) -> Outcome {
+    Outcome::delay(Duration::from_millis(ms), Outcome::text("ok"))
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_slow_member_gets_a_minority_after_warm_up() {
     let rig = Routed::new(ChainConfig::default());
-    let ok = |ms| Outcome::delay(Duration::from_millis(ms), Outcome::text("ok"));
     rig.fake
-        .set_default("slow", ok(400))
-        .set_default("fast1", ok(20))
-        .set_default("fast2", ok(25));
+        .set_default("slow", ok_after(400))
+        .set_default("fast1", ok_after(20))
+        .set_default("fast2", ok_after(25));
     let chain = rig.chain("fake/slow|fake/fast1|fake/fast2");
     // Warm-up: every member answers at least once.
     answers(&chain, 20, |_| hi()).await;
@@ -328,12 +332,11 @@ async fn a_slow_member_gets_a_minority_after_warm_up() {
 #[tokio::test(start_paused = true)]
 async fn one_slow_answer_does_not_pin_a_member_for_long() {
     let rig = Routed::new(ChainConfig::default());
-    let after = |ms| Outcome::delay(Duration::from_millis(ms), Outcome::text("ok"));
     // a's first answer is unlucky (2 s); every other answer takes 20 ms.
     rig.fake
-        .push("a", after(2_000))
-        .set_default("a", after(20))
-        .set_default("b", after(20));
+        .push("a", ok_after(2_000))
+        .set_default("a", ok_after(20))
+        .set_default("b", ok_after(20));
     let chain = rig.chain("fake/a|fake/b");
     answers(&chain, 2, |_| hi()).await;
     // Right after, b takes (nearly) everything...

@@ -367,6 +367,15 @@ impl Protocol {
             .build()
     }
 
+    /// A registry with a provider of this protocol for each `(variable,
+    /// server)`: `LLM_DOWN` names provider `down`.
+    pub fn registry_over(&self, servers: &[(&str, &MockServer)]) -> Registry {
+        let vars = servers
+            .iter()
+            .map(|(variable, server)| (*variable, self.dsn(*server.address(), "")));
+        Registry::builder().without_env().env_vars(vars).build()
+    }
+
     /// The model under test at `addr`, called directly (no chain, so no
     /// health benching between calls).
     pub fn model_at(&self, addr: SocketAddr, options: &str) -> Arc<dyn Model> {
@@ -536,6 +545,7 @@ macro_rules! conformance {
                 truncated_answers, keep_alives, connection_refused, builtin_without_a_key,
                 builtin_reads_its_variables_on_first_use, config_setters, streams_fold_like_whole_answers,
                 repeated_call_ids, tool_choices_and_results, json_formats, foreign_history,
+                keyless_server,
                 through_a_chain);
             conformance!(@paused $protocol; stall_before_headers, stall_after_first_event);
         }

@@ -333,6 +333,17 @@ impl PacedServer {
     }
 }
 
+/// A 200 head announcing a body of `length` bytes, the first bytes `start`
+/// of it, then silence.
+pub fn announced_then_stall(content_type: &str, length: u64, start: &[u8]) -> Vec<Step> {
+    let head = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: {content_type}\r\ncontent-length: {length}\r\n\r\n"
+    );
+    let mut bytes = head.into_bytes();
+    bytes.extend_from_slice(start);
+    vec![Step::Write(bytes), Step::Stall]
+}
+
 /// A response head with `status` and `content_type`, delimited by closing the
 /// connection (no length, no chunking), so the body is whatever the script writes.
 pub fn head(status: u16, content_type: &str) -> Step {

@@ -339,7 +339,8 @@ async fn redis_paused_calls_go_on_and_state_syncs_after() {
     };
 
     let mut con = server.connection().await.unwrap();
-    let pause = Duration::from_millis(3000);
+    // Long enough that a loaded CI machine still answers every call inside it.
+    let pause = Duration::from_millis(10_000);
     let _: () = redis::cmd("CLIENT")
         .arg("PAUSE")
         .arg(pause.as_millis() as u64)
@@ -373,7 +374,7 @@ async fn redis_slowed_calls_go_on_and_state_syncs_after() {
     let sleeper = tokio::spawn(async move {
         let _: redis::RedisResult<()> = redis::cmd("DEBUG")
             .arg("SLEEP")
-            .arg(3)
+            .arg(8)
             .query_async(&mut con)
             .await;
     });
@@ -391,11 +392,10 @@ async fn redis_slowed_calls_go_on_and_state_syncs_after() {
     })
     .await;
     assert!(asleep);
-    let slowed = Instant::now();
     calls_go_on(&a, &t("p/m")).await;
     calls_go_on(&b, &t("p/n")).await;
     assert!(
-        slowed.elapsed() < Duration::from_millis(2500) && !sleeper.is_finished(),
+        !sleeper.is_finished(),
         "every call answered while Redis slept"
     );
     assert!(benched_eventually(&b, "p/m").await);

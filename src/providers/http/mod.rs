@@ -24,4 +24,8 @@ pub use config::{ProtocolOptions, ProviderConfig};
 pub use errors::MAX_SERVER_RETRY_AFTER;
 pub use media::MediaLimits;
 pub use ndjson::LineDecoder;
+/// Test helpers shared by the providers' unit tests (each feature uses some).
+#[cfg(test)]
+#[allow(unused_imports)]
+pub(crate) use sse::tests::{chunk_by, frames_of};
 pub use sse::{SseDecoder, SseEvent};

@@ -13,6 +13,13 @@ use crate::{Classifier, DefaultClassifier, PriceTable, UsageSink};
 
 /// Chain settings, set on the registry builder and shared by every chain it parses.
 ///
+/// What a chain does after each failed attempt depends on the error's class
+/// (retry, advance, stop; the table is on [`ErrorClass`](crate::ErrorClass));
+/// these settings tune it: how many same-target retries, whether a permanent
+/// error advances, a deadline over the whole call (see
+/// [`Deadlines`](crate::Deadlines) for why streams get two bounds), a retry
+/// budget, routing inside groups, hedging.
+///
 /// ```
 /// use std::time::Duration;
 /// use majordomo::{ChainConfig, RetryBudget};

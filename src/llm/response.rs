@@ -112,13 +112,13 @@ impl Usage {
 
     chained_setters! {
         /// Sets the input count.
-        with_input(tokens: u64) => input_tokens = Some(tokens);
+        with_input_tokens(tokens: u64) => input_tokens = Some(tokens);
         /// Sets the output count.
-        with_output(tokens: u64) => output_tokens = Some(tokens);
+        with_output_tokens(tokens: u64) => output_tokens = Some(tokens);
         /// Sets the cached input count.
-        with_cached_input(tokens: u64) => cached_input_tokens = Some(tokens);
+        with_cached_input_tokens(tokens: u64) => cached_input_tokens = Some(tokens);
         /// Sets the reasoning count.
-        with_reasoning(tokens: u64) => reasoning_tokens = Some(tokens);
+        with_reasoning_tokens(tokens: u64) => reasoning_tokens = Some(tokens);
     }
 
     /// Input plus output, where both are known.

@@ -1,15 +1,18 @@
 //! [`RegistryBuilder`]: the registry's clock, health, chain settings and environment.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::sync::Arc;
 
 use super::Registry;
 use super::env::EnvSource;
 use crate::health::{Clock, HealthConfig, HealthStore, HealthTracker, MemoryStore, SystemClock};
+use crate::opaque::Opaque;
 use crate::scheme::{BuildContext, EnvLookup};
 use crate::setters::chained_setters;
 use crate::{ChainConfig, Layers, ProviderLayer};
+
+/// A change to the chain settings applied at build time (usage sink, prices).
+type ChainConfigEdit = Box<dyn FnOnce(ChainConfig) -> ChainConfig + Send>;
 
 /// Builds a [`Registry`]; start with [`Registry::builder`].
 ///
@@ -24,6 +27,7 @@ use crate::{ChainConfig, Layers, ProviderLayer};
 /// assert_eq!(registry.provider("local")?.name(), "local");
 /// # Ok::<(), majordomo::Error>(())
 /// ```
+#[derive(Debug)]
 #[must_use = "a builder does nothing until .build()"]
 pub struct RegistryBuilder {
     clock: Arc<dyn Clock>,
@@ -35,16 +39,17 @@ pub struct RegistryBuilder {
     observer: Option<Arc<dyn crate::FailoverObserver>>,
     /// Set by [`RegistryBuilder::usage_sink`] and [`RegistryBuilder::prices`];
     /// applied at build time, like the observer.
-    usage: Vec<Box<dyn FnOnce(ChainConfig) -> ChainConfig + Send>>,
+    usage: Opaque<Vec<ChainConfigEdit>>,
     /// Variables given with `env_vars` / `env_lookup`; `None` means the process.
     env: Option<EnvSource>,
     /// Set by [`RegistryBuilder::without_env`]: never read the process environment.
     hermetic: bool,
     /// Set by [`RegistryBuilder::layer`] and [`RegistryBuilder::layers`].
     layers: Layers,
-    /// Set by [`RegistryBuilder::http_client`].
+    /// Set by [`RegistryBuilder::http_client`]. Not shown by `Debug`: the
+    /// host's default headers may hold a credential.
     #[cfg(feature = "http")]
-    http_client: Option<reqwest::Client>,
+    http_client: Option<Opaque<reqwest::Client>>,
 }
 
 impl Default for RegistryBuilder {
@@ -55,7 +60,7 @@ impl Default for RegistryBuilder {
             health_store: None,
             chain_config: ChainConfig::default(),
             observer: None,
-            usage: Vec::new(),
+            usage: Opaque::default(),
             env: None,
             hermetic: false,
             layers: Layers::new(),
@@ -167,7 +172,7 @@ impl RegistryBuilder {
     /// ```
     #[cfg(feature = "http")]
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
-        self.http_client = Some(client);
+        self.http_client = Some(Opaque(client));
         self
     }
 
@@ -211,7 +216,7 @@ impl RegistryBuilder {
             (None, false) => EnvSource::Process,
         };
         let mut chain_config = self.chain_config;
-        for apply in self.usage {
+        for apply in self.usage.0 {
             chain_config = apply(chain_config);
         }
         if let Some(observer) = self.observer {
@@ -220,7 +225,7 @@ impl RegistryBuilder {
         let context = BuildContext::new(env.lookup());
         #[cfg(feature = "http")]
         let context = match self.http_client {
-            Some(client) => context.with_http_client(client),
+            Some(client) => context.with_http_client(client.0),
             None => context,
         };
         let registry = Registry::assemble(health, Arc::new(chain_config), context, self.layers);
@@ -228,19 +233,5 @@ impl RegistryBuilder {
             registry.load_vars(env.llm_vars());
         }
         registry
-    }
-}
-
-impl fmt::Debug for RegistryBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RegistryBuilder")
-            .field("clock", &self.clock)
-            .field("health_config", &self.health_config)
-            .field("chain_config", &self.chain_config)
-            .field("observer", &self.observer.is_some())
-            .field("env", &self.env)
-            .field("hermetic", &self.hermetic)
-            .field("layers", &self.layers.len())
-            .finish_non_exhaustive()
     }
 }

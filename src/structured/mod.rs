@@ -458,7 +458,7 @@ mod tests {
     fn usage_adds_known_fields() {
         let mut total = Usage::default();
         total.add(&Usage::new(10, 2));
-        total.add(&Usage::new(5, 1).with_cached_input(3));
-        assert_eq!(total, Usage::new(15, 3).with_cached_input(3));
+        total.add(&Usage::new(5, 1).with_cached_input_tokens(3));
+        assert_eq!(total, Usage::new(15, 3).with_cached_input_tokens(3));
     }
 }

@@ -137,7 +137,10 @@ async fn plain_chat_sends_system_prompt_options_and_headers() {
     assert_eq!(response.finish_reason, FinishReason::Stop);
     assert_eq!(response.provider, "claude");
     assert_eq!(response.model, "claude-haiku-4-5-20251001");
-    assert_eq!(response.usage, Usage::new(770, 25).with_cached_input(0));
+    assert_eq!(
+        response.usage,
+        Usage::new(770, 25).with_cached_input_tokens(0)
+    );
     assert_eq!(
         response.raw.as_ref().unwrap()["id"],
         "msg_01BZsMQjer9AFLgmdRKJ8NcA"
@@ -168,7 +171,10 @@ async fn tool_call_round_trip_matches_the_recorded_requests() {
         .max_tokens(1024);
     let answer = generated(&model, first.clone()).await;
     assert_eq!(answer.finish_reason, FinishReason::ToolCalls);
-    assert_eq!(answer.usage, Usage::new(656, 74).with_cached_input(0));
+    assert_eq!(
+        answer.usage,
+        Usage::new(656, 74).with_cached_input_tokens(0)
+    );
     let calls: Vec<&ToolCall> = answer.tool_calls().collect();
     assert_eq!(calls.len(), 1);
     assert_eq!(calls[0].id, "toolu_011bpynHqFZ9P4u5rSaXsTJQ");
@@ -355,8 +361,8 @@ async fn own_thinking_goes_back_with_its_signature_and_foreign_thinking_is_dropp
     let foreign = Message::new(
         Role::Assistant,
         vec![
-            Part::Thinking(Thinking::text("openai reasoning").from_provider("openai")),
-            Part::Thinking(Thinking::redacted("gemini-opaque").from_provider("gemini")),
+            Part::Thinking(Thinking::text("openai reasoning").with_provider("openai")),
+            Part::Thinking(Thinking::redacted("gemini-opaque").with_provider("gemini")),
             Part::text("An earlier answer."),
         ],
     );
@@ -452,7 +458,7 @@ async fn every_stream_fixture_folds_into_the_expected_response() {
                     json!({"location": "San Francisco, CA", "units": "f"})
                 );
                 assert_eq!(r.finish_reason, FinishReason::ToolCalls);
-                assert_eq!(r.usage, Usage::new(656, 74).with_cached_input(0));
+                assert_eq!(r.usage, Usage::new(656, 74).with_cached_input_tokens(0));
             }),
         ),
         (
@@ -463,7 +469,7 @@ async fn every_stream_fixture_folds_into_the_expected_response() {
                     "The weather in San Francisco, CA is currently:\n- **Temperature:** 68°F\n- **Condition:** Sunny\n\nIt's a nice sunny day!"
                 );
                 assert_eq!(r.message.parts.len(), 1);
-                assert_eq!(r.usage, Usage::new(770, 38).with_cached_input(0));
+                assert_eq!(r.usage, Usage::new(770, 38).with_cached_input_tokens(0));
             }),
         ),
         (
@@ -490,7 +496,9 @@ async fn every_stream_fixture_folds_into_the_expected_response() {
                 assert_eq!(r.finish_reason, FinishReason::ContentFilter);
                 assert_eq!(
                     r.usage,
-                    Usage::new(28, 106).with_cached_input(0).with_reasoning(67)
+                    Usage::new(28, 106)
+                        .with_cached_input_tokens(0)
+                        .with_reasoning_tokens(67)
                 );
             }),
         ),
@@ -509,7 +517,7 @@ async fn every_stream_fixture_folds_into_the_expected_response() {
                 assert!(text.starts_with("{\"filename\": \"taxes.txt\", \"lines_of_text\": ["));
                 assert!(text.ends_with("\n\"Filing taxes"));
                 assert_eq!(r.finish_reason, FinishReason::Length);
-                assert_eq!(r.usage, Usage::new(450, 124).with_cached_input(0));
+                assert_eq!(r.usage, Usage::new(450, 124).with_cached_input_tokens(0));
             }),
         ),
     ];
@@ -597,14 +605,17 @@ async fn unknown_events_blocks_and_deltas_are_ignored() {
     assert_eq!(response.message.parts.len(), 2);
     assert_eq!(
         response.message.parts[0],
-        Part::Thinking(Thinking::redacted("EmwKAhgB").from_provider("claude"))
+        Part::Thinking(Thinking::redacted("EmwKAhgB").with_provider("claude"))
     );
     assert_eq!(response.text(), "ok");
     assert_eq!(
         response.finish_reason,
         FinishReason::Other("pause_turn".into())
     );
-    assert_eq!(response.usage, Usage::new(10, 9).with_cached_input(3));
+    assert_eq!(
+        response.usage,
+        Usage::new(10, 9).with_cached_input_tokens(3)
+    );
 }
 
 #[tokio::test]
@@ -647,13 +658,13 @@ async fn usage_counts_cache_writes_and_reads_as_input() {
     assert_eq!(
         response.usage,
         Usage::new(420, 50)
-            .with_cached_input(300)
-            .with_reasoning(30)
+            .with_cached_input_tokens(300)
+            .with_reasoning_tokens(30)
     );
     assert_eq!(
         response.message.parts,
         vec![
-            Part::Thinking(Thinking::redacted("opaque").from_provider("claude")),
+            Part::Thinking(Thinking::redacted("opaque").with_provider("claude")),
             Part::text("ab"),
         ]
     );

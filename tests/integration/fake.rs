@@ -101,7 +101,7 @@ fn scripted_events() -> Vec<StreamEvent> {
             usage: Usage::new(10, 0),
         },
         StreamEvent::Usage {
-            usage: Usage::default().with_output(7),
+            usage: Usage::default().with_output_tokens(7),
         },
         StreamEvent::finish(FinishReason::ToolCalls),
     ]

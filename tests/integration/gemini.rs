@@ -277,7 +277,7 @@ async fn thought_signatures_go_back_on_their_part_and_foreign_thinking_is_droppe
     assert_eq!(signed[0].provider.as_deref(), Some("g"));
     assert_eq!(
         first.usage,
-        Usage::new(92, 16 + 63).with_reasoning(63),
+        Usage::new(92, 16 + 63).with_reasoning_tokens(63),
         "output counts thoughts"
     );
 
@@ -288,7 +288,7 @@ async fn thought_signatures_go_back_on_their_part_and_foreign_thinking_is_droppe
         Part::Thinking(
             Thinking::text("foreign reasoning")
                 .with_signature("anthropic-sig")
-                .from_provider("claude"),
+                .with_provider("claude"),
         ),
     );
     // A later turn from another provider: an unsigned call.
@@ -354,7 +354,7 @@ async fn a_reasoning_level_sets_the_thinking_config() {
     }
     assert_eq!(
         response.usage,
-        Usage::new(58, 820 + 1477).with_reasoning(1477)
+        Usage::new(58, 820 + 1477).with_reasoning_tokens(1477)
     );
     assert_eq!(
         response.text(),
@@ -531,7 +531,10 @@ async fn response_fixtures_parse() {
     assert_eq!(response.finish_reason, FinishReason::Length);
     assert!(response.message.parts.is_empty());
     assert_eq!(response.message.role, Role::Assistant);
-    assert_eq!(response.usage, Usage::new(844, 399).with_reasoning(399));
+    assert_eq!(
+        response.usage,
+        Usage::new(844, 399).with_reasoning_tokens(399)
+    );
 
     let server = serve_fixture("generate_response_blocked_prompt.json").await;
     let model = model_at(config(&server.uri()), MODEL);

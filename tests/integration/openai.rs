@@ -512,7 +512,9 @@ async fn a_stream_request_accepts_an_event_stream() {
 
 #[tokio::test]
 async fn every_response_fixture_parses() {
-    let basic_usage = Usage::new(19, 10).with_cached_input(0).with_reasoning(0);
+    let basic_usage = Usage::new(19, 10)
+        .with_cached_input_tokens(0)
+        .with_reasoning_tokens(0);
     let cases: Vec<(&str, Response)> = vec![
         (
             "chat_response_basic.json",
@@ -531,7 +533,9 @@ async fn every_response_fixture_parses() {
                     "The image shows a wooden boardwalk path running through a lush green field or meadow. The sky is bright blue with some scattered clouds, giving the scene a serene and peaceful atmosphere. Trees and shrubs are visible in the background.",
                 )],
                 FinishReason::Stop,
-                Usage::new(1117, 46).with_cached_input(0).with_reasoning(0),
+                Usage::new(1117, 46)
+                    .with_cached_input_tokens(0)
+                    .with_reasoning_tokens(0),
             ),
         ),
         (
@@ -542,7 +546,7 @@ async fn every_response_fixture_parses() {
                     r#"{"city":"San Francisco","temperature":65,"units":"f"}"#,
                 )],
                 FinishReason::Stop,
-                Usage::new(79, 14).with_reasoning(0),
+                Usage::new(79, 14).with_reasoning_tokens(0),
             ),
         ),
         (
@@ -551,7 +555,7 @@ async fn every_response_fixture_parses() {
                 "gpt-4o-2024-08-06",
                 vec![Part::text("{\"")],
                 FinishReason::Length,
-                Usage::new(79, 1).with_reasoning(0),
+                Usage::new(79, 1).with_reasoning_tokens(0),
             ),
         ),
         (
@@ -560,7 +564,7 @@ async fn every_response_fixture_parses() {
                 "gpt-4o-2024-08-06",
                 vec![Part::text("I'm very sorry, but I can't assist with that.")],
                 FinishReason::ContentFilter,
-                Usage::new(79, 12).with_reasoning(0),
+                Usage::new(79, 12).with_reasoning_tokens(0),
             ),
         ),
         (
@@ -571,7 +575,7 @@ async fn every_response_fixture_parses() {
                     "I'm unable to provide real-time weather updates. To get the current weather in San Francisco, I recommend checking a reliable weather website or app like the Weather Channel or a local news station.",
                 )],
                 FinishReason::Stop,
-                Usage::new(14, 37).with_reasoning(0),
+                Usage::new(14, 37).with_reasoning_tokens(0),
             ),
         ),
         (
@@ -584,7 +588,7 @@ async fn every_response_fixture_parses() {
                     json!({"city": "Edinburgh", "country": "UK", "units": "c"}),
                 )],
                 FinishReason::ToolCalls,
-                Usage::new(76, 24).with_reasoning(0),
+                Usage::new(76, 24).with_reasoning_tokens(0),
             ),
         ),
         (
@@ -597,7 +601,7 @@ async fn every_response_fixture_parses() {
                     json!({"location": "Boston, MA"}),
                 )],
                 FinishReason::ToolCalls,
-                Usage::new(82, 17).with_reasoning(0),
+                Usage::new(82, 17).with_reasoning_tokens(0),
             ),
         ),
         (
@@ -622,7 +626,7 @@ fn reasoning_tool_call_reply() -> Response {
     reply(
         "Qwen/Qwen3-8B",
         vec![
-            Part::Thinking(Thinking::text("The user wants the weather. ü").from_provider(NAME)),
+            Part::Thinking(Thinking::text("The user wants the weather. ü").with_provider(NAME)),
             Part::text("Checking Zürich."),
             call(
                 "chatcmpl-tool-9a1f",
@@ -631,7 +635,9 @@ fn reasoning_tool_call_reply() -> Response {
             ),
         ],
         FinishReason::ToolCalls,
-        Usage::new(120, 40).with_cached_input(64).with_reasoning(12),
+        Usage::new(120, 40)
+            .with_cached_input_tokens(64)
+            .with_reasoning_tokens(12),
     )
 }
 
@@ -678,7 +684,7 @@ async fn stream_fixtures_fold_into_their_expected_responses() {
                     "I'm unable to provide real-time weather updates. To get the current weather in San Francisco, I recommend checking a reliable weather website or a weather app.",
                 )],
                 FinishReason::Stop,
-                Usage::new(14, 30).with_reasoning(0),
+                Usage::new(14, 30).with_reasoning_tokens(0),
             ),
         ),
         (
@@ -689,7 +695,7 @@ async fn stream_fixtures_fold_into_their_expected_responses() {
                     r#"{"city":"San Francisco","temperature":61,"units":"f"}"#,
                 )],
                 FinishReason::Stop,
-                Usage::new(79, 14).with_reasoning(0),
+                Usage::new(79, 14).with_reasoning_tokens(0),
             ),
         ),
         (
@@ -700,7 +706,7 @@ async fn stream_fixtures_fold_into_their_expected_responses() {
                     r#"{"city":"San Francisco","temperature":65,"units":"f"}"#,
                 )],
                 FinishReason::Stop,
-                Usage::new(79, 42).with_reasoning(0),
+                Usage::new(79, 42).with_reasoning_tokens(0),
             ),
         ),
         (
@@ -709,7 +715,7 @@ async fn stream_fixtures_fold_into_their_expected_responses() {
                 gpt4o,
                 vec![Part::text("I'm sorry, I can't assist with that request.")],
                 FinishReason::ContentFilter,
-                Usage::new(79, 11).with_reasoning(0),
+                Usage::new(79, 11).with_reasoning_tokens(0),
             ),
         ),
         (
@@ -729,7 +735,7 @@ async fn stream_fixtures_fold_into_their_expected_responses() {
                     ),
                 ],
                 FinishReason::ToolCalls,
-                Usage::new(149, 60).with_reasoning(0),
+                Usage::new(149, 60).with_reasoning_tokens(0),
             ),
         ),
     ];

@@ -55,8 +55,8 @@ async fn a_chain_call_with_a_failed_then_a_good_attempt_is_one_record() {
             answer(
                 "from b",
                 Usage::new(1_000, 200)
-                    .with_cached_input(400)
-                    .with_reasoning(50),
+                    .with_cached_input_tokens(400)
+                    .with_reasoning_tokens(50),
             ),
         );
     let chain = registry.parse("fake/a, fake/b").unwrap();

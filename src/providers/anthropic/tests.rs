@@ -494,15 +494,15 @@ fn only_our_own_signed_thinking_goes_back() {
             Part::Thinking(
                 Thinking::text("mine")
                     .with_signature("sig")
-                    .from_provider("claude"),
+                    .with_provider("claude"),
             ),
             Part::Thinking(
                 Thinking::text("theirs")
                     .with_signature("x")
-                    .from_provider("other"),
+                    .with_provider("other"),
             ),
-            Part::Thinking(Thinking::text("unsigned").from_provider("claude")),
-            Part::Thinking(Thinking::redacted("opaque").from_provider("claude")),
+            Part::Thinking(Thinking::text("unsigned").with_provider("claude")),
+            Part::Thinking(Thinking::redacted("opaque").with_provider("claude")),
             Part::text("answer"),
         ],
     );

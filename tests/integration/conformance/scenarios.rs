@@ -436,12 +436,12 @@ pub async fn json_formats(p: &Protocol) {
 pub async fn foreign_history(p: &Protocol) {
     let server = serve_fixture(p, p.plain.fixture).await;
     let long_id = format!("toolu_{}", "01A09q90qw90lq917835lq9".repeat(2));
-    let foreign = |text: &str| Part::Thinking(Thinking::text(text).from_provider("elsewhere"));
+    let foreign = |text: &str| Part::Thinking(Thinking::text(text).with_provider("elsewhere"));
     let signed = Thinking::text("private chain").with_signature("sig");
     let calls = Message::new(
         majordomo::Role::Assistant,
         vec![
-            Part::Thinking(signed.from_provider("claude")),
+            Part::Thinking(signed.with_provider("claude")),
             Part::Thinking(Thinking::redacted("opaque")),
             Part::text("Let me check."),
             Part::ToolCall(ToolCall::new(
@@ -466,7 +466,7 @@ pub async fn foreign_history(p: &Protocol) {
             Part::Thinking(
                 Thinking::text("our own chain")
                     .with_signature("c2lnbmF0dXJl")
-                    .from_provider(NAME),
+                    .with_provider(NAME),
             ),
             Part::text("It is noon."),
         ],

@@ -268,7 +268,7 @@ impl<P: Protocol> HttpProvider<P> {
     ///
     /// # Errors
     /// A built-in's build error (a missing key).
-    #[cfg(test)]
+    #[cfg(all(test, feature = "gemini"))]
     pub(crate) fn built(&self) -> Result<Arc<Shared<P>>> {
         self.source.shared(&self.name)
     }

@@ -15,7 +15,11 @@ pub mod media;
 mod media_cache;
 mod ndjson;
 mod sse;
+#[cfg(test)]
+mod testing;
 
+#[cfg(all(test, feature = "openai"))]
+pub(crate) use body::frames_of;
 pub use client::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_EVENT_SIZE, DEFAULT_REQUEST_TIMEOUT,
     HttpSettings,
@@ -24,8 +28,8 @@ pub use config::{ProtocolOptions, ProviderConfig};
 pub use errors::MAX_SERVER_RETRY_AFTER;
 pub use media::MediaLimits;
 pub use ndjson::LineDecoder;
+pub use sse::{SseDecoder, SseEvent};
 /// Test helpers shared by the providers' unit tests (each feature uses some).
 #[cfg(test)]
 #[allow(unused_imports)]
-pub(crate) use sse::tests::{chunk_by, frames_of};
-pub use sse::{SseDecoder, SseEvent};
+pub(crate) use testing::chunk_by;

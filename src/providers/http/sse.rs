@@ -189,24 +189,20 @@ impl Fields {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-    use crate::providers::http::body::Framing;
+    use crate::providers::http::chunk_by;
 
-    /// The frames `framing` cuts `chunks` into, fed one after another.
-    pub(crate) fn frames_of<F: Framing>(mut framing: F, chunks: &[&[u8]]) -> Vec<F::Frame> {
+    fn decode_all(chunks: &[&[u8]]) -> Vec<SseEvent> {
+        let mut decoder = SseDecoder::new();
         let mut out = Vec::new();
         for c in chunks {
-            framing.feed(c);
-            while let Some(e) = framing.next_frame() {
+            decoder.feed(c);
+            while let Some(e) = decoder.next_event() {
                 out.push(e);
             }
         }
         out
-    }
-
-    fn decode_all(chunks: &[&[u8]]) -> Vec<SseEvent> {
-        frames_of(SseDecoder::new(), chunks)
     }
 
     #[test]
@@ -257,20 +253,6 @@ pub(crate) mod tests {
             out.push_str(eol);
         }
         out.into_bytes()
-    }
-
-    /// `bytes` cut into pieces whose sizes cycle through `sizes`.
-    pub(crate) fn chunk_by(bytes: &[u8], sizes: &[usize]) -> Vec<Vec<u8>> {
-        let mut out = Vec::new();
-        let (mut at, mut i) = (0, 0);
-        while at < bytes.len() {
-            let n = sizes[i % sizes.len()].max(1);
-            let end = (at + n).min(bytes.len());
-            out.push(bytes[at..end].to_vec());
-            at = end;
-            i += 1;
-        }
-        out
     }
 
     fn decode_chunks(chunks: &[Vec<u8>]) -> Vec<SseEvent> {

@@ -2,6 +2,8 @@
 //! panics with the other outcome. A chain is a `Model` too; pass `&chain`,
 //! `&arc_model` or a `&dyn Model` as it is.
 
+#![allow(dead_code)] // each feature set uses a different subset
+
 use majordomo::{Error, EventStream, Message, Model, Part, Request, Response, Role, ToolCall};
 use serde_json::Value;
 

@@ -1,5 +1,7 @@
 //! Helpers for the registry, spec and DSN tests.
 
+#![allow(dead_code)] // each feature set uses a different subset
+
 use majordomo::health::{FakeClock, HealthConfig};
 use majordomo::providers::fake::{FakeProvider, Outcome};
 use majordomo::{ChainConfig, Model as _, Registry, Request, Response};

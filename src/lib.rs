@@ -14,6 +14,7 @@ mod llm;
 mod registry;
 mod scheme;
 mod structured;
+mod telemetry;
 mod timeout;
 mod tool_loop;
 mod usage;

@@ -53,6 +53,9 @@ pub struct ChainConfig {
     pub all_benched: AllBenched,
     /// Races a slow attempt with the next candidate. Default: none.
     pub hedge: Option<Hedge>,
+    /// Records every call's prompt and answer on its spans (ADR 0020).
+    /// Default: false.
+    pub capture_content: bool,
     /// The usage sink and prices, set with [`ChainConfig::usage_sink`] and
     /// [`ChainConfig::prices`]. Default: none (no record is built).
     usage: Option<UsageReporter>,
@@ -92,6 +95,7 @@ impl Default for ChainConfig {
             routing_seed: None,
             all_benched: AllBenched::default(),
             hedge: None,
+            capture_content: false,
             usage: None,
             prices: None,
         }
@@ -181,6 +185,15 @@ impl ChainConfig {
         self
     }
 
+    /// Records the prompt and answer of every call through the chain on its
+    /// spans (`gen_ai.input.messages`, `gen_ai.output.messages`,
+    /// `gen_ai.system_instructions`), by turning on
+    /// [`crate::CallContext::capture_content`] for each request. Default: off.
+    pub fn capture_content(mut self, on: bool) -> Self {
+        self.capture_content = on;
+        self
+    }
+
     /// Installs the usage sink: it receives one [`crate::UsageRecord`] per chain
     /// call, succeeded or failed, on a task of its own (a slow or panicking
     /// sink never delays or breaks a call). Closures `Fn(&UsageRecord)` work.
@@ -237,6 +250,7 @@ impl fmt::Debug for ChainConfig {
             .field("routing_seed", &self.routing_seed)
             .field("all_benched", &self.all_benched)
             .field("hedge", &self.hedge)
+            .field("capture_content", &self.capture_content)
             .finish_non_exhaustive()
     }
 }

@@ -335,6 +335,13 @@ impl Request {
         self
     }
 
+    /// Records this call's prompt and answer on its spans (off by default;
+    /// see [`CallContext::capture_content`]).
+    pub fn capture_content(mut self, on: bool) -> Self {
+        self.context.capture_content = on;
+        self
+    }
+
     /// Replaces the call context.
     pub fn context(mut self, context: CallContext) -> Self {
         self.context = context;

@@ -2,6 +2,7 @@
 //! ([`StreamAccumulator`]) that turns any stream into the [`Response`] that
 //! `generate` would have returned.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -123,6 +124,7 @@ pub struct EventStream {
     inner: BoxedEvents,
     provider: String,
     model: String,
+    protocol: Option<Cow<'static, str>>,
     attempts: Vec<Attempt>,
     /// The inner stream has ended; it is never polled again.
     ended: bool,
@@ -139,6 +141,7 @@ impl EventStream {
             inner: Box::pin(events),
             provider: provider.into(),
             model: model.into(),
+            protocol: None,
             attempts: Vec::new(),
             ended: false,
         }
@@ -154,6 +157,7 @@ impl EventStream {
             futures::stream::iter(events.into_iter().map(Ok)),
         );
         s.attempts = response.attempts;
+        s.protocol = response.protocol;
         s
     }
 
@@ -165,6 +169,18 @@ impl EventStream {
     /// The model the events come from.
     pub fn model(&self) -> &str {
         &self.model
+    }
+
+    /// The wire protocol the events come in, when the model says
+    /// (see [`Response::protocol`]).
+    pub fn protocol(&self) -> Option<&str> {
+        self.protocol.as_deref()
+    }
+
+    /// Sets the wire protocol the events come in.
+    pub fn with_protocol(mut self, protocol: impl Into<Cow<'static, str>>) -> Self {
+        self.protocol = Some(protocol.into());
+        self
     }
 
     /// The steps a chain took before this stream opened.
@@ -189,6 +205,7 @@ impl EventStream {
             inner: Box::pin(f(self.inner)),
             provider: self.provider,
             model: self.model,
+            protocol: self.protocol,
             attempts: self.attempts,
             ended: self.ended,
         }
@@ -205,6 +222,7 @@ impl EventStream {
         }
         let mut response = acc.finish(self.provider, self.model);
         response.attempts = self.attempts;
+        response.protocol = self.protocol;
         Ok(response)
     }
 }

@@ -130,6 +130,7 @@ fn shared(config: OpenAiConfig) -> Result<Shared<ChatCompletions>> {
 impl Protocol for ChatCompletions {
     type Framing = ErrorFieldFraming;
     type Handler = ChunkHandler;
+    const PROTOCOL: &'static str = "openai";
 
     fn headers(&self, client: &HttpClient) -> Result<HeaderMap> {
         key_header(client, AUTHORIZATION, "Bearer ")

@@ -84,7 +84,9 @@ pub(crate) use gen_ai_span;
 /// records the call as cancelled.
 pub(crate) struct CallSpan {
     span: Span,
-    started: Instant,
+    /// When the call started; only read (and so only taken) when a
+    /// subscriber is interested.
+    started: Option<Instant>,
     capture: bool,
     open: bool,
 }
@@ -121,8 +123,8 @@ impl CallSpan {
     /// records (a chain's span).
     pub(crate) fn new(span: Span, capture: bool) -> Self {
         CallSpan {
+            started: (!span.is_disabled()).then(Instant::now),
             span,
-            started: Instant::now(),
             capture,
             open: true,
         }
@@ -178,7 +180,8 @@ impl CallSpan {
             return stream;
         }
         self.span.record("gen_ai.response.model", stream.model());
-        let mut state = SpanState::new(self.span.clone(), self.started, self.capture);
+        let started = self.started.unwrap_or_else(Instant::now);
+        let mut state = SpanState::new(self.span.clone(), started, self.capture);
         if first_arrived {
             state.first_chunk();
         }

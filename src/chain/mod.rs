@@ -117,7 +117,7 @@ impl fmt::Debug for ChainTarget {
 /// skip it while benched; skip it, without penalty, when it declares it lacks
 /// a capability the request needs or a context window the request's estimate
 /// exceeds; call it
-/// and act on the error's class (see the module table). The `Response` lists
+/// and act on the error's class (the table on [`crate::ErrorClass`]). The `Response` lists
 /// every step in `attempts`; when all targets fail the error does
 /// ([`crate::ErrorKind::Exhausted`]). Errors returned by a chain carry the
 /// request's call context.

@@ -48,35 +48,26 @@ pub trait Provider: Send + Sync {
     fn model(&self, id: &str) -> Result<Arc<dyn Model>>;
 }
 
-#[async_trait]
-impl<M: Model + ?Sized> Model for Arc<M> {
-    fn capabilities(&self) -> &Capabilities {
-        (**self).capabilities()
-    }
+/// A shared or boxed model is the model it points to.
+macro_rules! forward_model {
+    ($($pointer:ident),*) => {$(
+        #[async_trait]
+        impl<M: Model + ?Sized> Model for $pointer<M> {
+            fn capabilities(&self) -> &Capabilities {
+                (**self).capabilities()
+            }
 
-    async fn generate(&self, request: Request) -> Result<Response> {
-        (**self).generate(request).await
-    }
+            async fn generate(&self, request: Request) -> Result<Response> {
+                (**self).generate(request).await
+            }
 
-    async fn stream(&self, request: Request) -> Result<EventStream> {
-        (**self).stream(request).await
-    }
+            async fn stream(&self, request: Request) -> Result<EventStream> {
+                (**self).stream(request).await
+            }
+        }
+    )*};
 }
-
-#[async_trait]
-impl<M: Model + ?Sized> Model for Box<M> {
-    fn capabilities(&self) -> &Capabilities {
-        (**self).capabilities()
-    }
-
-    async fn generate(&self, request: Request) -> Result<Response> {
-        (**self).generate(request).await
-    }
-
-    async fn stream(&self, request: Request) -> Result<EventStream> {
-        (**self).stream(request).await
-    }
-}
+forward_model!(Arc, Box);
 
 impl<P: Provider + ?Sized> Provider for Arc<P> {
     fn name(&self) -> &str {

@@ -3,7 +3,6 @@
 //! `generate` would have returned.
 
 use std::borrow::Cow;
-use std::fmt;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -15,6 +14,7 @@ use super::attempt::Attempt;
 use super::error::Result;
 use super::message::{Message, Part, Role, Thinking, ToolCall};
 use super::response::{FinishReason, Response, Usage};
+use crate::opaque::Opaque;
 
 /// One increment of a streamed answer.
 ///
@@ -120,8 +120,9 @@ type BoxedEvents = Pin<Box<dyn Stream<Item = Result<StreamEvent>> + Send + 'stat
 /// assert!(stream.next().await.is_none()); // fused
 /// # Ok(()) }
 /// ```
+#[derive(Debug)]
 pub struct EventStream {
-    inner: BoxedEvents,
+    inner: Opaque<BoxedEvents>,
     provider: String,
     model: String,
     protocol: Option<Cow<'static, str>>,
@@ -138,7 +139,7 @@ impl EventStream {
         events: impl Stream<Item = Result<StreamEvent>> + Send + 'static,
     ) -> Self {
         EventStream {
-            inner: Box::pin(events),
+            inner: Opaque(Box::pin(events)),
             provider: provider.into(),
             model: model.into(),
             protocol: None,
@@ -202,7 +203,7 @@ impl EventStream {
         S: Stream<Item = Result<StreamEvent>> + Send + 'static,
     {
         EventStream {
-            inner: Box::pin(f(self.inner)),
+            inner: Opaque(Box::pin(f(self.inner.0))),
             provider: self.provider,
             model: self.model,
             protocol: self.protocol,
@@ -257,16 +258,6 @@ impl Stream for EventStream {
 impl futures::stream::FusedStream for EventStream {
     fn is_terminated(&self) -> bool {
         self.ended
-    }
-}
-
-impl fmt::Debug for EventStream {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("EventStream")
-            .field("provider", &self.provider)
-            .field("model", &self.model)
-            .field("attempts", &self.attempts)
-            .finish_non_exhaustive()
     }
 }
 

@@ -8,6 +8,7 @@ use super::Registry;
 use super::env::EnvSource;
 use crate::health::{Clock, HealthConfig, HealthStore, HealthTracker, MemoryStore, SystemClock};
 use crate::scheme::{BuildContext, EnvLookup};
+use crate::setters::chained_setters;
 use crate::{ChainConfig, Layers, ProviderLayer};
 
 /// Builds a [`Registry`]; start with [`Registry::builder`].
@@ -65,31 +66,23 @@ impl Default for RegistryBuilder {
 }
 
 impl RegistryBuilder {
-    /// The clock health reads (default: the system clock). Tests pass a
-    /// [`crate::health::FakeClock`] and move it by hand.
-    pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
-        self.clock = Arc::new(clock);
-        self
-    }
-
-    /// Health tracker settings.
-    pub fn health_config(mut self, config: HealthConfig) -> Self {
-        self.health_config = config;
-        self
-    }
-
-    /// Where health state is kept (default: in memory).
-    pub fn health_store(mut self, store: impl HealthStore + 'static) -> Self {
-        self.health_store = Some(Arc::new(store));
-        self
-    }
-
-    /// Chain settings shared by every chain the registry parses. An observer
-    /// set with [`RegistryBuilder::observer`] is kept whatever the order of
-    /// the two calls, and wins over one inside `config`.
-    pub fn chain_config(mut self, config: ChainConfig) -> Self {
-        self.chain_config = config;
-        self
+    chained_setters! {
+        /// The clock health reads (default: the system clock). Tests pass a
+        /// [`crate::health::FakeClock`] and move it by hand.
+        clock(clock: impl Clock + 'static) => clock = Arc::new(clock);
+        /// Health tracker settings.
+        health_config(config: HealthConfig) => health_config = config;
+        /// Where health state is kept (default: in memory).
+        health_store(store: impl HealthStore + 'static) => health_store = Some(Arc::new(store));
+        /// Chain settings shared by every chain the registry parses. An observer
+        /// set with [`RegistryBuilder::observer`] is kept whatever the order of
+        /// the two calls, and wins over one inside `config`.
+        chain_config(config: ChainConfig) => chain_config = config;
+        /// Installs the failover observer on the chain settings (see
+        /// [`ChainConfig::observer`]): it receives a [`crate::FailoverEvent`] for
+        /// every failover step of every chain the registry parses. Any order
+        /// with [`RegistryBuilder::chain_config`] works.
+        observer(observer: impl crate::FailoverObserver + 'static) => observer = Some(Arc::new(observer));
     }
 
     /// Installs the usage sink on the chain settings (see
@@ -105,15 +98,6 @@ impl RegistryBuilder {
     pub fn prices(mut self, prices: crate::PriceTable) -> Self {
         self.usage
             .push(Box::new(move |config| config.prices(prices)));
-        self
-    }
-
-    /// Installs the failover observer on the chain settings (see
-    /// [`ChainConfig::observer`]): it receives a [`crate::FailoverEvent`] for
-    /// every failover step of every chain the registry parses. Any order
-    /// with [`RegistryBuilder::chain_config`] works.
-    pub fn observer(mut self, observer: impl crate::FailoverObserver + 'static) -> Self {
-        self.observer = Some(Arc::new(observer));
         self
     }
 

@@ -189,29 +189,34 @@ impl Fields {
 }
 
 #[cfg(test)]
-pub(super) mod tests {
+pub(crate) mod tests {
     use super::*;
+    use crate::providers::http::body::Framing;
 
-    fn decode_all(chunks: &[&[u8]]) -> Vec<SseEvent> {
-        let mut d = SseDecoder::new();
+    /// The frames `framing` cuts `chunks` into, fed one after another.
+    pub(crate) fn frames_of<F: Framing>(mut framing: F, chunks: &[&[u8]]) -> Vec<F::Frame> {
         let mut out = Vec::new();
         for c in chunks {
-            d.feed(c);
-            while let Some(e) = d.next_event() {
+            framing.feed(c);
+            while let Some(e) = framing.next_frame() {
                 out.push(e);
             }
         }
         out
     }
 
+    fn decode_all(chunks: &[&[u8]]) -> Vec<SseEvent> {
+        frames_of(SseDecoder::new(), chunks)
+    }
+
     #[test]
     fn joins_data_lines_and_names_events() {
         let events = decode_all(&[b"event: ping\ndata: a\ndata:b\n\n: comment\ndata: c\r\n\r\n"]);
-        assert_eq!(events.len(), 2);
-        assert_eq!(events[0].event, "ping");
-        assert_eq!(events[0].data, "a\nb");
-        assert_eq!(events[1].event, "");
-        assert_eq!(events[1].data, "c");
+        let pairs: Vec<(&str, &str)> = events
+            .iter()
+            .map(|e| (e.event.as_str(), e.data.as_str()))
+            .collect();
+        assert_eq!(pairs, [("ping", "a\nb"), ("", "c")]);
     }
 
     #[test]
@@ -255,7 +260,7 @@ pub(super) mod tests {
     }
 
     /// `bytes` cut into pieces whose sizes cycle through `sizes`.
-    pub(in crate::providers::http) fn chunk_by(bytes: &[u8], sizes: &[usize]) -> Vec<Vec<u8>> {
+    pub(crate) fn chunk_by(bytes: &[u8], sizes: &[usize]) -> Vec<Vec<u8>> {
         let mut out = Vec::new();
         let (mut at, mut i) = (0, 0);
         while at < bytes.len() {

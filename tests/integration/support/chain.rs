@@ -58,17 +58,15 @@ pub fn chain_over(
     health: &HealthTracker,
     config: ChainConfig,
 ) -> Chain {
-    let targets = elements
-        .iter()
-        .map(|element| {
-            let (model, level) = match element.split_once('#') {
-                Some((model, level)) => (model, Some(level.parse::<ReasoningLevel>().unwrap())),
-                None => (*element, None),
-            };
-            let target = Target::new(fake.name(), model).unwrap();
-            ChainTarget::new(target, level, fake.model(model).unwrap())
-        })
-        .collect();
+    let target = |element: &&str| {
+        let (model, level) = match element.split_once('#') {
+            Some((model, level)) => (model, Some(level.parse::<ReasoningLevel>().unwrap())),
+            None => (*element, None),
+        };
+        let target = Target::new(fake.name(), model).unwrap();
+        ChainTarget::new(target, level, fake.model(model).unwrap())
+    };
+    let targets = elements.iter().map(target).collect();
     Chain::new(targets, health.clone(), Arc::new(config))
 }
 
@@ -106,6 +104,14 @@ impl Rig {
     /// The target `fake/model`.
     pub fn target(&self, model: &str) -> Target {
         Target::new("fake", model).unwrap()
+    }
+
+    /// How many calls in a row to `fake/model` have failed.
+    pub async fn failures(&self, model: &str) -> u32 {
+        self.health
+            .state(&self.target(model))
+            .await
+            .consecutive_failures
     }
 
     /// How long `model` stays benched from now, if it is benched.

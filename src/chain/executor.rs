@@ -637,7 +637,19 @@ impl<'c> Run<'c> {
         let second_span = attempt_span(second_target, 1, true, O::STREAMING);
         let second_started = Some(tokio::time::Instant::now());
         let second_model = &*chain.targets[second_index].model;
-        let mut second = std::pin::pin!(invoke(op, second_model, second_request, second_span));
+        let mut second = std::pin::pin!(invoke(
+            op,
+            second_model,
+            second_request,
+            second_span.clone()
+        ));
+        // The hedge's own attempt span says how it ended, as a plain attempt's does.
+        let hedge_failed = |error: &Error| {
+            if !second_span.is_disabled() {
+                let class = chain.config.classifier.classify(error);
+                crate::telemetry::record_error(&second_span, error, class);
+            }
+        };
         match futures::future::select(primary.as_mut(), second.as_mut()).await {
             Either::Left((Ok(output), _)) => {
                 self.learn(index, pending, started);
@@ -656,11 +668,13 @@ impl<'c> Run<'c> {
                     Raced::Hedge(self.won_race(second_index, output, second_probe).await)
                 }
                 Err(second_error) => {
+                    hedge_failed(&second_error);
                     self.race_failure(second_index, second_error).await;
                     Raced::Primary(Err(error))
                 }
             },
             Either::Right((Err(second_error), _)) => {
+                hedge_failed(&second_error);
                 self.race_failure(second_index, second_error).await;
                 let result = primary.await;
                 if result.is_ok() {

@@ -303,9 +303,12 @@ async fn flushed(registry: &Registry, records: &Arc<Mutex<Vec<UsageRecord>>>) ->
     records.lock().unwrap().clone()
 }
 
+/// A 503 whose message echoes the caller's key, as some servers do: no span
+/// or record may repeat it.
 fn failing() -> wiremock::ResponseTemplate {
     wiremock::ResponseTemplate::new(503).set_body_raw(
-        r#"{"error":{"message":"overloaded","type":"server_error"}}"#,
+        json!({"error": {"message": format!("overloaded for key {KEY}"), "type": "server_error"}})
+            .to_string(),
         "application/json",
     )
 }

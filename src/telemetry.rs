@@ -471,3 +471,59 @@ impl Drop for SpanStream {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Image, ToolCall, ToolResult};
+
+    #[test]
+    fn messages_follow_the_conventions_format_and_never_carry_image_secrets() {
+        let message = Message::new(
+            Role::User,
+            vec![
+                Part::text("look"),
+                Part::Image(Image::url(
+                    "https://user:pw@img.example/cat.png?sig=SECRET&x=1",
+                )),
+                Part::Image(Image::url("data:image/png;base64,AAAA")),
+                Part::Image(Image::inline("image/png", vec![1u8, 2, 3])),
+            ],
+        );
+        assert_eq!(
+            message_json(&message),
+            json!({"role": "user", "parts": [
+                {"type": "text", "content": "look"},
+                {"type": "uri", "modality": "image", "uri": "https://img.example/cat.png"},
+                {"type": "blob", "modality": "image"},
+                {"type": "blob", "modality": "image", "mime_type": "image/png"},
+            ]})
+        );
+        let call = Message::new(
+            Role::Assistant,
+            vec![Part::ToolCall(ToolCall::new(
+                "c1",
+                "get_weather",
+                json!({"city": "Paris"}),
+            ))],
+        );
+        assert_eq!(
+            message_json(&call)["parts"][0],
+            json!({"type": "tool_call", "id": "c1", "name": "get_weather", "arguments": {"city": "Paris"}})
+        );
+        let result = Message::tool_results([ToolResult::ok("c1", "sunny")]);
+        assert_eq!(
+            message_json(&result),
+            json!({"role": "tool", "parts": [{"type": "tool_call_response", "id": "c1", "result": "sunny"}]})
+        );
+    }
+
+    #[test]
+    fn well_known_provider_names() {
+        assert_eq!(provider_name("gemini"), "gcp.gemini");
+        assert_eq!(provider_name("azure"), "azure.ai.openai");
+        assert_eq!(provider_name("openai"), "openai");
+        assert_eq!(provider_name("anthropic"), "anthropic");
+        assert_eq!(provider_name("ollama"), "ollama");
+    }
+}

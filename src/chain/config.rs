@@ -60,6 +60,9 @@ pub struct ChainConfig {
     pub all_benched: AllBenched,
     /// Races a slow attempt with the next candidate. Default: none.
     pub hedge: Option<Hedge>,
+    /// Records every call's prompt and answer on its spans (ADR 0020).
+    /// Default: false.
+    pub capture_content: bool,
     /// The usage sink and prices, set with [`ChainConfig::usage_sink`] and
     /// [`ChainConfig::prices`]. Default: none (no record is built).
     usage: Option<UsageReporter>,
@@ -99,6 +102,7 @@ impl Default for ChainConfig {
             routing_seed: None,
             all_benched: AllBenched::default(),
             hedge: None,
+            capture_content: false,
             usage: None,
             prices: None,
         }
@@ -133,6 +137,11 @@ impl ChainConfig {
         /// Installs the failover observer. Closures `Fn(&FailoverEvent)` work.
         /// Default: none.
         observer(observer: impl FailoverObserver + 'static) => observer = Some(Arc::new(observer));
+        /// Records the prompt and answer of every call through the chain on its
+        /// spans (`gen_ai.input.messages`, `gen_ai.output.messages`,
+        /// `gen_ai.system_instructions`), by turning on
+        /// [`crate::CallContext::capture_content`] for each request. Default: off.
+        capture_content(on: bool) => capture_content = on;
     }
 
     /// Hedges: when an attempt has not answered (a stream: not yielded its

@@ -261,6 +261,9 @@ impl Request {
         run_id(run_id: impl Into<Arc<str>>) => context.run_id = Some(run_id.into());
         /// Replaces the call context.
         context(context: CallContext) => context = context;
+        /// Records this call's prompt and answer on its spans (off by default;
+        /// see [`CallContext::capture_content`]).
+        capture_content(on: bool) => context.capture_content = on;
     }
 
     /// Adds a stop sequence.

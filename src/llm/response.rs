@@ -170,6 +170,11 @@ pub struct Response {
     pub provider: String,
     /// The model that answered (the provider's echo where it gives one).
     pub model: String,
+    /// The wire protocol of the answer (`openai`, `anthropic`, `ollama`,
+    /// `gemini`, `azure`) when the model speaks one; `None` for models that
+    /// do not say (the fake, a host's own model).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<std::borrow::Cow<'static, str>>,
     /// The steps a chain took to get this answer; one entry for a direct call.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attempts: Vec<Attempt>,
@@ -187,6 +192,7 @@ impl Response {
             usage: Usage::default(),
             provider: provider.into(),
             model: model.into(),
+            protocol: None,
             attempts: Vec::new(),
             raw: None,
         }

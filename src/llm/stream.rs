@@ -2,6 +2,7 @@
 //! ([`StreamAccumulator`]) that turns any stream into the [`Response`] that
 //! `generate` would have returned.
 
+use std::borrow::Cow;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -124,6 +125,7 @@ pub struct EventStream {
     inner: Opaque<BoxedEvents>,
     provider: String,
     model: String,
+    protocol: Option<Cow<'static, str>>,
     attempts: Vec<Attempt>,
     /// The inner stream has ended; it is never polled again.
     ended: bool,
@@ -140,6 +142,7 @@ impl EventStream {
             inner: Opaque(Box::pin(events)),
             provider: provider.into(),
             model: model.into(),
+            protocol: None,
             attempts: Vec::new(),
             ended: false,
         }
@@ -155,6 +158,7 @@ impl EventStream {
             futures::stream::iter(events.into_iter().map(Ok)),
         );
         s.attempts = response.attempts;
+        s.protocol = response.protocol;
         s
     }
 
@@ -166,6 +170,18 @@ impl EventStream {
     /// The model the events come from.
     pub fn model(&self) -> &str {
         &self.model
+    }
+
+    /// The wire protocol the events come in, when the model says
+    /// (see [`Response::protocol`]).
+    pub fn protocol(&self) -> Option<&str> {
+        self.protocol.as_deref()
+    }
+
+    /// Sets the wire protocol the events come in.
+    pub fn with_protocol(mut self, protocol: impl Into<Cow<'static, str>>) -> Self {
+        self.protocol = Some(protocol.into());
+        self
     }
 
     /// The steps a chain took before this stream opened.
@@ -190,6 +206,7 @@ impl EventStream {
             inner: Opaque(Box::pin(f(self.inner.0))),
             provider: self.provider,
             model: self.model,
+            protocol: self.protocol,
             attempts: self.attempts,
             ended: self.ended,
         }
@@ -206,6 +223,7 @@ impl EventStream {
         }
         let mut response = acc.finish(self.provider, self.model);
         response.attempts = self.attempts;
+        response.protocol = self.protocol;
         Ok(response)
     }
 }

@@ -37,6 +37,7 @@ mod serde_roundtrip;
 mod setup;
 mod spec;
 mod structured;
+mod telemetry;
 mod timeout;
 mod tool_loop;
 mod toolbox;

@@ -135,6 +135,7 @@ async fn a_failed_chain_is_a_record_too() {
             "model",
             "outcome",
             "output_tokens",
+            "protocol",
             "provider",
             "reasoning_tokens",
             "run_id",

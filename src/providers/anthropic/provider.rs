@@ -70,6 +70,7 @@ pub(crate) struct Messages {
 impl Protocol for Messages {
     type Framing = MessagesFraming;
     type Handler = MessagesStream;
+    const PROTOCOL: &'static str = "anthropic";
 
     fn headers(&self, client: &HttpClient) -> Result<HeaderMap> {
         headers(&self.config, client)

@@ -66,6 +66,7 @@ pub(crate) struct GenerateContent {
 impl Protocol for GenerateContent {
     type Framing = SseDecoder;
     type Handler = GeminiStream;
+    const PROTOCOL: &'static str = "gemini";
     // A Gemini stream is handed out as soon as its head arrives; its errors
     // are refined like a whole answer's.
     const WAIT_FOR_FIRST_EVENT: bool = false;

@@ -21,6 +21,7 @@ use reqwest::header::{ACCEPT, HeaderMap, HeaderName, HeaderValue};
 use super::body::{self, FrameHandler, Framing};
 use super::client::{HttpClient, HttpResponse};
 use crate::scheme::BuildContext;
+use crate::telemetry::CallSpan;
 use crate::{
     Capabilities, Error, EventStream, Model, Provider, Request, Response, Result, Secret, Target,
 };
@@ -32,6 +33,10 @@ pub(crate) trait Protocol: fmt::Debug + Send + Sync + 'static {
     type Framing: Framing;
     /// Turns frames into events.
     type Handler: FrameHandler<<Self::Framing as Framing>::Frame>;
+
+    /// The protocol's name (`openai`, `anthropic`, `ollama`, `gemini`,
+    /// `azure`): on spans and usage records (ADR 0020).
+    const PROTOCOL: &'static str;
 
     /// Whether opening a stream waits for its first event, so that an error
     /// before any output is returned by `stream` itself (where a chain can
@@ -328,7 +333,9 @@ impl<P: Protocol> HttpModel<P> {
         shared: &Shared<P>,
         request: &Request,
         streaming: bool,
+        span: &CallSpan,
     ) -> Result<HttpResponse> {
+        span.server(shared.client.settings().base_url());
         let protocol = &shared.protocol;
         let model = self.target.model();
         let call = Call {
@@ -348,19 +355,19 @@ impl<P: Protocol> HttpModel<P> {
             .map_err(|e| protocol.refine(e))
     }
 
-    async fn generate_inner(&self, request: Request) -> Result<Response> {
+    async fn generate_inner(&self, request: Request, span: &CallSpan) -> Result<Response> {
         let shared = self.source.shared(self.target.provider())?;
-        let answer = self.send(&shared, &request, false).await?;
+        let answer = self.send(&shared, &request, false, span).await?;
         let bytes = answer.bytes().await?;
         shared
             .protocol
             .answer(&bytes, &self.target, shared.client.credential())
     }
 
-    async fn stream_inner(&self, request: Request) -> Result<EventStream> {
+    async fn stream_inner(&self, request: Request, span: &CallSpan) -> Result<EventStream> {
         let target = &self.target;
         let shared = self.source.shared(target.provider())?;
-        let answer = self.send(&shared, &request, true).await?;
+        let answer = self.send(&shared, &request, true, span).await?;
         let model = Arc::new(OnceLock::new());
         let (framing, handler) = shared
             .protocol
@@ -399,14 +406,35 @@ impl<P: Protocol> Model for HttpModel<P> {
     }
 
     async fn generate(&self, request: Request) -> Result<Response> {
-        self.generate_inner(request)
-            .await
-            .map_err(|e| e.or_target(&self.target))
+        let span = CallSpan::start(P::PROTOCOL, &self.target, &request, false);
+        let result = tracing::Instrument::instrument(
+            self.generate_inner(request, &span),
+            span.span().clone(),
+        )
+        .await
+        .map(|mut response| {
+            response.protocol = Some(P::PROTOCOL.into());
+            response
+        })
+        .map_err(|e| e.or_target(&self.target));
+        span.finish(&result);
+        result
     }
 
     async fn stream(&self, request: Request) -> Result<EventStream> {
-        self.stream_inner(request)
-            .await
-            .map_err(|e| e.or_target(&self.target))
+        let span = CallSpan::start(P::PROTOCOL, &self.target, &request, true);
+        let result =
+            tracing::Instrument::instrument(self.stream_inner(request, &span), span.span().clone())
+                .await;
+        match result {
+            Ok(stream) => {
+                Ok(span.stream(stream.with_protocol(P::PROTOCOL), P::WAIT_FOR_FIRST_EVENT))
+            }
+            Err(e) => {
+                let e = e.or_target(&self.target);
+                span.failed(&e);
+                Err(e)
+            }
+        }
     }
 }

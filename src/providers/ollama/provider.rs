@@ -61,6 +61,7 @@ pub(crate) struct NativeChat {
 impl Protocol for NativeChat {
     type Framing = LineDecoder;
     type Handler = ChatStream;
+    const PROTOCOL: &'static str = "ollama";
     // An Ollama stream is handed out as soon as its head arrives.
     const WAIT_FOR_FIRST_EVENT: bool = false;
 

@@ -47,6 +47,7 @@ pub(crate) struct AzureChat {
 impl Protocol for AzureChat {
     type Framing = ErrorFieldFraming;
     type Handler = ChunkHandler;
+    const PROTOCOL: &'static str = "azure";
 
     fn headers(&self, client: &HttpClient) -> Result<HeaderMap> {
         key_header(client, HeaderName::from_static("api-key"), "")

@@ -129,6 +129,7 @@ fn protocol(config: &OpenAiConfig) -> ChatCompletions {
 impl Protocol for ChatCompletions {
     type Framing = ErrorFieldFraming;
     type Handler = ChunkHandler;
+    const PROTOCOL: &'static str = "openai";
 
     fn headers(&self, client: &HttpClient) -> Result<HeaderMap> {
         key_header(client, AUTHORIZATION, "Bearer ")

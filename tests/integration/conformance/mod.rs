@@ -32,7 +32,7 @@
 //! Run with `CONFORMANCE_BLESS=1` to rewrite them after a deliberate change,
 //! then review the diff.
 
-mod protocols;
+pub(crate) mod protocols;
 mod scenarios;
 
 use std::net::SocketAddr;

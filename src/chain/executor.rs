@@ -58,16 +58,24 @@ pub(super) trait Op: Sync {
 /// conventions' attributes so that a provider without spans of its own (the
 /// fake, a host's model) is still seen.
 pub(super) fn attempt_span(
-    target: &Target,
+    element: &super::ChainTarget,
     attempt: u32,
     hedge: bool,
     streaming: bool,
 ) -> tracing::Span {
+    let target = &element.target;
+    // The conventions' name for the protocol when the model says which; a
+    // host model that does not is named by its registry name.
+    let provider_name = element
+        .model
+        .protocol()
+        .map_or(target.provider(), crate::telemetry::provider_name);
     let span = crate::telemetry::gen_ai_span!(
         "gen_ai.attempt",
         "internal",
         streaming,
-        gen_ai.provider.name = target.provider(),
+        gen_ai.provider.name = provider_name,
+        majordomo.provider = target.provider(),
         gen_ai.request.model = target.model(),
         majordomo.attempt = attempt,
         majordomo.hedge = hedge,
@@ -365,7 +373,7 @@ impl<'c> Run<'c> {
         let mut attempt: u32 = 0;
         loop {
             attempt += 1;
-            let span = attempt_span(target, attempt, false, O::STREAMING);
+            let span = attempt_span(element, attempt, false, O::STREAMING);
             self.in_flight = Some((index, attempt));
             let result = match (&config.hedge, attempt) {
                 // Boxed: the race's state is large, and a chain without
@@ -634,7 +642,7 @@ impl<'c> Run<'c> {
             event
         });
         let second_pending = second_member.map(|(balancer, m)| balancer.begin(m));
-        let second_span = attempt_span(second_target, 1, true, O::STREAMING);
+        let second_span = attempt_span(&chain.targets[second_index], 1, true, O::STREAMING);
         let second_started = Some(tokio::time::Instant::now());
         let second_model = &*chain.targets[second_index].model;
         let mut second = std::pin::pin!(invoke(

@@ -31,7 +31,6 @@ pub(super) fn report_generate(
             record.set_attempts(&response.attempts);
             record.provider.clone_from(&response.provider);
             record.model.clone_from(&response.model);
-            record.protocol = response.protocol.as_deref().map(str::to_owned);
             record.set_usage(&response.usage);
         }
         Err(error) => record.set_error(error, classifier.classify(error)),

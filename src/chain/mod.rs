@@ -329,9 +329,17 @@ impl Model for Chain {
         let Some(reporter) = self.config.usage() else {
             return self.generate_unmetered(request).await;
         };
-        let record = UsageRecord::begin(&self.spec_text(), request.call_context());
+        let mut record = UsageRecord::begin(&self.spec_text(), request.call_context());
         let started = tokio::time::Instant::now();
         let result = self.generate_unmetered(request).await;
+        record.protocol = match &result {
+            Ok(response) => response
+                .protocol
+                .as_deref()
+                .map(str::to_owned)
+                .or_else(|| self.protocol_of(&response.provider)),
+            Err(error) => error.target().and_then(|t| self.protocol_of(t.provider())),
+        };
         metered::report_generate(reporter, &*self.config.classifier, record, started, &result);
         result
     }
@@ -349,7 +357,10 @@ impl Model for Chain {
                 record.set_attempts(stream.attempts());
                 record.provider = stream.provider().to_owned();
                 record.model = stream.model().to_owned();
-                record.protocol = stream.protocol().map(str::to_owned);
+                record.protocol = stream
+                    .protocol()
+                    .map(str::to_owned)
+                    .or_else(|| self.protocol_of(stream.provider()));
                 let (reporter, classifier) =
                     (reporter.clone(), Arc::clone(&self.config.classifier));
                 Ok(stream.map_inner(|events| {
@@ -357,6 +368,8 @@ impl Model for Chain {
                 }))
             }
             Err(error) => {
+                let mut record = record;
+                record.protocol = error.target().and_then(|t| self.protocol_of(t.provider()));
                 metered::report_open_failure(reporter, classifier, record, started, &error);
                 Err(error)
             }
@@ -365,6 +378,16 @@ impl Model for Chain {
 }
 
 impl Chain {
+    /// The protocol of the provider named `provider` in this chain, for a
+    /// usage record whose answer did not say (or that has no answer).
+    fn protocol_of(&self, provider: &str) -> Option<String> {
+        self.targets
+            .iter()
+            .find(|t| t.target.provider() == provider)
+            .and_then(|t| t.model.protocol())
+            .map(str::to_owned)
+    }
+
     /// Records this chain's spec (what [`crate::UsageRecord::spec`] reports);
     /// [`crate::Registry::parse`] sets the spec it was given.
     pub fn with_spec(mut self, spec: impl Into<Arc<str>>) -> Self {

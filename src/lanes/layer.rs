@@ -211,6 +211,10 @@ impl Model for LaneModel {
         self.inner.capabilities()
     }
 
+    fn protocol(&self) -> Option<&str> {
+        self.inner.protocol()
+    }
+
     async fn generate(&self, request: Request) -> Result<Response> {
         let context = request.call_context().clone();
         let caller = context.caller_id.clone();

@@ -20,6 +20,14 @@ pub trait Model: Send + Sync {
     /// What the model declares it supports. Unknown is not "no".
     fn capabilities(&self) -> &Capabilities;
 
+    /// The wire protocol this model speaks (`openai`, `anthropic`, `ollama`,
+    /// `gemini`, `azure`, `fake`), when it speaks one. Telemetry and usage
+    /// records name it even for a call that failed before any answer; a
+    /// wrapper forwards its inner model's.
+    fn protocol(&self) -> Option<&str> {
+        None
+    }
+
     /// Answers `request` in one piece.
     async fn generate(&self, request: Request) -> Result<Response>;
 
@@ -55,6 +63,10 @@ macro_rules! forward_model {
         impl<M: Model + ?Sized> Model for $pointer<M> {
             fn capabilities(&self) -> &Capabilities {
                 (**self).capabilities()
+            }
+
+            fn protocol(&self) -> Option<&str> {
+                (**self).protocol()
             }
 
             async fn generate(&self, request: Request) -> Result<Response> {

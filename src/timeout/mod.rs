@@ -270,6 +270,10 @@ impl Model for TimeoutModel {
         self.inner.capabilities()
     }
 
+    fn protocol(&self) -> Option<&str> {
+        self.inner.protocol()
+    }
+
     async fn generate(&self, mut request: Request) -> Result<Response> {
         let context = request.call_context().clone();
         let result = match self.deadlines.generate {

@@ -231,11 +231,21 @@ async fn records_expire() {
         .await
         .unwrap();
     let mut con = server.connection().await.unwrap();
-    let ttl: i64 = redis::cmd("PTTL")
-        .arg("ttl:health:rec:p/m")
-        .query_async(&mut con)
-        .await
-        .unwrap();
+    // The write may still be queued when `record_failure` answers from the
+    // local view (a store that is not connected yet answers at once): wait
+    // for the record to exist before reading its lifetime.
+    let mut ttl: i64 = -2;
+    for _ in 0..2000 {
+        ttl = redis::cmd("PTTL")
+            .arg("ttl:health:rec:p/m")
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        if ttl != -2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     assert!(
         // Generous bounds: a loaded CI machine may stall between the write
         // and this read.

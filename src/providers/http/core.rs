@@ -405,6 +405,10 @@ impl<P: Protocol> Model for HttpModel<P> {
         &self.capabilities
     }
 
+    fn protocol(&self) -> Option<&str> {
+        Some(P::PROTOCOL)
+    }
+
     async fn generate(&self, request: Request) -> Result<Response> {
         let span = CallSpan::start(P::PROTOCOL, &self.target, &request, false);
         let result = tracing::Instrument::instrument(

@@ -318,25 +318,28 @@ impl Model for Chain {
         &self.capabilities
     }
 
-    async fn generate(&self, request: Request) -> Result<Response> {
+    async fn generate(&self, mut request: Request) -> Result<Response> {
+        // The request is held here once and lent to the layers below: a
+        // `Request` moved into each nested future would be stored in each
+        // (ADR 0021).
         let Some(reporter) = self.config.usage() else {
-            return self.generate_unmetered(request).await;
+            return self.generate_unmetered(&mut request).await;
         };
         let record = UsageRecord::begin(&self.spec_text(), request.call_context());
         let started = tokio::time::Instant::now();
-        let result = self.generate_unmetered(request).await;
+        let result = self.generate_unmetered(&mut request).await;
         metered::report_generate(reporter, &*self.config.classifier, record, started, &result);
         result
     }
 
-    async fn stream(&self, request: Request) -> Result<EventStream> {
+    async fn stream(&self, mut request: Request) -> Result<EventStream> {
         let Some(reporter) = self.config.usage() else {
-            return self.stream_unmetered(request).await;
+            return self.stream_unmetered(&mut request).await;
         };
         let record = UsageRecord::begin(&self.spec_text(), request.call_context());
         let started = tokio::time::Instant::now();
         let classifier = &*self.config.classifier;
-        match self.stream_unmetered(request).await {
+        match self.stream_unmetered(&mut request).await {
             Ok(stream) => {
                 let mut record = record;
                 record.set_attempts(stream.attempts());
@@ -371,7 +374,7 @@ impl Chain {
         }
     }
 
-    async fn generate_unmetered(&self, mut request: Request) -> Result<Response> {
+    async fn generate_unmetered(&self, request: &mut Request) -> Result<Response> {
         request.renew_scratch();
         let span = tracing::info_span!(
             "gen_ai.chain",
@@ -391,7 +394,7 @@ impl Chain {
         Ok(response)
     }
 
-    async fn stream_unmetered(&self, mut request: Request) -> Result<EventStream> {
+    async fn stream_unmetered(&self, request: &mut Request) -> Result<EventStream> {
         request.renew_scratch();
         let span = tracing::info_span!(
             "gen_ai.chain",

@@ -3,10 +3,13 @@
 //! never (for the memory count of calls in flight).
 
 use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt as _, Full};
-use hyper::body::Incoming;
+use http_body_util::{BodyExt as _, Either, Full};
+use hyper::body::{Body, Frame, Incoming};
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
@@ -46,6 +49,9 @@ pub enum Answer {
     Json,
     /// [`sse_body`] as `text/event-stream`, in one write.
     Sse,
+    /// [`sse_body`] one event per write, the server yielding between them,
+    /// as a model streaming tokens does.
+    SseEventByEvent,
     /// Reads the request and never answers.
     Never,
 }
@@ -58,26 +64,35 @@ pub async fn serve(answer: Answer) -> String {
         .expect("bind a loopback port");
     let port = listener.local_addr().expect("local address").port();
     let sse = sse_body();
+    let events: Vec<Bytes> = split_events(&sse);
     tokio::task::spawn_local(async move {
         while let Ok((stream, _)) = listener.accept().await {
             stream.set_nodelay(true).ok();
-            let sse = sse.clone();
+            let (sse, events) = (sse.clone(), events.clone());
             tokio::task::spawn_local(async move {
                 let service = service_fn(move |request: Request<Incoming>| {
-                    let sse = sse.clone();
+                    let (sse, events) = (sse.clone(), events.clone());
                     async move {
                         let _ = request.into_body().collect().await;
                         let (kind, body) = match answer {
                             Answer::Json => (
                                 "application/json",
-                                Bytes::from_static(COMPLETION.as_bytes()),
+                                Either::Left(Full::new(Bytes::from_static(COMPLETION.as_bytes()))),
                             ),
-                            Answer::Sse => ("text/event-stream", sse),
+                            Answer::Sse => ("text/event-stream", Either::Left(Full::new(sse))),
+                            Answer::SseEventByEvent => (
+                                "text/event-stream",
+                                Either::Right(EventByEvent {
+                                    events,
+                                    next: 0,
+                                    pause: None,
+                                }),
+                            ),
                             Answer::Never => std::future::pending().await,
                         };
                         let response = Response::builder()
                             .header("content-type", kind)
-                            .body(Full::new(body))
+                            .body(body)
                             .expect("a valid response");
                         Ok::<_, Infallible>(response)
                     }
@@ -89,4 +104,49 @@ pub async fn serve(answer: Answer) -> String {
         }
     });
     format!("http://127.0.0.1:{port}/v1")
+}
+
+/// The events of an SSE body, each with its blank line.
+fn split_events(body: &[u8]) -> Vec<Bytes> {
+    let mut events = Vec::new();
+    let mut start = 0;
+    while let Some(end) = body[start..].windows(2).position(|w| w == b"\n\n") {
+        events.push(Bytes::copy_from_slice(&body[start..start + end + 2]));
+        start += end + 2;
+    }
+    events
+}
+
+/// A body that yields to the runtime between events, so each goes out in
+/// its own write.
+struct EventByEvent {
+    events: Vec<Bytes>,
+    next: usize,
+    pause: Option<Pin<Box<dyn Future<Output = ()>>>>,
+}
+
+impl Body for EventByEvent {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let this = &mut *self;
+        let Some(event) = this.events.get(this.next).cloned() else {
+            return Poll::Ready(None);
+        };
+        if this.next > 0 {
+            let pause = this
+                .pause
+                .get_or_insert_with(|| Box::pin(tokio::task::yield_now()));
+            if pause.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            this.pause = None;
+        }
+        this.next += 1;
+        Poll::Ready(Some(Ok(Frame::data(event))))
+    }
 }

@@ -384,6 +384,20 @@ fn main() {
         .expect("runtime");
     let local = tokio::task::LocalSet::new();
     local.block_on(&runtime, async {
+        if args.first().map(String::as_str) == Some("profile-stream") {
+            // As `profile`, for streamed answers sent one event per write.
+            let name = args.get(1).map_or("md-provider", String::as_str);
+            let calls: usize = args.get(2).and_then(|n| n.parse().ok()).unwrap_or(100);
+            let client = CLIENTS
+                .iter()
+                .position(|&c| c == name)
+                .expect("a client name");
+            let clients = Clients::new(Answer::SseEventByEvent).await;
+            for _ in 0..calls {
+                assert_eq!(clients.streamed(client).await.len(), stream_text().len());
+            }
+            return;
+        }
         if args.first().map(String::as_str) == Some("profile") {
             // One client alone, for `valgrind --tool=callgrind`: the count
             // divided by the calls is the client's instructions per call.
@@ -415,8 +429,20 @@ fn main() {
             },
         )
         .await;
-        let streamed = Clients::new(Answer::Sse).await;
         let expected = stream_text();
+        let streamed = Clients::new(Answer::SseEventByEvent).await;
+        compare(
+            "streamed chat completion, 102 SSE events, one write each",
+            &[0, 1, 2, 3, 5],
+            rounds,
+            10,
+            |client| {
+                let (streamed, expected) = (&streamed, &expected);
+                async move { assert_eq!(&streamed.streamed(client).await, expected) }
+            },
+        )
+        .await;
+        let streamed = Clients::new(Answer::Sse).await;
         compare(
             "streamed chat completion, 102 SSE events in one write",
             &[0, 1, 2, 3, 5],

@@ -221,6 +221,9 @@ pub(super) struct ChatChunk {
     /// Groq's older home for stream usage.
     #[serde(default)]
     pub x_groq: Option<XGroq>,
+    /// An error event (`{"error": {...}}`): read again whole when present.
+    #[serde(default)]
+    pub error: Option<Value>,
 }
 
 /// Groq's `x_groq` extension object.

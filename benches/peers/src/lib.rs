@@ -64,7 +64,7 @@ pub async fn serve(answer: Answer) -> String {
         .expect("bind a loopback port");
     let port = listener.local_addr().expect("local address").port();
     let sse = sse_body();
-    let events: Vec<Bytes> = split_events(&sse);
+    let events: std::sync::Arc<[Bytes]> = split_events(&sse).into();
     tokio::task::spawn_local(async move {
         while let Ok((stream, _)) = listener.accept().await {
             stream.set_nodelay(true).ok();
@@ -120,7 +120,7 @@ fn split_events(body: &[u8]) -> Vec<Bytes> {
 /// A body that yields to the runtime between events, so each goes out in
 /// its own write.
 struct EventByEvent {
-    events: Vec<Bytes>,
+    events: std::sync::Arc<[Bytes]>,
     next: usize,
     pause: Option<Pin<Box<dyn Future<Output = ()>>>>,
 }

@@ -325,37 +325,46 @@ impl Model for Chain {
         let Some(reporter) = self.config.usage() else {
             return self.generate_unmetered(&mut request).await;
         };
-        let record = UsageRecord::begin(&self.spec_text(), request.call_context());
-        let started = tokio::time::Instant::now();
-        let result = self.generate_unmetered(&mut request).await;
-        metered::report_generate(reporter, &*self.config.classifier, record, started, &result);
-        result
+        // Boxed: the record would otherwise sit in every call's future,
+        // metered or not.
+        Box::pin(async {
+            let record = UsageRecord::begin(&self.spec_text(), request.call_context());
+            let started = tokio::time::Instant::now();
+            let result = self.generate_unmetered(&mut request).await;
+            metered::report_generate(reporter, &*self.config.classifier, record, started, &result);
+            result
+        })
+        .await
     }
 
     async fn stream(&self, mut request: Request) -> Result<EventStream> {
         let Some(reporter) = self.config.usage() else {
             return self.stream_unmetered(&mut request).await;
         };
-        let record = UsageRecord::begin(&self.spec_text(), request.call_context());
-        let started = tokio::time::Instant::now();
-        let classifier = &*self.config.classifier;
-        match self.stream_unmetered(&mut request).await {
-            Ok(stream) => {
-                let mut record = record;
-                record.set_attempts(stream.attempts());
-                record.provider = stream.provider().to_owned();
-                record.model = stream.model().to_owned();
-                let (reporter, classifier) =
-                    (reporter.clone(), Arc::clone(&self.config.classifier));
-                Ok(stream.map_inner(|events| {
-                    Metered::new(events, record, started, reporter, classifier)
-                }))
+        // Boxed, as in `generate`.
+        Box::pin(async {
+            let record = UsageRecord::begin(&self.spec_text(), request.call_context());
+            let started = tokio::time::Instant::now();
+            let classifier = &*self.config.classifier;
+            match self.stream_unmetered(&mut request).await {
+                Ok(stream) => {
+                    let mut record = record;
+                    record.set_attempts(stream.attempts());
+                    record.provider = stream.provider().to_owned();
+                    record.model = stream.model().to_owned();
+                    let (reporter, classifier) =
+                        (reporter.clone(), Arc::clone(&self.config.classifier));
+                    Ok(stream.map_inner(|events| {
+                        Metered::new(events, record, started, reporter, classifier)
+                    }))
+                }
+                Err(error) => {
+                    metered::report_open_failure(reporter, classifier, record, started, &error);
+                    Err(error)
+                }
             }
-            Err(error) => {
-                metered::report_open_failure(reporter, classifier, record, started, &error);
-                Err(error)
-            }
-        }
+        })
+        .await
     }
 }
 

@@ -14,6 +14,16 @@ use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 
+/// Runs `work` on a current-thread runtime inside a `LocalSet` (the mock's
+/// tasks are local), as both binaries do.
+pub fn run_local(work: impl Future<Output = ()>) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    tokio::task::LocalSet::new().block_on(&runtime, work);
+}
+
 /// The completion every plain call gets.
 pub const COMPLETION: &str = r#"{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"gpt-4o","choices":[{"index":0,"finish_reason":"stop","message":{"role":"assistant","content":"hello from mock"}}],"usage":{"prompt_tokens":11,"completion_tokens":4,"total_tokens":15}}"#;
 

@@ -124,6 +124,26 @@ impl Clients {
         }
     }
 
+    /// The hand-written request: a typed body, bearer auth, status checked.
+    async fn raw_send(&self, stream: bool) -> reqwest::Response {
+        let body = RawRequest {
+            model: "gpt-4o",
+            messages: [RawMessage {
+                role: "user",
+                content: "hi",
+            }],
+            stream,
+        };
+        self.raw
+            .post(&self.raw_url)
+            .bearer_auth("k")
+            .json(&body)
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .expect("raw send")
+    }
+
     fn majordomo(&self, client: usize) -> &dyn majordomo::Model {
         match client {
             3 => &*self.provider,
@@ -136,26 +156,8 @@ impl Clients {
     async fn plain(&self, client: usize) -> usize {
         match client {
             0 => {
-                let body = RawRequest {
-                    model: "gpt-4o",
-                    messages: [RawMessage {
-                        role: "user",
-                        content: "hi",
-                    }],
-                    stream: false,
-                };
-                let answer: RawCompletion = self
-                    .raw
-                    .post(&self.raw_url)
-                    .bearer_auth("k")
-                    .json(&body)
-                    .send()
-                    .await
-                    .and_then(reqwest::Response::error_for_status)
-                    .expect("raw send")
-                    .json()
-                    .await
-                    .expect("raw body");
+                let answer: RawCompletion =
+                    self.raw_send(false).await.json().await.expect("raw body");
                 answer.choices[0]
                     .message
                     .as_ref()
@@ -201,23 +203,7 @@ impl Clients {
         let mut text = String::new();
         match client {
             0 => {
-                let body = RawRequest {
-                    model: "gpt-4o",
-                    messages: [RawMessage {
-                        role: "user",
-                        content: "hi",
-                    }],
-                    stream: true,
-                };
-                let response = self
-                    .raw
-                    .post(&self.raw_url)
-                    .bearer_auth("k")
-                    .json(&body)
-                    .send()
-                    .await
-                    .and_then(reqwest::Response::error_for_status)
-                    .expect("raw send");
+                let response = self.raw_send(true).await;
                 let mut chunks = response.bytes_stream();
                 let mut buffer: Vec<u8> = Vec::new();
                 while let Some(chunk) = chunks.next().await {
@@ -378,12 +364,7 @@ where
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let local = tokio::task::LocalSet::new();
-    local.block_on(&runtime, async {
+    majordomo_peers::run_local(async {
         if args.first().map(String::as_str) == Some("profile-stream") {
             // As `profile`, for streamed answers sent one event per write.
             let name = args.get(1).map_or("md-provider", String::as_str);

@@ -89,12 +89,7 @@ fn main() {
         .nth(1)
         .and_then(|n| n.parse().ok())
         .unwrap_or(10_000);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let local = tokio::task::LocalSet::new();
-    local.block_on(&runtime, async {
+    majordomo_peers::run_local(async {
         let never: Arc<dyn Model> = Arc::new(Never(Capabilities::default()));
         let targets = ["a", "b"]
             .iter()
@@ -125,7 +120,9 @@ fn main() {
             }
         })
         .await;
-        println!("chain.generate in flight, model that never answers: {bytes:.0} bytes/call ({calls} calls)");
+        println!(
+            "chain.generate in flight, model that never answers: {bytes:.0} bytes/call ({calls} calls)"
+        );
 
         let stream_bytes = per_call(calls, |request| {
             let chain = chain.clone();
@@ -134,7 +131,9 @@ fn main() {
             }
         })
         .await;
-        println!("chain.stream opening, model that never answers: {stream_bytes:.0} bytes/call ({calls} calls)");
+        println!(
+            "chain.stream opening, model that never answers: {stream_bytes:.0} bytes/call ({calls} calls)"
+        );
 
         let model_bytes = per_call(calls, |request| {
             let never = Arc::clone(&never);

@@ -3,7 +3,8 @@
 //!
 //! ```sh
 //! cargo run --example chat -- [--stream] [--json] [--system TEXT] [--alias NAME=SPEC]...
-//!     [--repeat N] [--hedge DURATION] [--affinity KEY] [--usage] [--redis URL] SPEC PROMPT
+//!     [--repeat N] [--hedge DURATION] [--affinity KEY] [--usage] [--trace]
+//!     [--capture-content] [--redis URL] SPEC PROMPT
 //! cargo run --example chat -- --schema FILE SPEC PROMPT
 //! cargo run --example chat -- --tools [--stream] SPEC PROMPT
 //!
@@ -36,6 +37,11 @@
 //!   answered after DURATION, within a budget of 20 % of calls.
 //! - `--affinity KEY`: the request's affinity key (same key, same group member).
 //! - `--usage`: each chain call's usage record as one JSON object per line on stderr.
+//! - `--trace`: the library's spans (ADR 0020) as JSON lines on stderr, one
+//!   when each span closes, with that span's fields (`otel.name`,
+//!   `gen_ai.*`, `error.type`, …).
+//! - `--capture-content`: the spans also carry the prompt and the answer
+//!   (`gen_ai.input.messages`, `gen_ai.output.messages`).
 //! - Each failover event: one line on stderr.
 //! - On failure: the error on stderr, exit status 1.
 
@@ -50,7 +56,7 @@ use majordomo::{
 };
 use serde_json::{Value, json};
 
-const USAGE: &str = "usage: chat [--stream] [--json] [--system TEXT] [--alias NAME=SPEC]... [--repeat N] [--hedge DURATION] [--affinity KEY] [--usage] [--redis URL] [--schema FILE | --tools] SPEC PROMPT";
+const USAGE: &str = "usage: chat [--stream] [--json] [--system TEXT] [--alias NAME=SPEC]... [--repeat N] [--hedge DURATION] [--affinity KEY] [--usage] [--trace] [--capture-content] [--redis URL] [--schema FILE | --tools] SPEC PROMPT";
 
 /// The parsed command line.
 #[derive(Debug, Default)]
@@ -65,6 +71,8 @@ struct Args {
     hedge: Option<Duration>,
     affinity: Option<String>,
     usage: bool,
+    trace: bool,
+    capture_content: bool,
     redis: Option<String>,
     spec: String,
     prompt: String,
@@ -122,6 +130,8 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, St
             "--hedge" => parsed.hedge = Some(parse_duration(&value_of("--hedge", inline)?)?),
             "--affinity" => parsed.affinity = Some(value_of("--affinity", inline)?),
             "--usage" => parsed.usage = true,
+            "--trace" => parsed.trace = true,
+            "--capture-content" => parsed.capture_content = true,
             "--redis" => parsed.redis = Some(value_of("--redis", inline)?),
             "--" => positional.extend(args.by_ref()),
             _ if flag.starts_with("--") => return Err(format!("unknown flag {arg:?}")),
@@ -239,7 +249,7 @@ async fn run(args: Args) -> Result<(), String> {
 }
 
 async fn run_with(args: &Args, shared: Option<shared_health::Store>) -> Result<(), String> {
-    let mut config = ChainConfig::default();
+    let mut config = ChainConfig::default().capture_content(args.capture_content);
     if let Some(after) = args.hedge {
         let budget =
             RetryBudget::new(0.2, 1, Duration::from_secs(10)).map_err(|e| e.to_string())?;
@@ -401,6 +411,21 @@ async fn with_tools(
     }
 }
 
+/// `--trace`: every span of the library as one JSON line on stderr when it
+/// closes, with the span's own fields: what an OpenTelemetry exporter would
+/// receive, readable without a collector.
+fn install_trace() {
+    use tracing_subscriber::fmt::format::FmtSpan;
+    tracing_subscriber::fmt()
+        .json()
+        .with_span_events(FmtSpan::CLOSE)
+        .with_current_span(true)
+        .with_span_list(false)
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = match parse_args(std::env::args().skip(1)) {
@@ -414,6 +439,9 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if args.trace {
+        install_trace();
+    }
     match run(args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {

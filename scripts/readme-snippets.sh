@@ -3,7 +3,8 @@
 # into the main.rs of a new project with the dependencies the README names: each
 # block becomes one binary of a scratch project whose [dependencies] are the README's
 # toml block (majordomo by path to this checkout instead of git, with the `redis`
-# feature that the README's "Many replicas" section says to add for its snippet).
+# feature that the README's "Many replicas" section says to add for its snippet)
+# and the extra crates of any later toml block headed [dependencies].
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -12,8 +13,12 @@ rm -rf "$work"
 mkdir -p "$work/src/bin"
 
 # The [dependencies] are the README's own toml block, with the git source of
-# majordomo swapped for this checkout.
-deps=$(awk '/^```toml/ { inside = 1; next } /^```/ && inside { exit } inside { print }' README.md \
+# majordomo swapped for this checkout, plus the lines of every later toml block
+# that starts with [dependencies] (a section's extra crates, such as the
+# OpenTelemetry setup's).
+deps=$(awk '/^```toml/ { inside = 1; n += 1; line = 0; next }
+  /^```/ && inside { inside = 0; next }
+  inside { line += 1; if (n == 1) print; else if (line == 1 && $0 == "[dependencies]") extra = 1; else if (line == 1) extra = 0; else if (extra) print }' README.md \
   | sed -E "s|^majordomo = .*|majordomo = { path = \"$root\", features = [\"redis\"] }|")
 if ! grep -q '^\[dependencies\]' <<<"$deps"; then
   echo "readme-snippets: the README has no toml block with [dependencies]" >&2

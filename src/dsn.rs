@@ -119,7 +119,8 @@ impl From<DsnError> for Error {
 /// assert!(!format!("{dsn:?} {dsn}").contains("sk-key"));
 /// # Ok::<(), majordomo::DsnError>(())
 /// ```
-#[derive(Clone)]
+// `Secret`'s `Debug` shows no credential, so the derived one is safe.
+#[derive(Clone, Debug)]
 pub struct Dsn {
     variable: String,
     scheme: String,
@@ -373,21 +374,6 @@ impl Dsn {
                 ),
             )),
         }
-    }
-}
-
-impl fmt::Debug for Dsn {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Dsn")
-            .field("variable", &self.variable)
-            .field("scheme", &self.scheme)
-            .field("plain_http", &self.plain_http)
-            .field("host", &self.host)
-            .field("port", &self.port)
-            .field("base_path", &self.base_path)
-            .field("credential", &self.credential)
-            .field("options", &self.options)
-            .finish()
     }
 }
 

@@ -7,6 +7,8 @@ use std::sync::Arc;
 
 use futures::StreamExt as _;
 
+use crate::opaque::Opaque;
+use crate::setters::chained_setters;
 use crate::{
     Error, ErrorKind, Message, Model, Request, Response, Result, StreamAccumulator, StreamEvent,
     ToolResult, Toolbox, Usage,
@@ -56,13 +58,13 @@ pub const DEFAULT_MAX_STEPS: usize = 8;
 /// assert_eq!(out.transcript.len(), 4);
 /// # Ok(()) }
 /// ```
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct ToolLoop {
     toolbox: Toolbox,
     max_steps: usize,
     stream: bool,
-    observer: Option<StepObserver>,
-    on_event: Option<EventObserver>,
+    observer: Option<Opaque<StepObserver>>,
+    on_event: Option<Opaque<EventObserver>>,
 }
 
 /// One finished step, as the observer sees it.
@@ -165,29 +167,24 @@ impl ToolLoop {
         }
     }
 
-    /// The most model calls one run makes (at least 1).
-    pub fn max_steps(mut self, steps: usize) -> Self {
-        self.max_steps = steps.max(1);
-        self
-    }
-
-    /// Calls `stream` instead of `generate` at each step; tool-call fragments
-    /// are assembled into whole calls before they run.
-    pub fn stream(mut self, yes: bool) -> Self {
-        self.stream = yes;
-        self
+    chained_setters! {
+        /// The most model calls one run makes (at least 1).
+        max_steps(steps: usize) => max_steps = steps.max(1);
+        /// Calls `stream` instead of `generate` at each step; tool-call fragments
+        /// are assembled into whole calls before they run.
+        stream(yes: bool) => stream = yes;
     }
 
     /// Called after each step, with its answer and tool results.
     pub fn observer(mut self, observer: impl Fn(&ToolStep<'_>) + Send + Sync + 'static) -> Self {
-        self.observer = Some(Arc::new(observer));
+        self.observer = Some(Opaque(Arc::new(observer)));
         self
     }
 
     /// Called with every stream event as it arrives (text deltas to print, for
     /// instance). Turns streaming on.
     pub fn on_event(mut self, observer: impl Fn(&StreamEvent) + Send + Sync + 'static) -> Self {
-        self.on_event = Some(Arc::new(observer));
+        self.on_event = Some(Opaque(Arc::new(observer)));
         self.stream = true;
         self
     }
@@ -281,17 +278,5 @@ impl ToolLoop {
                 results,
             });
         }
-    }
-}
-
-impl fmt::Debug for ToolLoop {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ToolLoop")
-            .field("toolbox", &self.toolbox)
-            .field("max_steps", &self.max_steps)
-            .field("stream", &self.stream)
-            .field("observer", &self.observer.is_some())
-            .field("on_event", &self.on_event.is_some())
-            .finish()
     }
 }

@@ -36,6 +36,9 @@ pub struct UsageRecord {
     pub provider: String,
     /// The model id that answered, or was tried last.
     pub model: String,
+    /// The wire protocol of the answer (`openai`, `anthropic`, `ollama`,
+    /// `gemini`, `azure`), when the answering model speaks one.
+    pub protocol: Option<String>,
     /// The spec the chain was parsed from (`fast,gpt-4o`), or its canonical form.
     pub spec: String,
     /// The request's caller id.
@@ -73,6 +76,7 @@ impl UsageRecord {
         UsageRecord {
             provider: String::new(),
             model: String::new(),
+            protocol: None,
             spec: spec.to_owned(),
             caller_id: context.caller_id.as_deref().map(str::to_owned),
             run_id: context.run_id.as_deref().map(str::to_owned),

@@ -2,10 +2,10 @@
 //! Envoy's and Finagle's retry budgets), so a router facing a failing fleet does
 //! not multiply the load on it.
 
-use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
+use crate::opaque::Opaque;
 use crate::{Error, Result};
 
 /// The window is cut into this many buckets; a bucket expires as a whole.
@@ -34,12 +34,12 @@ const BUCKETS: u32 = 10;
 /// assert!(!budget.try_withdraw(now));
 /// # Ok::<(), majordomo::Error>(())
 /// ```
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct RetryBudget {
     ratio: f64,
     min_retries: u32,
     window: Duration,
-    account: Arc<Mutex<Account>>,
+    account: Opaque<Arc<Mutex<Account>>>,
 }
 
 /// Calls and retries per bucket; `start` is the index of bucket 0.
@@ -72,7 +72,7 @@ impl RetryBudget {
             ratio,
             min_retries,
             window,
-            account: Arc::new(Mutex::new(Account::default())),
+            account: Opaque(Arc::new(Mutex::new(Account::default()))),
         })
     }
 
@@ -155,16 +155,6 @@ impl Account {
         }
         let index = bucket.saturating_sub(self.start).min(n - 1);
         index as usize
-    }
-}
-
-impl fmt::Debug for RetryBudget {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RetryBudget")
-            .field("ratio", &self.ratio)
-            .field("min_retries", &self.min_retries)
-            .field("window", &self.window)
-            .finish_non_exhaustive()
     }
 }
 

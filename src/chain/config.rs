@@ -1,6 +1,5 @@
 //! [`ChainConfig`]: how a chain retries, advances and reports.
 
-use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -8,10 +7,18 @@ use super::budget::RetryBudget;
 use super::event::FailoverObserver;
 use super::group::RoutingStrategy;
 use super::hedge::{Hedge, HedgeDelay};
+use crate::setters::chained_setters;
 use crate::usage::UsageReporter;
 use crate::{Classifier, DefaultClassifier, PriceTable, UsageSink};
 
 /// Chain settings, set on the registry builder and shared by every chain it parses.
+///
+/// What a chain does after each failed attempt depends on the error's class
+/// (retry, advance, stop; the table is on [`ErrorClass`](crate::ErrorClass));
+/// these settings tune it: how many same-target retries, whether a permanent
+/// error advances, a deadline over the whole call (see
+/// [`Deadlines`](crate::Deadlines) for why streams get two bounds), a retry
+/// budget, routing inside groups, hedging.
 ///
 /// ```
 /// use std::time::Duration;
@@ -25,7 +32,7 @@ use crate::{Classifier, DefaultClassifier, PriceTable, UsageSink};
 /// assert_eq!(config.transient_retries, 2);
 /// # Ok::<(), majordomo::Error>(())
 /// ```
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct ChainConfig {
     /// Extra attempts on the same target after a transient error. Default: 1; 0 disables.
@@ -53,6 +60,9 @@ pub struct ChainConfig {
     pub all_benched: AllBenched,
     /// Races a slow attempt with the next candidate. Default: none.
     pub hedge: Option<Hedge>,
+    /// Records every call's prompt and answer on its spans (ADR 0020).
+    /// Default: false.
+    pub capture_content: bool,
     /// The usage sink and prices, set with [`ChainConfig::usage_sink`] and
     /// [`ChainConfig::prices`]. Default: none (no record is built).
     usage: Option<UsageReporter>,
@@ -92,6 +102,7 @@ impl Default for ChainConfig {
             routing_seed: None,
             all_benched: AllBenched::default(),
             hedge: None,
+            capture_content: false,
             usage: None,
             prices: None,
         }
@@ -99,63 +110,38 @@ impl Default for ChainConfig {
 }
 
 impl ChainConfig {
-    /// Sets the number of same-target retries after a transient error. Default: 1.
-    pub fn transient_retries(mut self, retries: u32) -> Self {
-        self.transient_retries = retries;
-        self
-    }
-
-    /// Advance on permanent errors instead of failing fast. Default: false.
-    pub fn advance_on_permanent(mut self, advance: bool) -> Self {
-        self.advance_on_permanent = advance;
-        self
-    }
-
-    /// Installs a custom classifier. Default: [`DefaultClassifier`].
-    pub fn classifier(mut self, classifier: impl Classifier + 'static) -> Self {
-        self.classifier = Arc::new(classifier);
-        self
-    }
-
-    /// Pauses before each same-target retry, on tokio time (so paused-time
-    /// tests stay instant; calls must then run on a Tokio runtime with time
-    /// enabled). Default: no pause.
-    pub fn retry_pause(mut self, pause: Duration) -> Self {
-        self.retry_pause = Some(pause);
-        self
-    }
-
-    /// Bounds one call, across all its attempts, with a deadline. When it
-    /// expires the call fails with [`crate::ErrorKind::Timeout`] carrying the
-    /// attempts made so far. Uses tokio time, like [`ChainConfig::retry_pause`].
-    /// Default: no deadline.
-    pub fn deadline(mut self, deadline: Duration) -> Self {
-        self.deadline = Some(deadline);
-        self
-    }
-
-    /// Installs a retry budget. Default: none.
-    pub fn retry_budget(mut self, budget: RetryBudget) -> Self {
-        self.retry_budget = Some(budget);
-        self
-    }
-
-    /// Sets how groups pick a member. Default: [`RoutingStrategy::PeakEwma`].
-    pub fn routing(mut self, strategy: RoutingStrategy) -> Self {
-        self.routing = strategy;
-        self
-    }
-
-    /// Seeds the groups' random choices, so a test sees the same picks every run.
-    pub fn routing_seed(mut self, seed: u64) -> Self {
-        self.routing_seed = Some(seed);
-        self
-    }
-
-    /// Sets what a call does when every target is benched. Default: [`AllBenched::Fail`].
-    pub fn all_benched(mut self, policy: AllBenched) -> Self {
-        self.all_benched = policy;
-        self
+    chained_setters! {
+        /// Sets the number of same-target retries after a transient error. Default: 1.
+        transient_retries(retries: u32) => transient_retries = retries;
+        /// Advance on permanent errors instead of failing fast. Default: false.
+        advance_on_permanent(advance: bool) => advance_on_permanent = advance;
+        /// Installs a custom classifier. Default: [`DefaultClassifier`].
+        classifier(classifier: impl Classifier + 'static) => classifier = Arc::new(classifier);
+        /// Pauses before each same-target retry, on tokio time (so paused-time
+        /// tests stay instant; calls must then run on a Tokio runtime with time
+        /// enabled). Default: no pause.
+        retry_pause(pause: Duration) => retry_pause = Some(pause);
+        /// Bounds one call, across all its attempts, with a deadline. When it
+        /// expires the call fails with [`crate::ErrorKind::Timeout`] carrying the
+        /// attempts made so far. Uses tokio time, like [`ChainConfig::retry_pause`].
+        /// Default: no deadline.
+        deadline(deadline: Duration) => deadline = Some(deadline);
+        /// Installs a retry budget. Default: none.
+        retry_budget(budget: RetryBudget) => retry_budget = Some(budget);
+        /// Sets how groups pick a member. Default: [`RoutingStrategy::PeakEwma`].
+        routing(strategy: RoutingStrategy) => routing = strategy;
+        /// Seeds the groups' random choices, so a test sees the same picks every run.
+        routing_seed(seed: u64) => routing_seed = Some(seed);
+        /// Sets what a call does when every target is benched. Default: [`AllBenched::Fail`].
+        all_benched(policy: AllBenched) => all_benched = policy;
+        /// Installs the failover observer. Closures `Fn(&FailoverEvent)` work.
+        /// Default: none.
+        observer(observer: impl FailoverObserver + 'static) => observer = Some(Arc::new(observer));
+        /// Records the prompt and answer of every call through the chain on its
+        /// spans (`gen_ai.input.messages`, `gen_ai.output.messages`,
+        /// `gen_ai.system_instructions`), by turning on
+        /// [`crate::CallContext::capture_content`] for each request. Default: off.
+        capture_content(on: bool) => capture_content = on;
     }
 
     /// Hedges: when an attempt has not answered (a stream: not yielded its
@@ -212,31 +198,5 @@ impl ChainConfig {
     /// The usage sink's reporter, when one is installed.
     pub(crate) fn usage(&self) -> Option<&UsageReporter> {
         self.usage.as_ref()
-    }
-
-    /// Installs the failover observer. Closures `Fn(&FailoverEvent)` work.
-    /// Default: none.
-    pub fn observer(mut self, observer: impl FailoverObserver + 'static) -> Self {
-        self.observer = Some(Arc::new(observer));
-        self
-    }
-}
-
-impl fmt::Debug for ChainConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ChainConfig")
-            .field("transient_retries", &self.transient_retries)
-            .field("advance_on_permanent", &self.advance_on_permanent)
-            .field("retry_pause", &self.retry_pause)
-            .field("deadline", &self.deadline)
-            .field("retry_budget", &self.retry_budget)
-            .field("observer", &self.observer.is_some())
-            .field("usage_sink", &self.usage.is_some())
-            .field("prices", &self.prices.is_some())
-            .field("routing", &self.routing)
-            .field("routing_seed", &self.routing_seed)
-            .field("all_benched", &self.all_benched)
-            .field("hedge", &self.hedge)
-            .finish_non_exhaustive()
     }
 }

@@ -153,6 +153,13 @@ pub trait FailoverObserver: Send + Sync {
     fn on_event(&self, event: &FailoverEvent);
 }
 
+impl fmt::Debug for dyn FailoverObserver {
+    /// An observer is code: only its presence shows.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("FailoverObserver")
+    }
+}
+
 impl<F> FailoverObserver for F
 where
     F: Fn(&FailoverEvent) + Send + Sync,

@@ -47,6 +47,43 @@ pub(super) trait Op: Sync {
         model: &'a dyn Model,
         request: Request,
     ) -> BoxFuture<'a, Result<Self::Output>>;
+
+    /// Records what `output` says on the attempt's span (only called when a
+    /// subscriber is interested in it).
+    fn record(output: &Self::Output, span: &tracing::Span);
+}
+
+/// The span of one attempt (`attempt fake/a`), a child of the chain's span
+/// and the parent of the provider's own call span. It carries the
+/// conventions' attributes so that a provider without spans of its own (the
+/// fake, a host's model) is still seen.
+pub(super) fn attempt_span(
+    element: &super::ChainTarget,
+    attempt: u32,
+    hedge: bool,
+    streaming: bool,
+) -> tracing::Span {
+    let target = &element.target;
+    // The conventions' name for the protocol when the model says which; a
+    // host model that does not is named by its registry name.
+    let provider_name = element
+        .model
+        .protocol()
+        .map_or(target.provider(), crate::telemetry::provider_name);
+    let span = crate::telemetry::gen_ai_span!(
+        "gen_ai.attempt",
+        "internal",
+        streaming,
+        gen_ai.provider.name = provider_name,
+        majordomo.provider = target.provider(),
+        gen_ai.request.model = target.model(),
+        majordomo.attempt = attempt,
+        majordomo.hedge = hedge,
+    );
+    if !span.is_disabled() {
+        span.record("otel.name", format!("attempt {target}"));
+    }
+    span
 }
 
 /// Calls `model` once, in `span`: the one place the chain calls a provider
@@ -347,13 +384,7 @@ impl<'c> Run<'c> {
         let mut attempt: u32 = 0;
         loop {
             attempt += 1;
-            let span = tracing::debug_span!(
-                "gen_ai.attempt",
-                gen_ai.provider.name = target.provider(),
-                gen_ai.request.model = target.model(),
-                majordomo.attempt = attempt,
-                "error.type" = tracing::field::Empty,
-            );
+            let span = attempt_span(element, attempt, false, O::STREAMING);
             self.in_flight = Some((index, attempt));
             let result = match (&config.hedge, attempt) {
                 // Boxed: the race's state is large, and a chain without
@@ -380,6 +411,9 @@ impl<'c> Run<'c> {
             self.in_flight = None;
             let error = match result {
                 Ok(output) => {
+                    if !span.is_disabled() {
+                        O::record(&output, &span);
+                    }
                     // A stream's success is recorded when it ends cleanly
                     // (see `stream.rs`): an open stream may still break. The
                     // output waits in the box, not in every call's future.
@@ -404,7 +438,9 @@ impl<'c> Run<'c> {
                 Err(error) => error.or_target(target),
             };
             let class = config.classifier.classify(&error);
-            span.record("error.type", class.as_str());
+            if !span.is_disabled() {
+                crate::telemetry::record_error(&span, &error, class);
+            }
             self.attempts
                 .push(Attempt::failed(target.clone(), class, &error));
 
@@ -624,16 +660,22 @@ impl<'c> Run<'c> {
             event
         });
         let second_pending = second_member.map(|(balancer, m)| balancer.begin(m));
-        let second_span = tracing::debug_span!(
-            "gen_ai.attempt",
-            gen_ai.provider.name = second_target.provider(),
-            gen_ai.request.model = second_target.model(),
-            majordomo.attempt = 1,
-            majordomo.hedge = true,
-        );
+        let second_span = attempt_span(&chain.targets[second_index], 1, true, O::STREAMING);
         let second_started = Some(tokio::time::Instant::now());
         let second_model = &*chain.targets[second_index].model;
-        let mut second = std::pin::pin!(invoke(op, second_model, second_request, second_span));
+        let mut second = std::pin::pin!(invoke(
+            op,
+            second_model,
+            second_request,
+            second_span.clone()
+        ));
+        // The hedge's own attempt span says how it ended, as a plain attempt's does.
+        let hedge_failed = |error: &Error| {
+            if !second_span.is_disabled() {
+                let class = chain.config.classifier.classify(error);
+                crate::telemetry::record_error(&second_span, error, class);
+            }
+        };
         match futures::future::select(primary.as_mut(), second.as_mut()).await {
             Either::Left((Ok(output), _)) => {
                 self.learn(index, pending, started);
@@ -652,11 +694,13 @@ impl<'c> Run<'c> {
                     Raced::Hedge(self.won_race(second_index, output, second_probe).await)
                 }
                 Err(second_error) => {
+                    hedge_failed(&second_error);
                     self.race_failure(second_index, second_error).await;
                     Raced::Primary(Err(error))
                 }
             },
             Either::Right((Err(second_error), _)) => {
+                hedge_failed(&second_error);
                 self.race_failure(second_index, second_error).await;
                 let result = primary.await;
                 if result.is_ok() {

@@ -15,6 +15,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::opaque::Opaque;
+
 /// How a group picks the member a call goes to.
 ///
 /// | strategy | picks | use it when |
@@ -140,14 +142,15 @@ impl Stat {
 /// let first = group.pick(0b11, Some("user-42"));
 /// assert_eq!(group.pick(0b11, Some("user-42")), first);
 /// ```
+#[derive(Debug)]
 pub struct Balancer {
     strategy: RoutingStrategy,
     weights: Box<[u32]>,
     /// Hash of each member's name, for rendezvous hashing.
-    hashes: Box<[u64]>,
-    rng: AtomicU64,
-    turn: AtomicU64,
-    stats: Mutex<Box<[Stat]>>,
+    hashes: Opaque<Box<[u64]>>,
+    rng: Opaque<AtomicU64>,
+    turn: Opaque<AtomicU64>,
+    stats: Opaque<Mutex<Box<[Stat]>>>,
 }
 
 impl Balancer {
@@ -163,10 +166,12 @@ impl Balancer {
         Balancer {
             strategy,
             weights: members.iter().map(|&(_, w)| w.max(1)).collect(),
-            hashes,
-            rng: AtomicU64::new(seed ^ group_hash),
-            turn: AtomicU64::new(0),
-            stats: Mutex::new(vec![Stat::default(); members.len()].into_boxed_slice()),
+            hashes: Opaque(hashes),
+            rng: Opaque(AtomicU64::new(seed ^ group_hash)),
+            turn: Opaque(AtomicU64::new(0)),
+            stats: Opaque(Mutex::new(
+                vec![Stat::default(); members.len()].into_boxed_slice(),
+            )),
         }
     }
 
@@ -350,15 +355,6 @@ impl Balancer {
             })
             .min_by(|a, b| a.1.total_cmp(&b.1))
             .map(|(i, _)| i)
-    }
-}
-
-impl fmt::Debug for Balancer {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Balancer")
-            .field("strategy", &self.strategy)
-            .field("weights", &self.weights)
-            .finish_non_exhaustive()
     }
 }
 

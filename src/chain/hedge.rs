@@ -3,12 +3,12 @@
 //! `executor.rs`.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use super::budget::RetryBudget;
 use crate::Target;
+use crate::opaque::Opaque;
 
 /// Latencies kept per target for [`HedgeDelay::Percentile`].
 const WINDOW: usize = 128;
@@ -65,11 +65,11 @@ impl From<Duration> for HedgeDelay {
 /// Hedging, as set by [`crate::ChainConfig::hedge`]: the delay, the budget,
 /// and (for a percentile delay) the latencies seen. Clones share the budget
 /// and the latencies.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Hedge {
     delay: HedgeDelay,
     budget: RetryBudget,
-    latencies: Arc<Mutex<HashMap<Target, Samples>>>,
+    latencies: Opaque<Arc<Mutex<HashMap<Target, Samples>>>>,
 }
 
 #[derive(Default)]
@@ -83,7 +83,7 @@ impl Hedge {
         Hedge {
             delay,
             budget,
-            latencies: Arc::default(),
+            latencies: Opaque::default(),
         }
     }
 
@@ -142,15 +142,6 @@ impl Hedge {
             samples.ring[samples.next] = latency;
         }
         samples.next = (samples.next + 1) % WINDOW;
-    }
-}
-
-impl fmt::Debug for Hedge {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Hedge")
-            .field("delay", &self.delay)
-            .field("budget", &self.budget)
-            .finish_non_exhaustive()
     }
 }
 

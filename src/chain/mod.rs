@@ -45,7 +45,10 @@ use executor::Op;
 use metered::Metered;
 use stream::{StreamOp, Tail};
 
+use crate::telemetry::{self, CallSpan};
 use crate::usage::UsageRecord;
+use crate::{Attempt, AttemptOutcome};
+use tracing::field::Empty;
 
 /// One resolved element of a chain: the target, its `#reasoning` suffix if
 /// any, and the model that serves it.
@@ -114,7 +117,7 @@ impl fmt::Debug for ChainTarget {
 /// skip it while benched; skip it, without penalty, when it declares it lacks
 /// a capability the request needs or a context window the request's estimate
 /// exceeds; call it
-/// and act on the error's class (see the module table). The `Response` lists
+/// and act on the error's class (the table on [`crate::ErrorClass`]). The `Response` lists
 /// every step in `attempts`; when all targets fail the error does
 /// ([`crate::ErrorKind::Exhausted`]). Errors returned by a chain carry the
 /// request's call context.
@@ -310,6 +313,10 @@ impl Op for GenerateOp {
     ) -> BoxFuture<'a, Result<Self::Output>> {
         model.generate(request)
     }
+
+    fn record(output: &Response, span: &tracing::Span) {
+        telemetry::record_response(span, output, false);
+    }
 }
 
 #[async_trait]
@@ -328,9 +335,17 @@ impl Model for Chain {
         // Boxed: the record would otherwise sit in every call's future,
         // metered or not.
         Box::pin(async {
-            let record = UsageRecord::begin(&self.spec_text(), request.call_context());
+            let mut record = UsageRecord::begin(&self.spec_text(), request.call_context());
             let started = tokio::time::Instant::now();
             let result = self.generate_unmetered(&mut request).await;
+            record.protocol = match &result {
+                Ok(response) => response
+                    .protocol
+                    .as_deref()
+                    .map(str::to_owned)
+                    .or_else(|| self.protocol_of(&response.provider)),
+                Err(error) => error.target().and_then(|t| self.protocol_of(t.provider())),
+            };
             metered::report_generate(reporter, &*self.config.classifier, record, started, &result);
             result
         })
@@ -352,6 +367,10 @@ impl Model for Chain {
                     record.set_attempts(stream.attempts());
                     record.provider = stream.provider().to_owned();
                     record.model = stream.model().to_owned();
+                    record.protocol = stream
+                        .protocol()
+                        .map(str::to_owned)
+                        .or_else(|| self.protocol_of(stream.provider()));
                     let (reporter, classifier) =
                         (reporter.clone(), Arc::clone(&self.config.classifier));
                     Ok(stream.map_inner(|events| {
@@ -359,6 +378,8 @@ impl Model for Chain {
                     }))
                 }
                 Err(error) => {
+                    let mut record = record;
+                    record.protocol = error.target().and_then(|t| self.protocol_of(t.provider()));
                     metered::report_open_failure(reporter, classifier, record, started, &error);
                     Err(error)
                 }
@@ -369,6 +390,16 @@ impl Model for Chain {
 }
 
 impl Chain {
+    /// The protocol of the provider named `provider` in this chain, for a
+    /// usage record whose answer did not say (or that has no answer).
+    fn protocol_of(&self, provider: &str) -> Option<String> {
+        self.targets
+            .iter()
+            .find(|t| t.target.provider() == provider)
+            .and_then(|t| t.model.protocol())
+            .map(str::to_owned)
+    }
+
     /// Records this chain's spec (what [`crate::UsageRecord::spec`] reports);
     /// [`crate::Registry::parse`] sets the spec it was given.
     pub fn with_spec(mut self, spec: impl Into<Arc<str>>) -> Self {
@@ -383,40 +414,78 @@ impl Chain {
         }
     }
 
-    async fn generate_unmetered(&self, request: &mut Request) -> Result<Response> {
-        request.renew_scratch();
-        let span = tracing::info_span!(
+    /// The chain call's span (`chain {spec}`): the attempts are its
+    /// children, and a stream's lasts until the stream ends or is dropped.
+    fn span(&self, request: &Request, streaming: bool) -> CallSpan {
+        let span = telemetry::gen_ai_span!(
             "gen_ai.chain",
-            gen_ai.operation.name = "chat",
+            "internal",
+            streaming,
             majordomo.chain = %self,
+            majordomo.provider = Empty,
+            majordomo.attempts = Empty,
         );
-        let answer =
-            tracing::Instrument::instrument(self.execute(&GenerateOp, request), span).await?;
-        let mut response = answer.output;
-        if response.provider.is_empty() {
-            response.provider = answer.target.provider().to_owned();
+        let capture = request.call_context().capture_content;
+        if !span.is_disabled() {
+            span.record("otel.name", format!("chain {}", self.spec_text()));
+            telemetry::record_request(&span, request, capture);
         }
-        if response.model.is_empty() {
-            response.model = answer.target.model().to_owned();
+        CallSpan::new(span, capture)
+    }
+
+    /// Turns content capture on for `request` when the chain's settings ask.
+    fn prepare(&self, request: &mut Request) {
+        request.renew_scratch();
+        if self.config.capture_content && !request.call_context().capture_content {
+            *request = std::mem::take(request).capture_content(true);
         }
-        response.attempts = answer.attempts;
-        Ok(response)
+    }
+
+    async fn generate_unmetered(&self, request: &mut Request) -> Result<Response> {
+        self.prepare(request);
+        let span = self.span(request, false);
+        let answer = tracing::Instrument::instrument(
+            self.execute(&GenerateOp, request),
+            span.span().clone(),
+        )
+        .await;
+        let result = answer.map(|answer| {
+            let mut response = answer.output;
+            if response.provider.is_empty() {
+                response.provider = answer.target.provider().to_owned();
+            }
+            if response.model.is_empty() {
+                response.model = answer.target.model().to_owned();
+            }
+            response.attempts = answer.attempts;
+            response
+        });
+        record_calls(span.span(), &result);
+        span.finish(&result);
+        result
     }
 
     async fn stream_unmetered(&self, request: &mut Request) -> Result<EventStream> {
-        request.renew_scratch();
-        let span = tracing::info_span!(
-            "gen_ai.chain",
-            gen_ai.operation.name = "chat",
-            majordomo.chain = %self,
-            majordomo.streaming = true,
-        );
+        self.prepare(request);
+        let span = self.span(request, true);
         let context = request.call_context().clone();
-        let answer =
-            tracing::Instrument::instrument(self.execute(&StreamOp, request), span).await?;
+        let answer = match tracing::Instrument::instrument(
+            self.execute(&StreamOp, request),
+            span.span().clone(),
+        )
+        .await
+        {
+            Ok(answer) => answer,
+            Err(error) => {
+                record_calls(span.span(), &Err::<(), _>(error.clone()));
+                span.failed(&error);
+                return Err(error);
+            }
+        };
         let target = answer.target;
         let provider = non_empty_or(answer.output.rest.provider(), target.provider());
         let model = non_empty_or(answer.output.rest.model(), target.model());
+        let protocol = answer.output.rest.protocol().map(str::to_owned);
         let tail = Tail {
             health: self.health.clone(),
             config: Arc::clone(&self.config),
@@ -425,10 +494,56 @@ impl Chain {
             context,
             _probe: answer.probe,
         };
-        Ok(
-            EventStream::new(provider, model, tail.into_stream(answer.output))
-                .with_attempts(answer.attempts),
-        )
+        let mut stream = EventStream::new(provider, model, tail.into_stream(answer.output))
+            .with_attempts(answer.attempts);
+        if let Some(protocol) = protocol {
+            stream = stream.with_protocol(protocol);
+        }
+        record_calls(span.span(), &Ok::<_, Error>(&stream));
+        // The first event is in hand: the chain's time to first chunk is now.
+        Ok(span.stream(stream, true))
+    }
+}
+
+/// What the chain span says about the calls made: how many, and which
+/// provider answered (or was called last).
+fn record_calls<T: Steps>(span: &tracing::Span, result: &Result<T>) {
+    if span.is_disabled() {
+        return;
+    }
+    let attempts = match result {
+        Ok(answer) => answer.steps(),
+        Err(error) => error.attempts(),
+    };
+    let mut calls = attempts
+        .iter()
+        .filter(|a| matches!(a.outcome, AttemptOutcome::Ok | AttemptOutcome::Error));
+    span.record("majordomo.attempts", calls.clone().count() as i64);
+    if let Some(last) = calls.next_back() {
+        span.record("majordomo.provider", last.target.provider());
+    }
+}
+
+/// Answers that list the steps taken.
+trait Steps {
+    fn steps(&self) -> &[Attempt];
+}
+
+impl Steps for Response {
+    fn steps(&self) -> &[Attempt] {
+        &self.attempts
+    }
+}
+
+impl Steps for &EventStream {
+    fn steps(&self) -> &[Attempt] {
+        self.attempts()
+    }
+}
+
+impl Steps for () {
+    fn steps(&self) -> &[Attempt] {
+        &[]
     }
 }
 

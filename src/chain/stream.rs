@@ -49,6 +49,10 @@ impl Op for StreamOp {
             }
         })
     }
+
+    fn record(output: &Opened, span: &tracing::Span) {
+        span.record("gen_ai.response.model", output.rest.model());
+    }
 }
 
 /// What the stream after the first event needs to report its end.

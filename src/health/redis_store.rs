@@ -26,6 +26,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use super::redis_scripts;
 use super::{HealthConfig, HealthStore, TargetHealth};
+use crate::setters::chained_setters;
 use crate::{Error, ErrorKind, Result, Secret};
 
 /// The default key namespace.
@@ -45,50 +46,29 @@ pub struct RedisStoreBuilder {
 }
 
 impl RedisStoreBuilder {
-    /// The key namespace (default `majordomo`): keys are `NS:health:…` and
-    /// updates go out on `NS:health:events`, so several applications can share
-    /// one Redis. Replicas of one application use the same namespace.
-    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
-        self.namespace = namespace.into();
-        self
-    }
-
-    /// How long a record outlives its bench (or, unbenched, its last
-    /// failure) before Redis drops it (default 1 hour). A record must outlive
-    /// its bench so that one more failure after the cooldown re-benches at
-    /// once (half-open); past this, a target nobody calls is forgotten.
-    pub fn record_ttl(mut self, ttl: Duration) -> Self {
-        self.record_ttl = ttl;
-        self
-    }
-
-    /// How often the whole namespace is re-read, as a backstop for a missed
-    /// update (default 5 s). Expired records leave the view then.
-    pub fn resync_interval(mut self, interval: Duration) -> Self {
-        self.resync_interval = interval.max(Duration::from_millis(10));
-        self
-    }
-
-    /// The time limit of one Redis command, connecting included (default
-    /// 1 s). Calls never wait this long: they have the tracker's much shorter
-    /// [`HealthConfig::store_budget`]; this bounds the background work.
-    pub fn op_timeout(mut self, timeout: Duration) -> Self {
-        self.op_timeout = timeout.max(Duration::from_millis(1));
-        self
-    }
-
-    /// How many writes may wait for Redis (default 1024). Past it, new writes
-    /// are dropped with a warning (the in-process view still has them).
-    pub fn queue_capacity(mut self, capacity: usize) -> Self {
-        self.queue_capacity = capacity.max(1);
-        self
-    }
-
-    /// How long a queued write is retried while Redis is away before it is
-    /// dropped with a warning (default 30 s).
-    pub fn write_max_age(mut self, age: Duration) -> Self {
-        self.write_max_age = age;
-        self
+    chained_setters! {
+        /// The key namespace (default `majordomo`): keys are `NS:health:…` and
+        /// updates go out on `NS:health:events`, so several applications can share
+        /// one Redis. Replicas of one application use the same namespace.
+        namespace(namespace: impl Into<String>) => namespace = namespace.into();
+        /// How long a record outlives its bench (or, unbenched, its last
+        /// failure) before Redis drops it (default 1 hour). A record must outlive
+        /// its bench so that one more failure after the cooldown re-benches at
+        /// once (half-open); past this, a target nobody calls is forgotten.
+        record_ttl(ttl: Duration) => record_ttl = ttl;
+        /// How often the whole namespace is re-read, as a backstop for a missed
+        /// update (default 5 s). Expired records leave the view then.
+        resync_interval(interval: Duration) => resync_interval = interval.max(Duration::from_millis(10));
+        /// The time limit of one Redis command, connecting included (default
+        /// 1 s). Calls never wait this long: they have the tracker's much shorter
+        /// [`HealthConfig::store_budget`]; this bounds the background work.
+        op_timeout(timeout: Duration) => op_timeout = timeout.max(Duration::from_millis(1));
+        /// How many writes may wait for Redis (default 1024). Past it, new writes
+        /// are dropped with a warning (the in-process view still has them).
+        queue_capacity(capacity: usize) => queue_capacity = capacity.max(1);
+        /// How long a queued write is retried while Redis is away before it is
+        /// dropped with a warning (default 30 s).
+        write_max_age(age: Duration) => write_max_age = age;
     }
 
     /// Starts the store: returns at once, without waiting for Redis (a Redis

@@ -131,7 +131,7 @@ impl ProviderLayer for LaneLayer {
 /// assert_eq!(lanes.get("fake/m").map(|l| l.stats().running), Some(0));
 /// # Ok(()) }
 /// ```
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct LaneProvider {
     inner: Arc<dyn Provider>,
     registry: LaneRegistry,
@@ -154,7 +154,7 @@ impl LaneProvider {
     }
 
     /// The wrapped provider.
-    pub fn get_ref(&self) -> &Arc<dyn Provider> {
+    pub fn inner(&self) -> &Arc<dyn Provider> {
         &self.inner
     }
 
@@ -187,15 +187,6 @@ impl Provider for LaneProvider {
     }
 }
 
-impl fmt::Debug for LaneProvider {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LaneProvider")
-            .field("inner", &self.inner.name())
-            .field("map", &self.map)
-            .finish()
-    }
-}
-
 /// One model of a [`LaneProvider`].
 struct LaneModel {
     inner: Arc<dyn Model>,
@@ -218,6 +209,10 @@ impl LaneModel {
 impl Model for LaneModel {
     fn capabilities(&self) -> &Capabilities {
         self.inner.capabilities()
+    }
+
+    fn protocol(&self) -> Option<&str> {
+        self.inner.protocol()
     }
 
     async fn generate(&self, request: Request) -> Result<Response> {

@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::lane::{Lane, Settings};
 use super::queue::QueuePolicy;
 use super::stats::LaneStats;
+use crate::setters::chained_setters;
 
 /// The cap a lane gets when the config source names none.
 pub const DEFAULT_CAP: usize = 1;
@@ -44,6 +45,13 @@ pub trait LaneConfig: Send + Sync {
     fn execution_deadline(&self, lane: &str) -> Option<Duration> {
         let _ = lane;
         None
+    }
+}
+
+impl fmt::Debug for dyn LaneConfig {
+    /// A config source is code: only its presence shows.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("LaneConfig")
     }
 }
 
@@ -186,6 +194,7 @@ impl fmt::Debug for LaneRegistry {
 }
 
 /// Builds a [`LaneRegistry`]; from [`LaneRegistry::builder`].
+#[derive(Debug)]
 pub struct LaneRegistryBuilder {
     config: Arc<dyn LaneConfig>,
     policy: QueuePolicy,
@@ -193,28 +202,19 @@ pub struct LaneRegistryBuilder {
 }
 
 impl LaneRegistryBuilder {
-    /// Where lane settings come from. Default: none, so every lane has cap 1.
-    pub fn config(mut self, config: impl LaneConfig + 'static) -> Self {
-        self.config = Arc::new(config);
-        self
+    chained_setters! {
+        /// Where lane settings come from. Default: none, so every lane has cap 1.
+        config(config: impl LaneConfig + 'static) => config = Arc::new(config);
+        /// The queue policy of lanes the config source gives none. Default: [`QueuePolicy::FairShare`].
+        policy(policy: QueuePolicy) => policy = policy;
+        /// How long an admitted call may run, for lanes the config source gives no
+        /// deadline. Default: 5 minutes.
+        execution_deadline(deadline: Duration) => execution_deadline = deadline;
     }
 
     /// A config source that sets caps only, from a function of the lane name.
     pub fn caps(self, caps: impl Fn(&str) -> Option<i64> + Send + Sync + 'static) -> Self {
         self.config(caps)
-    }
-
-    /// The queue policy of lanes the config source gives none. Default: [`QueuePolicy::FairShare`].
-    pub fn policy(mut self, policy: QueuePolicy) -> Self {
-        self.policy = policy;
-        self
-    }
-
-    /// How long an admitted call may run, for lanes the config source gives no
-    /// deadline. Default: 5 minutes.
-    pub fn execution_deadline(mut self, deadline: Duration) -> Self {
-        self.execution_deadline = deadline;
-        self
     }
 
     /// The registry.
@@ -227,14 +227,5 @@ impl LaneRegistryBuilder {
                 lanes: Mutex::new(BTreeMap::new()),
             }),
         }
-    }
-}
-
-impl fmt::Debug for LaneRegistryBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LaneRegistryBuilder")
-            .field("policy", &self.policy)
-            .field("execution_deadline", &self.execution_deadline)
-            .finish_non_exhaustive()
     }
 }

@@ -4,6 +4,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::setters::chained_setters;
+
 /// A feature a request may need.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -60,46 +62,21 @@ impl Capabilities {
         Self::default()
     }
 
-    /// Declares streaming support.
-    pub fn streaming(mut self, yes: bool) -> Self {
-        self.streaming = Some(yes);
-        self
-    }
-
-    /// Declares tool support.
-    pub fn tools(mut self, yes: bool) -> Self {
-        self.tools = Some(yes);
-        self
-    }
-
-    /// Declares image input support.
-    pub fn images(mut self, yes: bool) -> Self {
-        self.images = Some(yes);
-        self
-    }
-
-    /// Declares JSON schema output support.
-    pub fn json_schema(mut self, yes: bool) -> Self {
-        self.json_schema = Some(yes);
-        self
-    }
-
-    /// Declares reasoning support.
-    pub fn reasoning(mut self, yes: bool) -> Self {
-        self.reasoning = Some(yes);
-        self
-    }
-
-    /// Declares the context window.
-    pub fn context_window(mut self, tokens: u32) -> Self {
-        self.context_window = Some(tokens);
-        self
-    }
-
-    /// Declares the output cap.
-    pub fn max_output_tokens(mut self, tokens: u32) -> Self {
-        self.max_output_tokens = Some(tokens);
-        self
+    chained_setters! {
+        /// Declares streaming support.
+        streaming(yes: bool) => streaming = Some(yes);
+        /// Declares tool support.
+        tools(yes: bool) => tools = Some(yes);
+        /// Declares image input support.
+        images(yes: bool) => images = Some(yes);
+        /// Declares JSON schema output support.
+        json_schema(yes: bool) => json_schema = Some(yes);
+        /// Declares reasoning support.
+        reasoning(yes: bool) => reasoning = Some(yes);
+        /// Declares the context window.
+        context_window(tokens: u32) => context_window = Some(tokens);
+        /// Declares the output cap.
+        max_output_tokens(tokens: u32) => max_output_tokens = Some(tokens);
     }
 
     /// Whether `capability` is declared: `Some(true)`, `Some(false)`, or `None`

@@ -19,6 +19,13 @@ pub struct CallContext {
     /// Free-form labels for the host's own bookkeeping.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
+    /// Record prompts and answers on the call's spans
+    /// (`gen_ai.input.messages`, `gen_ai.output.messages`,
+    /// `gen_ai.system_instructions`). Off by default: content is the user's
+    /// data. A chain turns it on for its calls with
+    /// [`crate::ChainConfig::capture_content`].
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub capture_content: bool,
 }
 
 impl CallContext {
@@ -45,8 +52,17 @@ impl CallContext {
         self
     }
 
+    /// Turns content capture on or off (see [`CallContext::capture_content`]).
+    pub fn capture_content(mut self, on: bool) -> Self {
+        self.capture_content = on;
+        self
+    }
+
     /// True when no field is set.
     pub fn is_empty(&self) -> bool {
-        self.caller_id.is_none() && self.run_id.is_none() && self.labels.is_empty()
+        self.caller_id.is_none()
+            && self.run_id.is_none()
+            && self.labels.is_empty()
+            && !self.capture_content
     }
 }

@@ -554,6 +554,13 @@ pub trait Classifier: Send + Sync {
     fn classify(&self, error: &Error) -> ErrorClass;
 }
 
+impl fmt::Debug for dyn Classifier {
+    /// A classifier is code: only its presence shows.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Classifier")
+    }
+}
+
 impl<F> Classifier for F
 where
     F: Fn(&Error) -> ErrorClass + Send + Sync,

@@ -229,7 +229,7 @@ impl Thinking {
     }
 
     /// Sets the provider that produced it.
-    pub fn from_provider(mut self, provider: impl Into<String>) -> Self {
+    pub fn with_provider(mut self, provider: impl Into<String>) -> Self {
         self.provider = Some(provider.into());
         self
     }

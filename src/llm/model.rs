@@ -20,6 +20,14 @@ pub trait Model: Send + Sync {
     /// What the model declares it supports. Unknown is not "no".
     fn capabilities(&self) -> &Capabilities;
 
+    /// The wire protocol this model speaks (`openai`, `anthropic`, `ollama`,
+    /// `gemini`, `azure`, `fake`), when it speaks one. Telemetry and usage
+    /// records name it even for a call that failed before any answer; a
+    /// wrapper forwards its inner model's.
+    fn protocol(&self) -> Option<&str> {
+        None
+    }
+
     /// Answers `request` in one piece.
     async fn generate(&self, request: Request) -> Result<Response>;
 
@@ -48,35 +56,30 @@ pub trait Provider: Send + Sync {
     fn model(&self, id: &str) -> Result<Arc<dyn Model>>;
 }
 
-#[async_trait]
-impl<M: Model + ?Sized> Model for Arc<M> {
-    fn capabilities(&self) -> &Capabilities {
-        (**self).capabilities()
-    }
+/// A shared or boxed model is the model it points to.
+macro_rules! forward_model {
+    ($($pointer:ident),*) => {$(
+        #[async_trait]
+        impl<M: Model + ?Sized> Model for $pointer<M> {
+            fn capabilities(&self) -> &Capabilities {
+                (**self).capabilities()
+            }
 
-    async fn generate(&self, request: Request) -> Result<Response> {
-        (**self).generate(request).await
-    }
+            fn protocol(&self) -> Option<&str> {
+                (**self).protocol()
+            }
 
-    async fn stream(&self, request: Request) -> Result<EventStream> {
-        (**self).stream(request).await
-    }
+            async fn generate(&self, request: Request) -> Result<Response> {
+                (**self).generate(request).await
+            }
+
+            async fn stream(&self, request: Request) -> Result<EventStream> {
+                (**self).stream(request).await
+            }
+        }
+    )*};
 }
-
-#[async_trait]
-impl<M: Model + ?Sized> Model for Box<M> {
-    fn capabilities(&self) -> &Capabilities {
-        (**self).capabilities()
-    }
-
-    async fn generate(&self, request: Request) -> Result<Response> {
-        (**self).generate(request).await
-    }
-
-    async fn stream(&self, request: Request) -> Result<EventStream> {
-        (**self).stream(request).await
-    }
-}
+forward_model!(Arc, Box);
 
 impl<P: Provider + ?Sized> Provider for Arc<P> {
     fn name(&self) -> &str {

@@ -9,6 +9,7 @@ use super::context::CallContext;
 use super::message::{Image, Message, Part, Role, ToolResult};
 use super::scratch::CallScratch;
 use super::tool::Tool;
+use crate::setters::chained_setters;
 
 /// How hard the model should think. Providers map the level onto their own
 /// controls (OpenAI `reasoning_effort`, Anthropic thinking budget, Gemini
@@ -201,12 +202,6 @@ impl Request {
 
     // ----- building -----
 
-    /// Sets the system prompt.
-    pub fn system(mut self, text: impl Into<String>) -> Self {
-        self.system = Some(Arc::from(text.into()));
-        self
-    }
-
     /// Appends a user message with one text part.
     pub fn user(self, text: impl Into<String>) -> Self {
         self.message(Message::user(text))
@@ -231,9 +226,8 @@ impl Request {
     }
 
     /// Appends a message.
-    pub fn message(mut self, message: Message) -> Self {
-        Arc::make_mut(&mut self.messages).push(message);
-        self
+    pub fn message(self, message: Message) -> Self {
+        self.messages_from([message])
     }
 
     /// Appends messages.
@@ -242,22 +236,34 @@ impl Request {
         self
     }
 
-    /// Sets the temperature.
-    pub fn temperature(mut self, temperature: f32) -> Self {
-        self.options.temperature = Some(temperature);
-        self
-    }
-
-    /// Sets top-p.
-    pub fn top_p(mut self, top_p: f32) -> Self {
-        self.options.top_p = Some(top_p);
-        self
-    }
-
-    /// Caps output tokens.
-    pub fn max_tokens(mut self, max_tokens: u32) -> Self {
-        self.options.max_tokens = Some(max_tokens);
-        self
+    chained_setters! {
+        /// Sets the system prompt.
+        system(text: impl Into<String>) => system = Some(Arc::from(text.into()));
+        /// Sets the temperature.
+        temperature(temperature: f32) => options.temperature = Some(temperature);
+        /// Sets top-p.
+        top_p(top_p: f32) => options.top_p = Some(top_p);
+        /// Caps output tokens.
+        max_tokens(max_tokens: u32) => options.max_tokens = Some(max_tokens);
+        /// Sets the sampling seed.
+        seed(seed: u64) => options.seed = Some(seed);
+        /// Replaces all options.
+        options(options: Options) => options = options;
+        /// Sets the tool choice.
+        tool_choice(choice: ToolChoice) => tool_choice = choice;
+        /// Sets the reasoning level.
+        reasoning(level: ReasoningLevel) => reasoning = Some(level);
+        /// Sets the response format.
+        response_format(format: ResponseFormat) => response_format = format;
+        /// Sets the caller id of the call context.
+        caller(caller_id: impl Into<Arc<str>>) => context.caller_id = Some(caller_id.into());
+        /// Sets the run id of the call context.
+        run_id(run_id: impl Into<Arc<str>>) => context.run_id = Some(run_id.into());
+        /// Replaces the call context.
+        context(context: CallContext) => context = context;
+        /// Records this call's prompt and answer on its spans (off by default;
+        /// see [`CallContext::capture_content`]).
+        capture_content(on: bool) => context.capture_content = on;
     }
 
     /// Adds a stop sequence.
@@ -266,45 +272,14 @@ impl Request {
         self
     }
 
-    /// Sets the sampling seed.
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.options.seed = Some(seed);
-        self
-    }
-
-    /// Replaces all options.
-    pub fn options(mut self, options: Options) -> Self {
-        self.options = options;
-        self
-    }
-
     /// Offers a tool to the model.
-    pub fn tool(mut self, tool: Tool) -> Self {
-        Arc::make_mut(&mut self.tools).push(tool);
-        self
+    pub fn tool(self, tool: Tool) -> Self {
+        self.tools([tool])
     }
 
     /// Offers tools to the model.
     pub fn tools(mut self, tools: impl IntoIterator<Item = Tool>) -> Self {
         Arc::make_mut(&mut self.tools).extend(tools);
-        self
-    }
-
-    /// Sets the tool choice.
-    pub fn tool_choice(mut self, choice: ToolChoice) -> Self {
-        self.tool_choice = choice;
-        self
-    }
-
-    /// Sets the reasoning level.
-    pub fn reasoning(mut self, level: ReasoningLevel) -> Self {
-        self.reasoning = Some(level);
-        self
-    }
-
-    /// Sets the response format.
-    pub fn response_format(mut self, format: ResponseFormat) -> Self {
-        self.response_format = format;
         self
     }
 
@@ -317,27 +292,9 @@ impl Request {
         })
     }
 
-    /// Sets the caller id of the call context.
-    pub fn caller(mut self, caller_id: impl Into<Arc<str>>) -> Self {
-        self.context.caller_id = Some(caller_id.into());
-        self
-    }
-
-    /// Sets the run id of the call context.
-    pub fn run_id(mut self, run_id: impl Into<Arc<str>>) -> Self {
-        self.context.run_id = Some(run_id.into());
-        self
-    }
-
     /// Adds a label to the call context.
     pub fn label(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.context.labels.insert(key.into(), value.into());
-        self
-    }
-
-    /// Replaces the call context.
-    pub fn context(mut self, context: CallContext) -> Self {
-        self.context = context;
         self
     }
 

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::attempt::{Attempt, AttemptOutcome};
 use super::message::{Message, Role};
+use crate::setters::chained_setters;
 
 /// Why the model stopped.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
@@ -109,28 +110,15 @@ impl Usage {
         }
     }
 
-    /// Sets the input count.
-    pub fn with_input(mut self, tokens: u64) -> Self {
-        self.input_tokens = Some(tokens);
-        self
-    }
-
-    /// Sets the output count.
-    pub fn with_output(mut self, tokens: u64) -> Self {
-        self.output_tokens = Some(tokens);
-        self
-    }
-
-    /// Sets the cached input count.
-    pub fn with_cached_input(mut self, tokens: u64) -> Self {
-        self.cached_input_tokens = Some(tokens);
-        self
-    }
-
-    /// Sets the reasoning count.
-    pub fn with_reasoning(mut self, tokens: u64) -> Self {
-        self.reasoning_tokens = Some(tokens);
-        self
+    chained_setters! {
+        /// Sets the input count.
+        with_input_tokens(tokens: u64) => input_tokens = Some(tokens);
+        /// Sets the output count.
+        with_output_tokens(tokens: u64) => output_tokens = Some(tokens);
+        /// Sets the cached input count.
+        with_cached_input_tokens(tokens: u64) => cached_input_tokens = Some(tokens);
+        /// Sets the reasoning count.
+        with_reasoning_tokens(tokens: u64) => reasoning_tokens = Some(tokens);
     }
 
     /// Input plus output, where both are known.
@@ -182,6 +170,11 @@ pub struct Response {
     pub provider: String,
     /// The model that answered (the provider's echo where it gives one).
     pub model: String,
+    /// The wire protocol of the answer (`openai`, `anthropic`, `ollama`,
+    /// `gemini`, `azure`) when the model speaks one; `None` for models that
+    /// do not say (the fake, a host's own model).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<std::borrow::Cow<'static, str>>,
     /// The steps a chain took to get this answer; one entry for a direct call.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attempts: Vec<Attempt>,
@@ -199,6 +192,7 @@ impl Response {
             usage: Usage::default(),
             provider: provider.into(),
             model: model.into(),
+            protocol: None,
             attempts: Vec::new(),
             raw: None,
         }
@@ -213,16 +207,11 @@ impl Response {
         Response::new(provider, model, Message::assistant(text))
     }
 
-    /// Sets the finish reason.
-    pub fn with_finish_reason(mut self, reason: FinishReason) -> Self {
-        self.finish_reason = reason;
-        self
-    }
-
-    /// Sets usage.
-    pub fn with_usage(mut self, usage: Usage) -> Self {
-        self.usage = usage;
-        self
+    chained_setters! {
+        /// Sets the finish reason.
+        with_finish_reason(reason: FinishReason) => finish_reason = reason;
+        /// Sets usage.
+        with_usage(usage: Usage) => usage = usage;
     }
 
     /// The concatenated text of the answer.

@@ -2,7 +2,7 @@
 //! ([`StreamAccumulator`]) that turns any stream into the [`Response`] that
 //! `generate` would have returned.
 
-use std::fmt;
+use std::borrow::Cow;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -14,6 +14,7 @@ use super::attempt::Attempt;
 use super::error::Result;
 use super::message::{Message, Part, Role, Thinking, ToolCall};
 use super::response::{FinishReason, Response, Usage};
+use crate::opaque::Opaque;
 
 /// One increment of a streamed answer.
 ///
@@ -119,10 +120,12 @@ type BoxedEvents = Pin<Box<dyn Stream<Item = Result<StreamEvent>> + Send + 'stat
 /// assert!(stream.next().await.is_none()); // fused
 /// # Ok(()) }
 /// ```
+#[derive(Debug)]
 pub struct EventStream {
-    inner: BoxedEvents,
+    inner: Opaque<BoxedEvents>,
     provider: String,
     model: String,
+    protocol: Option<Cow<'static, str>>,
     attempts: Vec<Attempt>,
     /// The inner stream has ended; it is never polled again.
     ended: bool,
@@ -136,9 +139,10 @@ impl EventStream {
         events: impl Stream<Item = Result<StreamEvent>> + Send + 'static,
     ) -> Self {
         EventStream {
-            inner: Box::pin(events),
+            inner: Opaque(Box::pin(events)),
             provider: provider.into(),
             model: model.into(),
+            protocol: None,
             attempts: Vec::new(),
             ended: false,
         }
@@ -154,6 +158,7 @@ impl EventStream {
             futures::stream::iter(events.into_iter().map(Ok)),
         );
         s.attempts = response.attempts;
+        s.protocol = response.protocol;
         s
     }
 
@@ -165,6 +170,18 @@ impl EventStream {
     /// The model the events come from.
     pub fn model(&self) -> &str {
         &self.model
+    }
+
+    /// The wire protocol the events come in, when the model says
+    /// (see [`Response::protocol`]).
+    pub fn protocol(&self) -> Option<&str> {
+        self.protocol.as_deref()
+    }
+
+    /// Sets the wire protocol the events come in.
+    pub fn with_protocol(mut self, protocol: impl Into<Cow<'static, str>>) -> Self {
+        self.protocol = Some(protocol.into());
+        self
     }
 
     /// The steps a chain took before this stream opened.
@@ -186,9 +203,10 @@ impl EventStream {
         S: Stream<Item = Result<StreamEvent>> + Send + 'static,
     {
         EventStream {
-            inner: Box::pin(f(self.inner)),
+            inner: Opaque(Box::pin(f(self.inner.0))),
             provider: self.provider,
             model: self.model,
+            protocol: self.protocol,
             attempts: self.attempts,
             ended: self.ended,
         }
@@ -205,6 +223,7 @@ impl EventStream {
         }
         let mut response = acc.finish(self.provider, self.model);
         response.attempts = self.attempts;
+        response.protocol = self.protocol;
         Ok(response)
     }
 }
@@ -239,16 +258,6 @@ impl Stream for EventStream {
 impl futures::stream::FusedStream for EventStream {
     fn is_terminated(&self) -> bool {
         self.ended
-    }
-}
-
-impl fmt::Debug for EventStream {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("EventStream")
-            .field("provider", &self.provider)
-            .field("model", &self.model)
-            .field("attempts", &self.attempts)
-            .finish_non_exhaustive()
     }
 }
 

@@ -25,24 +25,25 @@ pub(crate) const COMMON_OPTIONS: &[&str] = &["timeout", "idle_timeout", "connect
 pub(crate) fn providers(context: &BuildContext) -> Vec<Arc<dyn Provider>> {
     let _ = context;
     vec![
-        #[cfg(feature = "openai")]
-        super::openai::builtin(context),
-        #[cfg(not(feature = "openai"))]
-        Arc::new(NotBuilt::new("openai", "openai")),
-        #[cfg(feature = "anthropic")]
-        super::anthropic::builtin(context),
-        #[cfg(not(feature = "anthropic"))]
-        Arc::new(NotBuilt::new("anthropic", "anthropic")),
-        #[cfg(feature = "ollama")]
-        super::ollama::builtin(context),
-        #[cfg(not(feature = "ollama"))]
-        Arc::new(NotBuilt::new("ollama", "ollama")),
-        #[cfg(feature = "gemini")]
-        super::gemini::builtin(context),
-        #[cfg(not(feature = "gemini"))]
-        Arc::new(NotBuilt::new("gemini", "gemini")),
+        builtin!("openai", super::openai::builtin, context),
+        builtin!("anthropic", super::anthropic::builtin, context),
+        builtin!("ollama", super::ollama::builtin, context),
+        builtin!("gemini", super::gemini::builtin, context),
     ]
 }
+
+/// The built-in provider `$feature` (each is named for its cargo feature)
+/// when that feature is on, else a [`NotBuilt`] placeholder naming it.
+macro_rules! builtin {
+    ($feature:literal, $build:path, $context:expr) => {{
+        #[cfg(feature = $feature)]
+        let provider: Arc<dyn Provider> = $build($context);
+        #[cfg(not(feature = $feature))]
+        let provider: Arc<dyn Provider> = Arc::new(NotBuilt::new($feature, $feature));
+        provider
+    }};
+}
+use builtin;
 
 type Build = fn(&str, &Dsn, &BuildContext) -> Result<Arc<dyn Provider>>;
 

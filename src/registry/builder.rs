@@ -1,14 +1,18 @@
 //! [`RegistryBuilder`]: the registry's clock, health, chain settings and environment.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::sync::Arc;
 
 use super::Registry;
 use super::env::EnvSource;
 use crate::health::{Clock, HealthConfig, HealthStore, HealthTracker, MemoryStore, SystemClock};
+use crate::opaque::Opaque;
 use crate::scheme::{BuildContext, EnvLookup};
+use crate::setters::chained_setters;
 use crate::{ChainConfig, Layers, ProviderLayer};
+
+/// A change to the chain settings applied at build time (usage sink, prices).
+type ChainConfigEdit = Box<dyn FnOnce(ChainConfig) -> ChainConfig + Send>;
 
 /// Builds a [`Registry`]; start with [`Registry::builder`].
 ///
@@ -23,6 +27,7 @@ use crate::{ChainConfig, Layers, ProviderLayer};
 /// assert_eq!(registry.provider("local")?.name(), "local");
 /// # Ok::<(), majordomo::Error>(())
 /// ```
+#[derive(Debug)]
 #[must_use = "a builder does nothing until .build()"]
 pub struct RegistryBuilder {
     clock: Arc<dyn Clock>,
@@ -34,16 +39,17 @@ pub struct RegistryBuilder {
     observer: Option<Arc<dyn crate::FailoverObserver>>,
     /// Set by [`RegistryBuilder::usage_sink`] and [`RegistryBuilder::prices`];
     /// applied at build time, like the observer.
-    usage: Vec<Box<dyn FnOnce(ChainConfig) -> ChainConfig + Send>>,
+    usage: Opaque<Vec<ChainConfigEdit>>,
     /// Variables given with `env_vars` / `env_lookup`; `None` means the process.
     env: Option<EnvSource>,
     /// Set by [`RegistryBuilder::without_env`]: never read the process environment.
     hermetic: bool,
     /// Set by [`RegistryBuilder::layer`] and [`RegistryBuilder::layers`].
     layers: Layers,
-    /// Set by [`RegistryBuilder::http_client`].
+    /// Set by [`RegistryBuilder::http_client`]. Not shown by `Debug`: the
+    /// host's default headers may hold a credential.
     #[cfg(feature = "http")]
-    http_client: Option<reqwest::Client>,
+    http_client: Option<Opaque<reqwest::Client>>,
 }
 
 impl Default for RegistryBuilder {
@@ -54,7 +60,7 @@ impl Default for RegistryBuilder {
             health_store: None,
             chain_config: ChainConfig::default(),
             observer: None,
-            usage: Vec::new(),
+            usage: Opaque::default(),
             env: None,
             hermetic: false,
             layers: Layers::new(),
@@ -65,31 +71,23 @@ impl Default for RegistryBuilder {
 }
 
 impl RegistryBuilder {
-    /// The clock health reads (default: the system clock). Tests pass a
-    /// [`crate::health::FakeClock`] and move it by hand.
-    pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
-        self.clock = Arc::new(clock);
-        self
-    }
-
-    /// Health tracker settings.
-    pub fn health_config(mut self, config: HealthConfig) -> Self {
-        self.health_config = config;
-        self
-    }
-
-    /// Where health state is kept (default: in memory).
-    pub fn health_store(mut self, store: impl HealthStore + 'static) -> Self {
-        self.health_store = Some(Arc::new(store));
-        self
-    }
-
-    /// Chain settings shared by every chain the registry parses. An observer
-    /// set with [`RegistryBuilder::observer`] is kept whatever the order of
-    /// the two calls, and wins over one inside `config`.
-    pub fn chain_config(mut self, config: ChainConfig) -> Self {
-        self.chain_config = config;
-        self
+    chained_setters! {
+        /// The clock health reads (default: the system clock). Tests pass a
+        /// [`crate::health::FakeClock`] and move it by hand.
+        clock(clock: impl Clock + 'static) => clock = Arc::new(clock);
+        /// Health tracker settings.
+        health_config(config: HealthConfig) => health_config = config;
+        /// Where health state is kept (default: in memory).
+        health_store(store: impl HealthStore + 'static) => health_store = Some(Arc::new(store));
+        /// Chain settings shared by every chain the registry parses. An observer
+        /// set with [`RegistryBuilder::observer`] is kept whatever the order of
+        /// the two calls, and wins over one inside `config`.
+        chain_config(config: ChainConfig) => chain_config = config;
+        /// Installs the failover observer on the chain settings (see
+        /// [`ChainConfig::observer`]): it receives a [`crate::FailoverEvent`] for
+        /// every failover step of every chain the registry parses. Any order
+        /// with [`RegistryBuilder::chain_config`] works.
+        observer(observer: impl crate::FailoverObserver + 'static) => observer = Some(Arc::new(observer));
     }
 
     /// Installs the usage sink on the chain settings (see
@@ -105,15 +103,6 @@ impl RegistryBuilder {
     pub fn prices(mut self, prices: crate::PriceTable) -> Self {
         self.usage
             .push(Box::new(move |config| config.prices(prices)));
-        self
-    }
-
-    /// Installs the failover observer on the chain settings (see
-    /// [`ChainConfig::observer`]): it receives a [`crate::FailoverEvent`] for
-    /// every failover step of every chain the registry parses. Any order
-    /// with [`RegistryBuilder::chain_config`] works.
-    pub fn observer(mut self, observer: impl crate::FailoverObserver + 'static) -> Self {
-        self.observer = Some(Arc::new(observer));
         self
     }
 
@@ -183,7 +172,7 @@ impl RegistryBuilder {
     /// ```
     #[cfg(feature = "http")]
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
-        self.http_client = Some(client);
+        self.http_client = Some(Opaque(client));
         self
     }
 
@@ -227,7 +216,7 @@ impl RegistryBuilder {
             (None, false) => EnvSource::Process,
         };
         let mut chain_config = self.chain_config;
-        for apply in self.usage {
+        for apply in self.usage.0 {
             chain_config = apply(chain_config);
         }
         if let Some(observer) = self.observer {
@@ -236,7 +225,7 @@ impl RegistryBuilder {
         let context = BuildContext::new(env.lookup());
         #[cfg(feature = "http")]
         let context = match self.http_client {
-            Some(client) => context.with_http_client(client),
+            Some(client) => context.with_http_client(client.0),
             None => context,
         };
         let registry = Registry::assemble(health, Arc::new(chain_config), context, self.layers);
@@ -244,19 +233,5 @@ impl RegistryBuilder {
             registry.load_vars(env.llm_vars());
         }
         registry
-    }
-}
-
-impl fmt::Debug for RegistryBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RegistryBuilder")
-            .field("clock", &self.clock)
-            .field("health_config", &self.health_config)
-            .field("chain_config", &self.chain_config)
-            .field("observer", &self.observer.is_some())
-            .field("env", &self.env)
-            .field("hermetic", &self.hermetic)
-            .field("layers", &self.layers.len())
-            .finish_non_exhaustive()
     }
 }

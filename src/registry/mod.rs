@@ -390,41 +390,34 @@ impl Registry {
 
     /// Registered provider names (built-in, explicit and from `LLM_*`), sorted.
     pub fn providers(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.read().providers.keys().cloned().collect();
-        names.sort();
-        names
+        sorted(self.read().providers.keys().cloned(), Ord::cmp)
     }
 
     /// Registered aliases as (name, spec), sorted by name.
     pub fn aliases(&self) -> Vec<(String, String)> {
-        let mut aliases: Vec<(String, String)> = self
-            .read()
-            .aliases
-            .iter()
-            .map(|(name, alias)| (name.clone(), alias.spec.clone()))
-            .collect();
-        aliases.sort();
-        aliases
+        let inner = self.read();
+        sorted(
+            inner
+                .aliases
+                .iter()
+                .map(|(name, a)| (name.clone(), a.spec.clone())),
+            Ord::cmp,
+        )
     }
 
     /// Registered DSN schemes, sorted.
     pub fn schemes(&self) -> Vec<String> {
-        let mut schemes: Vec<String> = self.read().schemes.keys().cloned().collect();
-        schemes.sort();
-        schemes
+        sorted(self.read().schemes.keys().cloned(), Ord::cmp)
     }
 
     /// Provider names whose `LLM_*` variable failed the eager scan, with the
     /// error using them returns, sorted by name.
     pub fn env_errors(&self) -> Vec<(String, Error)> {
-        let mut errors: Vec<(String, Error)> = self
-            .read()
-            .env_errors
-            .iter()
-            .map(|(name, error)| (name.clone(), error.clone()))
-            .collect();
-        errors.sort_by(|a, b| a.0.cmp(&b.0));
-        errors
+        let inner = self.read();
+        let errors = inner.env_errors.iter();
+        sorted(errors.map(|(name, e)| (name.clone(), e.clone())), |a, b| {
+            a.0.cmp(&b.0)
+        })
     }
 
     // ===== parsing =====
@@ -519,4 +512,15 @@ impl fmt::Debug for Registry {
             .field("chain", &self.inner.chain)
             .finish_non_exhaustive()
     }
+}
+
+/// `items` in a `Vec`, sorted by `order`: the diagnostics list what maps hold
+/// in a stable order.
+fn sorted<T>(
+    items: impl IntoIterator<Item = T>,
+    order: impl FnMut(&T, &T) -> std::cmp::Ordering,
+) -> Vec<T> {
+    let mut items: Vec<T> = items.into_iter().collect();
+    items.sort_by(order);
+    items
 }

@@ -19,6 +19,7 @@ use std::future::Future;
 
 use serde_json::Value;
 
+use crate::setters::chained_setters;
 use crate::tool_loop::{ToolLoop, ToolLoopOutput};
 use crate::{Attempt, Usage};
 use crate::{Error, ErrorKind, Message, Model, Request, Response, ResponseFormat, Result, Toolbox};
@@ -78,30 +79,17 @@ impl JsonOptions {
         Self::default()
     }
 
-    /// How many times to ask again after an answer that does not parse or fit
-    /// (default 2; 0 asks once).
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.retries = retries;
-        self
-    }
-
-    /// The schema's name, where the provider wants one (OpenAI).
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = Some(name.into());
-        self
-    }
-
-    /// How the schema reaches the model.
-    pub fn mode(mut self, mode: SchemaMode) -> Self {
-        self.mode = mode;
-        self
-    }
-
-    /// Whether to ask the provider to enforce the schema strictly where it can
-    /// (default true; see [`ResponseFormat::JsonSchema`]).
-    pub fn strict(mut self, strict: bool) -> Self {
-        self.strict = strict;
-        self
+    chained_setters! {
+        /// How many times to ask again after an answer that does not parse or fit
+        /// (default 2; 0 asks once).
+        retries(retries: u32) => retries = retries;
+        /// The schema's name, where the provider wants one (OpenAI).
+        name(name: impl Into<String>) => name = Some(name.into());
+        /// How the schema reaches the model.
+        mode(mode: SchemaMode) => mode = mode;
+        /// Whether to ask the provider to enforce the schema strictly where it can
+        /// (default true; see [`ResponseFormat::JsonSchema`]).
+        strict(strict: bool) => strict = strict;
     }
 
     /// The retry bound.
@@ -470,7 +458,7 @@ mod tests {
     fn usage_adds_known_fields() {
         let mut total = Usage::default();
         total.add(&Usage::new(10, 2));
-        total.add(&Usage::new(5, 1).with_cached_input(3));
-        assert_eq!(total, Usage::new(15, 3).with_cached_input(3));
+        total.add(&Usage::new(5, 1).with_cached_input_tokens(3));
+        assert_eq!(total, Usage::new(15, 3).with_cached_input_tokens(3));
     }
 }

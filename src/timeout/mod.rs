@@ -8,7 +8,6 @@
 
 mod deadline_stream;
 
-use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,12 +17,32 @@ use tokio::time::Instant;
 pub(crate) use self::deadline_stream::DeadlineStream;
 use crate::attribution::{attribute, attribute_stream};
 use crate::lanes::QueueWatch;
+use crate::setters::chained_setters;
 use crate::{
     Capabilities, Error, EventStream, Model, Provider, ProviderLayer, Request, Response, Result,
     Target,
 };
 
 /// The deadlines a [`TimeoutProvider`] applies. `None` turns one off.
+///
+/// Why three and not one: `generate` gets one hard deadline, but a stream
+/// gets two instead, one for its first event (the request and the model's
+/// time to start answering) and one for the gap between events. A wall-clock
+/// cap on a whole stream would cut long answers that are arriving steadily,
+/// while a dead or trickling server is caught by the idle gap within a
+/// minute. Once a model streams, tokens come many times a second and its
+/// longest real pauses (a reasoning phase ending, a large tool call being
+/// prepared) last seconds, so a minute is ample headroom.
+///
+/// An expired deadline is a transient [`ErrorKind::Timeout`](crate::ErrorKind::Timeout)
+/// error naming the target, so a [`Chain`](crate::Chain) retries or advances
+/// (see [`ErrorClass`](crate::ErrorClass)). The HTTP providers bound every
+/// call the same way on their own
+/// ([`HttpSettings::request_timeout`](crate::providers::http::HttpSettings::request_timeout),
+/// [`HttpSettings::idle_timeout`](crate::providers::http::HttpSettings::idle_timeout));
+/// these deadlines are for any provider, and for a tighter bound per
+/// registry; a [`ChainConfig::deadline`](crate::ChainConfig::deadline) bounds
+/// a whole chain call across its attempts.
 ///
 /// ```
 /// use std::time::Duration;
@@ -71,22 +90,13 @@ impl Deadlines {
         }
     }
 
-    /// Sets (or with `None`, removes) the `generate` deadline.
-    pub fn generate(mut self, limit: impl Into<Option<Duration>>) -> Self {
-        self.generate = limit.into();
-        self
-    }
-
-    /// Sets (or with `None`, removes) the first-event deadline of streams.
-    pub fn first_event(mut self, limit: impl Into<Option<Duration>>) -> Self {
-        self.first_event = limit.into();
-        self
-    }
-
-    /// Sets (or with `None`, removes) the idle deadline between stream events.
-    pub fn idle(mut self, limit: impl Into<Option<Duration>>) -> Self {
-        self.idle = limit.into();
-        self
+    chained_setters! {
+        /// Sets (or with `None`, removes) the `generate` deadline.
+        generate(limit: impl Into<Option<Duration>>) => generate = limit.into();
+        /// Sets (or with `None`, removes) the first-event deadline of streams.
+        first_event(limit: impl Into<Option<Duration>>) => first_event = limit.into();
+        /// Sets (or with `None`, removes) the idle deadline between stream events.
+        idle(limit: impl Into<Option<Duration>>) => idle = limit.into();
     }
 }
 
@@ -131,7 +141,7 @@ impl ProviderLayer for TimeoutLayer {
 /// assert_eq!(err.class(), ErrorClass::Transient);
 /// # Ok(()) }
 /// ```
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct TimeoutProvider {
     inner: Arc<dyn Provider>,
     deadlines: Deadlines,
@@ -149,7 +159,7 @@ impl TimeoutProvider {
     }
 
     /// The wrapped provider.
-    pub fn get_ref(&self) -> &Arc<dyn Provider> {
+    pub fn inner(&self) -> &Arc<dyn Provider> {
         &self.inner
     }
 
@@ -171,15 +181,6 @@ impl Provider for TimeoutProvider {
             target: Target::new(self.inner.name(), id)?,
             deadlines: self.deadlines,
         }))
-    }
-}
-
-impl fmt::Debug for TimeoutProvider {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TimeoutProvider")
-            .field("inner", &self.inner.name())
-            .field("deadlines", &self.deadlines)
-            .finish()
     }
 }
 
@@ -267,6 +268,10 @@ impl TimeoutModel {
 impl Model for TimeoutModel {
     fn capabilities(&self) -> &Capabilities {
         self.inner.capabilities()
+    }
+
+    fn protocol(&self) -> Option<&str> {
+        self.inner.protocol()
     }
 
     async fn generate(&self, mut request: Request) -> Result<Response> {

@@ -15,6 +15,7 @@ use majordomo::{
     StreamEvent, Target,
 };
 
+use crate::support::call::{generate_error, generated, streamed};
 use crate::support::chain::{Rig, chain_over};
 
 fn hi() -> Request {
@@ -58,7 +59,7 @@ async fn single_transient_then_success_on_the_same_target() {
         .set_default("b", Outcome::text("from b"));
     let chain = rig.chain(&["a", "b"], ChainConfig::default());
 
-    let reply = chain.generate(hi()).await.unwrap();
+    let reply = generated(&chain, hi()).await;
 
     assert_eq!(reply.text(), "from a");
     assert_eq!(
@@ -86,7 +87,7 @@ async fn repeated_transients_bench_and_advance_then_the_bench_is_skipped() {
         .set_default("b", Outcome::text("from b"));
     let chain = rig.chain(&["a", "b"], ChainConfig::default());
 
-    let reply = chain.generate(hi()).await.unwrap();
+    let reply = generated(&chain, hi()).await;
     assert_eq!(reply.text(), "from b");
     assert_eq!(
         outcomes(&reply.attempts),
@@ -100,7 +101,7 @@ async fn repeated_transients_bench_and_advance_then_the_bench_is_skipped() {
     // While benched, a is not called at all.
     rig.recorder.clear();
     rig.fake.set_default("a", Outcome::text("from a"));
-    let reply = chain.generate(hi()).await.unwrap();
+    let reply = generated(&chain, hi()).await;
     assert_eq!(reply.text(), "from b");
     assert_eq!(rig.fake.calls("a"), 2);
     assert_eq!(outcomes(&reply.attempts), ["fake/a:skipped", "fake/b:ok"]);
@@ -117,15 +118,15 @@ async fn cooldown_expiry_readmits_and_success_resets() {
         .push_all("a", [Outcome::status(500), Outcome::status(500)])
         .set_default("b", Outcome::text("from b"));
     let chain = rig.chain(&["a", "b"], ChainConfig::default());
-    chain.generate(hi()).await.unwrap();
+    generated(&chain, hi()).await;
     assert!(rig.benched_for("a").await.is_some());
 
     rig.clock.advance(secs(29));
     rig.fake.set_default("a", Outcome::text("from a"));
-    assert_eq!(chain.generate(hi()).await.unwrap().text(), "from b");
+    assert_eq!(generated(&chain, hi()).await.text(), "from b");
 
     rig.clock.advance(secs(1));
-    let reply = chain.generate(hi()).await.unwrap();
+    let reply = generated(&chain, hi()).await;
     assert_eq!(reply.text(), "from a");
     assert_eq!(outcomes(&reply.attempts), ["fake/a:ok"]);
     assert_eq!(
@@ -149,7 +150,7 @@ async fn backoff_doubles_per_bench_round_is_capped_and_resets_on_success() {
     let chain = rig.chain(&["a", "b"], ChainConfig::default());
 
     // Round 1: two failures (first try and its retry) bench for 10 s.
-    chain.generate(hi()).await.unwrap();
+    generated(&chain, hi()).await;
     assert_eq!(rig.benched_for("a").await, Some(secs(10)));
     assert_eq!(rig.fake.calls("a"), 2);
     // Half-open: after the cooldown one failure re-benches at once, for
@@ -158,7 +159,7 @@ async fn backoff_doubles_per_bench_round_is_capped_and_resets_on_success() {
         let waited = rig.benched_for("a").await.unwrap();
         rig.clock.advance(waited);
         rig.recorder.clear();
-        chain.generate(hi()).await.unwrap();
+        generated(&chain, hi()).await;
         assert_eq!(
             rig.benched_for("a").await,
             Some(secs(cooldown)),
@@ -172,9 +173,9 @@ async fn backoff_doubles_per_bench_round_is_capped_and_resets_on_success() {
     // A success resets the rounds: the next bench is back to 10 s.
     rig.clock.advance(secs(25));
     rig.fake.push("a", Outcome::text("from a"));
-    assert_eq!(chain.generate(hi()).await.unwrap().text(), "from a");
+    assert_eq!(generated(&chain, hi()).await.text(), "from a");
     assert!(rig.health.state(&rig.target("a")).await.is_clean());
-    chain.generate(hi()).await.unwrap();
+    generated(&chain, hi()).await;
     assert_eq!(rig.benched_for("a").await, Some(secs(10)));
 }
 
@@ -186,7 +187,7 @@ async fn permanent_error_fails_fast_by_default() {
         .set_default("b", Outcome::text("from b"));
     let chain = rig.chain(&["a", "b"], ChainConfig::default());
 
-    let err = chain.generate(hi()).await.unwrap_err();
+    let err = generate_error(&chain, hi()).await;
 
     assert_eq!(err.status(), Some(401));
     assert_eq!(err.kind(), ErrorKind::Api);
@@ -210,7 +211,7 @@ async fn permanent_error_advances_with_advance_on_permanent() {
         ChainConfig::default().advance_on_permanent(true),
     );
 
-    let reply = chain.generate(hi()).await.unwrap();
+    let reply = generated(&chain, hi()).await;
 
     assert_eq!(reply.text(), "from b");
     assert_eq!(outcomes(&reply.attempts), ["fake/a:permanent", "fake/b:ok"]);
@@ -231,7 +232,7 @@ async fn model_not_found_and_request_specific_advance_without_penalty() {
         .set_default("c", Outcome::text("from c"));
     let chain = rig.chain(&["a", "b", "c"], ChainConfig::default());
 
-    let reply = chain.generate(hi()).await.unwrap();
+    let reply = generated(&chain, hi()).await;
 
     assert_eq!(reply.text(), "from c");
     assert_eq!(
@@ -257,18 +258,12 @@ async fn transient_retries_zero_disables_retries() {
         .set_default("b", Outcome::text("from b"));
     let chain = rig.chain(&["a", "b"], ChainConfig::default().transient_retries(0));
 
-    let reply = chain.generate(hi()).await.unwrap();
+    let reply = generated(&chain, hi()).await;
 
     assert_eq!(reply.text(), "from b");
     assert_eq!(rig.fake.calls("a"), 1);
     assert_eq!(rig.recorder.steps(), ["fake/a:1:advance"]);
-    assert_eq!(
-        rig.health
-            .state(&rig.target("a"))
-            .await
-            .consecutive_failures,
-        1
-    );
+    assert_eq!(rig.failures("a").await, 1);
 }
 
 #[tokio::test(start_paused = true)]
@@ -286,7 +281,7 @@ async fn transient_retries_three_retries_three_times() {
         .push("a", Outcome::text("from a"));
     let chain = rig.chain(&["a", "b"], ChainConfig::default().transient_retries(3));
 
-    let reply = chain.generate(hi()).await.unwrap();
+    let reply = generated(&chain, hi()).await;
     assert_eq!(reply.text(), "from a");
     assert_eq!(rig.fake.calls("a"), 4);
     assert_eq!(
@@ -299,7 +294,7 @@ async fn transient_retries_three_retries_three_times() {
     rig.fake
         .set_default("a", Outcome::status(503))
         .set_default("b", Outcome::text("from b"));
-    let reply = chain.generate(hi()).await.unwrap();
+    let reply = generated(&chain, hi()).await;
     assert_eq!(reply.text(), "from b");
     assert_eq!(rig.fake.calls("a"), 8);
     assert_eq!(
@@ -313,15 +308,22 @@ async fn transient_retries_three_retries_three_times() {
     );
 }
 
-#[tokio::test(start_paused = true)]
-async fn the_retry_loop_stops_when_the_tracker_benches_mid_request() {
+/// A rig benching after two failures, where `a` always answers 503 and `b`
+/// answers "from b".
+fn a_down_b_up() -> Rig {
     let rig = Rig::new(HealthConfig::default().failure_threshold(2));
     rig.fake
         .set_default("a", Outcome::status(503))
         .set_default("b", Outcome::text("from b"));
+    rig
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_retry_loop_stops_when_the_tracker_benches_mid_request() {
+    let rig = a_down_b_up();
     let chain = rig.chain(&["a", "b"], ChainConfig::default().transient_retries(5));
 
-    let reply = chain.generate(hi()).await.unwrap();
+    let reply = generated(&chain, hi()).await;
 
     assert_eq!(reply.text(), "from b");
     assert_eq!(
@@ -341,7 +343,7 @@ async fn status_529_fails_over_and_benches() {
         .set_default("b", Outcome::text("from b"));
     let chain = rig.chain(&["a", "b"], ChainConfig::default());
 
-    let reply = chain.generate(hi()).await.unwrap();
+    let reply = generated(&chain, hi()).await;
 
     assert_eq!(reply.text(), "from b");
     assert_eq!(rig.benched_for("a").await, Some(secs(30)));
@@ -356,7 +358,7 @@ async fn rate_limit_with_retry_after_benches_at_once_for_that_long() {
         .set_default("b", Outcome::text("from b"));
     let chain = rig.chain(&["a", "b"], ChainConfig::default().transient_retries(3));
 
-    let reply = chain.generate(hi()).await.unwrap();
+    let reply = generated(&chain, hi()).await;
 
     assert_eq!(reply.text(), "from b");
     assert_eq!(rig.fake.calls("a"), 1, "benched by Retry-After: no retry");
@@ -368,9 +370,9 @@ async fn rate_limit_with_retry_after_benches_at_once_for_that_long() {
 
     rig.fake.set_default("a", Outcome::text("from a"));
     rig.clock.advance(secs(19));
-    assert_eq!(chain.generate(hi()).await.unwrap().text(), "from b");
+    assert_eq!(generated(&chain, hi()).await.text(), "from b");
     rig.clock.advance(secs(1));
-    assert_eq!(chain.generate(hi()).await.unwrap().text(), "from a");
+    assert_eq!(generated(&chain, hi()).await.text(), "from a");
 }
 
 #[tokio::test(start_paused = true)]
@@ -412,7 +414,7 @@ async fn exhaustion_lists_every_attempt_and_benched_target() {
         .set_default("c", Outcome::error(Error::model_not_found("c")));
     let chain = rig.chain(&["a", "b", "c"], ChainConfig::default());
 
-    let err = chain.generate(hi()).await.unwrap_err();
+    let err = generate_error(&chain, hi()).await;
 
     assert_eq!(err.kind(), ErrorKind::Exhausted);
     assert_eq!(
@@ -470,7 +472,7 @@ async fn when_every_target_is_benched_the_error_says_when_to_come_back() {
         .await;
     let chain = rig.chain(&["a", "b"], ChainConfig::default());
 
-    let err = chain.generate(hi()).await.unwrap_err();
+    let err = generate_error(&chain, hi()).await;
 
     assert_eq!(err.kind(), ErrorKind::Exhausted);
     assert_eq!(err.class(), ErrorClass::Transient);
@@ -503,7 +505,7 @@ async fn a_custom_classifier_overrides_the_default() {
         .set_default("b", Outcome::text("from b"));
     let chain = rig.chain(&["a", "b"], ChainConfig::default().classifier(classify));
 
-    let reply = chain.generate(hi()).await.unwrap();
+    let reply = generated(&chain, hi()).await;
 
     assert_eq!(reply.text(), "from a");
     assert_eq!(outcomes(&reply.attempts), ["fake/a:transient", "fake/a:ok"]);
@@ -517,7 +519,7 @@ async fn a_custom_classifier_overrides_the_default() {
         .set_default("b", Outcome::text("from b"));
     let never_retry = |_: &Error| ErrorClass::Permanent;
     let chain = rig.chain(&["a", "b"], ChainConfig::default().classifier(never_retry));
-    let err = chain.generate(hi()).await.unwrap_err();
+    let err = generate_error(&chain, hi()).await;
     assert_eq!(err.status(), Some(503));
     assert_eq!(rig.recorder.steps(), ["fake/a:1:give-up"]);
     assert!(rig.health.snapshot().await.is_empty());
@@ -589,7 +591,7 @@ async fn a_chain_of_one_retries_like_any_chain() {
     rig.fake
         .push_all("solo", [Outcome::status(503), Outcome::text("second try")]);
     let chain = rig.chain(&["solo"], ChainConfig::default());
-    assert_eq!(chain.generate(hi()).await.unwrap().text(), "second try");
+    assert_eq!(generated(&chain, hi()).await.text(), "second try");
     assert_eq!(rig.recorder.steps(), ["fake/solo:1:retry"]);
 }
 
@@ -607,7 +609,7 @@ async fn a_target_lacking_a_capability_is_skipped_without_penalty() {
         .user_with_image("what is this?", Image::url("https://example.com/cat.png"))
         .caller("user-7");
 
-    let reply = chain.generate(request.clone()).await.unwrap();
+    let reply = generated(&chain, request.clone()).await;
 
     assert_eq!(reply.text(), "a cat");
     assert_eq!(rig.fake.calls("text-only"), 0);
@@ -628,14 +630,14 @@ async fn a_target_lacking_a_capability_is_skipped_without_penalty() {
     assert!(rig.health.snapshot().await.is_empty());
 
     // A text request still goes to the first target.
-    assert_eq!(chain.generate(hi()).await.unwrap().text(), "cannot see");
+    assert_eq!(generated(&chain, hi()).await.text(), "cannot see");
 
     // No target able: request-specific, naming the capability.
     let rig2 = Rig::new(HealthConfig::default());
     rig2.fake
         .set_default_capabilities(Capabilities::unknown().images(false));
     let chain = rig2.chain(&["x", "y"], ChainConfig::default());
-    let err = chain.generate(request).await.unwrap_err();
+    let err = generate_error(&chain, request).await;
     assert_eq!(err.kind(), ErrorKind::Exhausted);
     assert_eq!(err.class(), ErrorClass::RequestSpecific);
     assert_eq!(
@@ -665,10 +667,7 @@ async fn a_reasoning_suffix_applies_to_its_target_only() {
 
     // The request asks for low reasoning; "thinker" gets high, "plain" gets
     // off and so is not skipped for lacking reasoning.
-    let reply = chain
-        .generate(hi().reasoning(ReasoningLevel::Low))
-        .await
-        .unwrap();
+    let reply = generated(&chain, hi().reasoning(ReasoningLevel::Low)).await;
     assert_eq!(reply.text(), "plain");
     let sent = rig.fake.last_request("thinker").unwrap();
     assert_eq!(sent.reasoning_level(), Some(ReasoningLevel::High));
@@ -706,7 +705,7 @@ fn chain_capabilities_are_what_some_target_can_serve() {
 
 // ===== streams =====
 
-fn streamed(texts: &[&str]) -> Outcome {
+fn stream_of(texts: &[&str]) -> Outcome {
     let mut events: Vec<StreamEvent> = texts.iter().map(|t| StreamEvent::text(*t)).collect();
     events.push(StreamEvent::finish(FinishReason::Stop));
     Outcome::stream(events)
@@ -731,7 +730,7 @@ async fn a_stream_fails_over_until_its_first_event() {
             ]),
         )
         .push_all("b", [Outcome::stream([]), Outcome::stream([])])
-        .push("c", streamed(&["hel", "lo"]));
+        .push("c", stream_of(&["hel", "lo"]));
     let chain = rig.chain(&["a", "b", "c"], ChainConfig::default());
 
     let stream = chain.stream(hi()).await.unwrap();
@@ -773,17 +772,11 @@ async fn a_stream_fails_over_until_its_first_event() {
     rig.fake
         .set_capabilities("batch", Capabilities::unknown().streaming(false))
         .set_default("batch", Outcome::text("batch"))
-        .set_default("live", streamed(&["live"]));
+        .set_default("live", stream_of(&["live"]));
     let chain = rig.chain(&["batch", "live"], ChainConfig::default());
-    let reply = chain
-        .stream(hi())
-        .await
-        .unwrap()
-        .into_response()
-        .await
-        .unwrap();
+    let reply = streamed(&chain, hi()).await;
     assert_eq!(reply.text(), "live");
-    assert_eq!(chain.generate(hi()).await.unwrap().text(), "batch");
+    assert_eq!(generated(&chain, hi()).await.text(), "batch");
     assert_eq!(rig.recorder.steps(), ["fake/batch:0:skip-capability"]);
 }
 
@@ -812,13 +805,7 @@ async fn a_stream_error_after_the_first_event_goes_to_the_caller() {
     assert_eq!(rig.fake.calls("b"), 0, "no second answer spliced in");
     assert_eq!(rig.recorder.steps(), ["fake/a:1:give-up"]);
     // The cut stream counts against a's health.
-    assert_eq!(
-        rig.health
-            .state(&rig.target("a"))
-            .await
-            .consecutive_failures,
-        1
-    );
+    assert_eq!(rig.failures("a").await, 1);
 }
 
 #[tokio::test(start_paused = true)]
@@ -827,7 +814,7 @@ async fn a_stream_records_success_when_it_ends_cleanly_and_nothing_when_dropped(
     let a = rig.target("a");
     rig.health.record_failure(&a, None).await;
     rig.fake
-        .set_default("a", streamed(&["one ", "two ", "three"]));
+        .set_default("a", stream_of(&["one ", "two ", "three"]));
     let chain = rig.chain(&["a"], ChainConfig::default());
 
     // Dropped after the first event: nothing is known, nothing recorded.
@@ -837,13 +824,7 @@ async fn a_stream_records_success_when_it_ends_cleanly_and_nothing_when_dropped(
     assert_eq!(rig.health.state(&a).await.consecutive_failures, 1);
 
     // Read to the end: success.
-    let reply = chain
-        .stream(hi())
-        .await
-        .unwrap()
-        .into_response()
-        .await
-        .unwrap();
+    let reply = streamed(&chain, hi()).await;
     assert_eq!(reply.text(), "one two three");
     assert!(rig.health.state(&a).await.is_clean());
     assert!(rig.recorder.steps().is_empty());
@@ -880,7 +861,7 @@ async fn a_cancelled_error_stops_the_chain_without_penalty() {
         .set_default("b", Outcome::text("from b"));
     let chain = rig.chain(&["a", "b"], ChainConfig::default());
 
-    let err = chain.generate(hi()).await.unwrap_err();
+    let err = generate_error(&chain, hi()).await;
 
     assert!(err.is_cancelled());
     assert_eq!(rig.fake.calls("b"), 0);
@@ -902,7 +883,7 @@ async fn the_deadline_covers_every_attempt_and_pause() {
     let started = tokio::time::Instant::now();
 
     // a fails at 4 s, pauses to 7 s, its retry would fail at 11 s.
-    let err = chain.generate(hi()).await.unwrap_err();
+    let err = generate_error(&chain, hi()).await;
 
     assert_eq!(started.elapsed(), secs(10));
     assert!(err.is_timeout(), "{err:?}");
@@ -921,13 +902,7 @@ async fn the_deadline_covers_every_attempt_and_pause() {
     assert_eq!(err.context().unwrap().caller_id.as_deref(), Some("user-7"));
     assert_eq!(rig.recorder.steps(), ["fake/a:1:retry", "fake/a:2:give-up"]);
     // The attempt cut by our deadline is not held against a.
-    assert_eq!(
-        rig.health
-            .state(&rig.target("a"))
-            .await
-            .consecutive_failures,
-        1
-    );
+    assert_eq!(rig.failures("a").await, 1);
     assert_eq!(rig.fake.calls("b"), 0);
 }
 
@@ -938,7 +913,7 @@ async fn the_retry_pause_runs_on_tokio_time() {
         .push_all("a", [Outcome::status(503), Outcome::text("from a")]);
     let chain = rig.chain(&["a"], ChainConfig::default().retry_pause(secs(2)));
     let started = tokio::time::Instant::now();
-    assert_eq!(chain.generate(hi()).await.unwrap().text(), "from a");
+    assert_eq!(generated(&chain, hi()).await.text(), "from a");
     assert_eq!(started.elapsed(), secs(2));
 }
 
@@ -951,7 +926,7 @@ async fn the_retry_budget_caps_retries_when_everything_fails() {
     let chain = rig.chain(&["a", "b"], ChainConfig::default().retry_budget(budget));
 
     for _ in 0..10 {
-        let err = chain.generate(hi()).await.unwrap_err();
+        let err = generate_error(&chain, hi()).await;
         assert_eq!(err.kind(), ErrorKind::Exhausted);
     }
 
@@ -970,7 +945,7 @@ async fn the_retry_budget_caps_retries_when_everything_fails() {
     // The window slides on the health clock: the old calls expire.
     rig.clock.advance(secs(11));
     rig.recorder.clear();
-    chain.generate(hi()).await.unwrap_err();
+    generate_error(&chain, hi()).await;
     assert_eq!(
         rig.recorder.steps(),
         [
@@ -984,10 +959,7 @@ async fn the_retry_budget_caps_retries_when_everything_fails() {
 
 #[tokio::test(start_paused = true)]
 async fn a_panicking_observer_cannot_break_the_call() {
-    let rig = Rig::new(HealthConfig::default().failure_threshold(2));
-    rig.fake
-        .set_default("a", Outcome::status(503))
-        .set_default("b", Outcome::text("from b"));
+    let rig = a_down_b_up();
     let seen = Arc::new(Mutex::new(0));
     let counter = Arc::clone(&seen);
     let observer = move |_: &FailoverEvent| {
@@ -1002,8 +974,8 @@ async fn a_panicking_observer_cannot_break_the_call() {
         ChainConfig::default().observer(observer),
     );
 
-    assert_eq!(chain.generate(hi()).await.unwrap().text(), "from b");
-    assert_eq!(chain.generate(hi()).await.unwrap().text(), "from b");
+    assert_eq!(generated(&chain, hi()).await.text(), "from b");
+    assert_eq!(generated(&chain, hi()).await.text(), "from b");
     assert_eq!(
         *seen.lock().unwrap(),
         3,
@@ -1227,7 +1199,7 @@ async fn an_alias_element_fails_over_through_its_expanded_targets() {
     let chain = registry.parse("fast, fake/c").unwrap();
     assert_eq!(chain.to_string(), "fake/a,fake/b,fake/c");
 
-    let reply = chain.generate(hi()).await.unwrap();
+    let reply = generated(&chain, hi()).await;
     assert_eq!(reply.text(), "from c");
     assert_eq!(
         outcomes(&reply.attempts),
@@ -1245,7 +1217,7 @@ async fn an_alias_element_fails_over_through_its_expanded_targets() {
 
     // The registry's tracker benched a; the next call skips it and b answers.
     recorder.clear();
-    let reply = chain.generate(hi()).await.unwrap();
+    let reply = generated(&chain, hi()).await;
     assert_eq!(reply.text(), "from b");
     assert_eq!(recorder.steps(), ["fake/a:0:skip-benched"]);
     assert!(
@@ -1259,13 +1231,13 @@ async fn an_alias_element_fails_over_through_its_expanded_targets() {
     // a skips it too.
     recorder.clear();
     let other = registry.parse("fake/a,fake/c").unwrap();
-    assert_eq!(other.generate(hi()).await.unwrap().text(), "from c");
+    assert_eq!(generated(&other, hi()).await.text(), "from c");
     assert_eq!(recorder.steps(), ["fake/a:0:skip-benched"]);
 
     // After the cooldown, a is admitted again.
     clock.advance(secs(30));
     fake.set_default("a", Outcome::text("from a"));
-    assert_eq!(chain.generate(hi()).await.unwrap().text(), "from a");
+    assert_eq!(generated(&chain, hi()).await.text(), "from a");
 }
 
 #[tokio::test(start_paused = true)]
@@ -1284,7 +1256,7 @@ async fn an_alias_suffix_sets_the_reasoning_of_each_expanded_target() {
     .set_default("b", Outcome::text("from b"));
     let chain = registry.parse("deep#high").unwrap();
 
-    assert_eq!(chain.generate(hi()).await.unwrap().text(), "from b");
+    assert_eq!(generated(&chain, hi()).await.text(), "from b");
     let sent_a = fake.last_request("a").unwrap().reasoning_level();
     let sent_b = fake.last_request("b").unwrap().reasoning_level();
     assert_eq!(
@@ -1312,11 +1284,7 @@ async fn the_design_sketch_runs_with_the_retry_scripted_too() {
     registry.register_provider(fake.clone());
     let chain = registry.parse("fake/a,fake/b").unwrap();
     assert_eq!(
-        chain
-            .generate(Request::new().user("hi"))
-            .await
-            .unwrap()
-            .text(),
+        generated(&chain, Request::new().user("hi")).await.text(),
         "hi from b"
     );
     assert_eq!(fake.calls("a"), 2, "one retry, then failover");
@@ -1334,7 +1302,7 @@ async fn calls_and_attempts_get_gen_ai_spans() {
         .push("a", Outcome::text("from a"));
     let chain = rig.chain(&["a"], ChainConfig::default());
 
-    chain.generate(hi()).await.unwrap();
+    generated(&chain, hi()).await;
 
     let calls = spans.named("gen_ai.chain");
     assert_eq!(calls.len(), 1);

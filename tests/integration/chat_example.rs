@@ -481,10 +481,54 @@ async fn usage_prints_one_json_record_per_call_on_stderr() {
     assert_eq!(records.len(), 2, "{}", stderr(&out));
     for record in &records {
         assert_eq!(record["provider"], "x");
+        assert_eq!(record["protocol"], "openai");
         assert_eq!(record["outcome"], "ok");
         assert_eq!(record["spec"], "down/gpt-4o,x/gpt-4o");
         assert!(record["input_tokens"].is_u64(), "{record}");
     }
     // `down` refused twice (a retry), then `x` answered: three calls.
     assert_eq!(records[0]["attempts"], 3);
+}
+
+#[tokio::test]
+async fn trace_prints_each_span_as_json_when_it_closes() {
+    let server = text_server().await;
+    let run = |extra: &'static [&'static str]| {
+        let mut args = vec!["--trace"];
+        args.extend_from_slice(extra);
+        args.extend(["x/gpt-4o", "Say hi"]);
+        let env = [("LLM_X", dsn(&server))];
+        async move { run_chat(&env, &args).await }
+    };
+    let out = run(&[]).await;
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    // One JSON line per closed span, each with that span's fields.
+    let spans: Vec<Value> = stderr(&out)
+        .lines()
+        .filter(|line| line.starts_with('{'))
+        .map(|line| serde_json::from_str::<Value>(line).unwrap())
+        .filter(|line| line["fields"]["message"] == "close")
+        .map(|line| line["span"].clone())
+        .collect();
+    let call = spans
+        .iter()
+        .find(|span| span["otel.name"] == "chat gpt-4o")
+        .unwrap_or_else(|| panic!("no call span in {}", stderr(&out)));
+    assert_eq!(call["otel.kind"], "client");
+    assert_eq!(call["gen_ai.provider.name"], "openai");
+    assert_eq!(call["gen_ai.request.model"], "gpt-4o");
+    assert_eq!(call["server.address"], "127.0.0.1");
+    assert!(call["gen_ai.usage.input_tokens"].is_i64(), "{call}");
+    assert!(call.get("gen_ai.input.messages").is_none());
+    for name in ["chain x/gpt-4o", "attempt x/gpt-4o"] {
+        assert!(spans.iter().any(|s| s["otel.name"] == name), "{name}");
+    }
+    assert!(!stderr(&out).contains("sk-chat-test-key"));
+
+    let captured = run(&["--capture-content"]).await;
+    assert!(captured.status.success(), "stderr: {}", stderr(&captured));
+    let text = stderr(&captured);
+    assert!(text.contains("gen_ai.input.messages"), "{text}");
+    assert!(text.contains("Say hi"), "{text}");
+    assert!(!text.contains("sk-chat-test-key"));
 }

@@ -14,9 +14,11 @@ use majordomo::{
 };
 use reqwest::header::{HeaderMap, HeaderValue};
 use wiremock::MockServer;
-use wiremock::matchers::{header, query_param};
+use wiremock::matchers::header;
 
+use crate::support::call::generated;
 use crate::support::http::{fixture_answer, post};
+use crate::support::registry::registry_with_env;
 
 /// A client only the host could have built: it adds `x-host: yes` to every request.
 fn host_client() -> reqwest::Client {
@@ -41,12 +43,7 @@ async fn host_only_server(route: &str, fixture: &str) -> MockServer {
 }
 
 async fn assert_answers(provider: &Arc<dyn Provider>, model: &str) {
-    let reply = provider
-        .model(model)
-        .unwrap()
-        .generate(Request::new().user("hi"))
-        .await
-        .unwrap();
+    let reply = generated(&provider.model(model).unwrap(), Request::new().user("hi")).await;
     assert!(!reply.text().is_empty());
 }
 
@@ -117,10 +114,6 @@ async fn llm_providers_eager_and_lazy_send_through_the_registry_client() {
 struct Custom;
 
 impl SchemeFactory for Custom {
-    fn build(&self, name: &str, dsn: &Dsn) -> majordomo::Result<Arc<dyn Provider>> {
-        self.build_with(name, dsn, &BuildContext::default())
-    }
-
     fn build_with(
         &self,
         name: &str,
@@ -134,6 +127,10 @@ impl SchemeFactory for Custom {
         Ok(Arc::new(OpenAiProvider::new(
             OpenAiConfig::from_settings(settings).name(name),
         )?))
+    }
+
+    fn build(&self, name: &str, dsn: &Dsn) -> majordomo::Result<Arc<dyn Provider>> {
+        self.build_with(name, dsn, &BuildContext::default())
     }
 }
 
@@ -207,7 +204,7 @@ async fn registry_layers_wrap_builtin_registered_and_llm_providers() {
     assert_eq!(count(), 3);
     let chain = registry.parse("fake/m,lazy/m,openai/gpt-4o").unwrap();
     assert_eq!(count(), 6);
-    let reply = chain.generate(Request::new().user("hi")).await.unwrap();
+    let reply = generated(&chain, Request::new().user("hi")).await;
     assert_eq!(reply.text(), "hi", "the chain's first target answers");
 }
 
@@ -223,94 +220,12 @@ async fn registry_layers_wrap_the_eager_scan() {
 }
 
 // ===== Azure OpenAI =====
-
-/// An Azure resource serving deployment `dep-1` at API version `2024-10-21`,
-/// answering only calls that carry the key in `api-key`.
-async fn azure_server(fixture: &str) -> MockServer {
-    let server = MockServer::start().await;
-    post("/openai/deployments/dep-1/chat/completions")
-        .and(query_param("api-version", "2024-10-21"))
-        .and(header("api-key", "key-123"))
-        .respond_with(fixture_answer(fixture))
-        .mount(&server)
-        .await;
-    server
-}
-
-fn azure_registry(server: &MockServer) -> Registry {
-    Registry::builder()
-        .env_vars([(
-            "LLM_AZ",
-            format!(
-                "azure+http://key-123@{}?api-version=2024-10-21",
-                host_port(server)
-            ),
-        )])
-        .build()
-}
-
-#[tokio::test]
-async fn azure_answers_on_its_deployment_path_with_the_api_key_header() {
-    let server = azure_server("openai/chat_response_text.json").await;
-    let chain = azure_registry(&server).parse("az/dep-1").unwrap();
-    let reply = chain
-        .generate(Request::new().user("hi").max_tokens(50))
-        .await
-        .unwrap();
-    assert!(!reply.text().is_empty());
-    assert_eq!(reply.provider, "az");
-    let requests = server.received_requests().await.unwrap();
-    let request = &requests[0];
-    assert!(request.headers.get("authorization").is_none());
-    let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
-    // From API version 2024-09-01 on, the o-series field.
-    assert_eq!(body["max_completion_tokens"], 50);
-    assert!(body.get("max_tokens").is_none());
-}
-
-#[tokio::test]
-async fn azure_streams() {
-    let server = azure_server("openai/chat_stream_text.sse").await;
-    let chain = azure_registry(&server).parse("az/dep-1").unwrap();
-    let stream = chain.stream(Request::new().user("hi")).await.unwrap();
-    let reply = stream.into_response().await.unwrap();
-    assert!(!reply.text().is_empty());
-    let body: serde_json::Value =
-        serde_json::from_slice(&server.received_requests().await.unwrap()[0].body).unwrap();
-    assert_eq!(body["stream"], true);
-}
-
-#[tokio::test]
-async fn azure_errors_are_classified_and_never_carry_the_key() {
-    let server = MockServer::start().await;
-    post("/openai/deployments/dep-1/chat/completions")
-        .respond_with(
-            wiremock::ResponseTemplate::new(429)
-                .insert_header("retry-after", "7")
-                .set_body_raw(
-                    r#"{"error":{"code":"429","message":"Rate limit for key-123"}}"#,
-                    "application/json",
-                ),
-        )
-        .mount(&server)
-        .await;
-    let provider = azure_registry(&server).provider("az").unwrap();
-    let error = provider
-        .model("dep-1")
-        .unwrap()
-        .generate(Request::new().user("hi"))
-        .await
-        .unwrap_err();
-    assert_eq!(error.class(), majordomo::ErrorClass::Transient);
-    assert_eq!(error.retry_after(), Some(std::time::Duration::from_secs(7)));
-    assert!(!format!("{error} {error:?} {provider:?}").contains("key-123"));
-}
+// Its route, query, key header, bodies, streams and errors run in the
+// conformance harness (`conformance::azure`); its DSN options here.
 
 #[test]
 fn azure_dsns_reject_unknown_options() {
-    let registry = Registry::builder()
-        .env_vars([("LLM_AZ", "azure://k@r.openai.azure.com?api_version=x")])
-        .build();
+    let registry = registry_with_env([("LLM_AZ", "azure://k@r.openai.azure.com?api_version=x")]);
     let error = registry.provider("az").unwrap_err();
     assert!(error.to_string().contains("api_version"), "{error}");
 }

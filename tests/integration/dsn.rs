@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use majordomo::{Dsn, DsnError, DsnErrorKind, ErrorKind, Registry};
 
+use crate::support::registry::registry_with_env;
+
 /// A credential distinctive enough that finding it in output is a leak.
 const KEY: &str = "SeKrEt-7f3a9";
 
@@ -247,9 +249,7 @@ fn bad_dsns_are_typed_errors_naming_the_variable_and_never_the_credential() {
 
 /// A registry over exactly `vars`, so tests never touch the process environment.
 fn registry_with(vars: &[(&str, &str)]) -> Registry {
-    Registry::builder()
-        .env_vars(vars.iter().map(|&(k, v)| (k, v)))
-        .build()
+    registry_with_env(vars.iter().map(|&(k, v)| (k, v)))
 }
 
 #[test]

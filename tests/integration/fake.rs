@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::support::call::{generate_error, generated, streamed};
+use crate::support::registry::scripted_fake;
 use futures::StreamExt as _;
 use majordomo::providers::fake::{FakeProvider, Outcome, StreamStep};
 use majordomo::{
@@ -15,20 +17,19 @@ fn hi() -> Request {
 
 #[tokio::test]
 async fn outcomes_are_served_in_scripted_order_then_the_default() {
-    let fake = FakeProvider::new("fake");
-    fake.push("m", Outcome::text("one"))
-        .push("m", Outcome::error(Error::overloaded()))
+    let fake = scripted_fake(Outcome::text("one"));
+    fake.push("m", Outcome::error(Error::overloaded()))
         .push("m", Outcome::text("three"))
         .set_default("m", Outcome::text("default"));
     let model = fake.model("m").unwrap();
-    assert_eq!(model.generate(hi()).await.unwrap().text(), "one");
-    let err = model.generate(hi()).await.unwrap_err();
+    assert_eq!(generated(&model, hi()).await.text(), "one");
+    let err = generate_error(&model, hi()).await;
     assert_eq!(err.class(), ErrorClass::Transient);
     assert_eq!(err.provider(), Some("fake"), "the fake fills in its target");
     assert_eq!(err.model(), Some("m"));
-    assert_eq!(model.generate(hi()).await.unwrap().text(), "three");
-    assert_eq!(model.generate(hi()).await.unwrap().text(), "default");
-    assert_eq!(model.generate(hi()).await.unwrap().text(), "default");
+    assert_eq!(generated(&model, hi()).await.text(), "three");
+    assert_eq!(generated(&model, hi()).await.text(), "default");
+    assert_eq!(generated(&model, hi()).await.text(), "default");
     assert_eq!(fake.calls("m"), 5);
     assert_eq!(fake.remaining("m"), 0);
 }
@@ -36,12 +37,7 @@ async fn outcomes_are_served_in_scripted_order_then_the_default() {
 #[tokio::test]
 async fn an_unscripted_call_fails_like_a_model_the_provider_does_not_serve() {
     let fake = FakeProvider::new("fake");
-    let err = fake
-        .model("nothing")
-        .unwrap()
-        .generate(hi())
-        .await
-        .unwrap_err();
+    let err = generate_error(&fake.model("nothing").unwrap(), hi()).await;
     assert_eq!(err.class(), ErrorClass::ModelNotFound);
     assert_eq!(err.target().unwrap().as_str(), "fake/nothing");
     assert!(err.to_string().contains("no outcome scripted"), "{err}");
@@ -52,10 +48,8 @@ async fn records_every_request_per_model() {
     let fake = FakeProvider::always_text("fake", "ok");
     let a = fake.model("a").unwrap();
     let b = fake.model("b").unwrap();
-    a.generate(Request::new().user("first").caller("c1"))
-        .await
-        .unwrap();
-    b.generate(Request::new().user("second")).await.unwrap();
+    generated(&a, Request::new().user("first").caller("c1")).await;
+    generated(&b, Request::new().user("second")).await;
     a.stream(Request::new().user("third")).await.unwrap();
     let seen: Vec<String> = fake
         .requests("a")
@@ -107,7 +101,7 @@ fn scripted_events() -> Vec<StreamEvent> {
             usage: Usage::new(10, 0),
         },
         StreamEvent::Usage {
-            usage: Usage::default().with_output(7),
+            usage: Usage::default().with_output_tokens(7),
         },
         StreamEvent::finish(FinishReason::ToolCalls),
     ]
@@ -118,14 +112,8 @@ async fn a_stream_folds_into_the_same_response_as_generate() {
     let fake = FakeProvider::new("fake");
     fake.set_default("m", Outcome::stream(scripted_events()));
     let model = fake.model("m").unwrap();
-    let generated = model.generate(hi()).await.unwrap();
-    let streamed = model
-        .stream(hi())
-        .await
-        .unwrap()
-        .into_response()
-        .await
-        .unwrap();
+    let generated = generated(&model, hi()).await;
+    let streamed = streamed(&model, hi()).await;
     assert_eq!(generated, streamed);
     assert_eq!(generated.text(), "Hello");
     let call = generated.tool_calls().next().unwrap();
@@ -144,7 +132,7 @@ async fn a_text_outcome_streams_as_events_that_fold_back() {
     let fake = FakeProvider::new("fake");
     fake.set_default("m", Outcome::text("whole answer"));
     let model = fake.model("m").unwrap();
-    let direct = model.generate(hi()).await.unwrap();
+    let direct = generated(&model, hi()).await;
     let events: Vec<_> = model.stream(hi()).await.unwrap().collect().await;
     assert!(events.iter().all(Result::is_ok));
     assert!(matches!(
@@ -153,27 +141,17 @@ async fn a_text_outcome_streams_as_events_that_fold_back() {
             reason: FinishReason::Stop
         }))
     ));
-    let folded = model
-        .stream(hi())
-        .await
-        .unwrap()
-        .into_response()
-        .await
-        .unwrap();
+    let folded = streamed(&model, hi()).await;
     assert_eq!(direct, folded);
 }
 
 #[tokio::test]
 async fn a_mid_stream_error_ends_the_stream_after_the_events_before_it() {
-    let fake = FakeProvider::new("fake");
-    fake.push(
-        "m",
-        Outcome::stream_steps([
-            StreamStep::Event(StreamEvent::text("partial")),
-            StreamStep::Error(Error::overloaded()),
-            StreamStep::Event(StreamEvent::text("never seen")),
-        ]),
-    );
+    let fake = scripted_fake(Outcome::stream_steps([
+        StreamStep::Event(StreamEvent::text("partial")),
+        StreamStep::Error(Error::overloaded()),
+        StreamStep::Event(StreamEvent::text("never seen")),
+    ]));
     let items: Vec<_> = fake
         .model("m")
         .unwrap()
@@ -190,16 +168,20 @@ async fn a_mid_stream_error_ends_the_stream_after_the_events_before_it() {
     );
 }
 
+/// A fake whose model `m` answers "late" after `secs` seconds.
+fn late_by(secs: u64) -> FakeProvider {
+    scripted_fake(Outcome::delay(
+        Duration::from_secs(secs),
+        Outcome::text("late"),
+    ))
+}
+
 #[tokio::test(start_paused = true)]
 async fn delays_run_on_tokio_time() {
-    let fake = FakeProvider::new("fake");
-    fake.push(
-        "m",
-        Outcome::delay(Duration::from_secs(3600), Outcome::text("late")),
-    );
+    let fake = late_by(3600);
     let model = fake.model("m").unwrap();
     let started = tokio::time::Instant::now();
-    let reply = model.generate(hi()).await.unwrap();
+    let reply = generated(&model, hi()).await;
     assert_eq!(reply.text(), "late");
     // Paused time auto-advances: an hour passed on tokio's clock, none for real.
     assert_eq!(started.elapsed(), Duration::from_secs(3600));
@@ -207,11 +189,7 @@ async fn delays_run_on_tokio_time() {
 
 #[tokio::test(start_paused = true)]
 async fn a_delayed_call_can_be_cut_by_a_timeout() {
-    let fake = FakeProvider::new("fake");
-    fake.push(
-        "m",
-        Outcome::delay(Duration::from_secs(10), Outcome::text("late")),
-    );
+    let fake = late_by(10);
     let model = fake.model("m").unwrap();
     let cut = tokio::time::timeout(Duration::from_secs(1), model.generate(hi())).await;
     assert!(cut.is_err());

@@ -9,12 +9,13 @@ use std::sync::Arc;
 use majordomo::providers::gemini::{GeminiConfig, GeminiProvider};
 use majordomo::{
     Error, ErrorClass, ErrorKind, FinishReason, Message, Model, Part, Provider, ReasoningLevel,
-    Registry, Request, Role, Thinking, Tool, ToolCall, ToolChoice, ToolResult, Usage,
+    Request, Role, Thinking, Tool, ToolCall, ToolChoice, ToolResult, Usage,
 };
 use serde_json::{Value, json};
-use wiremock::matchers::{header, method, query_param};
+use wiremock::matchers::{header, method};
 use wiremock::{Mock, MockServer};
 
+use crate::support::call::{calling, generate_error, generated};
 use crate::support::http::{
     answer, assert_no_credential, bodies, content_type_of, fixture, fixture_answer, fixture_json,
     post, serve_route_once_then, stream_fold,
@@ -99,7 +100,7 @@ async fn plain_chat_with_a_system_instruction() {
         .max_tokens(800)
         .stop("Title")
         .seed(42);
-    let response = model.generate(request).await.unwrap();
+    let response = generated(&model, request).await;
 
     let received = requests(&server).await;
     assert_eq!(received.len(), 1);
@@ -158,7 +159,7 @@ async fn system_messages_join_the_instruction_and_same_role_turns_merge() {
         .message(Message::system("Answer in English."))
         .user("One")
         .user("Two");
-    model.generate(request).await.unwrap();
+    generated(&model, request).await;
     let body = &bodies(&server).await[0];
     assert_eq!(
         body["systemInstruction"]["parts"],
@@ -200,7 +201,7 @@ async fn a_tool_call_round_trip() {
         .user("Which theaters in Mountain View show Barbie movie?")
         .tool(find_theaters())
         .tool_choice(ToolChoice::Tool("find_theaters".into()));
-    let first = model.generate(ask.clone()).await.unwrap();
+    let first = generated(&model, ask.clone()).await;
     assert_eq!(first.finish_reason, FinishReason::ToolCalls);
     let calls: Vec<&ToolCall> = first.tool_calls().collect();
     assert_eq!(calls.len(), 1);
@@ -218,7 +219,7 @@ async fn a_tool_call_round_trip() {
         r#"{"movie":"Barbie","theaters":[{"name":"AMC Mountain View 16"}]}"#,
     );
     let follow_up = ask.message(first.to_message()).tool_results([result]);
-    model.generate(follow_up).await.unwrap();
+    generated(&model, follow_up).await;
 
     let bodies = bodies(&server).await;
     assert_eq!(bodies.len(), 2);
@@ -256,56 +257,6 @@ async fn a_tool_call_round_trip() {
 }
 
 #[tokio::test]
-async fn tool_results_are_always_objects_and_choices_map_to_modes() {
-    let server = serve_fixture("generate_response_text.json").await;
-    let model = model_at(config(&server.uri()), MODEL);
-    let calls = Message::new(
-        Role::Assistant,
-        vec![
-            Part::ToolCall(ToolCall::new("a", "count", json!({}))),
-            Part::ToolCall(ToolCall::new("b", "fetch", json!({"url": "x"}))),
-        ],
-    );
-    let base = Request::new()
-        .user("go")
-        .message(calls)
-        .tool_results([
-            ToolResult::ok("a", "42"),
-            ToolResult::error("b", "timed out").with_name("fetch"),
-            ToolResult::ok("zzz", "orphan"),
-        ])
-        .tool(Tool::new("count", "", json!({"type": "object"})))
-        .tool(Tool::new("fetch", "Fetches", Value::Null));
-    for choice in [ToolChoice::Auto, ToolChoice::Required, ToolChoice::None] {
-        model
-            .generate(base.clone().tool_choice(choice))
-            .await
-            .unwrap();
-    }
-    let bodies = bodies(&server).await;
-    let modes: Vec<&Value> = bodies
-        .iter()
-        .map(|b| &b["toolConfig"]["functionCallingConfig"]["mode"])
-        .collect();
-    assert_eq!(modes, [&json!("AUTO"), &json!("ANY"), &json!("NONE")]);
-    assert_eq!(
-        bodies[0]["tools"][0]["functionDeclarations"],
-        json!([
-            {"name": "count", "parametersJsonSchema": {"type": "object"}},
-            {"name": "fetch", "description": "Fetches"},
-        ])
-    );
-    assert_eq!(
-        bodies[0]["contents"][2]["parts"],
-        json!([
-            {"functionResponse": {"name": "count", "response": {"output": 42}}},
-            {"functionResponse": {"name": "fetch", "response": {"error": "timed out"}}},
-            {"text": "Tool call zzz returned: orphan"},
-        ])
-    );
-}
-
-#[tokio::test]
 async fn thought_signatures_go_back_on_their_part_and_foreign_thinking_is_dropped() {
     const GEMINI3: &str = "gemini-3-pro-preview";
     let server = MockServer::start().await;
@@ -316,10 +267,7 @@ async fn thought_signatures_go_back_on_their_part_and_foreign_thinking_is_droppe
         .mount(&server)
         .await;
     let model = model_at(config(&server.uri()), GEMINI3);
-    let first = model
-        .generate(Request::new().user("Check flight status for AA100"))
-        .await
-        .unwrap();
+    let first = generated(&model, Request::new().user("Check flight status for AA100")).await;
     assert_eq!(first.model, GEMINI3);
     let call = first.tool_calls().next().unwrap().clone();
     assert_eq!(call.id, "9k3hxx1p", "the API's id is kept");
@@ -329,7 +277,7 @@ async fn thought_signatures_go_back_on_their_part_and_foreign_thinking_is_droppe
     assert_eq!(signed[0].provider.as_deref(), Some("g"));
     assert_eq!(
         first.usage,
-        Usage::new(92, 16 + 63).with_reasoning(63),
+        Usage::new(92, 16 + 63).with_reasoning_tokens(63),
         "output counts thoughts"
     );
 
@@ -340,25 +288,18 @@ async fn thought_signatures_go_back_on_their_part_and_foreign_thinking_is_droppe
         Part::Thinking(
             Thinking::text("foreign reasoning")
                 .with_signature("anthropic-sig")
-                .from_provider("claude"),
+                .with_provider("claude"),
         ),
     );
     // A later turn from another provider: an unsigned call.
-    let foreign = Message::new(
-        Role::Assistant,
-        vec![Part::ToolCall(ToolCall::new(
-            "call_abc",
-            "book_taxi",
-            json!({"time": "10 AM"}),
-        ))],
-    );
+    let foreign = calling("call_abc", "book_taxi", json!({"time": "10 AM"}));
     let request = Request::new()
         .user("Check flight status for AA100 and book a taxi if delayed")
         .message(history)
         .tool_results([ToolResult::ok(call.id.clone(), r#"{"status":"delayed"}"#)])
         .message(foreign)
         .tool_results([ToolResult::ok("call_abc", r#"{"booking":"ok"}"#)]);
-    model.generate(request).await.unwrap();
+    generated(&model, request).await;
     let contents = bodies(&server).await[1]["contents"].clone();
     assert_eq!(
         contents[1],
@@ -387,107 +328,16 @@ async fn thought_signatures_go_back_on_their_part_and_foreign_thinking_is_droppe
 }
 
 #[tokio::test]
-async fn repeated_call_ids_take_the_name_of_the_latest_call() {
-    // Gemini 2.5 issues no call ids, so every answer's first call is `call_0`
-    // (other providers repeat ids too): a result answers the latest call.
-    let server = serve_fixture("generate_response_text.json").await;
-    let model = model_at(config(&server.uri()), MODEL);
-    let turn = |name: &str| {
-        Message::new(
-            Role::Assistant,
-            vec![Part::ToolCall(ToolCall::new("call_0", name, json!({})))],
-        )
-    };
-    let request = Request::new()
-        .user("weather, then a taxi")
-        .message(turn("get_weather"))
-        .tool_results([ToolResult::ok("call_0", "sunny")])
-        .message(turn("book_taxi"))
-        .tool_results([ToolResult::ok("call_0", "booked")]);
-    model.generate(request).await.unwrap();
-    let contents = bodies(&server).await[0]["contents"].clone();
-    assert_eq!(
-        contents[2]["parts"],
-        json!([{"functionResponse": {"name": "get_weather", "response": {"output": "sunny"}}}])
-    );
-    assert_eq!(
-        contents[4]["parts"],
-        json!([{"functionResponse": {"name": "book_taxi", "response": {"output": "booked"}}}])
-    );
-    assert!(
-        contents[1]["parts"][0]["functionCall"].get("id").is_none(),
-        "no ids for Gemini 2.5"
-    );
-}
-
-#[tokio::test]
-async fn schemas_go_without_dialect_markers() {
-    let server = serve_fixture("generate_response_json_schema.json").await;
-    let model = model_at(config(&server.uri()), MODEL);
-    let with_dialect = |inner: Value| {
-        json!({
-            "$schema": "https://json-schema.org/draft/2020-12/schema",
-            "title": "Args",
-            "type": "object",
-            "properties": {
-                "$schema": {"type": "string"},
-                "when": {"$schema": "http://json-schema.org/draft-07/schema#", "type": "string"},
-                "inner": inner
-            },
-            "$defs": {"D": {"$schema": "x", "type": "integer"}},
-            "required": ["$schema"],
-            "additionalProperties": false
-        })
-    };
-    let stripped = |inner: Value| {
-        json!({
-            "title": "Args",
-            "type": "object",
-            "properties": {
-                "$schema": {"type": "string"},
-                "when": {"type": "string"},
-                "inner": inner
-            },
-            "$defs": {"D": {"type": "integer"}},
-            "required": ["$schema"],
-            "additionalProperties": false
-        })
-    };
-    let inner = json!({"anyOf": [{"$schema": "x", "type": "null"}, {"type": "string", "enum": ["$schema"]}]});
-    let inner_stripped =
-        json!({"anyOf": [{"type": "null"}, {"type": "string", "enum": ["$schema"]}]});
-    model
-        .generate(
-            Request::new()
-                .user("hi")
-                .tool(Tool::new("t", "T", with_dialect(inner.clone())))
-                .json_schema("out", with_dialect(inner)),
-        )
-        .await
-        .unwrap();
-    let body = &bodies(&server).await[0];
-    assert_eq!(
-        body["tools"][0]["functionDeclarations"][0]["parametersJsonSchema"],
-        stripped(inner_stripped.clone())
-    );
-    assert_eq!(
-        body["generationConfig"]["responseJsonSchema"],
-        stripped(inner_stripped)
-    );
-}
-
-#[tokio::test]
 async fn a_reasoning_level_sets_the_thinking_config() {
     let server = serve_fixture("generate_response_thinking.json").await;
     let model = model_at(config(&server.uri()), MODEL);
-    let response = model
-        .generate(
-            Request::new()
-                .user("You are playing the 20 question game.")
-                .reasoning(ReasoningLevel::High),
-        )
-        .await
-        .unwrap();
+    let response = generated(
+        &model,
+        Request::new()
+            .user("You are playing the 20 question game.")
+            .reasoning(ReasoningLevel::High),
+    )
+    .await;
     let body = &bodies(&server).await[0];
     assert_eq!(
         body["generationConfig"],
@@ -504,7 +354,7 @@ async fn a_reasoning_level_sets_the_thinking_config() {
     }
     assert_eq!(
         response.usage,
-        Usage::new(58, 820 + 1477).with_reasoning(1477)
+        Usage::new(58, 820 + 1477).with_reasoning_tokens(1477)
     );
     assert_eq!(
         response.text(),
@@ -519,10 +369,11 @@ async fn a_reasoning_level_sets_the_thinking_config() {
         .mount(&server)
         .await;
     let model = model_at(config(&server.uri()), "gemini-3-flash-preview");
-    model
-        .generate(Request::new().user("hi").reasoning(ReasoningLevel::Low))
-        .await
-        .unwrap();
+    generated(
+        &model,
+        Request::new().user("hi").reasoning(ReasoningLevel::Low),
+    )
+    .await;
     assert_eq!(
         bodies(&server).await[0]["generationConfig"]["thinkingConfig"],
         json!({"thinkingLevel": "low", "includeThoughts": true})
@@ -582,10 +433,7 @@ async fn thinking_budgets_stay_in_each_models_range() {
     ];
     for (id, level, expected) in &cases {
         let model = model_at(config(&server.uri()), id);
-        model
-            .generate(Request::new().user("hi").reasoning(*level))
-            .await
-            .unwrap();
+        generated(&model, Request::new().user("hi").reasoning(*level)).await;
         let body = bodies(&server).await.pop().unwrap();
         assert_eq!(
             body["generationConfig"]["thinkingConfig"], *expected,
@@ -601,10 +449,7 @@ async fn models_without_thinking_controls_get_none() {
     for id in ["gemini-2.0-flash", "gemini-1.5-pro", "gemma-3-27b-it"] {
         for level in [ReasoningLevel::Off, ReasoningLevel::High] {
             let model = model_at(config(&server.uri()), id);
-            model
-                .generate(Request::new().user("hi").reasoning(level))
-                .await
-                .unwrap();
+            generated(&model, Request::new().user("hi").reasoning(level)).await;
             let body = bodies(&server).await.pop().unwrap();
             assert!(
                 body.get("generationConfig").is_none(),
@@ -619,15 +464,14 @@ async fn gemma_gets_its_system_prompt_in_the_first_user_turn() {
     // Gemma answers 400 "Developer instruction is not enabled" to a systemInstruction.
     let server = serve_any().await;
     let model = model_at(config(&server.uri()), "gemma-3-27b-it");
-    model
-        .generate(
-            Request::new()
-                .system("Be brief.")
-                .message(Message::system("Answer in English."))
-                .user("Hello"),
-        )
-        .await
-        .unwrap();
+    generated(
+        &model,
+        Request::new()
+            .system("Be brief.")
+            .message(Message::system("Answer in English."))
+            .user("Hello"),
+    )
+    .await;
     let body = &bodies(&server).await[0];
     assert!(body.get("systemInstruction").is_none(), "{body}");
     assert_eq!(
@@ -640,64 +484,8 @@ async fn gemma_gets_its_system_prompt_in_the_first_user_turn() {
 }
 
 #[tokio::test]
-async fn a_base_url_keeps_the_headers_of_given_settings() {
-    let server = serve_any().await;
-    let settings = majordomo::providers::http::HttpSettings::new("http://unused.invalid/v1beta")
-        .api_key(KEY)
-        .header("x-goog-user-project", "my-project");
-    let config = GeminiConfig::from_settings(settings)
-        .name("g")
-        .base_url(format!("{}/v1beta", server.uri()));
-    let model = model_at(config, MODEL);
-    model.generate(Request::new().user("hi")).await.unwrap();
-    let received = requests(&server).await;
-    assert_eq!(received[0].url.path(), GENERATE);
-    assert_eq!(
-        received[0].headers.get("x-goog-user-project").unwrap(),
-        "my-project"
-    );
-    assert_eq!(received[0].headers.get("x-goog-api-key").unwrap(), KEY);
-}
-
-#[tokio::test]
-async fn http_settings_replace_the_url_key_and_headers() {
-    let server = serve_any().await;
-    let settings =
-        majordomo::providers::http::HttpSettings::new(format!("{}/v1beta", server.uri()))
-            .api_key(KEY)
-            .header("x-goog-user-project", "new-project");
-    let config = GeminiConfig::new()
-        .name("g")
-        .base_url("http://unused.invalid/v1beta")
-        .api_key("AIza-old-key")
-        .header("x-old", "old")
-        .http(settings);
-    assert_eq!(config.provider_name(), "g");
-    assert_eq!(
-        config.http_settings().base_url(),
-        format!("{}/v1beta", server.uri())
-    );
-    let model = model_at(config, MODEL);
-    model.generate(Request::new().user("hi")).await.unwrap();
-    let received = requests(&server).await;
-    assert_eq!(received[0].url.path(), GENERATE);
-    assert_eq!(received[0].headers.get("x-goog-api-key").unwrap(), KEY);
-    assert_eq!(
-        received[0].headers.get("x-goog-user-project").unwrap(),
-        "new-project"
-    );
-    assert!(received[0].headers.get("x-old").is_none());
-}
-
-#[tokio::test]
-async fn configured_capabilities_are_what_models_declare() {
-    let capabilities = majordomo::Capabilities::unknown()
-        .streaming(true)
-        .tools(true)
-        .json_schema(true);
-    let config = config("http://unused.invalid").capabilities(capabilities.clone());
-    let model = model_at(config, MODEL);
-    assert_eq!(model.capabilities(), &capabilities);
+async fn models_declare_streaming_by_default() {
+    // Declared capabilities run in `conformance::gemini::config_setters`.
     let default = model_at(config_default(), MODEL);
     assert_eq!(default.capabilities().streaming, Some(true));
     assert_eq!(default.capabilities().tools, None);
@@ -705,49 +493,6 @@ async fn configured_capabilities_are_what_models_declare() {
 
 fn config_default() -> GeminiConfig {
     GeminiConfig::default().api_key(KEY)
-}
-
-#[tokio::test]
-async fn a_json_schema_request() {
-    let server = serve_fixture("generate_response_json_schema.json").await;
-    let model = model_at(config(&server.uri()), MODEL);
-    let schema = json!({
-        "type": "array",
-        "items": {
-            "type": "object",
-            "properties": {"recipe_name": {"type": "string"}},
-            "required": ["recipe_name"]
-        }
-    });
-    let response = model
-        .generate(
-            Request::new()
-                .user("List a few popular cookie recipes.")
-                .json_schema("recipes", schema.clone()),
-        )
-        .await
-        .unwrap();
-    let body = &bodies(&server).await[0];
-    assert_eq!(
-        body["generationConfig"],
-        json!({"responseMimeType": "application/json", "responseJsonSchema": schema})
-    );
-    let recipes: Value = serde_json::from_str(&response.text()).unwrap();
-    assert_eq!(recipes[0]["recipe_name"], "Chocolate Chip Cookies");
-    assert_eq!(recipes.as_array().unwrap().len(), 5);
-
-    model
-        .generate(
-            Request::new()
-                .user("JSON please")
-                .response_format(majordomo::ResponseFormat::Json),
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        bodies(&server).await[1]["generationConfig"],
-        json!({"responseMimeType": "application/json"})
-    );
 }
 
 #[tokio::test]
@@ -769,7 +514,7 @@ async fn model_ids_are_percent_encoded_in_the_path() {
         ("a/b?c#d", "/v1beta/models/a%2Fb%3Fc%23d:generateContent"),
     ] {
         let model = model_at(config(&server.uri()), id);
-        model.generate(Request::new().user("hi")).await.unwrap();
+        generated(&model, Request::new().user("hi")).await;
         let last = requests(&server).await.pop().unwrap();
         assert_eq!(last.url.path(), expected);
         assert_eq!(last.url.query(), None);
@@ -782,74 +527,24 @@ async fn model_ids_are_percent_encoded_in_the_path() {
 async fn response_fixtures_parse() {
     let server = serve_fixture("generate_response_max_tokens.json").await;
     let model = model_at(config(&server.uri()), MODEL);
-    let response = model.generate(Request::new().user("hi")).await.unwrap();
+    let response = generated(&model, Request::new().user("hi")).await;
     assert_eq!(response.finish_reason, FinishReason::Length);
     assert!(response.message.parts.is_empty());
     assert_eq!(response.message.role, Role::Assistant);
-    assert_eq!(response.usage, Usage::new(844, 399).with_reasoning(399));
+    assert_eq!(
+        response.usage,
+        Usage::new(844, 399).with_reasoning_tokens(399)
+    );
 
     let server = serve_fixture("generate_response_blocked_prompt.json").await;
     let model = model_at(config(&server.uri()), MODEL);
-    let error = model.generate(Request::new().user("hi")).await.unwrap_err();
+    let error = generate_error(&model, Request::new().user("hi")).await;
     assert_eq!(error.class(), ErrorClass::RequestSpecific, "{error:?}");
     assert!(error.message().contains("SAFETY"), "{error:?}");
     assert_target(&error);
 }
 
 // ===== streams =====
-
-#[tokio::test]
-async fn streams_fold_into_the_non_streamed_answer() {
-    for (stream, whole, id) in [
-        (
-            "stream_text.sse",
-            "generate_response_text.json",
-            "gemini-2.5-flash",
-        ),
-        (
-            "stream_thinking.sse",
-            "generate_response_thinking.json",
-            "gemini-2.5-flash",
-        ),
-        (
-            "stream_function_call.sse",
-            "generate_response_function_call_signature.json",
-            "gemini-3-pro-preview",
-        ),
-    ] {
-        let server = MockServer::start().await;
-        post(format!("/v1beta/models/{id}:streamGenerateContent"))
-            .and(query_param("alt", "sse"))
-            .and(header("x-goog-api-key", KEY))
-            .respond_with(answer(
-                200,
-                fixture(&format!("gemini/{stream}")),
-                "text/event-stream",
-            ))
-            .mount(&server)
-            .await;
-        post(format!("/v1beta/models/{id}:generateContent"))
-            .respond_with(answer(
-                200,
-                fixture(&format!("gemini/{whole}")),
-                "application/json",
-            ))
-            .mount(&server)
-            .await;
-        let model = model_at(config(&server.uri()), id);
-        let streamed = stream_fold(model.as_ref(), Request::new().user("hi"))
-            .await
-            .unwrap();
-        let generated = model.generate(Request::new().user("hi")).await.unwrap();
-        assert_eq!(streamed.message, generated.message, "{stream}");
-        assert_eq!(streamed.finish_reason, generated.finish_reason, "{stream}");
-        assert_eq!(streamed.usage, generated.usage, "{stream}");
-        assert_eq!(streamed.provider, "g");
-        assert_eq!(streamed.model, id);
-        let received = requests(&server).await;
-        assert_eq!(received[0].url.query(), Some("alt=sse"));
-    }
-}
 
 // ===== faults =====
 
@@ -869,7 +564,7 @@ async fn an_echoed_key_never_reaches_an_error() {
     )
     .await;
     let model = model_at(config(&server.uri()), MODEL);
-    let error = model.generate(Request::new().user("hi")).await.unwrap_err();
+    let error = generate_error(&model, Request::new().user("hi")).await;
     assert_eq!(error.class(), ErrorClass::Permanent);
     assert!(error.message().contains("***"), "{error:?}");
     assert_clean(&error);
@@ -878,7 +573,7 @@ async fn an_echoed_key_never_reaches_an_error() {
     let odd = format!(r#"{{"candidates":[],"usageMetadata":{{"promptTokenCount":"{KEY}"}}}}"#);
     let server = serve_at(GENERATE, 200, odd.into_bytes(), "application/json").await;
     let model = model_at(config(&server.uri()), MODEL);
-    let error = model.generate(Request::new().user("hi")).await.unwrap_err();
+    let error = generate_error(&model, Request::new().user("hi")).await;
     assert_eq!(error.kind(), ErrorKind::Decode, "{error:?}");
     assert_clean(&error);
 
@@ -914,24 +609,6 @@ async fn an_error_in_a_data_line_ends_the_stream() {
 }
 
 // ===== registry =====
-
-#[tokio::test]
-async fn a_dsn_without_a_path_gets_the_default_api_version() {
-    let server = MockServer::start().await;
-    post(GENERATE)
-        .and(header("x-goog-api-key", KEY))
-        .respond_with(fixture_answer("gemini/generate_response_text.json"))
-        .mount(&server)
-        .await;
-    let port = server.address().port();
-    // Without a path, the DSN gets the API version of the default base URL.
-    let registry = Registry::builder()
-        .env_vars([("LLM_G", format!("gemini+http://{KEY}@127.0.0.1:{port}"))])
-        .build();
-    let chain = registry.parse("g/gemini-2.5-flash").unwrap();
-    chain.generate(Request::new().user("hi")).await.unwrap();
-    assert_eq!(requests(&server).await.len(), 1);
-}
 
 /// A proxy that ignores `alt=sse` may answer a stream request with the array
 /// of chunks (the whole response is in `conformance`): the stream reads it.

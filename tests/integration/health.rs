@@ -19,6 +19,20 @@ fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
 }
 
+/// A tracker benching after `threshold` failures for `cooldown` seconds, and
+/// `p/a` benched on it (`threshold` failures in a row).
+async fn benched(threshold: u32, cooldown: u64) -> (HealthTracker, FakeClock, Target) {
+    let config = HealthConfig::default()
+        .failure_threshold(threshold)
+        .base_cooldown(secs(cooldown));
+    let (health, clock) = tracker(config);
+    let a = t("p/a");
+    for _ in 0..threshold {
+        health.record_failure(&a, None).await;
+    }
+    (health, clock, a)
+}
+
 #[tokio::test]
 async fn benches_only_when_the_threshold_is_reached() {
     let (health, clock) = tracker(HealthConfig::default().failure_threshold(3));
@@ -61,15 +75,7 @@ async fn cooldown_doubles_each_round_and_stops_at_the_cap() {
 
 #[tokio::test]
 async fn success_resets_failures_and_rounds() {
-    let (health, clock) = tracker(
-        HealthConfig::default()
-            .failure_threshold(2)
-            .base_cooldown(secs(10)),
-    );
-    let a = t("p/a");
-    for _ in 0..2 {
-        health.record_failure(&a, None).await;
-    }
+    let (health, clock, a) = benched(2, 10).await;
     clock.advance(secs(10));
     health.record_failure(&a, None).await; // round 2: 20 s
     clock.advance(secs(20));
@@ -86,15 +92,7 @@ async fn success_resets_failures_and_rounds() {
 
 #[tokio::test]
 async fn expiry_readmits_but_the_next_failure_rebenches_at_once_with_a_longer_cooldown() {
-    let (health, clock) = tracker(
-        HealthConfig::default()
-            .failure_threshold(3)
-            .base_cooldown(secs(30)),
-    );
-    let a = t("p/a");
-    for _ in 0..3 {
-        health.record_failure(&a, None).await;
-    }
+    let (health, clock, a) = benched(3, 30).await;
     clock.advance(secs(30));
     assert!(!health.is_benched(&a).await, "expiry re-admits");
     assert_eq!(

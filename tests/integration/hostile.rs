@@ -16,7 +16,9 @@ use majordomo::health::HealthConfig;
 use majordomo::providers::http::MAX_SERVER_RETRY_AFTER;
 use majordomo::{ErrorClass, Model, Registry, Request, Target};
 
+use crate::support::call::{generate_error, generated, open_error, streamed};
 use crate::support::http::{PacedServer, Step, assert_no_credential};
+use crate::support::registry::registry_with_env;
 
 /// The credential every DSN here carries; it must never show up in an error.
 pub const KEY: &str = "sk-hostile-0123456789abcdef";
@@ -53,13 +55,7 @@ fn hi() -> Request {
 
 /// Streams `hi()` from `model`, which must open, and folds the stream.
 pub async fn stream_reply(model: &(impl Model + ?Sized)) -> majordomo::Response {
-    model
-        .stream(hi())
-        .await
-        .unwrap()
-        .into_response()
-        .await
-        .unwrap()
+    streamed(model, hi()).await
 }
 
 /// A fake outcome streaming `text`, then a clean finish.
@@ -110,7 +106,7 @@ async fn huge_retry_after_values_are_clamped_and_the_target_benched() {
         for p in PROTOCOLS {
             let target: Target = format!("{p}/m").parse().unwrap();
             let chain = registry.parse(target.as_str()).unwrap();
-            let err = chain.generate(hi()).await.unwrap_err();
+            let err = generate_error(&chain, hi()).await;
             assert_eq!(err.class(), ErrorClass::Transient, "{p} {header}: {err:?}");
             let after = err.retry_after().expect("the hint is kept");
             assert!(after <= MAX_SERVER_RETRY_AFTER, "{p} {header}: {after:?}");
@@ -121,9 +117,9 @@ async fn huge_retry_after_values_are_clamped_and_the_target_benched() {
             assert!(until <= registry.health().now() + cap, "{p} {header}");
             // Direct calls and streams too.
             let model = registry.provider(p).unwrap().model("m").unwrap();
-            let err = model.generate(hi()).await.unwrap_err();
+            let err = generate_error(&model, hi()).await;
             assert!(err.retry_after().is_some(), "{p} {header}");
-            let err = model.stream(hi()).await.unwrap_err();
+            let err = open_error(&model, hi()).await;
             assert!(err.retry_after().is_some(), "{p} {header}");
         }
     }
@@ -188,12 +184,7 @@ async fn no_cap_settings_bench_without_overflow() {
     let registry = registry_with(server.addr, "", health);
     for p in PROTOCOLS {
         let target: Target = format!("{p}/m").parse().unwrap();
-        let err = registry
-            .parse(target.as_str())
-            .unwrap()
-            .generate(hi())
-            .await
-            .unwrap_err();
+        let err = generate_error(&registry.parse(target.as_str()).unwrap(), hi()).await;
         assert_eq!(err.class(), ErrorClass::Transient, "{p}: {err:?}");
         let until = registry.health().admitted_at(&target).await;
         assert!(until.is_some_and(|t| t > registry.health().now()), "{p}");
@@ -224,7 +215,7 @@ async fn no_cap_deadlines_never_overflow_the_timer() {
         .unwrap();
     let reply = stream_reply(&model).await;
     assert_eq!(reply.text(), "ab");
-    assert_eq!(model.generate(hi()).await.unwrap().text(), "ab");
+    assert_eq!(generated(&model, hi()).await.text(), "ab");
 }
 
 // ===== 3: decode errors quote nothing from the body =====
@@ -266,7 +257,7 @@ async fn decode_errors_never_quote_the_key_or_any_body_value() {
             let server = PacedServer::start(answer_with(200, "", &whole)).await;
             let registry = registry_at(server.addr, "");
             let chain = registry.parse(&format!("{p}/m")).unwrap();
-            let err = chain.generate(hi()).await.unwrap_err();
+            let err = generate_error(&chain, hi()).await;
             assert_no_credential(&err, &[KEY, "private-value"]);
             assert!(format!("{err}").contains("invalid type"), "{p}: {err}");
 
@@ -303,7 +294,7 @@ async fn proxy_overflow_and_filter_errors_advance_the_chain() {
         let registry = registry_at(server.addr, "");
         for p in PROTOCOLS {
             let chain = registry.parse(&format!("{p}/big,{p}/bigger")).unwrap();
-            let err = chain.generate(hi()).await.unwrap_err();
+            let err = generate_error(&chain, hi()).await;
             assert_eq!(
                 err.class(),
                 ErrorClass::RequestSpecific,
@@ -324,12 +315,7 @@ async fn proxy_overflow_and_filter_errors_advance_the_chain() {
         ))])
         .await;
         let registry = registry_at(server.addr, "");
-        let err = registry
-            .parse("o/big,o/bigger")
-            .unwrap()
-            .stream(hi())
-            .await
-            .unwrap_err();
+        let err = open_error(&registry.parse("o/big,o/bigger").unwrap(), hi()).await;
         assert_eq!(err.class(), ErrorClass::RequestSpecific, "{body}: {err}");
         assert_eq!(err.attempts().len(), 2, "{err}");
     }
@@ -365,7 +351,7 @@ pub fn good_stream(p: &str) -> &'static str {
 }
 
 /// A 200 streamed answer of `body` for protocol `p`, then the connection closes.
-pub fn streamed(p: &str, body: &str) -> Vec<Step> {
+pub fn paced_stream(p: &str, body: &str) -> Vec<Step> {
     vec![raw(format!(
         "HTTP/1.1 200 OK\r\ncontent-type: {}\r\nconnection: close\r\n\r\n{body}",
         stream_type(p)
@@ -398,7 +384,7 @@ async fn drain_and_poll_again(mut stream: majordomo::EventStream) -> (String, bo
 async fn finished_streams_yield_none_forever() {
     for p in PROTOCOLS {
         for (body, ok) in [(good_stream(p), true), (&good_stream(p)[..20], false)] {
-            let server = PacedServer::start(streamed(p, body)).await;
+            let server = PacedServer::start(paced_stream(p, body)).await;
             let registry = registry_at(server.addr, "");
             let direct = registry.provider(p).unwrap().model("m").unwrap();
             let chain: std::sync::Arc<dyn Model> =
@@ -496,7 +482,7 @@ async fn the_event_size_cap_is_configurable_in_the_http_settings() {
         (format!("{small}{}", good_stream("o")), true),
         (format!("{big}{}", good_stream("o")), false),
     ] {
-        let server = PacedServer::start(streamed("o", &body)).await;
+        let server = PacedServer::start(paced_stream("o", &body)).await;
         let settings = HttpSettings::new(format!("{}/v1", server.url()))
             .api_key(KEY)
             .max_event_size(1024);
@@ -543,7 +529,7 @@ fn first_event(p: &str) -> &'static str {
 
 /// A 200 stream head, `start`, then a keep-alive every second for an hour.
 fn keep_alive_forever(p: &str, start: &str) -> Vec<Step> {
-    let mut steps = streamed(p, start);
+    let mut steps = paced_stream(p, start);
     for _ in 0..3600 {
         steps.push(Step::Pause(Duration::from_secs(1)));
         steps.push(Step::Write(keep_alive(p).as_bytes().to_vec()));
@@ -562,13 +548,11 @@ async fn stream_error(model: &dyn Model) -> majordomo::Error {
 async fn keep_alives_do_not_hold_a_registry_stream_open_past_its_timeout() {
     for p in PROTOCOLS {
         let slow = PacedServer::start(keep_alive_forever(p, "")).await;
-        let good = PacedServer::start(streamed(p, good_stream(p))).await;
-        let registry = Registry::builder()
-            .env_vars([
-                ("LLM_SLOW", dsn(p, slow.addr, "?timeout=2s")),
-                ("LLM_GOOD", dsn(p, good.addr, "")),
-            ])
-            .build();
+        let good = PacedServer::start(paced_stream(p, good_stream(p))).await;
+        let registry = registry_with_env([
+            ("LLM_SLOW", dsn(p, slow.addr, "?timeout=2s")),
+            ("LLM_GOOD", dsn(p, good.addr, "")),
+        ]);
         let start = tokio::time::Instant::now();
         let model = registry.provider("slow").unwrap().model("m").unwrap();
         let err = stream_error(&*model).await;
@@ -589,9 +573,8 @@ async fn keep_alives_do_not_hold_a_registry_stream_open_past_its_timeout() {
 async fn a_stream_that_goes_quiet_after_its_first_event_is_cut_by_idle_timeout() {
     for p in PROTOCOLS {
         let server = PacedServer::start(keep_alive_forever(p, first_event(p))).await;
-        let registry = Registry::builder()
-            .env_vars([("LLM_X", dsn(p, server.addr, "?timeout=2s&idle_timeout=5s"))])
-            .build();
+        let registry =
+            registry_with_env([("LLM_X", dsn(p, server.addr, "?timeout=2s&idle_timeout=5s"))]);
         let model = registry.provider("x").unwrap().model("m").unwrap();
         let start = tokio::time::Instant::now();
         let mut stream = model.stream(hi()).await.unwrap();
@@ -625,6 +608,8 @@ fn dsn(p: &str, addr: SocketAddr, options: &str) -> String {
 mod panics {
     use std::sync::Arc;
 
+    use crate::support::call::generated;
+
     use futures::StreamExt as _;
     use majordomo::health::HealthConfig;
     use majordomo::lanes::{LaneLayer, LaneRegistry};
@@ -641,7 +626,7 @@ mod panics {
         rig.fake.set_default("good", answer("from good"));
         let chain = rig.chain(&["bad", "good"], ChainConfig::default());
 
-        let reply = chain.generate(hi()).await.unwrap();
+        let reply = generated(&chain, hi()).await;
         assert_eq!(reply.text(), "from good");
         let first = reply.attempts[0]
             .error
@@ -733,7 +718,7 @@ mod panics {
         let stats = lanes.get("fake/m").unwrap().stats();
         assert_eq!((stats.running, stats.queued), (0, 0), "the slot came back");
         let other = registry.parse("fake/other").unwrap();
-        assert_eq!(other.generate(hi()).await.unwrap().text(), "other ok");
+        assert_eq!(generated(&other, hi()).await.text(), "other ok");
     }
 }
 
@@ -769,7 +754,7 @@ async fn queue_time_under_an_outer_timeout_never_benches_a_healthy_target() {
 
     let held = lanes.lane("fake/busy").acquire(Some("someone-else")).await;
     let start = tokio::time::Instant::now();
-    let reply = chain.generate(hi()).await.unwrap();
+    let reply = generated(&chain, hi()).await;
     assert_eq!(reply.text(), "from spare", "the congested lane failed over");
     assert_eq!(start.elapsed(), Duration::from_secs(30));
     let waited = reply.attempts[0].error.as_deref().unwrap();
@@ -785,12 +770,7 @@ async fn queue_time_under_an_outer_timeout_never_benches_a_healthy_target() {
     // A timeout once admitted is the target's, as before.
     drop(held);
     fake.set_default("busy", Outcome::hang());
-    let err = registry
-        .parse("fake/busy")
-        .unwrap()
-        .generate(hi())
-        .await
-        .unwrap_err();
+    let err = generate_error(&registry.parse("fake/busy").unwrap(), hi()).await;
     let last = err.source_as::<majordomo::Error>().unwrap_or(&err);
     assert_eq!(last.kind(), ErrorKind::Timeout);
     assert_eq!(last.class(), ErrorClass::Transient, "{last}");

@@ -276,26 +276,24 @@ fn config() -> ProptestConfig {
     }
 }
 
-proptest! {
-    #![proptest_config(config())]
+/// One property test a protocol: `name: "provider"`.
+macro_rules! survives_any_answer {
+    ($($name:ident: $p:literal),* $(,)?) => {
+        proptest! {
+            #![proptest_config(config())]
+            $(
+                #[test]
+                fn $name((chunks, body_len) in answer($p)) {
+                    check($p, chunks, body_len)?;
+                }
+            )*
+        }
+    };
+}
 
-    #[test]
-    fn openai_survives_any_answer((chunks, body_len) in answer("o")) {
-        check("o", chunks, body_len)?;
-    }
-
-    #[test]
-    fn anthropic_survives_any_answer((chunks, body_len) in answer("a")) {
-        check("a", chunks, body_len)?;
-    }
-
-    #[test]
-    fn ollama_survives_any_answer((chunks, body_len) in answer("l")) {
-        check("l", chunks, body_len)?;
-    }
-
-    #[test]
-    fn gemini_survives_any_answer((chunks, body_len) in answer("g")) {
-        check("g", chunks, body_len)?;
-    }
+survives_any_answer! {
+    openai_survives_any_answer: "o",
+    anthropic_survives_any_answer: "a",
+    ollama_survives_any_answer: "l",
+    gemini_survives_any_answer: "g",
 }

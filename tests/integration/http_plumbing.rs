@@ -2,9 +2,24 @@
 //! with a bound, and DSN options reach the client.
 #![cfg(feature = "openai")]
 
-use majordomo::{ErrorClass, ErrorKind, Model, Registry, Request};
+use std::net::SocketAddr;
+use std::sync::Arc;
 
-use crate::support::http::{PacedServer, Step, head, stall_before_headers, write};
+use majordomo::{ErrorClass, ErrorKind, Model, Request};
+
+use crate::support::call::{generate_error, open_error};
+use crate::support::http::{
+    PacedServer, Step, announced_then_stall, head, stall_before_headers, write,
+};
+use crate::support::registry::registry_with_env;
+
+/// Model `m` of an OpenAI-compatible server at `addr`, with DSN option
+/// `timeout`.
+fn openai_at(addr: SocketAddr, timeout: &str) -> Arc<dyn Model> {
+    let dsn = format!("openai+http://k@{addr}/v1?timeout={timeout}");
+    let registry = registry_with_env([("LLM_X", dsn)]);
+    registry.provider("x").unwrap().model("m").unwrap()
+}
 
 #[tokio::test]
 async fn a_huge_error_body_is_cut_not_read_whole() {
@@ -16,14 +31,8 @@ async fn a_huge_error_body_is_cut_not_read_whole() {
         Step::Stall,
     ])
     .await;
-    let registry = Registry::builder()
-        .env_vars([(
-            "LLM_X",
-            format!("openai+http://k@{}/v1?timeout=10s", server.addr),
-        )])
-        .build();
-    let model = registry.provider("x").unwrap().model("m").unwrap();
-    let err = model.generate(Request::new().user("hi")).await.unwrap_err();
+    let model = openai_at(server.addr, "10s");
+    let err = generate_error(&model, Request::new().user("hi")).await;
     assert_eq!(err.kind(), ErrorKind::Api, "{err:?}");
     assert_eq!(err.status(), Some(503));
     assert_eq!(err.class(), ErrorClass::Transient);
@@ -36,38 +45,20 @@ async fn a_huge_error_body_is_cut_not_read_whole() {
 #[tokio::test]
 async fn the_dsn_timeout_bounds_a_silent_server() {
     let server = PacedServer::start(stall_before_headers()).await;
-    let registry = Registry::builder()
-        .env_vars([(
-            "LLM_SLOW",
-            format!("openai+http://k@{}/v1?timeout=300ms", server.addr),
-        )])
-        .build();
-    let model = registry.provider("slow").unwrap().model("m").unwrap();
-    let err = model.generate(Request::new().user("hi")).await.unwrap_err();
+    let model = openai_at(server.addr, "300ms");
+    let err = generate_error(&model, Request::new().user("hi")).await;
     assert_eq!(err.kind(), ErrorKind::Timeout, "{err:?}");
     assert_eq!(err.class(), ErrorClass::Transient);
-    let err = model.stream(Request::new().user("hi")).await.unwrap_err();
+    let err = open_error(&model, Request::new().user("hi")).await;
     assert_eq!(err.kind(), ErrorKind::Timeout, "{err:?}");
 }
 
 #[tokio::test]
 async fn an_answer_announcing_a_huge_body_is_refused_before_reading() {
-    let server = PacedServer::start(vec![
-        Step::Write(
-            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 4000000000\r\n\r\n{"
-                .to_vec(),
-        ),
-        Step::Stall,
-    ])
-    .await;
-    let registry = Registry::builder()
-        .env_vars([(
-            "LLM_X",
-            format!("openai+http://k@{}/v1?timeout=10s", server.addr),
-        )])
-        .build();
-    let model = registry.provider("x").unwrap().model("m").unwrap();
-    let err = model.generate(Request::new().user("hi")).await.unwrap_err();
+    let stall = announced_then_stall("application/json", 4_000_000_000, b"{");
+    let server = PacedServer::start(stall).await;
+    let model = openai_at(server.addr, "10s");
+    let err = generate_error(&model, Request::new().user("hi")).await;
     assert_eq!(err.kind(), ErrorKind::Decode, "{err:?}");
     assert!(err.to_string().contains("over"), "{err}");
 }

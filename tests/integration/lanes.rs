@@ -15,7 +15,9 @@ use majordomo::{
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use crate::support::call::{generate_error, generated};
 use crate::support::lanes::{Gauge, Gauged, Rng, settle, until_queued};
+use crate::support::registry::scripted_fake;
 
 const SECOND: Duration = Duration::from_secs(1);
 
@@ -53,6 +55,11 @@ fn caps(cap: i64) -> LaneRegistry {
 fn spawn_call(model: &Arc<dyn Model>, request: Request) -> JoinHandle<majordomo::Result<String>> {
     let model = model.clone();
     tokio::spawn(async move { model.generate(request).await.map(|r| r.text()) })
+}
+
+/// Spawns a "hi" from `caller` to the rig's model.
+fn spawn_as(rig: &Rig, caller: impl Into<Arc<str>>) -> JoinHandle<majordomo::Result<String>> {
+    spawn_call(&rig.model, Request::new().user("hi").caller(caller))
 }
 
 /// Submits one call per caller id, in order, each joining the line before the next.
@@ -99,7 +106,7 @@ async fn a_lane_never_runs_more_than_its_cap_under_stress() {
     let handles: Vec<_> = (0..1000)
         .map(|_| {
             let caller = format!("caller-{}", rng.below(20));
-            spawn_call(&rig.model, Request::new().user("hi").caller(caller))
+            spawn_as(&rig, caller)
         })
         .collect();
     for handle in handles {
@@ -141,12 +148,9 @@ async fn fair_share_serves_a_light_caller_within_the_first_slots() {
         .set_default("m", Outcome::delay(SECOND, Outcome::text("ok")));
     let lane = rig.lanes.lane("fake/m");
 
-    let mut handles: Vec<_> = (0..100)
-        .map(|_| spawn_call(&rig.model, Request::new().user("hi").caller("heavy")))
-        .collect();
+    let mut handles: Vec<_> = (0..100).map(|_| spawn_as(&rig, "heavy")).collect();
     until_queued(&lane, 99).await;
-    handles
-        .extend((0..5).map(|_| spawn_call(&rig.model, Request::new().user("hi").caller("light"))));
+    handles.extend((0..5).map(|_| spawn_as(&rig, "light")));
     until_queued(&lane, 104).await;
 
     let stats = lane.stats();
@@ -237,7 +241,7 @@ async fn a_thousand_cancellations_leave_the_lane_empty_and_serving() {
     assert!(stats.queued_by_caller.is_empty());
 
     rig.fake.push("m", Outcome::text("still serving"));
-    let reply = rig.model.generate(Request::new().user("hi")).await.unwrap();
+    let reply = generated(&rig.model, Request::new().user("hi")).await;
     assert_eq!(reply.text(), "still serving");
 }
 
@@ -248,14 +252,14 @@ async fn aborting_a_queued_task_frees_its_place_at_once() {
         .push("m", Outcome::delay(10 * SECOND, Outcome::text("first")));
     rig.fake.push("m", Outcome::text("third"));
     let lane = rig.lanes.lane("fake/m");
-    let first = spawn_call(&rig.model, Request::new().user("hi").caller("a"));
+    let first = spawn_as(&rig, "a");
     settle().await;
-    let second = spawn_call(&rig.model, Request::new().user("hi").caller("b"));
+    let second = spawn_as(&rig, "b");
     until_queued(&lane, 1).await;
     second.abort();
     assert!(second.await.unwrap_err().is_cancelled());
     assert_eq!(lane.stats().queued, 0, "the aborted call left the line");
-    let third = spawn_call(&rig.model, Request::new().user("hi").caller("c"));
+    let third = spawn_as(&rig, "c");
     assert_eq!(first.await.unwrap().unwrap(), "first");
     assert_eq!(third.await.unwrap().unwrap(), "third");
     assert_eq!(
@@ -273,9 +277,9 @@ async fn a_panicking_model_releases_its_permit() {
     rig.fake.push("m", Outcome::text("after the panic"));
     let lane = rig.lanes.lane("fake/m");
 
-    let doomed = spawn_call(&rig.model, Request::new().user("hi").caller("a"));
+    let doomed = spawn_as(&rig, "a");
     settle().await;
-    let waiting = spawn_call(&rig.model, Request::new().user("hi").caller("b"));
+    let waiting = spawn_as(&rig, "b");
     until_queued(&lane, 1).await;
 
     assert!(doomed.await.unwrap_err().is_panic());
@@ -296,14 +300,7 @@ async fn reload_raises_and_lowers_the_cap_while_work_runs() {
     rig.fake
         .set_default("m", Outcome::delay(10 * SECOND, Outcome::text("ok")));
     let lane = rig.lanes.lane("fake/m");
-    let mut handles: Vec<_> = (0..8)
-        .map(|i| {
-            spawn_call(
-                &rig.model,
-                Request::new().user("hi").caller(format!("c{i}")),
-            )
-        })
-        .collect();
+    let mut handles: Vec<_> = (0..8).map(|i| spawn_as(&rig, format!("c{i}"))).collect();
     until_queued(&lane, 7).await;
     assert_eq!((lane.stats().running, lane.stats().cap), (1, 1));
 
@@ -332,10 +329,7 @@ async fn reload_raises_and_lowers_the_cap_while_work_runs() {
     );
     assert_eq!(rig.fake.calls("m"), 4);
 
-    handles.push(spawn_call(
-        &rig.model,
-        Request::new().user("hi").caller("late"),
-    ));
+    handles.push(spawn_as(&rig, "late"));
     for handle in handles {
         handle.await.unwrap().unwrap();
     }
@@ -359,7 +353,7 @@ async fn the_execution_deadline_starts_when_the_call_is_admitted() {
 
     // Someone holds the only slot for a minute: far longer than the deadline.
     let holder = lane.acquire(Some("holder")).await;
-    let patient = spawn_call(&rig.model, Request::new().user("hi").caller("patient"));
+    let patient = spawn_as(&rig, "patient");
     until_queued(&lane, 1).await;
     tokio::time::advance(60 * SECOND).await;
     drop(holder);
@@ -367,11 +361,11 @@ async fn the_execution_deadline_starts_when_the_call_is_admitted() {
     assert_eq!(patient.await.unwrap().unwrap(), "in time");
     assert_eq!(start.elapsed(), 69 * SECOND);
 
-    let err = rig
-        .model
-        .generate(Request::new().user("hi").caller("slow").run_id("r1"))
-        .await
-        .unwrap_err();
+    let err = generate_error(
+        &rig.model,
+        Request::new().user("hi").caller("slow").run_id("r1"),
+    )
+    .await;
     assert_eq!(start.elapsed(), 79 * SECOND, "cut after 10s of running");
     assert!(err.is_timeout());
     assert_eq!(err.class(), ErrorClass::Transient);
@@ -382,11 +376,7 @@ async fn the_execution_deadline_starts_when_the_call_is_admitted() {
 
 #[tokio::test(start_paused = true)]
 async fn a_timeout_inside_the_lane_counts_from_admission_not_from_submission() {
-    let fake = FakeProvider::new("fake");
-    fake.push(
-        "m",
-        Outcome::delay(25 * SECOND, Outcome::text("full budget")),
-    );
+    let fake = scripted_fake(Outcome::delay(25 * SECOND, Outcome::text("full budget")));
     let lanes = LaneRegistry::default();
     let provider = Layers::new()
         .layer(LaneLayer::new(lanes.clone()))
@@ -430,7 +420,7 @@ async fn a_caller_giving_up_while_queued_leaves_at_once() {
 
     drop(holder);
     assert_eq!(lane.stats().running, 0);
-    rig.model.generate(Request::new().user("hi")).await.unwrap();
+    generated(&rig.model, Request::new().user("hi")).await;
     assert_eq!(rig.fake.calls("m"), 1, "the call that gave up never ran");
 }
 
@@ -503,14 +493,13 @@ async fn the_lane_map_chooses_lanes_and_lanes_are_created_on_first_use() {
     let small = provider.model("llama-small").unwrap();
     assert!(lanes.names().is_empty(), "minting a model creates no lane");
 
-    large.generate(Request::new().user("hi")).await.unwrap();
-    small.generate(Request::new().user("hi")).await.unwrap();
-    provider
-        .model("mixtral-large")
-        .unwrap()
-        .generate(Request::new().user("hi"))
-        .await
-        .unwrap();
+    generated(&large, Request::new().user("hi")).await;
+    generated(&small, Request::new().user("hi")).await;
+    generated(
+        &provider.model("mixtral-large").unwrap(),
+        Request::new().user("hi"),
+    )
+    .await;
     assert_eq!(lanes.names(), ["big-gpu", "fake/llama-small"]);
     assert_eq!(provider.name(), "fake");
 }
@@ -529,7 +518,7 @@ async fn errors_through_the_lane_keep_class_and_message_and_gain_the_call_contex
     );
     let request = || Request::new().user("hi").caller("alice").run_id("run-7");
 
-    let overloaded = rig.model.generate(request()).await.unwrap_err();
+    let overloaded = generate_error(&rig.model, request()).await;
     assert_eq!(overloaded.class(), ErrorClass::Transient);
     assert_eq!(overloaded.status(), Some(529));
     assert_eq!(overloaded.message(), "overloaded");
@@ -537,7 +526,7 @@ async fn errors_through_the_lane_keep_class_and_message_and_gain_the_call_contex
     assert_eq!(context.caller_id.as_deref(), Some("alice"));
     assert_eq!(context.run_id.as_deref(), Some("run-7"));
 
-    let bad = rig.model.generate(request()).await.unwrap_err();
+    let bad = generate_error(&rig.model, request()).await;
     assert_eq!(bad.class(), ErrorClass::Permanent);
     assert_eq!(bad.message(), "scripted HTTP 400");
     assert_eq!(bad.context().unwrap().caller_id.as_deref(), Some("alice"));
@@ -552,10 +541,6 @@ async fn errors_through_the_lane_keep_class_and_message_and_gain_the_call_contex
 
     // A call without any context is left without one rather than an empty one.
     rig.fake.push("m", Outcome::error(Error::overloaded()));
-    let anonymous = rig
-        .model
-        .generate(Request::new().user("hi"))
-        .await
-        .unwrap_err();
+    let anonymous = generate_error(&rig.model, Request::new().user("hi")).await;
     assert!(anonymous.context().is_none());
 }

@@ -37,6 +37,14 @@ mod serde_roundtrip;
 mod setup;
 mod spec;
 mod structured;
+// Uses the conformance harness's loopback servers for every protocol.
+#[cfg(all(
+    feature = "openai",
+    feature = "anthropic",
+    feature = "ollama",
+    feature = "gemini"
+))]
+mod telemetry;
 mod timeout;
 mod tool_loop;
 mod toolbox;

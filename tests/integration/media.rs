@@ -7,12 +7,16 @@
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use majordomo::{Error, ErrorClass, ErrorKind, Image, Model, Registry, Request};
+use majordomo::{Error, ErrorClass, ErrorKind, Image, Request};
 use serde_json::Value;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::support::http::{PacedServer, Step, answer, post, serve_route_with};
+use crate::support::call::{generate_error, generated};
+use crate::support::http::{
+    PacedServer, Step, announced_then_stall, answer, bodies_where, post, serve_route_with,
+};
+use crate::support::registry::registry_with_env;
 
 /// A 1×1 PNG's first bytes (signature and IHDR): enough to be recognised.
 const PNG: &[u8] =
@@ -50,11 +54,7 @@ async fn serve_image(server: &MockServer, template: ResponseTemplate, times: u64
 /// `LLM_LOCAL=ollama://<server><options>` and the chain for `spec`.
 fn chain(server: &MockServer, options: &str, spec: &str) -> majordomo::Chain {
     let dsn = format!("ollama://{}{options}", server.address());
-    Registry::builder()
-        .env_vars([("LLM_LOCAL", dsn)])
-        .build()
-        .parse(spec)
-        .unwrap()
+    registry_with_env([("LLM_LOCAL", dsn)]).parse(spec).unwrap()
 }
 
 fn ask(url: impl Into<String>) -> Request {
@@ -63,14 +63,7 @@ fn ask(url: impl Into<String>) -> Request {
 
 /// The `/api/chat` bodies `server` received, in order.
 async fn chat_bodies(server: &MockServer) -> Vec<Value> {
-    server
-        .received_requests()
-        .await
-        .unwrap()
-        .iter()
-        .filter(|r| r.url.path() == "/api/chat")
-        .map(|r| serde_json::from_slice(&r.body).unwrap())
-        .collect()
+    bodies_where(server, |r| r.url.path() == "/api/chat").await
 }
 
 /// `images[0]` of the message that carries images.
@@ -109,10 +102,7 @@ async fn a_url_image_reaches_ollama_as_base64() {
     let server = ollama().await;
     serve_image(&server, png(), 1).await;
     let chain = chain(&server, "", "local/llava");
-    let response = chain
-        .generate(ask(format!("{}/img.png", server.uri())))
-        .await
-        .unwrap();
+    let response = generated(&chain, ask(format!("{}/img.png", server.uri()))).await;
     assert_eq!(response.text(), "a cat");
     let bodies = chat_bodies(&server).await;
     assert_eq!(bodies.len(), 1);
@@ -138,10 +128,7 @@ async fn a_retried_call_fetches_the_image_once() {
         .await;
     serve_image(&server, png(), 1).await;
     let chain = chain(&server, "", "local/a");
-    let response = chain
-        .generate(ask(format!("{}/img.png", server.uri())))
-        .await
-        .unwrap();
+    let response = generated(&chain, ask(format!("{}/img.png", server.uri()))).await;
     assert_eq!(response.text(), "a cat");
     let bodies = chat_bodies(&server).await;
     assert_eq!(bodies.len(), 2, "the chain retried once");
@@ -162,15 +149,10 @@ async fn a_failover_to_another_provider_reuses_the_fetch() {
     post("/api/chat").respond_with(reply()).mount(&server).await;
     serve_image(&server, png(), 1).await;
     let dsn = format!("ollama://{}", server.address());
-    let chain = Registry::builder()
-        .env_vars([("LLM_FIRST", dsn.clone()), ("LLM_SECOND", dsn)])
-        .build()
+    let chain = registry_with_env([("LLM_FIRST", dsn.clone()), ("LLM_SECOND", dsn)])
         .parse("first/llava, second/llava")
         .unwrap();
-    let response = chain
-        .generate(ask(format!("{}/img.png", server.uri())))
-        .await
-        .unwrap();
+    let response = generated(&chain, ask(format!("{}/img.png", server.uri()))).await;
     assert_eq!(response.text(), "a cat");
     assert_eq!(response.provider, "second");
     assert_eq!(chat_bodies(&server).await.len(), 3);
@@ -181,20 +163,10 @@ async fn an_oversize_image_ends_the_call() {
     let server = ollama().await;
     // Announces 30 MB (over the default 20 MiB) and then sends nothing: only
     // a check of the length before reading ends this at once.
-    let images = PacedServer::start(vec![
-        Step::Write(
-            b"HTTP/1.1 200 OK\r\ncontent-type: image/png\r\ncontent-length: 30000000\r\n\r\n"
-                .to_vec(),
-        ),
-        Step::Stall,
-    ])
-    .await;
+    let images = PacedServer::start(announced_then_stall("image/png", 30_000_000, b"")).await;
     let chain = chain(&server, "", "local/llava");
     let started = Instant::now();
-    let error = chain
-        .generate(ask(format!("{}/img.png", images.url())))
-        .await
-        .unwrap_err();
+    let error = generate_error(&chain, ask(format!("{}/img.png", images.url()))).await;
     assert!(started.elapsed() < Duration::from_secs(5));
     assert_refused(&error, &images.addr.to_string());
     assert!(
@@ -215,10 +187,7 @@ async fn a_streamed_image_over_the_cap_ends_the_call() {
     script.extend((0..21).map(|_| Step::Write(chunk.clone())));
     let images = PacedServer::start(script).await;
     let chain = chain(&server, "", "local/llava");
-    let error = chain
-        .generate(ask(format!("{}/img.png", images.url())))
-        .await
-        .unwrap_err();
+    let error = generate_error(&chain, ask(format!("{}/img.png", images.url()))).await;
     assert_refused(&error, &images.addr.to_string());
     assert!(cause(&error).to_string().contains("limit"), "{error}");
     assert!(chat_bodies(&server).await.is_empty());
@@ -229,13 +198,11 @@ async fn a_non_image_ends_the_call() {
     let server = ollama().await;
     serve_image(&server, answer(200, "<html>sign in</html>", "text/html"), 1).await;
     let chain = chain(&server, "", "local/llava");
-    let error = chain
-        .generate(ask(format!(
-            "{}/img.png?sig=SECRET-SIGNATURE",
-            server.uri()
-        )))
-        .await
-        .unwrap_err();
+    let error = generate_error(
+        &chain,
+        ask(format!("{}/img.png?sig=SECRET-SIGNATURE", server.uri())),
+    )
+    .await;
     assert_refused(&error, &server.address().to_string());
     assert!(cause(&error).to_string().contains("text/html"), "{error}");
     assert!(!format!("{error} {error:?}").contains("SECRET-SIGNATURE"));
@@ -250,10 +217,7 @@ async fn a_slow_image_server_ends_the_call_promptly() {
     // limit is 30 s).
     let chain = chain(&server, "?timeout=500ms", "local/llava");
     let started = Instant::now();
-    let error = chain
-        .generate(ask(format!("{}/img.png", server.uri())))
-        .await
-        .unwrap_err();
+    let error = generate_error(&chain, ask(format!("{}/img.png", server.uri()))).await;
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "{:?}",
@@ -268,13 +232,10 @@ async fn a_slow_image_server_ends_the_call_promptly() {
 async fn a_file_url_is_refused() {
     let server = ollama().await;
     let chain = chain(&server, "", "local/llava");
-    let error = chain.generate(ask("file:///etc/passwd")).await.unwrap_err();
+    let error = generate_error(&chain, ask("file:///etc/passwd")).await;
     assert_refused(&error, "\"file\"");
     assert!(!cause(&error).to_string().contains("passwd"), "{error}");
-    let error = chain
-        .generate(ask("file://fileserver/share/cat.png"))
-        .await
-        .unwrap_err();
+    let error = generate_error(&chain, ask("file://fileserver/share/cat.png")).await;
     assert_refused(&error, "fileserver");
     assert!(chat_bodies(&server).await.is_empty());
 }
@@ -284,14 +245,12 @@ async fn inline_and_data_url_images_are_sent_as_base64() {
     let server = ollama().await;
     let chain = chain(&server, "", "local/llava");
     let encoded = base64::engine::general_purpose::STANDARD.encode(PNG);
-    chain
-        .generate(Request::new().user_with_image("and this?", Image::inline("image/png", PNG)))
-        .await
-        .unwrap();
-    chain
-        .generate(ask(format!("data:image/png;base64,{encoded}")))
-        .await
-        .unwrap();
+    generated(
+        &chain,
+        Request::new().user_with_image("and this?", Image::inline("image/png", PNG)),
+    )
+    .await;
+    generated(&chain, ask(format!("data:image/png;base64,{encoded}"))).await;
     let bodies = chat_bodies(&server).await;
     assert_eq!(bodies.len(), 2);
     assert_eq!(first_image(&bodies[0]), encoded);

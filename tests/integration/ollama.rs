@@ -4,25 +4,24 @@
 
 #![cfg(feature = "ollama")]
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt as _;
-use majordomo::providers::http::HttpSettings;
 use majordomo::providers::ollama::{OllamaConfig, OllamaProvider};
 use majordomo::{
-    Capabilities, Error, ErrorClass, FinishReason, Message, Model, Part, Provider, ReasoningLevel,
-    Registry, Request, Response, Role, StreamEvent, Thinking, Tool, ToolCall, ToolChoice,
-    ToolResult,
+    Capabilities, Error, ErrorClass, FinishReason, Model, Part, Provider, ReasoningLevel, Registry,
+    Request, Response, StreamEvent, Tool, ToolCall, ToolChoice, ToolResult,
 };
 use serde_json::{Value, json};
 use wiremock::{MockServer, ResponseTemplate};
 
+use crate::support::call::{calling, generated};
 use crate::support::http::{
     PacedServer, Step, events, fixture, fixture_answer, fixture_json, head, only_body, post,
-    serve_route, serve_route_with, stream_fold, tool_of, write, written_then_close,
+    serve_route, serve_route_with, sorted_keys, stream_fold, tool_of, write, written_then_close,
 };
-use crate::support::registry::ask;
+use crate::support::registry::{ask, registry_with_env};
 
 const NAME: &str = "ol";
 const MODEL: &str = "llama3.2";
@@ -61,17 +60,6 @@ fn paced_body(server: &PacedServer) -> Value {
     let raw = server.requests().remove(0);
     let at = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
     serde_json::from_slice(&raw[at..]).unwrap()
-}
-
-fn keys(body: &Value) -> Vec<&str> {
-    let mut keys: Vec<&str> = body
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
-    keys.sort_unstable();
-    keys
 }
 
 fn weather_tool() -> Tool {
@@ -120,33 +108,12 @@ fn without_generated_ids(mut r: Response) -> Response {
 // ----- request bodies -----
 
 #[tokio::test]
-async fn a_keyless_server_gets_no_authorization_and_the_answer_keeps_its_raw_fields() {
+async fn the_answer_keeps_its_raw_fields() {
+    // No key header for a keyless server, and what every protocol reads,
+    // run in `conformance::ollama::{keyless_server, plain}`.
     let server = serve_fixture("chat_response.json").await;
-    let request = Request::new()
-        .system("Answer in one sentence.")
-        .user("why is the sky blue?");
-    let response = model_at(&server.uri(), MODEL)
-        .generate(request)
-        .await
-        .unwrap();
-
-    // The body is checked against the documented one in `conformance`.
-    let requests = server.received_requests().await.unwrap();
-    assert!(requests[0].headers.get("authorization").is_none());
-    assert!(
-        requests[0].headers["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("application/json")
-    );
-
-    assert_eq!(response.text(), "Hello! How are you today?");
-    assert_eq!(response.provider, NAME);
+    let response = generated(&model_at(&server.uri(), MODEL), Request::new().user("hi")).await;
     assert_eq!(response.model, "llama3.2");
-    assert_eq!(response.finish_reason, FinishReason::Stop);
-    assert_eq!(response.usage.input_tokens, Some(26));
-    assert_eq!(response.usage.output_tokens, Some(298));
-    assert_eq!(response.message.role, Role::Assistant);
     let raw = response.raw.unwrap();
     assert_eq!(raw["total_duration"], json!(5191566416u64));
     assert_eq!(raw["created_at"], json!("2023-12-12T14:13:43.416799Z"));
@@ -190,7 +157,7 @@ async fn tools_are_offered_and_a_call_comes_back_with_a_generated_id() {
 
     // No tool choice field: the documented body (checked in `conformance`).
     let body = only_body(&server).await;
-    assert_eq!(keys(&body), ["messages", "model", "stream", "tools"]);
+    assert_eq!(sorted_keys(&body), ["messages", "model", "stream", "tools"]);
 
     let calls: Vec<&ToolCall> = response.tool_calls().collect();
     assert_eq!(calls.len(), 1);
@@ -210,14 +177,7 @@ async fn a_tool_round_trip_sends_the_call_and_the_named_result() {
     let server = serve_fixture("chat_response_after_tool_result.json").await;
     let request = Request::new()
         .user("what is the weather in Toronto?")
-        .message(Message::new(
-            Role::Assistant,
-            vec![Part::ToolCall(ToolCall::new(
-                "call_0",
-                "get_weather",
-                json!({"city": "Toronto"}),
-            ))],
-        ))
+        .message(calling("call_0", "get_weather", json!({"city": "Toronto"})))
         // No name on the result: it is found from the call.
         .tool_results([ToolResult::ok("call_0", "11 degrees celsius")])
         .tool(weather_tool());
@@ -228,7 +188,7 @@ async fn a_tool_round_trip_sends_the_call_and_the_named_result() {
 
     let expected = fixture_json("ollama/chat_request_tool_result_history.json");
     let body = only_body(&server).await;
-    assert_eq!(keys(&body), ["messages", "model", "stream", "tools"]);
+    assert_eq!(sorted_keys(&body), ["messages", "model", "stream", "tools"]);
     assert_eq!(body["tools"], expected["tools"]);
     assert_eq!(body["stream"], expected["stream"]);
     let (sent, want) = (
@@ -258,76 +218,6 @@ async fn a_tool_round_trip_sends_the_call_and_the_named_result() {
 }
 
 #[tokio::test]
-async fn turns_from_other_providers_are_mapped_not_refused() {
-    let server = serve_fixture("chat_response_after_tool_result.json").await;
-    let assistant = Message::new(
-        Role::Assistant,
-        vec![
-            Part::Thinking(Thinking::text("foreign reasoning").from_provider("anthropic")),
-            Part::Thinking(Thinking::redacted("opaque")),
-            Part::text("Let me check."),
-            // OpenAI-style string arguments and a foreign id.
-            Part::ToolCall(ToolCall::new(
-                "toolu_01A09q90qw90lq917835lq9",
-                "get_weather",
-                json!("{\"city\":\"Toronto\"}"),
-            )),
-            Part::ToolCall(ToolCall::new("toolu_02", "get_time", Value::Null)),
-        ],
-    );
-    // Anthropic layout: results inside a user message, one failed.
-    let results = Message::new(
-        Role::User,
-        vec![
-            Part::ToolResult(ToolResult::ok(
-                "toolu_01A09q90qw90lq917835lq9",
-                "11 degrees",
-            )),
-            Part::ToolResult(
-                ToolResult::error("toolu_02", "clock unavailable").with_name("get_time"),
-            ),
-            Part::text("Thanks, and?"),
-        ],
-    );
-    let request = Request::new()
-        .user("weather and time in Toronto?")
-        .message(assistant)
-        .message(results);
-    model_at(&server.uri(), MODEL)
-        .generate(request)
-        .await
-        .unwrap();
-
-    let body = only_body(&server).await;
-    let sent = body["messages"].as_array().unwrap();
-    assert_eq!(sent.len(), 5, "{sent:#?}");
-    assert_eq!(
-        sent[1],
-        json!({
-            "role": "assistant",
-            "content": "Let me check.",
-            "tool_calls": [
-                {"id": "toolu_01A09q90qw90lq917835lq9",
-                 "function": {"name": "get_weather", "arguments": {"city": "Toronto"}}},
-                {"id": "toolu_02", "function": {"name": "get_time", "arguments": {}}}
-            ]
-        }),
-        "foreign thinking is dropped"
-    );
-    assert_eq!(
-        sent[2],
-        json!({"role": "tool", "content": "11 degrees", "tool_name": "get_weather",
-               "tool_call_id": "toolu_01A09q90qw90lq917835lq9"})
-    );
-    assert_eq!(
-        sent[3],
-        json!({"role": "tool", "content": "Error: clock unavailable", "tool_name": "get_time",
-               "tool_call_id": "toolu_02"})
-    );
-    assert_eq!(sent[4], json!({"role": "user", "content": "Thanks, and?"}));
-}
-
-#[tokio::test]
 async fn reasoning_levels_become_think_and_thinking_comes_back() {
     let answer = json!({
         "model": "gpt-oss",
@@ -337,14 +227,13 @@ async fn reasoning_levels_become_think_and_thinking_comes_back() {
     });
     let server = serve(200, answer.to_string().into_bytes(), "application/json").await;
     let model = model_at(&server.uri(), "gpt-oss");
-    let response = model
-        .generate(
-            Request::new()
-                .user("What is 1+1?")
-                .reasoning(ReasoningLevel::Low),
-        )
-        .await
-        .unwrap();
+    let response = generated(
+        &model,
+        Request::new()
+            .user("What is 1+1?")
+            .reasoning(ReasoningLevel::Low),
+    )
+    .await;
 
     // The documented `think: "low"` body is checked in `conformance`.
     match &response.message.parts[..] {
@@ -398,21 +287,6 @@ async fn reasoning_levels_become_think_and_thinking_comes_back() {
 }
 
 #[tokio::test]
-async fn json_output_sets_format_json() {
-    // The documented schema request is checked in `conformance`.
-    let server = serve_fixture("chat_response_format_json_schema.json").await;
-    model_at(&server.uri(), "llama3.1")
-        .generate(
-            Request::new()
-                .user("JSON please")
-                .response_format(majordomo::ResponseFormat::Json),
-        )
-        .await
-        .unwrap();
-    assert_eq!(only_body(&server).await["format"], json!("json"));
-}
-
-#[tokio::test]
 async fn a_response_without_model_or_counts() {
     let body = json!({"message": {"role": "assistant", "content": "hi"}, "done": true});
     let response = reply_to(&body, "mystery:7b", Request::new().user("hi")).await;
@@ -420,56 +294,6 @@ async fn a_response_without_model_or_counts() {
     assert_eq!(response.usage, majordomo::Usage::default());
     assert_eq!(response.finish_reason, FinishReason::Stop);
     assert_eq!(response.text(), "hi");
-}
-
-#[tokio::test]
-async fn tool_choice_narrows_the_tools_offered() {
-    let time_tool = Tool::new(
-        "get_time",
-        "The time in a zone",
-        json!({"type": "object", "properties": {"tz": {"type": "string"}}}),
-    );
-    let offered = |choice: ToolChoice| {
-        let time_tool = time_tool.clone();
-        async move {
-            let server = serve_fixture("chat_response.json").await;
-            model_at(&server.uri(), MODEL)
-                .generate(
-                    Request::new()
-                        .user("hi")
-                        .tool(weather_tool())
-                        .tool(time_tool)
-                        .tool_choice(choice),
-                )
-                .await
-                .unwrap();
-            let body = only_body(&server).await;
-            body.get("tools").map_or_else(Vec::new, |tools| {
-                tools
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|t| t["function"]["name"].as_str().unwrap().to_owned())
-                    .collect::<Vec<_>>()
-            })
-        }
-    };
-    // Ollama has no tool choice: "none" must not let the model call a tool.
-    assert!(offered(ToolChoice::None).await.is_empty());
-    assert_eq!(
-        offered(ToolChoice::Tool("get_time".into())).await,
-        ["get_time"]
-    );
-    assert_eq!(offered(ToolChoice::Auto).await, ["get_weather", "get_time"]);
-    assert_eq!(
-        offered(ToolChoice::Required).await,
-        ["get_weather", "get_time"]
-    );
-    // An unknown name narrows nothing.
-    assert_eq!(
-        offered(ToolChoice::Tool("nope".into())).await,
-        ["get_weather", "get_time"]
-    );
 }
 
 #[tokio::test]
@@ -482,7 +306,7 @@ async fn calls_without_ids_get_ids_unique_across_the_conversation() {
     };
     let ask = |conversation: Request| {
         let model = model.1.clone();
-        async move { model.generate(conversation).await.unwrap() }
+        async move { generated(&model, conversation).await }
     };
     let mut conversation = Request::new()
         .user("weather in Tokyo, twice")
@@ -513,33 +337,6 @@ async fn calls_without_ids_get_ids_unique_across_the_conversation() {
         assert_eq!(result["tool_call_id"], json!(id));
         assert_eq!(result["tool_name"], json!("get_weather"));
     }
-}
-
-#[tokio::test]
-async fn a_foreign_call_0_repeated_in_every_turn_names_each_result_right() {
-    let server = serve_fixture("chat_response_after_tool_result.json").await;
-    let call = |name: &str| {
-        Message::new(
-            Role::Assistant,
-            vec![Part::ToolCall(ToolCall::new("call_0", name, json!({})))],
-        )
-    };
-    let request = Request::new()
-        .user("weather, then time")
-        .message(call("get_weather"))
-        .tool_results([ToolResult::ok("call_0", "11 degrees")])
-        .message(call("get_time"))
-        .tool_results([ToolResult::ok("call_0", "noon")]);
-    model_at(&server.uri(), MODEL)
-        .generate(request)
-        .await
-        .unwrap();
-    let body = only_body(&server).await;
-    let sent = body["messages"].as_array().unwrap();
-    assert_eq!(sent.len(), 5, "{sent:#?}");
-    assert_eq!(sent[2]["tool_name"], json!("get_weather"));
-    assert_eq!(sent[4]["tool_name"], json!("get_time"));
-    assert_eq!(sent[4]["tool_call_id"], json!("call_0"));
 }
 
 #[tokio::test]
@@ -788,53 +585,14 @@ const KEY: &str = "sk-ollama-SECRET-4242";
 
 // ----- the configuration builder -----
 
-#[tokio::test]
-async fn base_url_keeps_the_credential_and_headers_and_http_replaces_them() {
-    let server = serve_fixture("chat_response.json").await;
-    let kept = OllamaConfig::new()
-        .name(NAME)
-        .api_key(KEY)
-        .header("X-Team", "research")
-        .base_url(server.uri());
-    let model = OllamaProvider::new(kept).unwrap().model(MODEL).unwrap();
-    model.generate(Request::new().user("hi")).await.unwrap();
-
-    let replaced = OllamaConfig::new()
-        .name(NAME)
-        .api_key(KEY)
-        .header("X-Team", "research")
-        .http(HttpSettings::new(server.uri()).header("X-Other", "yes"));
-    let model = OllamaProvider::new(replaced).unwrap().model(MODEL).unwrap();
-    model.generate(Request::new().user("hi")).await.unwrap();
-
-    let requests = server.received_requests().await.unwrap();
-    assert_eq!(requests.len(), 2);
-    assert_eq!(
-        requests[0].headers["authorization"].to_str().unwrap(),
-        format!("Bearer {KEY}")
-    );
-    assert_eq!(requests[0].headers["x-team"].to_str().unwrap(), "research");
-    assert!(requests[1].headers.get("authorization").is_none());
-    assert!(requests[1].headers.get("x-team").is_none());
-    assert_eq!(requests[1].headers["x-other"].to_str().unwrap(), "yes");
-}
-
 #[test]
-fn models_declare_the_configured_capabilities() {
+fn models_declare_streaming_by_default() {
     let provider = OllamaProvider::new(OllamaConfig::default()).unwrap();
     let model = provider.model(MODEL).unwrap();
     assert_eq!(provider.name(), "ollama");
-    assert_eq!(
-        model.capabilities(),
-        &Capabilities::unknown().streaming(true)
-    );
-
-    let declared = Capabilities::unknown()
-        .streaming(true)
-        .tools(true)
-        .context_window(8192);
-    let provider = OllamaProvider::new(OllamaConfig::new().capabilities(declared.clone())).unwrap();
-    assert_eq!(provider.model(MODEL).unwrap().capabilities(), &declared);
+    let default = Capabilities::unknown().streaming(true);
+    assert_eq!(model.capabilities(), &default);
+    // Declared capabilities run in `conformance::ollama::config_setters`.
 }
 
 // ----- through the registry -----
@@ -843,20 +601,17 @@ fn models_declare_the_configured_capabilities() {
 async fn an_llm_dsn_reaches_the_server_over_plain_http() {
     let server = serve_fixture("chat_response.json").await;
     let port = server.address().port();
-    let registry = Registry::builder()
-        .env_vars([("LLM_LOCAL", format!("ollama://127.0.0.1:{port}"))])
-        .build();
+    let registry = registry_with_env([("LLM_LOCAL", format!("ollama://127.0.0.1:{port}"))]);
     let chain = registry.parse("local/llama3.2").unwrap();
-    let response = chain.generate(Request::new().user("hi")).await.unwrap();
+    let response = generated(&chain, Request::new().user("hi")).await;
     assert_eq!(response.text(), "Hello! How are you today?");
     assert_eq!(response.provider, "local");
     assert_eq!(only_body(&server).await["model"], json!("llama3.2"));
 
     let server = serve_fixture("chat_stream.ndjson").await;
     let port = server.address().port();
-    let registry = Registry::builder()
-        .env_vars([("LLM_LOCAL", format!("ollama://tok-{KEY}@127.0.0.1:{port}"))])
-        .build();
+    let registry =
+        registry_with_env([("LLM_LOCAL", format!("ollama://tok-{KEY}@127.0.0.1:{port}"))]);
     let chain = registry.parse("local/llama3.2").unwrap();
     let response = stream_fold(&chain, Request::new().user("hi"))
         .await
@@ -871,35 +626,15 @@ async fn an_llm_dsn_reaches_the_server_over_plain_http() {
 }
 
 #[tokio::test]
-async fn the_builtin_reads_ollama_host_on_first_use_only() {
+async fn the_builtin_takes_a_bare_host_and_port_in_ollama_host() {
+    // Reading it once, on first use, and `http://host:port` run in
+    // `conformance::ollama::builtin_reads_its_variables_on_first_use`.
     let server = serve_fixture("chat_response.json").await;
     let host = format!("127.0.0.1:{}", server.address().port());
-    let reads = Arc::new(Mutex::new(0usize));
-    let seen = reads.clone();
     let registry = Registry::builder()
-        .env_lookup(move |name| {
-            if name == "OLLAMA_HOST" {
-                *seen.lock().unwrap() += 1;
-                return Some(host.clone());
-            }
-            None
-        })
-        .build();
-    let chain = registry.parse("ollama/llama3.2").unwrap();
-    assert_eq!(*reads.lock().unwrap(), 0, "not read before the first call");
-    for _ in 0..2 {
-        let response = chain.generate(Request::new().user("hi")).await.unwrap();
-        assert_eq!(response.provider, "ollama");
-        assert_eq!(response.text(), "Hello! How are you today?");
-    }
-    assert_eq!(*reads.lock().unwrap(), 1, "read once");
-    assert_eq!(server.received_requests().await.unwrap().len(), 2);
-
-    // `http://host:port` works too; no OLLAMA_HOST means the local default.
-    let url = server.uri();
-    let registry = Registry::builder()
-        .env_lookup(move |name| (name == "OLLAMA_HOST").then(|| url.clone()))
+        .env_lookup(move |name| (name == "OLLAMA_HOST").then(|| host.clone()))
         .build();
     let response = ask(&registry, "ollama/llama3.2").await;
+    assert_eq!(response.provider, "ollama");
     assert_eq!(response.text(), "Hello! How are you today?");
 }

@@ -13,18 +13,19 @@ use majordomo::providers::openai::{
 };
 use majordomo::{
     Dsn, Error, ErrorClass, ErrorKind, FinishReason, Image, Message, Model, Part, Provider,
-    ReasoningLevel, Registry, Request, Response, ResponseFormat, Role, StreamEvent, Thinking, Tool,
-    ToolCall, ToolChoice, ToolResult, Usage,
+    ReasoningLevel, Request, Response, Role, StreamEvent, Thinking, Tool, ToolCall, ToolResult,
+    Usage,
 };
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+use crate::support::call::{generate_error, generated, open_error};
 use crate::support::http::{
     answer, assert_no_credential, events, fixture_answer, fixture_json, fixture_text, header_of,
-    only_body, post, serve_route, serve_route_with, stream_fold, tool_of,
+    only_body, post, serve_fixture_at, serve_route, serve_route_with, stream_fold, tool_of,
 };
-use crate::support::registry::ask;
+use crate::support::registry::{ask, registry_with_env};
 
 /// A recognizable key: no error text may ever contain it.
 const KEY: &str = "sk-proj-TESTKEY-do-not-leak-4b7e21";
@@ -81,7 +82,7 @@ async fn body_with(config: OpenAiConfig, request: Request) -> Value {
     let server = serve_ok().await;
     let base = format!("{}/v1", server.uri());
     let model = model_with(config.http(HttpSettings::new(base).api_key(KEY)), MODEL);
-    model.generate(request).await.unwrap();
+    generated(&model, request).await;
     only_body(&server).await
 }
 
@@ -166,21 +167,6 @@ async fn options_multi_turn_and_the_output_cap_field() {
     assert_eq!(body["seed"], json!(i64::MAX));
     let body = body_of(Request::new().user("x").seed((1 << 63) | 5)).await;
     assert_eq!(body["seed"], 5);
-}
-
-#[tokio::test]
-async fn a_server_without_a_key_gets_no_authorization_header() {
-    let server = serve_ok().await;
-    let local = OpenAiConfig::new()
-        .base_url(format!("{}/v1", server.uri()))
-        .name("local");
-    let reply = model_with(local, "llama")
-        .generate(Request::new().user("hi"))
-        .await
-        .unwrap();
-    assert_eq!(reply.provider, "local");
-    let request = only_request(&server).await;
-    assert_eq!(header_of(&request, "authorization"), None);
 }
 
 #[tokio::test]
@@ -295,84 +281,6 @@ async fn a_tool_call_round_trip_sends_calls_and_results() {
 }
 
 #[tokio::test]
-async fn tool_choice_is_sent_only_with_tools() {
-    let with = |choice: ToolChoice| {
-        Request::new()
-            .user("hi")
-            .tool(weather_tool())
-            .tool_choice(choice)
-    };
-    assert_eq!(body_of(with(ToolChoice::None)).await["tool_choice"], "none");
-    assert_eq!(
-        body_of(with(ToolChoice::Required)).await["tool_choice"],
-        "required"
-    );
-    assert_eq!(
-        body_of(with(ToolChoice::Tool("get_current_weather".into()))).await["tool_choice"],
-        json!({"type": "function", "function": {"name": "get_current_weather"}})
-    );
-    let without = body_of(Request::new().user("hi").tool_choice(ToolChoice::Required)).await;
-    assert!(without.get("tool_choice").is_none(), "{without}");
-    assert!(without.get("tools").is_none(), "{without}");
-}
-
-#[tokio::test]
-async fn turns_from_other_providers_are_sent_safely() {
-    // An Anthropic-style id (too long for OpenAI's 40-character limit once
-    // prefixed), a Gemini-style call without an id, foreign thinking.
-    let long_id = format!("toolu_{}", "01A09q90qw90lq917835lq9".repeat(2));
-    let request = Request::new()
-        .user("go")
-        .message(Message::new(
-            Role::Assistant,
-            vec![
-                Part::Thinking(
-                    Thinking::text("private chain")
-                        .with_signature("sig")
-                        .from_provider("claude"),
-                ),
-                call(&long_id, "a", json!({})),
-                call("", "b", json!({"x": 1})),
-            ],
-        ))
-        .tool_results([
-            ToolResult::ok(long_id.clone(), "A"),
-            ToolResult::ok("", "B"),
-        ])
-        .message(Message::new(
-            Role::Assistant,
-            vec![Part::Thinking(
-                Thinking::text("only thinking").from_provider("oa"),
-            )],
-        ))
-        .user("next");
-    let body = body_of(request).await;
-    let messages = body["messages"].as_array().unwrap();
-    assert!(
-        !body.to_string().contains("private chain") && !body.to_string().contains("only thinking"),
-        "thinking is never sent: {body}"
-    );
-    // user, assistant (calls), tool, tool, user: the thinking-only turn is gone.
-    assert_eq!(
-        messages
-            .iter()
-            .map(|m| m["role"].as_str().unwrap())
-            .collect::<Vec<_>>(),
-        ["user", "assistant", "tool", "tool", "user"]
-    );
-    let calls = messages[1]["tool_calls"].as_array().unwrap();
-    let (a, b) = (
-        calls[0]["id"].as_str().unwrap(),
-        calls[1]["id"].as_str().unwrap(),
-    );
-    assert!(a.len() <= 40 && a.starts_with("call_"), "{a}");
-    assert!(!b.is_empty() && b != a, "{b}");
-    assert_eq!(messages[2]["tool_call_id"], a);
-    assert_eq!(messages[3]["tool_call_id"], b);
-    assert_eq!(calls[1]["function"]["arguments"], r#"{"x":1}"#);
-}
-
-#[tokio::test]
 async fn tool_arguments_are_always_json_objects_and_results_come_first() {
     // A cut-off call (finish_reason length) keeps its text; vLLM and Ollama's
     // `/v1` refuse arguments that are not a JSON object. A turn that mixes
@@ -456,10 +364,11 @@ async fn inline_images_sends_fetched_urls_as_data_urls() {
         .unwrap();
     assert_eq!(reply.text(), "Hello! How can I assist you today?");
     // On: fetched once, sent as bytes; `data:` URLs untouched.
-    model_with(config(&base).inline_images(true), MODEL)
-        .generate(request)
-        .await
-        .unwrap();
+    generated(
+        &model_with(config(&base).inline_images(true), MODEL),
+        request,
+    )
+    .await;
     let requests = server.received_requests().await.unwrap();
     let posts: Vec<Value> = requests
         .iter()
@@ -498,14 +407,9 @@ async fn inline_images_sends_fetched_urls_as_data_urls() {
     assert_eq!(err.provider(), Some(NAME));
     assert_eq!(err.model(), Some("m-1"));
     assert_no_key(&err);
-    let posts = server
-        .received_requests()
-        .await
-        .unwrap()
-        .iter()
-        .filter(|r| r.method.as_str() == "POST")
-        .count();
-    assert_eq!(posts, 2);
+    let requests = server.received_requests().await.unwrap();
+    let posts = requests.iter().filter(|r| r.method.as_str() == "POST");
+    assert_eq!(posts.count(), 2);
 }
 
 #[tokio::test]
@@ -592,35 +496,6 @@ async fn each_openai_model_family_gets_only_efforts_it_accepts() {
 }
 
 #[tokio::test]
-async fn json_schema_names_are_sanitized_and_json_is_json_object() {
-    // The SDK's body is checked in `conformance` (documented requests).
-    let expected = fixture_json("openai/chat_request_json_schema_stream.json");
-    let schema = expected["response_format"]["json_schema"]["schema"].clone();
-    // Names are sanitized to `[a-zA-Z0-9_-]{1,64}`; `Json` is `json_object`.
-    let body = body_of(
-        Request::new()
-            .user("x")
-            .response_format(ResponseFormat::JsonSchema {
-                name: "my schema: v2".into(),
-                schema: schema.clone(),
-                strict: false,
-            }),
-    )
-    .await;
-    assert_eq!(
-        body["response_format"],
-        json!({"type": "json_schema", "json_schema": {"name": "my_schema__v2", "schema": schema, "strict": false}})
-    );
-    let body = body_of(
-        Request::new()
-            .user("x")
-            .response_format(ResponseFormat::Json),
-    )
-    .await;
-    assert_eq!(body["response_format"], json!({"type": "json_object"}));
-}
-
-#[tokio::test]
 async fn a_stream_request_accepts_an_event_stream() {
     // The body is checked against the documented example in `conformance`.
     let server = serve_fixture("chat_stream_text.sse").await;
@@ -637,7 +512,9 @@ async fn a_stream_request_accepts_an_event_stream() {
 
 #[tokio::test]
 async fn every_response_fixture_parses() {
-    let basic_usage = Usage::new(19, 10).with_cached_input(0).with_reasoning(0);
+    let basic_usage = Usage::new(19, 10)
+        .with_cached_input_tokens(0)
+        .with_reasoning_tokens(0);
     let cases: Vec<(&str, Response)> = vec![
         (
             "chat_response_basic.json",
@@ -656,7 +533,9 @@ async fn every_response_fixture_parses() {
                     "The image shows a wooden boardwalk path running through a lush green field or meadow. The sky is bright blue with some scattered clouds, giving the scene a serene and peaceful atmosphere. Trees and shrubs are visible in the background.",
                 )],
                 FinishReason::Stop,
-                Usage::new(1117, 46).with_cached_input(0).with_reasoning(0),
+                Usage::new(1117, 46)
+                    .with_cached_input_tokens(0)
+                    .with_reasoning_tokens(0),
             ),
         ),
         (
@@ -667,7 +546,7 @@ async fn every_response_fixture_parses() {
                     r#"{"city":"San Francisco","temperature":65,"units":"f"}"#,
                 )],
                 FinishReason::Stop,
-                Usage::new(79, 14).with_reasoning(0),
+                Usage::new(79, 14).with_reasoning_tokens(0),
             ),
         ),
         (
@@ -676,7 +555,7 @@ async fn every_response_fixture_parses() {
                 "gpt-4o-2024-08-06",
                 vec![Part::text("{\"")],
                 FinishReason::Length,
-                Usage::new(79, 1).with_reasoning(0),
+                Usage::new(79, 1).with_reasoning_tokens(0),
             ),
         ),
         (
@@ -685,7 +564,7 @@ async fn every_response_fixture_parses() {
                 "gpt-4o-2024-08-06",
                 vec![Part::text("I'm very sorry, but I can't assist with that.")],
                 FinishReason::ContentFilter,
-                Usage::new(79, 12).with_reasoning(0),
+                Usage::new(79, 12).with_reasoning_tokens(0),
             ),
         ),
         (
@@ -696,7 +575,7 @@ async fn every_response_fixture_parses() {
                     "I'm unable to provide real-time weather updates. To get the current weather in San Francisco, I recommend checking a reliable weather website or app like the Weather Channel or a local news station.",
                 )],
                 FinishReason::Stop,
-                Usage::new(14, 37).with_reasoning(0),
+                Usage::new(14, 37).with_reasoning_tokens(0),
             ),
         ),
         (
@@ -709,7 +588,7 @@ async fn every_response_fixture_parses() {
                     json!({"city": "Edinburgh", "country": "UK", "units": "c"}),
                 )],
                 FinishReason::ToolCalls,
-                Usage::new(76, 24).with_reasoning(0),
+                Usage::new(76, 24).with_reasoning_tokens(0),
             ),
         ),
         (
@@ -722,7 +601,7 @@ async fn every_response_fixture_parses() {
                     json!({"location": "Boston, MA"}),
                 )],
                 FinishReason::ToolCalls,
-                Usage::new(82, 17).with_reasoning(0),
+                Usage::new(82, 17).with_reasoning_tokens(0),
             ),
         ),
         (
@@ -747,7 +626,7 @@ fn reasoning_tool_call_reply() -> Response {
     reply(
         "Qwen/Qwen3-8B",
         vec![
-            Part::Thinking(Thinking::text("The user wants the weather. ü").from_provider(NAME)),
+            Part::Thinking(Thinking::text("The user wants the weather. ü").with_provider(NAME)),
             Part::text("Checking Zürich."),
             call(
                 "chatcmpl-tool-9a1f",
@@ -756,7 +635,9 @@ fn reasoning_tool_call_reply() -> Response {
             ),
         ],
         FinishReason::ToolCalls,
-        Usage::new(120, 40).with_cached_input(64).with_reasoning(12),
+        Usage::new(120, 40)
+            .with_cached_input_tokens(64)
+            .with_reasoning_tokens(12),
     )
 }
 
@@ -803,7 +684,7 @@ async fn stream_fixtures_fold_into_their_expected_responses() {
                     "I'm unable to provide real-time weather updates. To get the current weather in San Francisco, I recommend checking a reliable weather website or a weather app.",
                 )],
                 FinishReason::Stop,
-                Usage::new(14, 30).with_reasoning(0),
+                Usage::new(14, 30).with_reasoning_tokens(0),
             ),
         ),
         (
@@ -814,7 +695,7 @@ async fn stream_fixtures_fold_into_their_expected_responses() {
                     r#"{"city":"San Francisco","temperature":61,"units":"f"}"#,
                 )],
                 FinishReason::Stop,
-                Usage::new(79, 14).with_reasoning(0),
+                Usage::new(79, 14).with_reasoning_tokens(0),
             ),
         ),
         (
@@ -825,7 +706,7 @@ async fn stream_fixtures_fold_into_their_expected_responses() {
                     r#"{"city":"San Francisco","temperature":65,"units":"f"}"#,
                 )],
                 FinishReason::Stop,
-                Usage::new(79, 42).with_reasoning(0),
+                Usage::new(79, 42).with_reasoning_tokens(0),
             ),
         ),
         (
@@ -834,7 +715,7 @@ async fn stream_fixtures_fold_into_their_expected_responses() {
                 gpt4o,
                 vec![Part::text("I'm sorry, I can't assist with that request.")],
                 FinishReason::ContentFilter,
-                Usage::new(79, 11).with_reasoning(0),
+                Usage::new(79, 11).with_reasoning_tokens(0),
             ),
         ),
         (
@@ -854,7 +735,7 @@ async fn stream_fixtures_fold_into_their_expected_responses() {
                     ),
                 ],
                 FinishReason::ToolCalls,
-                Usage::new(149, 60).with_reasoning(0),
+                Usage::new(149, 60).with_reasoning_tokens(0),
             ),
         ),
     ];
@@ -869,51 +750,6 @@ async fn stream_fixtures_fold_into_their_expected_responses() {
         let actual = stream.into_response().await.unwrap();
         assert_same(&actual, &expected, name);
     }
-}
-
-#[tokio::test]
-async fn streamed_counterparts_fold_into_the_non_streamed_response() {
-    let pairs = [
-        ("chat_stream_length.sse", "chat_response_length.json", false),
-        // The same answer recorded twice: only the call id differs.
-        (
-            "chat_stream_tool_call.sse",
-            "chat_response_tool_call.json",
-            true,
-        ),
-        (
-            "synthetic_stream_reasoning_tool_call.sse",
-            "synthetic_response_reasoning_tool_call.json",
-            false,
-        ),
-    ];
-    for (streamed, whole, ignore_call_ids) in pairs {
-        let server = serve_fixture(streamed).await;
-        let mut folded = stream_fold(&model_at(&server, MODEL), Request::new().user("hi"))
-            .await
-            .unwrap();
-        let server = serve_fixture(whole).await;
-        let mut generated = model_at(&server, MODEL)
-            .generate(Request::new().user("hi"))
-            .await
-            .unwrap();
-        if ignore_call_ids {
-            for response in [&mut folded, &mut generated] {
-                for part in &mut response.message.parts {
-                    if let Part::ToolCall(call) = part {
-                        call.id.clear();
-                    }
-                }
-            }
-        }
-        assert_same(&folded, &generated, streamed);
-    }
-    // And the synthetic pair is what it says.
-    let server = serve_fixture("synthetic_stream_reasoning_tool_call.sse").await;
-    let folded = stream_fold(&model_at(&server, MODEL), Request::new().user("hi"))
-        .await
-        .unwrap();
-    assert_same(&folded, &reasoning_tool_call_reply(), "synthetic");
 }
 
 #[tokio::test]
@@ -1038,9 +874,9 @@ async fn compatible_server_errors() {
         let model = model_at(&server, "m-1");
         for streaming in [false, true] {
             let err = if streaming {
-                model.stream(Request::new().user("hi")).await.unwrap_err()
+                open_error(&model, Request::new().user("hi")).await
             } else {
-                model.generate(Request::new().user("hi")).await.unwrap_err()
+                generate_error(&model, Request::new().user("hi")).await
             };
             let what = format!("HTTP {status} (stream: {streaming}): {err:?}");
             assert_eq!(err.class(), class, "{what}");
@@ -1123,17 +959,11 @@ fn loopback(uri: &str) -> String {
 
 #[tokio::test]
 async fn foreman_sends_its_bearer_token_and_waits_long() {
-    let server = MockServer::start().await;
-    post("/v1/chat/completions")
-        .respond_with(fixture_answer("openai/chat_response_basic.json"))
-        .mount(&server)
-        .await;
-    let registry = Registry::builder()
-        .env_vars([(
-            "LLM_F",
-            format!("foreman+http://tok@{}", loopback(&server.uri())),
-        )])
-        .build();
+    let server = serve_fixture_at("/v1/chat/completions", "openai/chat_response_basic.json").await;
+    let registry = registry_with_env([(
+        "LLM_F",
+        format!("foreman+http://tok@{}", loopback(&server.uri())),
+    )]);
     let reply = ask(&registry, "f/qwen2.5:72b").await;
     assert_eq!(reply.provider, "f");
     let request = only_request(&server).await;
@@ -1170,24 +1000,4 @@ async fn foreman_sends_its_bearer_token_and_waits_long() {
         "https://api.example.com/v1"
     );
     assert_eq!(config.provider_name(), "o");
-}
-
-#[tokio::test]
-async fn the_builtin_reads_its_key_and_base_url_when_first_used() {
-    let server = serve_ok().await;
-    let registry = Registry::builder()
-        .env_vars([
-            ("OPENAI_API_KEY", KEY.to_owned()),
-            ("OPENAI_BASE_URL", format!("{}/v1", server.uri())),
-        ])
-        .build();
-    let reply = ask(&registry, "gpt-4o").await;
-    assert_eq!(reply.provider, "openai");
-    let request = only_request(&server).await;
-    assert_eq!(
-        header_of(&request, "authorization"),
-        Some(&*format!("Bearer {KEY}"))
-    );
-    let body: Value = serde_json::from_slice(&request.body).unwrap();
-    assert_eq!(body["model"], "gpt-4o");
 }

@@ -6,11 +6,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::support::call::{generate_error, generated};
+use crate::support::registry::registry_with_env;
 use majordomo::health::{Clock, FakeClock};
 use majordomo::providers::fake::{FakeProvider, Outcome};
 use majordomo::{
-    ChainConfig, Dsn, DsnError, DsnErrorKind, ErrorClass, ErrorKind, Model, Provider, Registry,
-    Request, Result, SpecError, SpecErrorKind,
+    ChainConfig, Dsn, DsnError, DsnErrorKind, ErrorClass, ErrorKind, Provider, Registry, Request,
+    Result, SpecError, SpecErrorKind,
 };
 
 /// A scheme factory that counts its builds and records what it was given.
@@ -46,9 +48,7 @@ impl Counting {
 
 #[test]
 fn new_registers_the_built_in_providers_and_schemes() {
-    let registry = Registry::builder()
-        .env_vars(std::iter::empty::<(String, String)>())
-        .build();
+    let registry = registry_with_env(std::iter::empty::<(String, String)>());
     assert_eq!(
         registry.providers(),
         ["anthropic", "gemini", "ollama", "openai"]
@@ -70,12 +70,10 @@ fn new_registers_the_built_in_providers_and_schemes() {
 
 #[tokio::test]
 async fn built_in_providers_resolve_and_fail_calls_with_a_clear_permanent_error() {
-    let registry = Registry::builder()
-        .env_vars(std::iter::empty::<(String, String)>())
-        .build();
+    let registry = registry_with_env(std::iter::empty::<(String, String)>());
     // No keys anywhere: construction and parsing still succeed.
     let chain = registry.parse("gpt-4o").unwrap();
-    let err = chain.generate(Request::new().user("hi")).await.unwrap_err();
+    let err = generate_error(&chain, Request::new().user("hi")).await;
     assert_eq!(err.class(), ErrorClass::NotConfigured);
     assert_eq!(err.attempts()[0].target.to_string(), "openai/gpt-4o");
     if cfg!(feature = "openai") {
@@ -92,15 +90,13 @@ async fn built_in_providers_resolve_and_fail_calls_with_a_clear_permanent_error(
 
 #[tokio::test]
 async fn eager_scan_loads_llm_vars_as_providers() {
-    let registry = Registry::builder()
-        .env_vars([
-            ("LLM_M1", "foreman://token@host"),
-            ("LLM_MY_PROV", "openai://k@example.com"),
-            ("OPENAI_API_KEY", "not-a-dsn-and-not-ours"),
-            ("LLM_lower", "not scanned: not the LLM_<UPPER> form"),
-            ("LLM_EMPTY", ""),
-        ])
-        .build();
+    let registry = registry_with_env([
+        ("LLM_M1", "foreman://token@host"),
+        ("LLM_MY_PROV", "openai://k@example.com"),
+        ("OPENAI_API_KEY", "not-a-dsn-and-not-ours"),
+        ("LLM_lower", "not scanned: not the LLM_<UPPER> form"),
+        ("LLM_EMPTY", ""),
+    ]);
     let providers = registry.providers();
     assert!(providers.contains(&"m1".to_owned()), "{providers:?}");
     assert!(providers.contains(&"my-prov".to_owned()), "{providers:?}");
@@ -179,12 +175,10 @@ fn without_env_skips_the_scan_but_still_resolves_lazily() {
 
 #[test]
 fn a_malformed_variable_fails_only_when_its_name_is_used() {
-    let registry = Registry::builder()
-        .env_vars([
-            ("LLM_BAD", "foreman://token@host:notaport"),
-            ("LLM_GOOD", "foreman://token@host"),
-        ])
-        .build();
+    let registry = registry_with_env([
+        ("LLM_BAD", "foreman://token@host:notaport"),
+        ("LLM_GOOD", "foreman://token@host"),
+    ]);
     let deferred = registry.env_errors();
     assert_eq!(deferred.len(), 1);
     assert_eq!(deferred[0].0, "bad");
@@ -212,9 +206,7 @@ fn a_malformed_variable_fails_only_when_its_name_is_used() {
 
 #[test]
 fn a_variable_for_a_built_in_name_replaces_the_built_in() {
-    let registry = Registry::builder()
-        .env_vars([("LLM_OPENAI", "openai:/missing-slash")])
-        .build();
+    let registry = registry_with_env([("LLM_OPENAI", "openai:/missing-slash")]);
     let err = registry.parse("gpt-4o").unwrap_err();
     assert!(err.to_string().contains("LLM_OPENAI"), "{err}");
     assert!(registry.parse("claude-haiku-4-5").is_ok());
@@ -222,9 +214,7 @@ fn a_variable_for_a_built_in_name_replaces_the_built_in() {
 
 #[test]
 fn unknown_providers_name_the_variable_checked() {
-    let registry = Registry::builder()
-        .env_vars(std::iter::empty::<(String, String)>())
-        .build();
+    let registry = registry_with_env(std::iter::empty::<(String, String)>());
     let err = registry.provider("my-prov").unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Config);
     assert_eq!(err.provider(), Some("my-prov"));
@@ -240,9 +230,7 @@ fn unknown_providers_name_the_variable_checked() {
 
 #[test]
 fn a_scheme_registered_after_the_scan_is_used_for_variables_the_scan_could_not_build() {
-    let registry = Registry::builder()
-        .env_vars([("LLM_CUSTOM", "mine://SeKrEt@box:9")])
-        .build();
+    let registry = registry_with_env([("LLM_CUSTOM", "mine://SeKrEt@box:9")]);
     let before = registry.parse("custom/x").unwrap_err();
     assert_eq!(
         before.source_as::<DsnError>().map(DsnError::kind),
@@ -323,11 +311,7 @@ async fn clones_share_state_and_chains_share_health_and_settings() {
     let chain = registry.parse("mine").unwrap();
     assert_eq!(chain.config().transient_retries, 3);
     assert_eq!(
-        chain
-            .generate(Request::new().user("hi"))
-            .await
-            .unwrap()
-            .text(),
+        generated(&chain, Request::new().user("hi")).await.text(),
         "from a"
     );
     assert_eq!(fake.calls("a"), 1);

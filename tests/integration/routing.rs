@@ -15,24 +15,24 @@ use majordomo::{
     Target,
 };
 
+use crate::support::call::{generate_error, generated};
 use crate::support::chain::Recorder;
-use crate::support::registry::test_registry;
+use crate::support::registry::{fake_registry, test_registry, with_aliases};
 
 // ===== grammar =====
 
+/// The aliases of the grammar tests: name, spec.
+const ALIASES: [(&str, &str); 6] = [
+    ("pool", "openai/gpt-4o|fake/gpt-4o"),
+    ("single", "anthropic/claude-sonnet-4-5#high"),
+    ("weighted", "openai/w*4"),
+    ("twice", "pool"),
+    ("chain2", "openai/a,openai/b"),
+    ("grp-chain", "openai/c|chain2"),
+];
+
 fn grammar_registry() -> Registry {
-    let registry = test_registry();
-    for (name, spec) in [
-        ("pool", "openai/gpt-4o|fake/gpt-4o"),
-        ("single", "anthropic/claude-sonnet-4-5#high"),
-        ("weighted", "openai/w*4"),
-        ("twice", "pool"),
-        ("chain2", "openai/a,openai/b"),
-        ("grp-chain", "openai/c|chain2"),
-    ] {
-        registry.register_alias(name, spec).unwrap();
-    }
-    registry
+    with_aliases(&ALIASES)
 }
 
 fn spec_error(registry: &Registry, spec: &str) -> (SpecErrorKind, usize, String) {
@@ -212,18 +212,11 @@ impl Routed {
     fn new(config: ChainConfig) -> Self {
         let clock = FakeClock::new();
         let recorder = Recorder::default();
-        let registry = Registry::builder()
-            .without_env()
-            .clock(clock.clone())
-            .health_config(
-                HealthConfig::default()
-                    .failure_threshold(2)
-                    .base_cooldown(Duration::from_secs(30)),
-            )
-            .chain_config(recorder.install(config.routing_seed(17)))
-            .build();
-        let fake = FakeProvider::new("fake");
-        registry.register_provider(fake.clone());
+        let health = HealthConfig::default()
+            .failure_threshold(2)
+            .base_cooldown(Duration::from_secs(30));
+        let chain = recorder.install(config.routing_seed(17));
+        let (registry, fake) = fake_registry(&clock, health, chain);
         Routed {
             registry,
             fake,
@@ -258,7 +251,7 @@ fn hi() -> Request {
 async fn answers(chain: &Chain, n: usize, request: impl Fn(usize) -> Request) -> Vec<String> {
     let mut models = Vec::with_capacity(n);
     for i in 0..n {
-        models.push(chain.generate(request(i)).await.unwrap().model);
+        models.push(generated(chain, request(i)).await.model);
     }
     models
 }
@@ -311,14 +304,18 @@ async fn a_chain_group_spreads_calls_by_weight() {
     assert_eq!(counts["a"] + counts["b"], 10_000);
 }
 
+/// Answers "ok" after `ms` milliseconds.
+fn ok_after(ms: u64) -> Outcome {
+    Outcome::delay(Duration::from_millis(ms), Outcome::text("ok"))
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_slow_member_gets_a_minority_after_warm_up() {
     let rig = Routed::new(ChainConfig::default());
-    let ok = |ms| Outcome::delay(Duration::from_millis(ms), Outcome::text("ok"));
     rig.fake
-        .set_default("slow", ok(400))
-        .set_default("fast1", ok(20))
-        .set_default("fast2", ok(25));
+        .set_default("slow", ok_after(400))
+        .set_default("fast1", ok_after(20))
+        .set_default("fast2", ok_after(25));
     let chain = rig.chain("fake/slow|fake/fast1|fake/fast2");
     // Warm-up: every member answers at least once.
     answers(&chain, 20, |_| hi()).await;
@@ -335,12 +332,11 @@ async fn a_slow_member_gets_a_minority_after_warm_up() {
 #[tokio::test(start_paused = true)]
 async fn one_slow_answer_does_not_pin_a_member_for_long() {
     let rig = Routed::new(ChainConfig::default());
-    let after = |ms| Outcome::delay(Duration::from_millis(ms), Outcome::text("ok"));
     // a's first answer is unlucky (2 s); every other answer takes 20 ms.
     rig.fake
-        .push("a", after(2_000))
-        .set_default("a", after(20))
-        .set_default("b", after(20));
+        .push("a", ok_after(2_000))
+        .set_default("a", ok_after(20))
+        .set_default("b", ok_after(20));
     let chain = rig.chain("fake/a|fake/b");
     answers(&chain, 2, |_| hi()).await;
     // Right after, b takes (nearly) everything...
@@ -405,7 +401,7 @@ async fn a_member_failure_fails_over_inside_the_group_before_the_chain_advances(
     // Whichever member a call picks first, it ends at c, never at d; a and
     // b are benched after their second failure and skipped from then on.
     for _ in 0..10 {
-        let reply = chain.generate(hi()).await.unwrap();
+        let reply = generated(&chain, hi()).await;
         assert_eq!(reply.text(), "from c");
         let last = reply.attempts.last().unwrap();
         assert_eq!(
@@ -419,14 +415,14 @@ async fn a_member_failure_fails_over_inside_the_group_before_the_chain_advances(
     // When every member fails, the chain moves on.
     rig.fake
         .set_default("c", Outcome::error(majordomo::Error::overloaded()));
-    let reply = chain.generate(hi()).await.unwrap();
+    let reply = generated(&chain, hi()).await;
     assert_eq!(reply.text(), "from d");
     // A permanent error still ends the call at once.
     rig.fake.set_default("a", Outcome::status(400));
     rig.fake.set_default("b", Outcome::status(400));
     rig.fake.set_default("c", Outcome::status(400));
     let before = rig.fake.calls("d");
-    let err = chain.generate(hi()).await.unwrap_err();
+    let err = generate_error(&chain, hi()).await;
     assert_eq!(err.class(), ErrorClass::Permanent);
     assert_eq!(rig.fake.calls("d"), before);
 }
@@ -463,15 +459,15 @@ async fn a_key_moves_when_its_member_is_benched_and_returns_on_recovery() {
     rig.fake.set_default_all(Outcome::text("ok"));
     let chain = rig.chain("fake/a|fake/b|fake/c|fake/d");
     let key = || hi().affinity("conversation-7");
-    let home = chain.generate(key()).await.unwrap().model;
+    let home = generated(&chain, key()).await.model;
     rig.bench(&home).await;
-    let away = chain.generate(key()).await.unwrap().model;
+    let away = generated(&chain, key()).await.model;
     assert_ne!(away, home);
     // Stays on the same stand-in while benched.
-    assert_eq!(chain.generate(key()).await.unwrap().model, away);
+    assert_eq!(generated(&chain, key()).await.model, away);
     rig.clock.advance(Duration::from_secs(31));
-    assert_eq!(chain.generate(key()).await.unwrap().model, home);
-    assert_eq!(chain.generate(key()).await.unwrap().model, home);
+    assert_eq!(generated(&chain, key()).await.model, home);
+    assert_eq!(generated(&chain, key()).await.model, home);
 }
 
 // ===== hedging =====
@@ -506,7 +502,7 @@ async fn a_hedge_wins_the_race_and_the_loser_is_cancelled_unpenalised() {
         );
     let chain = rig.chain("fake/slow,fake/fast");
     let started = tokio::time::Instant::now();
-    let reply = chain.generate(hi()).await.unwrap();
+    let reply = generated(&chain, hi()).await;
     assert_eq!(reply.text(), "fast");
     assert_eq!(started.elapsed(), Duration::from_millis(150));
     assert_eq!(rig.fake.cancelled("slow"), 1);
@@ -551,7 +547,7 @@ async fn a_hedge_wins_the_race_and_the_loser_is_cancelled_unpenalised() {
     let group = rig.chain("fake/g1|fake/g2");
     let mut texts = Vec::new();
     for _ in 0..4 {
-        texts.push(group.generate(hi()).await.unwrap().text());
+        texts.push(generated(&group, hi()).await.text());
     }
     assert!(texts.iter().all(|t| t == "g1"), "{texts:?}");
     assert!(rig.fake.cancelled("g2") >= 1);
@@ -575,11 +571,11 @@ async fn a_slow_call_with_nothing_to_hedge_with_leaves_the_budget_alone() {
     // A budget of exactly one hedge, shared by every chain of the registry.
     let rig = slow_and_fast(budget(0.0, 1));
     let alone = rig.chain("fake/slow");
-    assert_eq!(alone.generate(hi()).await.unwrap().text(), "slow");
+    assert_eq!(generated(&alone, hi()).await.text(), "slow");
     let pair = rig.chain("fake/slow,fake/fast");
-    assert_eq!(pair.generate(hi()).await.unwrap().text(), "fast");
+    assert_eq!(generated(&pair, hi()).await.text(), "fast");
     // Now the budget is spent.
-    assert_eq!(pair.generate(hi()).await.unwrap().text(), "slow");
+    assert_eq!(generated(&pair, hi()).await.text(), "slow");
 }
 
 #[tokio::test(start_paused = true)]
@@ -638,7 +634,7 @@ async fn a_percentile_delay_hedges_at_the_targets_observed_latency() {
     let models = answers(&chain, 16, |_| hi()).await;
     assert!(models.iter().all(|m| m == "p"), "{models:?}");
     let started = tokio::time::Instant::now();
-    let reply = chain.generate(hi()).await.unwrap();
+    let reply = generated(&chain, hi()).await;
     assert_eq!(reply.model, "q");
     assert_eq!(started.elapsed(), Duration::from_millis(170));
 }
@@ -653,7 +649,7 @@ async fn all_benched_fails_by_default_and_probes_the_soonest_when_asked() {
     rig.clock.advance(Duration::from_secs(10));
     rig.bench("b").await; // benched 10 s after a, so a comes back first
     let chain = rig.chain("fake/b,fake/a");
-    let err = chain.generate(hi()).await.unwrap_err();
+    let err = generate_error(&chain, hi()).await;
     assert_eq!(err.kind(), ErrorKind::Exhausted);
     assert_eq!(err.class(), ErrorClass::Transient);
     assert_eq!(err.retry_after(), Some(Duration::from_secs(20)));
@@ -665,7 +661,7 @@ async fn all_benched_fails_by_default_and_probes_the_soonest_when_asked() {
     probing.clock.advance(Duration::from_secs(10));
     probing.bench("b").await;
     let chain = probing.chain("fake/b,fake/a");
-    let reply = chain.generate(hi()).await.unwrap();
+    let reply = generated(&chain, hi()).await;
     assert_eq!(reply.model, "a");
     assert_eq!(probing.fake.calls("b"), 0);
     let steps: Vec<AttemptOutcome> = reply.attempts.iter().map(|a| a.outcome).collect();
@@ -691,7 +687,7 @@ async fn a_target_whose_context_window_is_too_small_is_skipped_without_penalty()
     // About 1,000 tokens by the documented estimate: 4,000 bytes / 4.
     let long = Request::new().user("x".repeat(4_000));
     assert_eq!(majordomo::estimate_input_tokens(&long), 1_000);
-    let reply = chain.generate(long).await.unwrap();
+    let reply = generated(&chain, long).await;
     assert_eq!(reply.model, "big");
     assert_eq!(rig.fake.calls("small"), 0);
     assert!(
@@ -707,14 +703,11 @@ async fn a_target_whose_context_window_is_too_small_is_skipped_without_penalty()
             .contains(&"fake/small:0:skip-capability".to_owned())
     );
     // A short request goes to the first target.
-    assert_eq!(chain.generate(hi()).await.unwrap().model, "small");
+    assert_eq!(generated(&chain, hi()).await.model, "small");
 
     // Alone, the skip is a request-specific error.
     let alone = rig.chain("fake/small");
-    let err = alone
-        .generate(Request::new().user("x".repeat(4_000)))
-        .await
-        .unwrap_err();
+    let err = generate_error(&alone, Request::new().user("x".repeat(4_000))).await;
     assert_eq!(err.class(), ErrorClass::RequestSpecific);
     assert!(
         rig.registry

@@ -27,7 +27,7 @@ fn conversation() -> Request {
                 Part::Thinking(
                     Thinking::text("hmm")
                         .with_signature("sig==")
-                        .from_provider("anthropic"),
+                        .with_provider("anthropic"),
                 ),
                 Part::Thinking(Thinking::redacted("opaque")),
                 Part::text("calling a tool"),
@@ -73,7 +73,11 @@ fn a_request_with_every_part_kind_round_trips() {
 fn a_response_with_attempts_round_trips() {
     let mut response = Response::new("openai", "gpt-4o", conversation().messages()[2].clone())
         .with_finish_reason(FinishReason::Other("eos_token".into()))
-        .with_usage(Usage::new(12, 34).with_cached_input(10).with_reasoning(5));
+        .with_usage(
+            Usage::new(12, 34)
+                .with_cached_input_tokens(10)
+                .with_reasoning_tokens(5),
+        );
     response.attempts = vec![
         Attempt::failed(
             "fake/a".parse().unwrap(),

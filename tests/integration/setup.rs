@@ -17,8 +17,10 @@ use majordomo::{
 };
 use tokio::net::TcpListener;
 
+use crate::support::call::{generate_error, generated, opened, streamed};
 use crate::support::chain::Recorder;
-use crate::support::http::{answer, fixture_answer, post};
+use crate::support::http::{answer, post, serve_fixture_at};
+use crate::support::registry::fake_registry;
 
 fn hi() -> Request {
     Request::new().user("hi")
@@ -127,11 +129,7 @@ async fn a_hermetic_registry_never_calls_a_server_named_only_in_the_process_envi
 
 #[tokio::test]
 async fn hermetic_registries_take_their_variables_from_the_test_in_any_order() {
-    let server = wiremock::MockServer::start().await;
-    post("/v1/chat/completions")
-        .respond_with(fixture_answer("openai/chat_response_basic.json"))
-        .mount(&server)
-        .await;
+    let server = serve_fixture_at("/v1/chat/completions", "openai/chat_response_basic.json").await;
     let vars = [
         ("OPENAI_API_KEY", "sk-test".to_owned()),
         ("OPENAI_BASE_URL", format!("{}/v1", server.uri())),
@@ -145,12 +143,7 @@ async fn hermetic_registries_take_their_variables_from_the_test_in_any_order() {
         .env_vars(vars.clone())
         .build();
     for registry in [before, after] {
-        let reply = registry
-            .parse("openai/gpt-4o")
-            .unwrap()
-            .generate(hi())
-            .await
-            .unwrap();
+        let reply = generated(&registry.parse("openai/gpt-4o").unwrap(), hi()).await;
         assert!(!reply.text().is_empty());
     }
     assert_eq!(server.received_requests().await.unwrap().len(), 2);
@@ -160,11 +153,7 @@ async fn hermetic_registries_take_their_variables_from_the_test_in_any_order() {
 
 #[tokio::test]
 async fn a_missing_key_skips_its_target_and_the_next_one_answers() {
-    let server = wiremock::MockServer::start().await;
-    post("/v1/messages")
-        .respond_with(fixture_answer("anthropic/messages_response_text.json"))
-        .mount(&server)
-        .await;
+    let server = serve_fixture_at("/v1/messages", "anthropic/messages_response_text.json").await;
     let recorder = Recorder::default();
     let registry = Registry::builder()
         .without_env()
@@ -178,7 +167,7 @@ async fn a_missing_key_skips_its_target_and_the_next_one_answers() {
         .parse("openai/gpt-4o,anthropic/claude-haiku-4-5")
         .unwrap();
 
-    let reply = chain.generate(hi()).await.unwrap();
+    let reply = generated(&chain, hi()).await;
 
     assert_eq!(reply.provider, "anthropic");
     assert_eq!(reply.attempts[0].class, Some(ErrorClass::NotConfigured));
@@ -194,12 +183,7 @@ async fn a_missing_key_skips_its_target_and_the_next_one_answers() {
 
     // With no key at all, the exhaustion error names the variable to set.
     let registry = Registry::builder().without_env().build();
-    let err = registry
-        .parse("openai/gpt-4o")
-        .unwrap()
-        .generate(hi())
-        .await
-        .unwrap_err();
+    let err = generate_error(&registry.parse("openai/gpt-4o").unwrap(), hi()).await;
     assert_eq!(err.kind(), ErrorKind::Exhausted);
     assert_eq!(err.class(), ErrorClass::NotConfigured);
     assert_eq!(err.missing_variable(), Some("OPENAI_API_KEY"));
@@ -227,12 +211,7 @@ async fn a_refused_key_stays_fail_fast() {
         ])
         .build();
     registry.register_provider(fake.clone());
-    let err = registry
-        .parse("openai/gpt-4o,fake/b")
-        .unwrap()
-        .generate(hi())
-        .await
-        .unwrap_err();
+    let err = generate_error(&registry.parse("openai/gpt-4o,fake/b").unwrap(), hi()).await;
     assert_eq!(err.class(), ErrorClass::Permanent);
     assert_eq!(err.status(), Some(401));
     assert_eq!(fake.calls("b"), 0);
@@ -381,41 +360,34 @@ async fn error_of(dsn: String) -> Error {
         .without_env()
         .env_vars([("LLM_X", dsn)])
         .build();
-    registry
-        .parse("x/m")
-        .unwrap()
-        .generate(hi())
-        .await
-        .unwrap_err()
+    generate_error(&registry.parse("x/m").unwrap(), hi()).await
 }
 
 // ----- 5. half-open admits one probe -----
 
 /// A registry over a fake whose target `a` is benched once and then probed.
 fn benched_rig(clock: &FakeClock) -> (Registry, FakeProvider) {
-    let fake = FakeProvider::new("fake");
-    let registry = Registry::builder()
-        .without_env()
-        .clock(clock.clone())
-        .health_config(
-            HealthConfig::default()
-                .failure_threshold(1)
-                .base_cooldown(Duration::from_secs(30)),
-        )
-        .chain_config(ChainConfig::default().transient_retries(0))
-        .build();
-    registry.register_provider(fake.clone());
-    (registry, fake)
+    let health = HealthConfig::default()
+        .failure_threshold(1)
+        .base_cooldown(Duration::from_secs(30));
+    fake_registry(clock, health, ChainConfig::default().transient_retries(0))
+}
+
+/// [`benched_rig`] after a call to chain `fake/a,fake/b` in which `a`
+/// failed (and was benched) and `b` answered.
+async fn a_benched(clock: &FakeClock) -> (Registry, FakeProvider, majordomo::Chain) {
+    let (registry, fake) = benched_rig(clock);
+    let chain = registry.parse("fake/a,fake/b").unwrap();
+    fake.push("a", Outcome::status(503))
+        .set_default("b", Outcome::text("from b"));
+    generated(&chain, hi()).await;
+    (registry, fake, chain)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn ten_concurrent_calls_after_a_cooldown_make_exactly_one_probe() {
     let clock = FakeClock::new();
-    let (registry, fake) = benched_rig(&clock);
-    let chain = registry.parse("fake/a,fake/b").unwrap();
-    fake.push("a", Outcome::status(503))
-        .set_default("b", Outcome::text("from b"));
-    chain.generate(hi()).await.unwrap();
+    let (registry, fake, chain) = a_benched(&clock).await;
     let a = Target::new("fake", "a").unwrap();
     assert!(registry.health().is_benched(&a).await);
     clock.advance(Duration::from_secs(31));
@@ -428,7 +400,7 @@ async fn ten_concurrent_calls_after_a_cooldown_make_exactly_one_probe() {
     );
     let calls = (0..10).map(|_| {
         let chain = chain.clone();
-        tokio::spawn(async move { chain.generate(hi()).await.unwrap().provider_model() })
+        tokio::spawn(async move { generated(&chain, hi()).await.provider_model() })
     });
     let answers: Vec<String> = futures::future::join_all(calls)
         .await
@@ -460,9 +432,9 @@ async fn a_failed_probe_rebenches_with_the_next_cooldown() {
     let chain = registry.parse("fake/a,fake/b").unwrap();
     fake.push_all("a", [Outcome::status(503), Outcome::status(503)])
         .set_default("b", Outcome::text("from b"));
-    chain.generate(hi()).await.unwrap();
+    generated(&chain, hi()).await;
     clock.advance(Duration::from_secs(31));
-    chain.generate(hi()).await.unwrap();
+    generated(&chain, hi()).await;
     let a = Target::new("fake", "a").unwrap();
     let state = registry.health().state(&a).await;
     assert_eq!(state.bench_rounds, 2);
@@ -475,11 +447,7 @@ async fn a_failed_probe_rebenches_with_the_next_cooldown() {
 #[tokio::test(start_paused = true)]
 async fn a_cancelled_probe_frees_the_slot() {
     let clock = FakeClock::new();
-    let (registry, fake) = benched_rig(&clock);
-    let chain = registry.parse("fake/a,fake/b").unwrap();
-    fake.push("a", Outcome::status(503))
-        .set_default("b", Outcome::text("from b"));
-    chain.generate(hi()).await.unwrap();
+    let (registry, fake, chain) = a_benched(&clock).await;
     clock.advance(Duration::from_secs(31));
 
     fake.push("a", Outcome::hang());
@@ -500,7 +468,7 @@ async fn a_cancelled_probe_frees_the_slot() {
     let _ = probing.await;
 
     fake.push("a", Outcome::text("from a"));
-    let reply = chain.generate(hi()).await.unwrap();
+    let reply = generated(&chain, hi()).await;
     assert_eq!(reply.provider_model(), "fake/a", "the next call probes");
 }
 
@@ -595,7 +563,7 @@ async fn a_slow_store_costs_a_call_at_most_its_budget() {
         );
 
         let started = tokio::time::Instant::now();
-        let reply = chain.generate(hi()).await.unwrap();
+        let reply = generated(&chain, hi()).await;
         let took = started.elapsed();
 
         assert_eq!(reply.text(), "from b");
@@ -606,7 +574,7 @@ async fn a_slow_store_costs_a_call_at_most_its_budget() {
         // The in-process view benched `a` although the store never answered.
         assert!(health.is_benched(&a).await, "fail={fail}");
         let second = tokio::time::Instant::now();
-        chain.generate(hi()).await.unwrap();
+        generated(&chain, hi()).await;
         assert!(second.elapsed() <= budget * 3, "fail={fail}");
         assert_eq!(fake.calls("a"), 1, "benched locally, not called again");
     }
@@ -635,12 +603,7 @@ async fn observer_and_chain_config_compose_in_either_order() {
         fake.push("a", Outcome::status(503))
             .set_default("b", Outcome::text("from b"));
         registry.register_provider(fake.clone());
-        registry
-            .parse("fake/a,fake/b")
-            .unwrap()
-            .generate(hi())
-            .await
-            .unwrap();
+        generated(&registry.parse("fake/a,fake/b").unwrap(), hi()).await;
         assert_eq!(
             seen.load(Ordering::SeqCst),
             1,
@@ -651,13 +614,20 @@ async fn observer_and_chain_config_compose_in_either_order() {
 
 // ----- 8. a chain streams what its model streams -----
 
-#[tokio::test]
-async fn a_chain_of_one_streams_a_model_that_does_not_declare_streaming() {
+/// A registry whose fake model `batch` answers `text` and declares it
+/// cannot stream.
+fn batch_only(text: &str) -> (Registry, FakeProvider) {
     let fake = FakeProvider::new("fake");
     fake.set_capabilities("batch", Capabilities::unknown().streaming(false))
-        .set_default("batch", Outcome::text("whole answer"));
+        .set_default("batch", Outcome::text(text));
     let registry = Registry::builder().without_env().build();
     registry.register_provider(fake.clone());
+    (registry, fake)
+}
+
+#[tokio::test]
+async fn a_chain_of_one_streams_a_model_that_does_not_declare_streaming() {
+    let (registry, fake) = batch_only("whole answer");
     let chain = registry.parse("fake/batch").unwrap();
 
     let alone = majordomo::Provider::model(&fake, "batch")
@@ -668,13 +638,7 @@ async fn a_chain_of_one_streams_a_model_that_does_not_declare_streaming() {
         .into_response()
         .await
         .unwrap();
-    let through_chain = chain
-        .stream(hi())
-        .await
-        .unwrap()
-        .into_response()
-        .await
-        .unwrap();
+    let through_chain = streamed(&chain, hi()).await;
     assert_eq!(through_chain.text(), "whole answer");
     assert_eq!(through_chain.text(), alone.text());
 }
@@ -699,8 +663,8 @@ async fn failover_lines_are_one_line_and_say_how_long_a_bench_lasts() {
         .build();
     registry.register_provider(fake);
     let chain = registry.parse("fake/a,fake/b").unwrap();
-    chain.generate(hi()).await.unwrap();
-    let reply = chain.generate(hi()).await.unwrap();
+    generated(&chain, hi()).await;
+    let reply = generated(&chain, hi()).await;
 
     let lines: Vec<String> = recorder.events().iter().map(ToString::to_string).collect();
     assert_eq!(lines.len(), 2);
@@ -752,17 +716,8 @@ fn registering_reports_the_provider_it_replaces() {
 
 #[tokio::test]
 async fn streamed_text_deltas_survive_a_chain_of_one_replay() {
-    let fake = FakeProvider::new("fake");
-    fake.set_capabilities("batch", Capabilities::unknown().streaming(false))
-        .set_default("batch", Outcome::text("abc"));
-    let registry = Registry::builder().without_env().build();
-    registry.register_provider(fake);
-    let mut stream = registry
-        .parse("fake/batch")
-        .unwrap()
-        .stream(hi())
-        .await
-        .unwrap();
+    let (registry, _) = batch_only("abc");
+    let mut stream = opened(&registry.parse("fake/batch").unwrap(), hi()).await;
     let mut text = String::new();
     while let Some(event) = futures::StreamExt::next(&mut stream).await {
         if let StreamEvent::TextDelta { text: delta } = event.unwrap() {

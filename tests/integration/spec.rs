@@ -4,7 +4,7 @@ use majordomo::spec::{self, ElementTarget};
 use majordomo::{ErrorKind, ReasoningLevel, Registry, SpecError, SpecErrorKind};
 use proptest::prelude::*;
 
-use crate::support::registry::test_registry;
+use crate::support::registry::{test_registry, with_aliases};
 
 const ALIASES: &[(&str, &str)] = &[
     ("fast", "openai/gpt-4o-mini,anthropic/claude-haiku-4-5"),
@@ -24,11 +24,7 @@ const ALIASES: &[(&str, &str)] = &[
 ];
 
 fn registry() -> Registry {
-    let registry = test_registry();
-    for (name, spec) in ALIASES {
-        registry.register_alias(name, spec).unwrap();
-    }
-    registry
+    with_aliases(ALIASES)
 }
 
 enum Want {
@@ -38,59 +34,29 @@ enum Want {
     Error(SpecErrorKind, usize, &'static str),
 }
 use Want::{Chain, Error};
+use majordomo::SpecErrorKind as K;
 
+// One row a case: the table reads as the grammar.
+#[rustfmt::skip]
 const CASES: &[(&str, Want)] = &[
     // Verbatim model ids: everything after the first '/' is the id.
     ("ollama/llama3.1:8b", Chain("ollama/llama3.1:8b")),
-    (
-        "openrouter/meta-llama/llama-3-70b",
-        Chain("openrouter/meta-llama/llama-3-70b"),
-    ),
-    (
-        "vertex/claude-3@20240229",
-        Chain("vertex/claude-3@20240229"),
-    ),
-    (
-        "openrouter/a.b/c:d@e#max",
-        Chain("openrouter/a.b/c:d@e#max"),
-    ),
+    ("openrouter/meta-llama/llama-3-70b", Chain("openrouter/meta-llama/llama-3-70b")),
+    ("vertex/claude-3@20240229", Chain("vertex/claude-3@20240229")),
+    ("openrouter/a.b/c:d@e#max", Chain("openrouter/a.b/c:d@e#max")),
     // Whitespace around elements is ignored.
-    (
-        "  openai/gpt-4o ,\tanthropic/claude-haiku-4-5\n",
-        Chain("openai/gpt-4o,anthropic/claude-haiku-4-5"),
-    ),
+    ("  openai/gpt-4o ,\tanthropic/claude-haiku-4-5\n", Chain("openai/gpt-4o,anthropic/claude-haiku-4-5")),
     // Empty specs and elements, with positions.
-    ("", Error(SpecErrorKind::EmptySpec, 0, "empty spec")),
-    (" \t ", Error(SpecErrorKind::EmptySpec, 0, "empty spec")),
-    (
-        "openai/gpt-4o,,gpt-4o",
-        Error(SpecErrorKind::EmptyElement, 14, "empty element"),
-    ),
-    (
-        "openai/gpt-4o,",
-        Error(SpecErrorKind::EmptyElement, 14, "empty element"),
-    ),
-    (
-        ",openai/gpt-4o",
-        Error(SpecErrorKind::EmptyElement, 0, "empty element"),
-    ),
-    (
-        "openai/gpt-4o,  ,x",
-        Error(SpecErrorKind::EmptyElement, 16, "empty element"),
-    ),
-    ("#high", Error(SpecErrorKind::EmptyElement, 0, "no target")),
-    (
-        "/gpt-4o",
-        Error(SpecErrorKind::EmptyProvider, 0, "empty provider"),
-    ),
-    (
-        "gpt-4o, openai/",
-        Error(SpecErrorKind::EmptyModel, 15, "empty model id"),
-    ),
-    (
-        "openai/gpt 4o",
-        Error(SpecErrorKind::InvalidCharacter, 10, "whitespace"),
-    ),
+    ("", Error(K::EmptySpec, 0, "empty spec")),
+    (" \t ", Error(K::EmptySpec, 0, "empty spec")),
+    ("openai/gpt-4o,,gpt-4o", Error(K::EmptyElement, 14, "empty element")),
+    ("openai/gpt-4o,", Error(K::EmptyElement, 14, "empty element")),
+    (",openai/gpt-4o", Error(K::EmptyElement, 0, "empty element")),
+    ("openai/gpt-4o,  ,x", Error(K::EmptyElement, 16, "empty element")),
+    ("#high", Error(K::EmptyElement, 0, "no target")),
+    ("/gpt-4o", Error(K::EmptyProvider, 0, "empty provider")),
+    ("gpt-4o, openai/", Error(K::EmptyModel, 15, "empty model id")),
+    ("openai/gpt 4o", Error(K::InvalidCharacter, 10, "whitespace")),
     // Bare names: model families.
     ("o1", Chain("openai/o1")),
     ("o3-mini", Chain("openai/o3-mini")),
@@ -99,102 +65,47 @@ const CASES: &[(&str, Want)] = &[
     ("claude-sonnet-4-5", Chain("anthropic/claude-sonnet-4-5")),
     ("gemini-2.5-pro#2048", Chain("gemini/gemini-2.5-pro#2048")),
     // Unknown bare names.
-    ("llama3", Error(SpecErrorKind::UnknownName, 0, "\"llama3\"")),
-    (
-        "o1,  mystery",
-        Error(SpecErrorKind::UnknownName, 5, "not a known model family"),
-    ),
-    (
-        "broken",
-        Error(SpecErrorKind::UnknownName, 0, "\"nope\" (in alias broken)"),
-    ),
+    ("llama3", Error(K::UnknownName, 0, "\"llama3\"")),
+    ("o1,  mystery", Error(K::UnknownName, 5, "not a known model family")),
+    ("broken", Error(K::UnknownName, 0, "\"nope\" (in alias broken)")),
     // Reasoning levels.
     ("openai/o3#4096", Chain("openai/o3#4096")),
     ("openai/o3#off", Chain("openai/o3#off")),
-    (
-        "openai/o3#banana",
-        Error(SpecErrorKind::BadReasoning, 10, "\"banana\""),
-    ),
-    ("openai/o3#", Error(SpecErrorKind::BadReasoning, 10, "\"\"")),
-    (
-        "openai/o3#0",
-        Error(SpecErrorKind::BadReasoning, 10, "\"0\""),
-    ),
-    (
-        "openai/o3#-5",
-        Error(SpecErrorKind::BadReasoning, 10, "\"-5\""),
-    ),
-    (
-        "openai/o3#high#low",
-        Error(SpecErrorKind::BadReasoning, 10, "\"high#low\""),
-    ),
-    (
-        "openai/o3#HIGH",
-        Error(SpecErrorKind::BadReasoning, 10, "HIGH"),
-    ),
+    ("openai/o3#banana", Error(K::BadReasoning, 10, "\"banana\"")),
+    ("openai/o3#", Error(K::BadReasoning, 10, "\"\"")),
+    ("openai/o3#0", Error(K::BadReasoning, 10, "\"0\"")),
+    ("openai/o3#-5", Error(K::BadReasoning, 10, "\"-5\"")),
+    ("openai/o3#high#low", Error(K::BadReasoning, 10, "\"high#low\"")),
+    ("openai/o3#HIGH", Error(K::BadReasoning, 10, "HIGH")),
     // Aliases, recursively, inline at their position.
-    (
-        "fast,gpt-4.1",
-        Chain("openai/gpt-4o-mini,anthropic/claude-haiku-4-5,openai/gpt-4.1"),
-    ),
-    (
-        "openai/first,smart",
-        Chain("openai/first,openai/gpt-4o-mini,anthropic/claude-haiku-4-5,openai/o3"),
-    ),
+    ("fast,gpt-4.1", Chain("openai/gpt-4o-mini,anthropic/claude-haiku-4-5,openai/gpt-4.1")),
+    ("openai/first,smart", Chain("openai/first,openai/gpt-4o-mini,anthropic/claude-haiku-4-5,openai/o3")),
     // The trailing-thinking case: the suffix binds to its own element only.
-    (
-        "fast,openai/o3#high",
-        Chain("openai/gpt-4o-mini,anthropic/claude-haiku-4-5,openai/o3#high"),
-    ),
+    ("fast,openai/o3#high", Chain("openai/gpt-4o-mini,anthropic/claude-haiku-4-5,openai/o3#high")),
     // An alias's suffix applies to its targets; an inner suffix wins.
-    (
-        "fast#high",
-        Chain("openai/gpt-4o-mini#high,anthropic/claude-haiku-4-5#high"),
-    ),
-    (
-        "lowfast#high",
-        Chain("openai/gpt-4o-mini#low,anthropic/claude-haiku-4-5#high"),
-    ),
+    ("fast#high", Chain("openai/gpt-4o-mini#high,anthropic/claude-haiku-4-5#high")),
+    ("lowfast#high", Chain("openai/gpt-4o-mini#low,anthropic/claude-haiku-4-5#high")),
     ("outer", Chain("openai/x#medium,openai/y#low")),
     ("outer#high", Chain("openai/x#medium,openai/y#low")),
     // An alias shadows a model family of the same name.
     ("gpt-4o", Chain("anthropic/claude-sonnet-4-5")),
     // Cycles name their path.
-    (
-        "cyc-a",
-        Error(
-            SpecErrorKind::AliasCycle,
+    ("cyc-a", Error(
+            K::AliasCycle,
             0,
             "alias cycle: cyc-a -> cyc-b -> cyc-c -> cyc-a",
-        ),
-    ),
-    (
-        "o1, cyc-c",
-        Error(
-            SpecErrorKind::AliasCycle,
-            4,
-            "cyc-c -> cyc-a -> cyc-b -> cyc-c",
-        ),
-    ),
-    ("self", Error(SpecErrorKind::AliasCycle, 0, "self -> self")),
+        )),
+    ("o1, cyc-c", Error(K::AliasCycle, 4, "cyc-c -> cyc-a -> cyc-b -> cyc-c")),
+    ("self", Error(K::AliasCycle, 0, "self -> self")),
     // De-duplication keeps the first occurrence of target + level.
     (
         "openai/gpt-4o-mini,gpt-4o-mini,openai/gpt-4o-mini#high,fast#high,openai/gpt-4o-mini",
         Chain("openai/gpt-4o-mini,openai/gpt-4o-mini#high,anthropic/claude-haiku-4-5#high"),
     ),
-    (
-        "fast,fast,anthropic/claude-haiku-4-5",
-        Chain("openai/gpt-4o-mini,anthropic/claude-haiku-4-5"),
-    ),
+    ("fast,fast,anthropic/claude-haiku-4-5", Chain("openai/gpt-4o-mini,anthropic/claude-haiku-4-5")),
     // Unknown providers name the variable checked.
-    (
-        "nowhere/model",
-        Error(SpecErrorKind::UnknownProvider, 0, "LLM_NOWHERE is not set"),
-    ),
-    (
-        "o1,my-prov/m",
-        Error(SpecErrorKind::UnknownProvider, 3, "LLM_MY_PROV"),
-    ),
+    ("nowhere/model", Error(K::UnknownProvider, 0, "LLM_NOWHERE is not set")),
+    ("o1,my-prov/m", Error(K::UnknownProvider, 3, "LLM_MY_PROV")),
 ];
 
 #[test]

@@ -4,6 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::call::{generate_error, generated, open_error, streamed};
+use crate::support::registry::scripted_fake;
 use futures::StreamExt as _;
 use majordomo::health::{FakeClock, HealthConfig, HealthTracker};
 use majordomo::lanes::{LaneLayer, LaneRegistry};
@@ -30,8 +32,7 @@ fn stream_deadlines() -> Deadlines {
 
 #[tokio::test(start_paused = true)]
 async fn generate_is_cut_at_its_deadline_with_a_transient_timeout() {
-    let fake = FakeProvider::new("fake");
-    fake.push("m", Outcome::hang());
+    let fake = scripted_fake(Outcome::hang());
     fake.push(
         "m",
         Outcome::delay(29 * SECOND, Outcome::text("just in time")),
@@ -39,10 +40,11 @@ async fn generate_is_cut_at_its_deadline_with_a_transient_timeout() {
     let model = timed(&fake, Deadlines::new().generate(30 * SECOND));
     let start = Instant::now();
 
-    let err = model
-        .generate(Request::new().user("hi").caller("alice").run_id("r1"))
-        .await
-        .unwrap_err();
+    let err = generate_error(
+        &model,
+        Request::new().user("hi").caller("alice").run_id("r1"),
+    )
+    .await;
     assert_eq!(start.elapsed(), 30 * SECOND);
     assert_eq!(err.kind(), ErrorKind::Timeout);
     assert_eq!(err.class(), ErrorClass::Transient);
@@ -50,20 +52,16 @@ async fn generate_is_cut_at_its_deadline_with_a_transient_timeout() {
     assert!(err.message().contains("generate deadline of 30s"), "{err}");
     assert_eq!(err.context().unwrap().caller_id.as_deref(), Some("alice"));
 
-    let reply = model.generate(Request::new().user("hi")).await.unwrap();
+    let reply = generated(&model, Request::new().user("hi")).await;
     assert_eq!(reply.text(), "just in time");
     assert_eq!(start.elapsed(), 59 * SECOND);
 }
 
 #[tokio::test(start_paused = true)]
 async fn errors_from_the_model_pass_through_unchanged_but_attributed() {
-    let fake = FakeProvider::new("fake");
-    fake.push("m", Outcome::error(Error::rate_limited(Some(7 * SECOND))));
+    let fake = scripted_fake(Outcome::error(Error::rate_limited(Some(7 * SECOND))));
     let model = timed(&fake, Deadlines::new());
-    let err = model
-        .generate(Request::new().user("hi").run_id("run-1"))
-        .await
-        .unwrap_err();
+    let err = generate_error(&model, Request::new().user("hi").run_id("run-1")).await;
     assert_eq!(err.class(), ErrorClass::Transient);
     assert_eq!(err.status(), Some(429));
     assert_eq!(err.retry_after(), Some(7 * SECOND));
@@ -75,14 +73,10 @@ async fn errors_from_the_model_pass_through_unchanged_but_attributed() {
 
 #[tokio::test(start_paused = true)]
 async fn a_stream_that_never_sends_its_first_event_times_out() {
-    let fake = FakeProvider::new("fake");
-    fake.push(
-        "m",
-        Outcome::stream_steps([
-            StreamStep::Delay(45 * SECOND),
-            StreamStep::Event(StreamEvent::text("late")),
-        ]),
-    );
+    let fake = scripted_fake(Outcome::stream_steps([
+        StreamStep::Delay(45 * SECOND),
+        StreamStep::Event(StreamEvent::text("late")),
+    ]));
     let model = timed(&fake, stream_deadlines());
     let start = Instant::now();
     let mut stream = model
@@ -126,24 +120,20 @@ async fn time_spent_opening_a_stream_counts_towards_its_first_event() {
     assert!(stream.next().await.unwrap().unwrap_err().is_timeout());
     assert_eq!(start.elapsed(), 30 * SECOND);
 
-    let err = model.stream(Request::new().user("hi")).await.unwrap_err();
+    let err = open_error(&model, Request::new().user("hi")).await;
     assert!(err.is_timeout());
     assert_eq!(start.elapsed(), 60 * SECOND);
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_stream_that_goes_quiet_is_cut_by_the_idle_deadline() {
-    let fake = FakeProvider::new("fake");
-    fake.push(
-        "m",
-        Outcome::stream_steps([
-            StreamStep::Event(StreamEvent::text("one")),
-            StreamStep::Delay(5 * SECOND),
-            StreamStep::Event(StreamEvent::text("two")),
-            StreamStep::Delay(25 * SECOND),
-            StreamStep::Event(StreamEvent::text("three")),
-        ]),
-    );
+    let fake = scripted_fake(Outcome::stream_steps([
+        StreamStep::Event(StreamEvent::text("one")),
+        StreamStep::Delay(5 * SECOND),
+        StreamStep::Event(StreamEvent::text("two")),
+        StreamStep::Delay(25 * SECOND),
+        StreamStep::Event(StreamEvent::text("three")),
+    ]));
     let model = timed(&fake, stream_deadlines());
     let start = Instant::now();
     let items: Vec<_> = model
@@ -178,13 +168,7 @@ async fn a_slow_but_steady_stream_outlives_every_deadline() {
     // The generate deadline (60s) does not apply to streams: this one lasts 1,900s.
     let model = timed(&fake, stream_deadlines().generate(60 * SECOND));
     let start = Instant::now();
-    let reply = model
-        .stream(Request::new().user("hi"))
-        .await
-        .unwrap()
-        .into_response()
-        .await
-        .unwrap();
+    let reply = streamed(&model, Request::new().user("hi")).await;
     assert_eq!(start.elapsed(), 1900 * SECOND);
     assert!(reply.text().starts_with("0 1 2 "));
     assert!(reply.text().ends_with("98 99 "));
@@ -192,18 +176,10 @@ async fn a_slow_but_steady_stream_outlives_every_deadline() {
 
 #[tokio::test(start_paused = true)]
 async fn no_deadlines_means_no_timer() {
-    let fake = FakeProvider::new("fake");
-    fake.push(
-        "m",
-        Outcome::delay(3600 * SECOND, Outcome::text("eventually")),
-    );
+    let fake = scripted_fake(Outcome::delay(3600 * SECOND, Outcome::text("eventually")));
     let model = timed(&fake, Deadlines::none());
     assert_eq!(
-        model
-            .generate(Request::new().user("hi"))
-            .await
-            .unwrap()
-            .text(),
+        generated(&model, Request::new().user("hi")).await.text(),
         "eventually"
     );
 }
@@ -246,13 +222,13 @@ async fn chain_over_timeout_over_lane_over_fake_composes() {
     let request = || Request::new().user("hi").caller("carol").run_id("run-9");
 
     fake.push("m", Outcome::text("through every layer"));
-    let reply = chain.generate(request()).await.unwrap();
+    let reply = generated(&chain, request()).await;
     assert_eq!(reply.text(), "through every layer");
     assert_eq!(lanes.names(), ["fake/m"]);
 
     // A transient model error keeps its class and gains the call context.
     fake.set_default("m", Outcome::error(Error::overloaded()));
-    let err = chain.generate(request()).await.unwrap_err();
+    let err = generate_error(&chain, request()).await;
     assert_eq!(err.class(), ErrorClass::Transient);
     let context = context_of(&err).expect("call context attached");
     assert_eq!(context.caller_id.as_deref(), Some("carol"));
@@ -260,7 +236,7 @@ async fn chain_over_timeout_over_lane_over_fake_composes() {
 
     // A permanent one stays permanent.
     fake.set_default("m", Outcome::status(401));
-    let err = chain.generate(request()).await.unwrap_err();
+    let err = generate_error(&chain, request()).await;
     assert_eq!(err.class(), ErrorClass::Permanent);
     assert_eq!(
         context_of(&err).unwrap().caller_id.as_deref(),
@@ -269,7 +245,7 @@ async fn chain_over_timeout_over_lane_over_fake_composes() {
 
     // A timeout from the middle of the stack is transient and attributed too.
     fake.set_default("m", Outcome::hang());
-    let err = chain.generate(request()).await.unwrap_err();
+    let err = generate_error(&chain, request()).await;
     assert_eq!(err.class(), ErrorClass::Transient);
     let timeout = if err.is_timeout() {
         &err
@@ -297,10 +273,7 @@ async fn with_the_timeout_outside_the_lane_queue_time_counts_against_the_deadlin
     let start = Instant::now();
 
     let holder = lane.acquire(None).await;
-    let err = chain
-        .generate(Request::new().user("hi").caller("dave"))
-        .await
-        .unwrap_err();
+    let err = generate_error(&chain, Request::new().user("hi").caller("dave")).await;
     // Not the target's fault: it was never called (issue 12, ADR 0015).
     assert_eq!(err.class(), ErrorClass::RequestSpecific);
     assert_eq!(context_of(&err).unwrap().caller_id.as_deref(), Some("dave"));

@@ -9,12 +9,12 @@ use majordomo::{
     Registry, Request, ResponseFormat, Role, SchemaMode, StreamEvent, ToolCall, ToolLoop, Toolbox,
     Usage,
 };
-use serde_json::json;
+use serde_json::{Value, json};
+
+use crate::support::registry::{registry_with_env, scripted_fake};
 
 fn registry_with(fake: &FakeProvider) -> Registry {
-    let registry = Registry::builder()
-        .env_vars(std::iter::empty::<(String, String)>())
-        .build();
+    let registry = registry_with_env(std::iter::empty::<(String, String)>());
     registry.register_provider(fake.clone());
     registry
 }
@@ -153,28 +153,24 @@ async fn the_streamed_loop_survives_a_failover_between_steps() {
 
 #[tokio::test]
 async fn streamed_steps_assemble_call_fragments_and_report_events() {
-    let fake = FakeProvider::new("fake");
+    let fake = scripted_fake(Outcome::stream([
+        StreamEvent::ToolCallStart {
+            index: 0,
+            id: "c1".into(),
+            name: "get_weather".into(),
+        },
+        StreamEvent::ToolCallDelta {
+            index: 0,
+            arguments: r#"{"ci"#.into(),
+        },
+        StreamEvent::ToolCallDelta {
+            index: 0,
+            arguments: r#"ty": "Rome"}"#.into(),
+        },
+        StreamEvent::ToolCallEnd { index: 0 },
+        StreamEvent::finish(FinishReason::ToolCalls),
+    ]));
     fake.push(
-        "m",
-        Outcome::stream([
-            StreamEvent::ToolCallStart {
-                index: 0,
-                id: "c1".into(),
-                name: "get_weather".into(),
-            },
-            StreamEvent::ToolCallDelta {
-                index: 0,
-                arguments: r#"{"ci"#.into(),
-            },
-            StreamEvent::ToolCallDelta {
-                index: 0,
-                arguments: r#"ty": "Rome"}"#.into(),
-            },
-            StreamEvent::ToolCallEnd { index: 0 },
-            StreamEvent::finish(FinishReason::ToolCalls),
-        ]),
-    )
-    .push(
         "m",
         Outcome::stream([
             StreamEvent::text("Sun"),
@@ -205,15 +201,16 @@ async fn streamed_steps_assemble_call_fragments_and_report_events() {
     );
 }
 
+/// A fake whose model `m` first calls `get_weather` (id `c1`) with `arguments`.
+fn rome_call(arguments: Value) -> FakeProvider {
+    scripted_fake(Outcome::tool_call("c1", "get_weather", arguments))
+}
+
 #[cfg(feature = "schema")]
 #[tokio::test]
 async fn typed_arguments_that_do_not_fit_go_back_as_an_error_result() {
-    let fake = FakeProvider::new("fake");
-    fake.push(
-        "m",
-        Outcome::tool_call("c1", "get_weather", json!({"town": "Rome"})),
-    )
-    .push("m", Outcome::text("I could not call it."));
+    let fake = rome_call(json!({"town": "Rome"}));
+    fake.push("m", Outcome::text("I could not call it."));
     let model = fake.model_arc("m");
     let out = model
         .run_tools(Request::new().user("Rome?"), &weather_tools())
@@ -239,12 +236,8 @@ async fn typed_arguments_that_do_not_fit_go_back_as_an_error_result() {
 
 #[tokio::test]
 async fn a_model_error_mid_loop_is_returned_as_it_is() {
-    let fake = FakeProvider::new("fake");
-    fake.push(
-        "m",
-        Outcome::tool_call("c1", "get_weather", json!({"city": "Rome"})),
-    )
-    .push("m", Outcome::error(Error::api(400, "bad request")));
+    let fake = rome_call(json!({"city": "Rome"}));
+    fake.push("m", Outcome::error(Error::api(400, "bad request")));
     let error = ToolLoop::new(weather_tools())
         .run(&fake.model_arc("m"), Request::new().user("Rome?"))
         .await

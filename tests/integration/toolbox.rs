@@ -1,8 +1,8 @@
 //! Integration tests: the toolbox never panics the caller.
 
-use majordomo::{Tool, ToolCall, Toolbox};
+use majordomo::{Tool, ToolCall, ToolResult, Toolbox};
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
 #[derive(Deserialize)]
 struct Add {
@@ -26,11 +26,14 @@ fn toolbox() -> Toolbox {
         )
 }
 
+/// What the toolbox answers a call `id` of `name` with `arguments`.
+async fn run(id: &str, name: &str, arguments: Value) -> ToolResult {
+    toolbox().execute(&ToolCall::new(id, name, arguments)).await
+}
+
 #[tokio::test]
 async fn a_good_call_returns_its_result() {
-    let result = toolbox()
-        .execute(&ToolCall::new("c1", "add", json!({"a": 2, "b": 40})))
-        .await;
+    let result = run("c1", "add", json!({"a": 2, "b": 40})).await;
     assert_eq!(result.call_id, "c1");
     assert_eq!(result.content, "42");
     assert!(!result.is_error);
@@ -39,9 +42,7 @@ async fn a_good_call_returns_its_result() {
 
 #[tokio::test]
 async fn a_panicking_handler_becomes_an_error_result() {
-    let result = toolbox()
-        .execute(&ToolCall::new("c2", "boom", json!({})))
-        .await;
+    let result = run("c2", "boom", json!({})).await;
     assert!(result.is_error);
     assert!(result.content.contains("panicked"), "{}", result.content);
     assert!(result.content.contains("handler exploded"));
@@ -49,9 +50,7 @@ async fn a_panicking_handler_becomes_an_error_result() {
 
 #[tokio::test]
 async fn an_unknown_tool_becomes_an_error_result_listing_the_tools() {
-    let result = toolbox()
-        .execute(&ToolCall::new("c3", "subtract", json!({})))
-        .await;
+    let result = run("c3", "subtract", json!({})).await;
     assert!(result.is_error);
     assert!(
         result.content.contains("unknown tool \"subtract\""),
@@ -63,10 +62,7 @@ async fn an_unknown_tool_becomes_an_error_result_listing_the_tools() {
 
 #[tokio::test]
 async fn bad_arguments_become_error_results() {
-    let tools = toolbox();
-    let missing = tools
-        .execute(&ToolCall::new("c4", "add", json!({"a": 1})))
-        .await;
+    let missing = run("c4", "add", json!({"a": 1})).await;
     assert!(missing.is_error);
     assert!(
         missing.content.contains("invalid arguments"),
@@ -78,13 +74,9 @@ async fn bad_arguments_become_error_results() {
         "{}",
         missing.content
     );
-    let wrong_type = tools
-        .execute(&ToolCall::new("c5", "add", json!({"a": "one", "b": 2})))
-        .await;
+    let wrong_type = run("c5", "add", json!({"a": "one", "b": 2})).await;
     assert!(wrong_type.is_error);
-    let not_object = tools
-        .execute(&ToolCall::new("c6", "add", json!("a=1,b=2")))
-        .await;
+    let not_object = run("c6", "add", json!("a=1,b=2")).await;
     assert!(not_object.is_error);
     assert!(not_object.content.contains("expected a JSON object"));
 }

@@ -55,8 +55,8 @@ async fn a_chain_call_with_a_failed_then_a_good_attempt_is_one_record() {
             answer(
                 "from b",
                 Usage::new(1_000, 200)
-                    .with_cached_input(400)
-                    .with_reasoning(50),
+                    .with_cached_input_tokens(400)
+                    .with_reasoning_tokens(50),
             ),
         );
     let chain = registry.parse("fake/a, fake/b").unwrap();
@@ -110,6 +110,11 @@ async fn a_failed_chain_is_a_record_too() {
     assert_eq!(r.outcome, UsageOutcome::Error);
     assert_eq!(r.error_class, Some(ErrorClass::Permanent));
     assert_eq!((r.provider.as_str(), r.model.as_str()), ("fake", "a"));
+    assert_eq!(
+        r.protocol.as_deref(),
+        Some("fake"),
+        "known without an answer"
+    );
     assert_eq!(r.attempts, 1);
     assert_eq!(r.cost, None);
     // Serialised with exactly the documented names.
@@ -135,6 +140,7 @@ async fn a_failed_chain_is_a_record_too() {
             "model",
             "outcome",
             "output_tokens",
+            "protocol",
             "provider",
             "reasoning_tokens",
             "run_id",
@@ -291,4 +297,43 @@ fn a_price_table_loads_from_json_and_rejects_nonsense() {
     );
     let err = PriceTable::from_json(r#"{"gpt-4o": {"input": "cheap"}}"#).unwrap_err();
     assert!(err.to_string().contains("price table"), "{err}");
+}
+
+/// A failed call to an `LLM_*` provider names the registry's provider and,
+/// in its own field, the protocol it speaks, though no answer said so.
+#[tokio::test]
+async fn a_failed_http_call_names_the_registry_provider_and_its_protocol() {
+    let server = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::any())
+        .respond_with(wiremock::ResponseTemplate::new(401).set_body_string("bad key"))
+        .mount(&server)
+        .await;
+    let records = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&records);
+    let address = server.address();
+    let registry = Registry::builder()
+        .without_env()
+        .env_vars([(
+            "LLM_M1",
+            format!("anthropic+http://sk-usage-secret@{address}"),
+        )])
+        .usage_sink(move |record: &UsageRecord| sink.lock().unwrap().push(record.clone()))
+        .build();
+    let error = registry
+        .parse("m1/claude-x")
+        .unwrap()
+        .generate(request())
+        .await
+        .unwrap_err();
+    assert_eq!(error.class(), ErrorClass::Permanent);
+    let records = flushed(&registry, &records).await;
+    let r = &records[0];
+    assert_eq!((r.provider.as_str(), r.model.as_str()), ("m1", "claude-x"));
+    assert_eq!(r.protocol.as_deref(), Some("anthropic"));
+    assert_eq!(r.outcome, UsageOutcome::Error);
+    assert!(
+        !serde_json::to_string(r)
+            .unwrap()
+            .contains("sk-usage-secret")
+    );
 }

@@ -1,9 +1,7 @@
 //! [`AnthropicConfig`]: where the Messages API lives and the protocol options.
 
-use crate::providers::http::config::http_config_setters;
-
-use crate::Capabilities;
-use crate::providers::http::{HttpSettings, MediaLimits};
+use crate::providers::http::config::Sealed;
+use crate::providers::http::{ProtocolOptions, ProviderConfig};
 
 /// The public Anthropic API.
 pub const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
@@ -12,13 +10,52 @@ pub const DEFAULT_VERSION: &str = "2023-06-01";
 /// `max_tokens` when the request sets none (the Messages API requires one).
 pub const DEFAULT_MAX_TOKENS: u32 = 4096;
 
-/// How to reach an Anthropic Messages server and speak to it.
+/// The Anthropic protocol's own options in an [`AnthropicConfig`]: the
+/// `anthropic-version` and `anthropic-beta` headers, the default
+/// `max_tokens`, and whether image URLs are fetched and inlined.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AnthropicOptions {
+    pub(super) version: String,
+    pub(super) default_max_tokens: u32,
+    pub(super) inline_images: bool,
+    pub(super) betas: Vec<String>,
+}
+
+impl Default for AnthropicOptions {
+    fn default() -> Self {
+        AnthropicOptions {
+            version: DEFAULT_VERSION.to_owned(),
+            default_max_tokens: DEFAULT_MAX_TOKENS,
+            inline_images: false,
+            betas: Vec::new(),
+        }
+    }
+}
+
+impl Sealed for AnthropicOptions {}
+
+impl ProtocolOptions for AnthropicOptions {
+    const DEFAULT_NAME: &'static str = "anthropic";
+    const DEFAULT_BASE_URL: &'static str = DEFAULT_BASE_URL;
+}
+
+/// How to reach an Anthropic Messages server and speak to it: the shared
+/// [`ProviderConfig`] vocabulary plus [`AnthropicOptions`].
 ///
-/// A chainable builder; [`AnthropicProvider::new`](super::AnthropicProvider::new)
-/// turns it into a provider.
+/// The base URL is the part before `/v1/messages` (a base ending in `/v1`
+/// is not doubled); the key is sent as `x-api-key`; `x-api-key`,
+/// `anthropic-version` and `anthropic-beta` belong to
+/// [`api_key`](ProviderConfig::api_key), [`version`](ProviderConfig::version)
+/// and [`beta`](ProviderConfig::beta), and replace a header of the same name
+/// given with [`header`](ProviderConfig::header). [`ProviderConfig::new`] is
+/// the public API ([`DEFAULT_BASE_URL`]), named `anthropic`,
+/// `anthropic-version: 2023-06-01`, no key. Media limits apply when
+/// [`inline_images`](ProviderConfig::inline_images) is on.
+/// [`AnthropicProvider::new`](super::AnthropicProvider::new) turns it into a
+/// provider.
 ///
 /// ```
-/// use std::time::Duration;
 /// use majordomo::providers::anthropic::AnthropicConfig;
 /// let config = AnthropicConfig::new()
 ///     .name("claude")
@@ -26,79 +63,23 @@ pub const DEFAULT_MAX_TOKENS: u32 = 4096;
 ///     .api_key("sk-ant-test")
 ///     .version("2023-06-01")
 ///     .default_max_tokens(2048)
-///     .beta("token-efficient-tools-2025-02-19")
-///     .header("x-gateway-tenant", "team-7")
-///     .timeout(Duration::from_secs(120))
-///     .connect_timeout(Duration::from_secs(5));
-/// assert_eq!(config.provider_name(), "claude");
-/// assert_eq!(config.http_settings().base_url(), "https://gateway.example.com/anthropic");
+///     .beta("token-efficient-tools-2025-02-19");
+/// assert_eq!(config.api_version(), "2023-06-01");
 /// assert!(!format!("{config:?}").contains("sk-ant-test"));
-///
-/// // Or start from whole HTTP settings:
-/// use majordomo::providers::http::HttpSettings;
-/// let settings = HttpSettings::new("http://localhost:8080").api_key("sk-ant-test");
-/// let local = AnthropicConfig::from_settings(settings).name("local");
-/// assert_eq!(local.http_settings().base_url(), "http://localhost:8080");
 /// ```
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct AnthropicConfig {
-    pub(super) name: String,
-    pub(super) http: HttpSettings,
-    pub(super) version: String,
-    pub(super) default_max_tokens: u32,
-    pub(super) inline_images: bool,
-    pub(super) media_limits: MediaLimits,
-    pub(super) betas: Vec<String>,
-    pub(super) capabilities: Capabilities,
-}
+pub type AnthropicConfig = ProviderConfig<AnthropicOptions>;
 
-impl Default for AnthropicConfig {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl AnthropicConfig {
-    http_config_setters! {
-        settings: http,
-        base_url: "Sets the base URL (the part before `/v1/messages`).",
-        api_key: "Sets the API key, sent as `x-api-key`.",
-        header: "Adds a header sent with every request (e.g. a gateway's tenant header). `x-api-key`, `anthropic-version` and `anthropic-beta` belong to [`AnthropicConfig::api_key`], [`AnthropicConfig::version`] and [`AnthropicConfig::beta`]: when those send them, they replace a header of the same name given here.",
-        media_limits: "Limits on fetching images when [`AnthropicConfig::inline_images`] is on.",
-    }
-
-    /// The public API (`https://api.anthropic.com`), provider name `anthropic`,
-    /// `anthropic-version: 2023-06-01`, no key.
-    pub fn new() -> Self {
-        Self::from_settings(HttpSettings::new(DEFAULT_BASE_URL))
-    }
-
-    /// The protocol defaults of [`AnthropicConfig::new`] (provider name
-    /// `anthropic`), reaching the server of `settings` (base URL before
-    /// `/v1/messages`, credential, timeouts, extra headers).
-    pub fn from_settings(settings: HttpSettings) -> Self {
-        AnthropicConfig {
-            name: "anthropic".to_owned(),
-            http: settings,
-            version: DEFAULT_VERSION.to_owned(),
-            default_max_tokens: DEFAULT_MAX_TOKENS,
-            inline_images: false,
-            media_limits: MediaLimits::default(),
-            betas: Vec::new(),
-            capabilities: Capabilities::unknown().streaming(true),
-        }
-    }
-
+/// The Anthropic protocol's options.
+impl ProviderConfig<AnthropicOptions> {
     /// The `anthropic-version` header. Default `2023-06-01`.
     pub fn version(mut self, version: impl Into<String>) -> Self {
-        self.version = version.into();
+        self.options.version = version.into();
         self
     }
 
     /// Adds an `anthropic-beta` flag (sent comma-separated).
     pub fn beta(mut self, flag: impl Into<String>) -> Self {
-        self.betas.push(flag.into());
+        self.options.betas.push(flag.into());
         self
     }
 
@@ -108,19 +89,19 @@ impl AnthropicConfig {
     /// the budget below `max_tokens`); with adaptive thinking (Claude 4.6 on),
     /// only a `max_tokens` the request did not set is raised that way.
     pub fn default_max_tokens(mut self, max_tokens: u32) -> Self {
-        self.default_max_tokens = max_tokens.max(1);
+        self.options.default_max_tokens = max_tokens.max(1);
         self
     }
 
     /// Fetch URL images ourselves and send their bytes (base64) instead of
     /// letting Anthropic fetch the URL. Default: off (`source.type: url`).
     pub fn inline_images(mut self, yes: bool) -> Self {
-        self.inline_images = yes;
+        self.options.inline_images = yes;
         self
     }
 
     /// The `anthropic-version` header value.
     pub fn api_version(&self) -> &str {
-        &self.version
+        &self.options.version
     }
 }

@@ -52,7 +52,9 @@ mod tests;
 
 use std::sync::Arc;
 
-pub use config::{AnthropicConfig, DEFAULT_BASE_URL, DEFAULT_MAX_TOKENS, DEFAULT_VERSION};
+pub use config::{
+    AnthropicConfig, AnthropicOptions, DEFAULT_BASE_URL, DEFAULT_MAX_TOKENS, DEFAULT_VERSION,
+};
 pub use provider::AnthropicProvider;
 
 use crate::providers::http::{DEFAULT_REQUEST_TIMEOUT, HttpSettings};

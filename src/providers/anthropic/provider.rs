@@ -12,7 +12,6 @@ use super::config::{AnthropicConfig, DEFAULT_BASE_URL};
 use super::stream::{MessagesFraming, MessagesStream};
 use super::wire::MessagesResponse;
 use super::{request, response};
-use crate::providers::http::HttpSettings;
 use crate::providers::http::client::HttpClient;
 use crate::providers::http::core::{
     Call, HttpProvider, Protocol, Shared, delegate_provider, key_header,
@@ -71,6 +70,7 @@ pub(crate) struct Messages {
 impl Protocol for Messages {
     type Framing = MessagesFraming;
     type Handler = MessagesStream;
+    const PROTOCOL: &'static str = "anthropic";
 
     fn headers(&self, client: &HttpClient) -> Result<HeaderMap> {
         headers(&self.config, client)
@@ -110,20 +110,17 @@ impl Protocol for Messages {
     }
 }
 
-/// The shared part of a provider for `config` over `settings`.
-fn shared(config: AnthropicConfig, settings: HttpSettings) -> Result<Shared<Messages>> {
-    let client = HttpClient::new(settings)?;
-    let protocol = Messages {
-        path: messages_path(client.settings().base_url()),
-        config,
-    };
-    Shared::new(protocol.config.name.clone(), client, protocol)
+/// The protocol of a provider for `config`.
+fn protocol(config: &AnthropicConfig) -> Messages {
+    Messages {
+        path: messages_path(config.settings.base_url()),
+        config: config.clone(),
+    }
 }
 
 /// The built-in's shared part: `ANTHROPIC_API_KEY` (required) and
 /// `ANTHROPIC_BASE_URL`.
 fn builtin_from_env(name: &str, context: &BuildContext) -> Result<Shared<Messages>> {
-    let config = AnthropicConfig::new().name(name);
     let key = context
         .var(KEY_VARIABLE)
         .filter(|k| !k.trim().is_empty())
@@ -133,11 +130,11 @@ fn builtin_from_env(name: &str, context: &BuildContext) -> Result<Shared<Message
         .map(|b| b.trim().to_owned())
         .filter(|b| !b.is_empty())
         .unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
-    let settings = HttpSettings::new(base)
-        .api_key(key)
-        .timeout(config.http.request_timeout)
-        .connect_timeout(config.http.connect_timeout);
-    shared(config, context.http(settings))
+    let config = AnthropicConfig::new()
+        .name(name)
+        .base_url(base)
+        .api_key(key);
+    config.in_context(context).into_shared(protocol)
 }
 
 impl AnthropicProvider {
@@ -147,12 +144,9 @@ impl AnthropicProvider {
     /// A configuration error when a header is malformed or the HTTP client
     /// cannot be built.
     pub fn new(config: AnthropicConfig) -> Result<Self> {
-        let capabilities = config.capabilities.clone();
-        let shared = shared(config.clone(), config.http.clone())?;
-        Ok(AnthropicProvider {
-            config: Arc::new(config),
-            inner: HttpProvider::new(Arc::new(shared), capabilities),
-        })
+        let (_, inner) = config.clone().into_provider(protocol)?;
+        let config = Arc::new(config);
+        Ok(AnthropicProvider { inner, config })
     }
 
     /// The built-in provider: reads `ANTHROPIC_API_KEY` (and
@@ -181,15 +175,15 @@ impl AnthropicProvider {
 /// (`content-type` is set by the HTTP client.)
 fn headers(config: &AnthropicConfig, client: &HttpClient) -> Result<HeaderMap> {
     let mut map = key_header(client, HeaderName::from_static("x-api-key"), "")?;
-    let version = HeaderValue::from_str(&config.version).map_err(|_| {
+    let version = HeaderValue::from_str(&config.options.version).map_err(|_| {
         Error::config(format!(
             "invalid anthropic-version {:?}: not a header value",
-            config.version
+            config.options.version
         ))
     })?;
     map.insert(HeaderName::from_static("anthropic-version"), version);
-    if !config.betas.is_empty() {
-        let betas = config.betas.join(",");
+    if !config.options.betas.is_empty() {
+        let betas = config.options.betas.join(",");
         let value = HeaderValue::from_str(&betas).map_err(|_| {
             Error::config(format!(
                 "invalid anthropic-beta {betas:?}: not a header value"
@@ -204,12 +198,8 @@ delegate_provider!(AnthropicProvider);
 
 impl fmt::Debug for AnthropicProvider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut d = f.debug_struct("AnthropicProvider");
-        d.field("name", &self.config.name);
-        match self.inner.shared() {
-            Some(_) => d.field("config", &*self.config),
-            None => d.field("config", &"from ANTHROPIC_* environment"),
-        };
-        d.finish()
+        f.debug_tuple("AnthropicProvider")
+            .field(&self.inner)
+            .finish()
     }
 }

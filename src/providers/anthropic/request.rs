@@ -124,7 +124,9 @@ pub(super) async fn build(
         .reasoning_level()
         .and_then(|level| level.token_budget())
         .filter(|_| !forced);
-    let mut max_tokens = options.max_tokens.unwrap_or(config.default_max_tokens);
+    let mut max_tokens = options
+        .max_tokens
+        .unwrap_or(config.options.default_max_tokens);
     let mut effort = None;
     let off = matches!(request.reasoning_level(), Some(ReasoningLevel::Off));
     let thinking = match (budget, traits.thinking) {
@@ -134,7 +136,7 @@ pub(super) async fn build(
             // The budget must be at least 1024 and below max_tokens.
             let budget = budget.max(MIN_THINKING_BUDGET);
             if max_tokens <= budget {
-                max_tokens = budget.saturating_add(config.default_max_tokens);
+                max_tokens = budget.saturating_add(config.options.default_max_tokens);
             }
             Some(ThinkingConfig::Enabled {
                 budget_tokens: budget,
@@ -144,7 +146,7 @@ pub(super) async fn build(
             // No budget to fit under max_tokens; without one from the caller,
             // leave the thinking the room the level suggests.
             if options.max_tokens.is_none() && max_tokens <= budget {
-                max_tokens = budget.saturating_add(config.default_max_tokens);
+                max_tokens = budget.saturating_add(config.options.default_max_tokens);
             }
             effort = Some(models::effort(budget));
             Some(ThinkingConfig::Adaptive {
@@ -409,7 +411,7 @@ async fn image_source(
         let is_data = url
             .get(..5)
             .is_some_and(|scheme| scheme.eq_ignore_ascii_case("data:"));
-        if !config.inline_images && !is_data {
+        if !config.options.inline_images && !is_data {
             return Ok(ImageSourceWire::Url { url: url.clone() });
         }
     }

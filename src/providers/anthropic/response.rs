@@ -33,13 +33,13 @@ pub(super) fn into_response(wire: MessagesResponse, provider: &str, model: &str)
                 thinking,
                 signature,
             } => {
-                let mut t = Thinking::text(thinking).from_provider(provider);
+                let mut t = Thinking::text(thinking).with_provider(provider);
                 t.signature = signature.filter(|s| !s.is_empty());
                 parts.push(Part::Thinking(t));
             }
             ResponseBlock::RedactedThinking { data } => {
                 parts.push(Part::Thinking(
-                    Thinking::redacted(data).from_provider(provider),
+                    Thinking::redacted(data).with_provider(provider),
                 ));
             }
             ResponseBlock::Other => {}

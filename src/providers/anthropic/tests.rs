@@ -12,9 +12,9 @@ use serde_json::{Value, json};
 use super::config::AnthropicConfig;
 use super::request;
 use super::stream::{MessagesFraming, MessagesStream};
-use crate::providers::http::HttpSettings;
 use crate::providers::http::body::event_stream_from_bytes;
 use crate::providers::http::client::HttpClient;
+use crate::providers::http::{HttpSettings, chunk_by};
 use crate::{
     Error, EventStream, FinishReason, Message, Part, ReasoningLevel, Request, Response, Role,
     Secret, Target, Thinking, Tool, ToolCall, ToolChoice, ToolResult,
@@ -63,21 +63,8 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-fn chunks(bytes: &[u8], sizes: &[usize]) -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
-    let (mut at, mut i) = (0, 0);
-    while at < bytes.len() {
-        let n = sizes[i % sizes.len()].max(1);
-        let end = (at + n).min(bytes.len());
-        out.push(bytes[at..end].to_vec());
-        at = end;
-        i += 1;
-    }
-    out
-}
-
 fn fold(rt: &tokio::runtime::Runtime, bytes: &[u8], sizes: &[usize]) -> Folded {
-    let pieces: Vec<reqwest::Result<Bytes>> = chunks(bytes, sizes)
+    let pieces: Vec<reqwest::Result<Bytes>> = chunk_by(bytes, sizes)
         .into_iter()
         .map(|c| Ok(Bytes::from(c)))
         .collect();
@@ -507,15 +494,15 @@ fn only_our_own_signed_thinking_goes_back() {
             Part::Thinking(
                 Thinking::text("mine")
                     .with_signature("sig")
-                    .from_provider("claude"),
+                    .with_provider("claude"),
             ),
             Part::Thinking(
                 Thinking::text("theirs")
                     .with_signature("x")
-                    .from_provider("other"),
+                    .with_provider("other"),
             ),
-            Part::Thinking(Thinking::text("unsigned").from_provider("claude")),
-            Part::Thinking(Thinking::redacted("opaque").from_provider("claude")),
+            Part::Thinking(Thinking::text("unsigned").with_provider("claude")),
+            Part::Thinking(Thinking::redacted("opaque").with_provider("claude")),
             Part::text("answer"),
         ],
     );
@@ -557,7 +544,10 @@ fn the_config_builder_speaks_the_common_vocabulary() {
     assert_eq!(default.http_settings().base_url(), super::DEFAULT_BASE_URL);
     assert!(default.http_settings().credential().is_none());
     assert_eq!(default.api_version(), super::DEFAULT_VERSION);
-    assert_eq!(default.default_max_tokens, super::DEFAULT_MAX_TOKENS);
+    assert_eq!(
+        default.options.default_max_tokens,
+        super::DEFAULT_MAX_TOKENS
+    );
     assert_eq!(AnthropicConfig::new().provider_name(), "anthropic");
 
     let settings = HttpSettings::new("http://gw.lan/anthropic/")

@@ -281,6 +281,10 @@ impl Model for FakeModel {
         &self.capabilities
     }
 
+    fn protocol(&self) -> Option<&str> {
+        Some("fake")
+    }
+
     async fn generate(&self, request: Request) -> Result<Response> {
         let outcome = self.provider.take(self.target.model(), &request);
         let watch = Watch::new(self);

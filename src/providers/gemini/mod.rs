@@ -25,6 +25,7 @@
 //! # Ok::<(), majordomo::Error>(())
 //! ```
 
+mod config;
 mod error;
 mod provider;
 mod request;
@@ -37,7 +38,8 @@ mod tests;
 
 use std::sync::Arc;
 
-pub use provider::{DEFAULT_BASE_URL, GeminiConfig, GeminiProvider};
+pub use config::{DEFAULT_BASE_URL, GeminiConfig, GeminiOptions};
+pub use provider::GeminiProvider;
 
 use crate::providers::http::{DEFAULT_REQUEST_TIMEOUT, HttpSettings};
 use crate::scheme::BuildContext;

@@ -1,7 +1,5 @@
-//! [`GeminiConfig`], [`GeminiProvider`] and its models: where the API is, how
-//! it is called, and the `Model` implementation.
+//! [`GeminiProvider`] and the generateContent protocol on the provider core.
 
-use crate::providers::http::config::http_config_setters;
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::{Arc, OnceLock};
@@ -9,6 +7,7 @@ use std::sync::{Arc, OnceLock};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::header::{HeaderMap, HeaderName};
 
+use super::config::GeminiConfig;
 use super::error::refine;
 use super::request::{self, BuildContext};
 use super::response;
@@ -19,12 +18,9 @@ use crate::providers::http::core::{
     Call, HttpProvider, Protocol, Shared, delegate_provider, key_header,
 };
 use crate::providers::http::errors;
-use crate::providers::http::{HttpSettings, MediaLimits, SseDecoder};
+use crate::providers::http::{MediaLimits, SseDecoder};
 use crate::scheme;
-use crate::{Capabilities, Error, Provider, Request, Response, Result, Secret, Target};
-
-/// The Gemini API's default base URL.
-pub const DEFAULT_BASE_URL: &str = "https://generativelanguage.googleapis.com/v1beta";
+use crate::{Error, Request, Response, Result, Secret, Target};
 
 /// The variables the built-in provider reads its key from, in order. The
 /// official SDKs read both; when both are set they prefer `GOOGLE_API_KEY`,
@@ -44,91 +40,8 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~');
 
-/// How to reach Gemini: the provider's name, the HTTP settings (base URL, API
-/// key, timeouts, headers), the limits on fetching image URLs and the
-/// capabilities its models declare.
-///
-/// ```
-/// use std::time::Duration;
-/// use majordomo::providers::gemini::{GeminiConfig, GeminiProvider};
-/// use majordomo::providers::http::MediaLimits;
-/// use majordomo::{Capabilities, Provider};
-///
-/// let config = GeminiConfig::new()
-///     .name("g")
-///     .base_url("https://generativelanguage.googleapis.com/v1beta")
-///     .api_key("AIza-example")
-///     .timeout(Duration::from_secs(60))
-///     .connect_timeout(Duration::from_secs(5))
-///     .header("x-goog-user-project", "my-project")
-///     .media_limits(MediaLimits::default())
-///     .capabilities(Capabilities::unknown().streaming(true).tools(true));
-/// assert_eq!(config.provider_name(), "g");
-/// assert_eq!(config.http_settings().request_timeout, Duration::from_secs(60));
-/// assert!(!format!("{config:?}").contains("AIza-example"));
-/// let provider = GeminiProvider::new(config)?;
-/// assert_eq!(provider.name(), "g");
-/// assert_eq!(provider.model("gemini-2.5-flash")?.capabilities().tools, Some(true));
-/// # Ok::<(), majordomo::Error>(())
-/// ```
-#[derive(Clone)]
-#[non_exhaustive]
-pub struct GeminiConfig {
-    name: String,
-    settings: HttpSettings,
-    media_limits: MediaLimits,
-    capabilities: Capabilities,
-}
-
-impl fmt::Debug for GeminiConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // `HttpSettings` shows neither the credential nor header values.
-        f.debug_struct("GeminiConfig")
-            .field("name", &self.name)
-            .field("settings", &self.settings)
-            .field("media_limits", &self.media_limits)
-            .field("capabilities", &self.capabilities)
-            .finish()
-    }
-}
-
-impl Default for GeminiConfig {
-    fn default() -> Self {
-        GeminiConfig::new()
-    }
-}
-
-impl GeminiConfig {
-    http_config_setters! {
-        settings: settings,
-        base_url: "The base URL, including the API version path. Default: [`DEFAULT_BASE_URL`].",
-        api_key: "The API key, sent as `x-goog-api-key`.",
-        header: "Adds a header sent with every request (e.g. `x-goog-user-project`).",
-        media_limits: "Limits on fetching images given by URL (size, time). Default: [`MediaLimits::default`].",
-    }
-
-    /// A provider named `gemini` at [`DEFAULT_BASE_URL`], with no key, the
-    /// default timeouts and media limits, and models declaring streaming only.
-    pub fn new() -> Self {
-        GeminiConfig::from_settings(HttpSettings::new(DEFAULT_BASE_URL))
-    }
-
-    /// A provider named `gemini` with these HTTP settings (base URL such as
-    /// `https://generativelanguage.googleapis.com/v1beta`, key, timeouts).
-    pub fn from_settings(settings: HttpSettings) -> Self {
-        GeminiConfig {
-            name: "gemini".to_owned(),
-            settings,
-            media_limits: MediaLimits::default(),
-            // Every model served by generateContent also streams; tools,
-            // images, schemas and thinking vary by model.
-            capabilities: Capabilities::unknown().streaming(true),
-        }
-    }
-}
-
 /// The Gemini API (`generateContent`, `streamGenerateContent`) as a
-/// [`Provider`]. Cloning shares the one HTTP client.
+/// [`Provider`](crate::Provider). Cloning shares the one HTTP client.
 ///
 /// ```
 /// use majordomo::providers::gemini::{GeminiConfig, GeminiProvider};
@@ -142,7 +55,6 @@ impl GeminiConfig {
 #[derive(Clone)]
 pub struct GeminiProvider {
     inner: HttpProvider<GenerateContent>,
-    media_limits: MediaLimits,
 }
 
 /// The generateContent protocol of one provider instance.
@@ -154,6 +66,7 @@ pub(crate) struct GenerateContent {
 impl Protocol for GenerateContent {
     type Framing = SseDecoder;
     type Handler = GeminiStream;
+    const PROTOCOL: &'static str = "gemini";
     // A Gemini stream is handed out as soon as its head arrives; its errors
     // are refined like a whole answer's.
     const WAIT_FOR_FIRST_EVENT: bool = false;
@@ -216,31 +129,21 @@ impl Protocol for GenerateContent {
     }
 }
 
-/// The shared part of a provider named `name` over `settings`.
-fn shared(
-    name: String,
-    settings: HttpSettings,
-    media_limits: MediaLimits,
-) -> Result<Shared<GenerateContent>> {
-    Shared::new(
-        name,
-        HttpClient::new(settings)?,
-        GenerateContent { media_limits },
-    )
+/// The protocol of a provider for `config`.
+fn protocol(config: &GeminiConfig) -> GenerateContent {
+    GenerateContent {
+        media_limits: config.media_limits,
+    }
 }
 
 /// The built-in's shared part: the key from [`KEY_VARIABLES`].
 fn builtin_from_env(name: &str, context: &scheme::BuildContext) -> Result<Shared<GenerateContent>> {
-    let config = GeminiConfig::new().name(name);
     let key = KEY_VARIABLES
         .iter()
         .find_map(|var| context.var(var).filter(|v| !v.trim().is_empty()))
         .ok_or_else(|| refine(Error::missing_credential(name, &KEY_VARIABLES.join(" or "))))?;
-    shared(
-        config.name,
-        context.http(config.settings.api_key(key)),
-        config.media_limits,
-    )
+    let config = GeminiConfig::new().name(name).api_key(key);
+    config.in_context(context).into_shared(protocol)
 }
 
 impl GeminiProvider {
@@ -250,12 +153,8 @@ impl GeminiProvider {
     /// A configuration error for a malformed header or a TLS backend that
     /// cannot start.
     pub fn new(config: GeminiConfig) -> Result<Self> {
-        let media_limits = config.media_limits;
-        let shared = shared(config.name, config.settings, config.media_limits)?;
-        Ok(GeminiProvider {
-            inner: HttpProvider::new(Arc::new(shared), config.capabilities),
-            media_limits,
-        })
+        let (_, inner) = config.into_provider(protocol)?;
+        Ok(GeminiProvider { inner })
     }
 
     /// The built-in provider: reads the key from [`KEY_VARIABLES`] through
@@ -269,22 +168,13 @@ impl GeminiProvider {
                 builtin_from_env,
                 config.capabilities,
             ),
-            media_limits: config.media_limits,
         }
     }
 }
 
 impl fmt::Debug for GeminiProvider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut d = f.debug_struct("GeminiProvider");
-        d.field("name", &self.inner.name());
-        match self.inner.shared() {
-            Some(shared) => d.field("client", shared.client()),
-            None => d.field("client", &"from environment"),
-        };
-        d.field("media_limits", &self.media_limits)
-            .field("capabilities", self.inner.capabilities())
-            .finish()
+        f.debug_tuple("GeminiProvider").field(&self.inner).finish()
     }
 }
 
@@ -295,7 +185,10 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+    use crate::providers::gemini::DEFAULT_BASE_URL;
+    use crate::providers::http::HttpSettings;
     use crate::scheme::EnvLookup;
+    use crate::{Capabilities, Provider};
     use std::time::Duration;
 
     fn lookup(vars: &'static [(&'static str, &'static str)]) -> EnvLookup {

@@ -13,8 +13,8 @@ use super::request::{ModelFamily, thinking_config};
 use super::response::{finish_reason, to_response};
 use super::stream::GeminiStream;
 use super::wire::GenerateContentResponse;
-use crate::providers::http::SseDecoder;
 use crate::providers::http::body::event_stream_from_bytes;
+use crate::providers::http::{SseDecoder, chunk_by};
 use crate::{
     ErrorClass, ErrorKind, EventStream, FinishReason, Part, ReasoningLevel, Response, Target,
 };
@@ -43,16 +43,10 @@ fn generated(name: &str) -> Response {
 /// Folds `bytes`, cut into pieces of the given sizes (cycled), through the
 /// real stream driver.
 fn fold(bytes: &[u8], sizes: &[usize]) -> crate::Result<Response> {
-    let mut pieces = Vec::new();
-    let mut at = 0;
-    let mut i = 0;
-    while at < bytes.len() {
-        let n = sizes[i % sizes.len()].max(1);
-        let end = (at + n).min(bytes.len());
-        pieces.push(Ok(Bytes::copy_from_slice(&bytes[at..end])));
-        at = end;
-        i += 1;
-    }
+    let pieces: Vec<reqwest::Result<Bytes>> = chunk_by(bytes, sizes)
+        .into_iter()
+        .map(|c| Ok(Bytes::from(c)))
+        .collect();
     let body = Box::pin(futures::stream::iter(pieces));
     let target = Target::new("g", "gemini-2.5-flash").unwrap();
     let events = event_stream_from_bytes(

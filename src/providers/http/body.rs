@@ -212,6 +212,19 @@ where
     DeadlineStream::new(Box::pin(events), target, Some(first), Some(idle))
 }
 
+/// The frames `framing` cuts `chunks` into, fed one after another (unit tests).
+#[cfg(all(test, feature = "openai"))]
+pub(crate) fn frames_of<F: Framing>(mut framing: F, chunks: &[&[u8]]) -> Vec<F::Frame> {
+    let mut out = Vec::new();
+    for c in chunks {
+        framing.feed(c);
+        while let Some(e) = framing.next_frame() {
+            out.push(e);
+        }
+    }
+    out
+}
+
 /// [`event_stream`] over any byte stream (unit tests feed recorded bytes).
 #[cfg(test)]
 pub(crate) fn event_stream_from_bytes<Fr, H>(
@@ -545,7 +558,7 @@ end
             sse in proptest::prelude::any::<bool>(),
         ) {
             const CAP: usize = 24;
-            let chunks = crate::providers::http::sse::tests::chunk_by(&bytes, &sizes);
+            let chunks = crate::providers::http::chunk_by(&bytes, &sizes);
             let target = Target::new("p", "m").unwrap();
             let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
             let items: Vec<Result<StreamEvent>> = runtime.block_on(async {

@@ -21,6 +21,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use super::body::{self, FrameHandler, Framing};
 use super::client::{CallUrl, HttpClient, HttpResponse};
 use crate::scheme::BuildContext;
+use crate::telemetry::CallSpan;
 use crate::{
     Capabilities, Error, EventStream, Model, Provider, Request, Response, Result, Secret, Target,
 };
@@ -32,6 +33,10 @@ pub(crate) trait Protocol: fmt::Debug + Send + Sync + 'static {
     type Framing: Framing;
     /// Turns frames into events.
     type Handler: FrameHandler<<Self::Framing as Framing>::Frame>;
+
+    /// The protocol's name (`openai`, `anthropic`, `ollama`, `gemini`,
+    /// `azure`): on spans and usage records (ADR 0020).
+    const PROTOCOL: &'static str;
 
     /// Whether opening a stream waits for its first event, so that an error
     /// before any output is returned by `stream` itself (where a chain can
@@ -271,7 +276,7 @@ impl<P: Protocol> HttpProvider<P> {
     ///
     /// # Errors
     /// A built-in's build error (a missing key).
-    #[cfg(test)]
+    #[cfg(all(test, feature = "gemini"))]
     pub(crate) fn built(&self) -> Result<Arc<Shared<P>>> {
         self.source.shared(&self.name)
     }
@@ -366,8 +371,9 @@ impl<P: Protocol> HttpModel<P> {
             .map_err(|e| protocol.refine(e))
     }
 
-    async fn generate_inner(&self, request: Request) -> Result<Response> {
+    async fn generate_inner(&self, request: Request, span: &CallSpan) -> Result<Response> {
         let shared = self.source.shared(self.target.provider())?;
+        span.server(shared.client.settings().base_url());
         // Building the body (image fetches included) is not part of the
         // request timeout; the exchange after it is, as one deadline.
         let body = self.body(&shared, &request, false).await?;
@@ -383,9 +389,10 @@ impl<P: Protocol> HttpModel<P> {
             .answer(&bytes, &self.target, shared.client.credential())
     }
 
-    async fn stream_inner(&self, request: Request) -> Result<EventStream> {
+    async fn stream_inner(&self, request: Request, span: &CallSpan) -> Result<EventStream> {
         let target = &self.target;
         let shared = self.source.shared(target.provider())?;
+        span.server(shared.client.settings().base_url());
         let body = self.body(&shared, &request, true).await?;
         let answer = self.post(&shared, body, true).await?;
         let model = Arc::new(OnceLock::new());
@@ -425,15 +432,40 @@ impl<P: Protocol> Model for HttpModel<P> {
         &self.capabilities
     }
 
+    fn protocol(&self) -> Option<&str> {
+        Some(P::PROTOCOL)
+    }
+
     async fn generate(&self, request: Request) -> Result<Response> {
-        self.generate_inner(request)
-            .await
-            .map_err(|e| e.or_target(&self.target))
+        let span = CallSpan::start(P::PROTOCOL, &self.target, &request, false);
+        let result = tracing::Instrument::instrument(
+            self.generate_inner(request, &span),
+            span.span().clone(),
+        )
+        .await
+        .map(|mut response| {
+            response.protocol = Some(P::PROTOCOL.into());
+            response
+        })
+        .map_err(|e| e.or_target(&self.target));
+        span.finish(&result);
+        result
     }
 
     async fn stream(&self, request: Request) -> Result<EventStream> {
-        self.stream_inner(request)
-            .await
-            .map_err(|e| e.or_target(&self.target))
+        let span = CallSpan::start(P::PROTOCOL, &self.target, &request, true);
+        let result =
+            tracing::Instrument::instrument(self.stream_inner(request, &span), span.span().clone())
+                .await;
+        match result {
+            Ok(stream) => {
+                Ok(span.stream(stream.with_protocol(P::PROTOCOL), P::WAIT_FOR_FIRST_EVENT))
+            }
+            Err(e) => {
+                let e = e.or_target(&self.target);
+                span.failed(&e);
+                Err(e)
+            }
+        }
     }
 }

@@ -3,7 +3,7 @@
 //! mapping of HTTP errors into the crate's classes, and the media pipeline
 //! that fetches and inlines images for providers that need bytes.
 //!
-//! Provider modules use this; hosts use [`HttpSettings`] to configure a
+//! Provider modules use this; hosts use [`ProviderConfig`] and [`HttpSettings`] to configure a
 //! provider by hand, and the decoders are public for anyone framing a stream.
 
 pub(crate) mod body;
@@ -15,12 +15,21 @@ pub mod media;
 mod media_cache;
 mod ndjson;
 mod sse;
+#[cfg(test)]
+mod testing;
 
+#[cfg(all(test, feature = "openai"))]
+pub(crate) use body::frames_of;
 pub use client::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_EVENT_SIZE, DEFAULT_REQUEST_TIMEOUT,
     HttpSettings,
 };
+pub use config::{ProtocolOptions, ProviderConfig};
 pub use errors::MAX_SERVER_RETRY_AFTER;
 pub use media::MediaLimits;
 pub use ndjson::LineDecoder;
 pub use sse::{SseDecoder, SseEvent};
+/// Test helpers shared by the providers' unit tests (each feature uses some).
+#[cfg(test)]
+#[allow(unused_imports)]
+pub(crate) use testing::chunk_by;

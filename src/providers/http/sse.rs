@@ -189,15 +189,16 @@ impl Fields {
 }
 
 #[cfg(test)]
-pub(super) mod tests {
+mod tests {
     use super::*;
+    use crate::providers::http::chunk_by;
 
     fn decode_all(chunks: &[&[u8]]) -> Vec<SseEvent> {
-        let mut d = SseDecoder::new();
+        let mut decoder = SseDecoder::new();
         let mut out = Vec::new();
         for c in chunks {
-            d.feed(c);
-            while let Some(e) = d.next_event() {
+            decoder.feed(c);
+            while let Some(e) = decoder.next_event() {
                 out.push(e);
             }
         }
@@ -207,11 +208,11 @@ pub(super) mod tests {
     #[test]
     fn joins_data_lines_and_names_events() {
         let events = decode_all(&[b"event: ping\ndata: a\ndata:b\n\n: comment\ndata: c\r\n\r\n"]);
-        assert_eq!(events.len(), 2);
-        assert_eq!(events[0].event, "ping");
-        assert_eq!(events[0].data, "a\nb");
-        assert_eq!(events[1].event, "");
-        assert_eq!(events[1].data, "c");
+        let pairs: Vec<(&str, &str)> = events
+            .iter()
+            .map(|e| (e.event.as_str(), e.data.as_str()))
+            .collect();
+        assert_eq!(pairs, [("ping", "a\nb"), ("", "c")]);
     }
 
     #[test]
@@ -252,20 +253,6 @@ pub(super) mod tests {
             out.push_str(eol);
         }
         out.into_bytes()
-    }
-
-    /// `bytes` cut into pieces whose sizes cycle through `sizes`.
-    pub(in crate::providers::http) fn chunk_by(bytes: &[u8], sizes: &[usize]) -> Vec<Vec<u8>> {
-        let mut out = Vec::new();
-        let (mut at, mut i) = (0, 0);
-        while at < bytes.len() {
-            let n = sizes[i % sizes.len()].max(1);
-            let end = (at + n).min(bytes.len());
-            out.push(bytes[at..end].to_vec());
-            at = end;
-            i += 1;
-        }
-        out
     }
 
     fn decode_chunks(chunks: &[Vec<u8>]) -> Vec<SseEvent> {

@@ -2,10 +2,8 @@
 //! options; and the reading of `OLLAMA_HOST` the way Ollama's own clients
 //! read it.
 
-use crate::providers::http::config::http_config_setters;
-
-use crate::Capabilities;
-use crate::providers::http::{HttpSettings, MediaLimits};
+use crate::providers::http::config::Sealed;
+use crate::providers::http::{ProtocolOptions, ProviderConfig};
 
 /// The address of a local Ollama server: `http://127.0.0.1:11434`.
 pub const DEFAULT_BASE_URL: &str = "http://127.0.0.1:11434";
@@ -13,74 +11,47 @@ pub const DEFAULT_BASE_URL: &str = "http://127.0.0.1:11434";
 /// Ollama's port when `OLLAMA_HOST` names none and no scheme.
 const DEFAULT_PORT: u16 = 11434;
 
-/// The configuration of an [`super::OllamaProvider`]: its registered name,
-/// the server ([`HttpSettings`]) and the protocol options.
+/// The Ollama protocol's own options: none yet (every image is sent as
+/// bytes, so [`ProviderConfig::media_limits`] always applies).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OllamaOptions {}
+
+impl Sealed for OllamaOptions {}
+
+impl ProtocolOptions for OllamaOptions {
+    const DEFAULT_NAME: &'static str = "ollama";
+    const DEFAULT_BASE_URL: &'static str = DEFAULT_BASE_URL;
+}
+
+/// The configuration of an [`super::OllamaProvider`]: the shared
+/// [`ProviderConfig`] vocabulary for Ollama's native API.
+///
+/// The base URL is the server (scheme, host, port and any base path;
+/// `/api/chat` is appended), taken as given; for `OLLAMA_HOST`-style
+/// addresses use [`ProviderConfig::from_host`]. A key, when set, is sent as
+/// `Authorization: Bearer` (ollama.com and authenticating proxies; a local
+/// server needs none). Ollama cannot fetch URL images itself, so every image
+/// is sent as base64 bytes under the media limits. [`ProviderConfig::new`]
+/// is a local server at [`DEFAULT_BASE_URL`], named `ollama`.
 ///
 /// ```
-/// use std::time::Duration;
-/// use majordomo::Capabilities;
-/// use majordomo::providers::http::MediaLimits;
 /// use majordomo::providers::ollama::{DEFAULT_BASE_URL, OllamaConfig};
 ///
 /// // A local server at the default address.
 /// assert_eq!(OllamaConfig::new().http_settings().base_url(), DEFAULT_BASE_URL);
 ///
-/// let config = OllamaConfig::new()
-///     .name("gpu")
-///     .base_url("http://gpu-box.lan:11434")
-///     .api_key("key-123")
-///     .timeout(Duration::from_secs(120))
-///     .connect_timeout(Duration::from_secs(5))
-///     .header("X-Team", "research")
-///     .media_limits(MediaLimits::default())
-///     .capabilities(Capabilities::unknown().streaming(true));
-/// assert_eq!(config.provider_name(), "gpu");
-/// assert_eq!(config.http_settings().base_url(), "http://gpu-box.lan:11434");
-/// assert_eq!(config.http_settings().request_timeout, Duration::from_secs(120));
-/// assert!(!format!("{config:?}").contains("key-123"));
-///
 /// // `OLLAMA_HOST`-style addresses, read as Ollama's clients read them:
+/// let gpu = OllamaConfig::from_host("gpu-box.lan").name("gpu");
+/// assert_eq!(gpu.http_settings().base_url(), "http://gpu-box.lan:11434");
 /// let cloud = OllamaConfig::from_host("https://ollama.com").api_key("key-123");
 /// assert_eq!(cloud.http_settings().base_url(), "https://ollama.com:443");
+/// assert!(!format!("{cloud:?}").contains("key-123"));
 /// ```
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct OllamaConfig {
-    name: String,
-    settings: HttpSettings,
-    media_limits: MediaLimits,
-    capabilities: Capabilities,
-}
+pub type OllamaConfig = ProviderConfig<OllamaOptions>;
 
-impl Default for OllamaConfig {
-    /// The same as [`OllamaConfig::new`].
-    fn default() -> Self {
-        OllamaConfig::new()
-    }
-}
-
-/// What every Ollama model declares unless told otherwise: streaming only.
-pub(super) fn default_capabilities() -> Capabilities {
-    Capabilities::unknown().streaming(true)
-}
-
-impl OllamaConfig {
-    http_config_setters! {
-        settings: settings,
-        base_url: "The server: scheme, host, port and any base path (e.g. `http://gpu-box.lan:11434`; `/api/chat` is appended), taken as given (for `OLLAMA_HOST`-style addresses, [`OllamaConfig::from_host`]). Default: [`DEFAULT_BASE_URL`].",
-        api_key: "A bearer token, sent as `Authorization: Bearer <key>` (ollama.com and authenticating proxies). A local server needs none. Default: none.",
-        header: "A header sent with every request. Default: none.",
-        media_limits: "Limits on fetching URL images, which Ollama cannot fetch itself: every image is sent as base64 bytes. Default: [`MediaLimits::default`].",
-    }
-
-    /// A provider named `ollama` at a local server, [`DEFAULT_BASE_URL`]
-    /// (`http://127.0.0.1:11434`): no credential, the default timeouts,
-    /// media limits and capabilities. Another server:
-    /// [`OllamaConfig::base_url`] or [`OllamaConfig::from_host`].
-    pub fn new() -> Self {
-        OllamaConfig::from_settings(HttpSettings::new(DEFAULT_BASE_URL))
-    }
-
+/// Ollama's addresses.
+impl ProviderConfig<OllamaOptions> {
     /// A provider named `ollama` at an `OLLAMA_HOST`-style address: `host`,
     /// `host:port`, `http://host[:port]` or `https://host[:port]`, with an
     /// optional path. Without a scheme the server is plain HTTP on port
@@ -88,36 +59,8 @@ impl OllamaConfig {
     /// (80 or 443), as in Ollama's official clients. Empty means
     /// [`DEFAULT_BASE_URL`].
     pub fn from_host(host: &str) -> Self {
-        OllamaConfig::new().base_url(parse_host(host))
+        Self::new().base_url(parse_host(host))
     }
-
-    /// A provider named `ollama` with these settings (base URL, credential,
-    /// timeouts, headers), the default media limits and capabilities.
-    pub fn from_settings(settings: HttpSettings) -> Self {
-        OllamaConfig {
-            name: "ollama".to_owned(),
-            settings,
-            media_limits: MediaLimits::default(),
-            capabilities: default_capabilities(),
-        }
-    }
-
-    pub(super) fn into_parts(self) -> Parts {
-        Parts {
-            name: self.name,
-            settings: self.settings,
-            media_limits: self.media_limits,
-            capabilities: self.capabilities,
-        }
-    }
-}
-
-/// An [`OllamaConfig`] taken apart by the provider.
-pub(super) struct Parts {
-    pub(super) name: String,
-    pub(super) settings: HttpSettings,
-    pub(super) media_limits: MediaLimits,
-    pub(super) capabilities: Capabilities,
 }
 
 /// The base URL an `OLLAMA_HOST` value means, by the rules of Ollama's
@@ -176,7 +119,9 @@ fn split_host_port(authority: &str) -> (&str, Option<&str>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Secret;
+    use crate::providers::http::config::default_capabilities;
+    use crate::providers::http::{HttpSettings, MediaLimits};
+    use crate::{Capabilities, Secret};
     use std::time::Duration;
 
     #[test]
@@ -238,20 +183,16 @@ mod tests {
             .header("X-Team", "research")
             .media_limits(limits)
             .capabilities(capabilities.clone());
+        // What the setters put in the HTTP settings, kept by `base_url`.
+        let server_as_set = |settings: &HttpSettings| {
+            let key = settings.credential().map(Secret::expose);
+            assert_eq!(key, Some("secret-token"));
+            assert_eq!(settings.request_timeout, Duration::from_secs(5));
+            assert_eq!(settings.connect_timeout, Duration::from_millis(300));
+        };
         assert_eq!(config.provider_name(), "local");
         assert_eq!(config.http_settings().base_url(), DEFAULT_BASE_URL);
-        assert_eq!(
-            config.http_settings().credential().map(Secret::expose),
-            Some("secret-token")
-        );
-        assert_eq!(
-            config.http_settings().request_timeout,
-            Duration::from_secs(5)
-        );
-        assert_eq!(
-            config.http_settings().connect_timeout,
-            Duration::from_millis(300)
-        );
+        server_as_set(config.http_settings());
         assert_eq!(config.media_limits.max_bytes, 1024);
         assert_eq!(config.capabilities, capabilities);
         assert!(!format!("{config:?}").contains("secret-token"));
@@ -259,18 +200,7 @@ mod tests {
         // `base_url` keeps the credential, timeouts and headers.
         let moved = config.clone().base_url("http://gpu-box.lan:11434/");
         assert_eq!(moved.http_settings().base_url(), "http://gpu-box.lan:11434");
-        assert_eq!(
-            moved.http_settings().credential().map(Secret::expose),
-            Some("secret-token")
-        );
-        assert_eq!(
-            moved.http_settings().request_timeout,
-            Duration::from_secs(5)
-        );
-        assert_eq!(
-            moved.http_settings().connect_timeout,
-            Duration::from_millis(300)
-        );
+        server_as_set(moved.http_settings());
         assert!(format!("{:?}", moved.http_settings()).contains("X-Team"));
 
         // `http` replaces all of them, and keeps the rest.

@@ -42,7 +42,7 @@ mod wire;
 
 use std::sync::Arc;
 
-pub use config::{DEFAULT_BASE_URL, OllamaConfig};
+pub use config::{DEFAULT_BASE_URL, OllamaConfig, OllamaOptions};
 pub use provider::OllamaProvider;
 
 use crate::providers::http::{DEFAULT_REQUEST_TIMEOUT, HttpSettings};

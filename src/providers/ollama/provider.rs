@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
-use super::config::{self, OllamaConfig, Parts};
+use super::config::OllamaConfig;
 use super::errors;
 use super::request::{self, Context};
 use super::response;
@@ -14,13 +14,14 @@ use super::stream::ChatStream;
 use super::wire::ChatResponse;
 use crate::providers::http::LineDecoder;
 use crate::providers::http::client::HttpClient;
+use crate::providers::http::config::default_capabilities;
 use crate::providers::http::core::{
     Call, HttpProvider, Protocol, Shared, delegate_provider, key_header,
 };
 use crate::providers::http::errors::decode_error;
 use crate::providers::http::media::MediaLimits;
 use crate::scheme::BuildContext;
-use crate::{Error, Provider, Request, Response, Result, Secret, Target};
+use crate::{Error, Request, Response, Result, Secret, Target};
 
 const CHAT_PATH: &str = "/api/chat";
 
@@ -60,6 +61,7 @@ pub(crate) struct NativeChat {
 impl Protocol for NativeChat {
     type Framing = LineDecoder;
     type Handler = ChatStream;
+    const PROTOCOL: &'static str = "ollama";
     // An Ollama stream is handed out as soon as its head arrives.
     const WAIT_FOR_FIRST_EVENT: bool = false;
 
@@ -105,13 +107,11 @@ impl Protocol for NativeChat {
     }
 }
 
-/// The shared part of a provider for `parts`.
-fn shared(parts: Parts) -> Result<Shared<NativeChat>> {
-    let client = HttpClient::new(parts.settings)?;
-    let protocol = NativeChat {
-        limits: parts.media_limits,
-    };
-    Shared::new(parts.name, client, protocol)
+/// The protocol of a provider for `config`.
+fn protocol(config: &OllamaConfig) -> NativeChat {
+    NativeChat {
+        limits: config.media_limits,
+    }
 }
 
 /// The built-in's shared part: `OLLAMA_HOST` and the optional `OLLAMA_API_KEY`.
@@ -124,8 +124,7 @@ fn builtin_from_env(name: &str, context: &BuildContext) -> Result<Shared<NativeC
     {
         config = config.api_key(key.trim().to_owned());
     }
-    let settings = context.http(config.http_settings().clone());
-    shared(config.http(settings).into_parts())
+    config.in_context(context).into_shared(protocol)
 }
 
 impl OllamaProvider {
@@ -136,36 +135,22 @@ impl OllamaProvider {
     /// A configuration error for a malformed header or a TLS backend that
     /// cannot start.
     pub fn new(config: OllamaConfig) -> Result<Self> {
-        let parts = config.into_parts();
-        let capabilities = parts.capabilities.clone();
-        Ok(OllamaProvider {
-            inner: HttpProvider::new(Arc::new(shared(parts)?), capabilities),
-        })
+        let (_, inner) = config.into_provider(protocol)?;
+        Ok(OllamaProvider { inner })
     }
 
     /// The built-in `ollama`: `OLLAMA_HOST` (default `127.0.0.1:11434`) and
     /// the optional `OLLAMA_API_KEY` are read through `context` on first use.
     pub(crate) fn from_env(name: &str, context: &BuildContext) -> Self {
         OllamaProvider {
-            inner: HttpProvider::lazy(
-                name,
-                context,
-                builtin_from_env,
-                config::default_capabilities(),
-            ),
+            inner: HttpProvider::lazy(name, context, builtin_from_env, default_capabilities()),
         }
     }
 }
 
 impl fmt::Debug for OllamaProvider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut d = f.debug_struct("OllamaProvider");
-        d.field("name", &self.inner.name());
-        match self.inner.shared() {
-            Some(shared) => d.field("client", shared.client()),
-            None => d.field("client", &"from OLLAMA_HOST on first use"),
-        };
-        d.finish()
+        f.debug_tuple("OllamaProvider").field(&self.inner).finish()
     }
 }
 

@@ -41,7 +41,7 @@ pub(super) fn into_response(
     let nonce = answer_nonce();
     if let Some(message) = wire.message {
         if let Some(text) = message.thinking.filter(|t| !t.is_empty()) {
-            parts.push(Part::Thinking(Thinking::text(text).from_provider(provider)));
+            parts.push(Part::Thinking(Thinking::text(text).with_provider(provider)));
         }
         if let Some(text) = message.content.filter(|t| !t.is_empty()) {
             parts.push(Part::Text { text });
@@ -140,13 +140,13 @@ pub(super) fn usage(
 ) -> Usage {
     let mut usage = Usage::default();
     if let Some(n) = prompt_eval_count {
-        usage = usage.with_input(n);
+        usage = usage.with_input_tokens(n);
     }
     if let Some(n) = prompt_eval_cached_count {
-        usage = usage.with_cached_input(n);
+        usage = usage.with_cached_input_tokens(n);
     }
     if let Some(n) = eval_count {
-        usage = usage.with_output(n);
+        usage = usage.with_output_tokens(n);
     }
     usage
 }

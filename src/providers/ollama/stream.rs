@@ -114,6 +114,7 @@ mod tests {
     use super::*;
     use crate::providers::http::LineDecoder;
     use crate::providers::http::body::event_stream_from_bytes;
+    use crate::providers::http::chunk_by;
     use crate::{ErrorClass, ErrorKind, FinishReason, Part, Response, StreamAccumulator, Target};
 
     const CHAT_STREAM: &[u8] = include_bytes!("../../../tests/fixtures/ollama/chat_stream.ndjson");
@@ -166,20 +167,6 @@ mod tests {
         r
     }
 
-    fn split(bytes: &[u8], sizes: &[usize]) -> Vec<Vec<u8>> {
-        let mut out = Vec::new();
-        let mut at = 0;
-        let mut i = 0;
-        while at < bytes.len() {
-            let n = sizes[i % sizes.len()].max(1);
-            let end = (at + n).min(bytes.len());
-            out.push(bytes[at..end].to_vec());
-            at = end;
-            i += 1;
-        }
-        out
-    }
-
     fn expected_text() -> Response {
         let mut r = fold(vec![CHAT_STREAM.to_vec()]).unwrap();
         r.raw = None;
@@ -224,9 +211,9 @@ mod tests {
     fn one_byte_at_a_time_and_without_the_last_newline() {
         for fixture in [CHAT_STREAM, TOOL_STREAM] {
             let whole = fold(vec![fixture.to_vec()]).unwrap();
-            assert_eq!(fold(split(fixture, &[1])).unwrap(), whole);
+            assert_eq!(fold(chunk_by(fixture, &[1])).unwrap(), whole);
             let trimmed = fixture.strip_suffix(b"\n").unwrap_or(fixture);
-            assert_eq!(fold(split(trimmed, &[1])).unwrap(), whole);
+            assert_eq!(fold(chunk_by(trimmed, &[1])).unwrap(), whole);
         }
     }
 
@@ -288,7 +275,7 @@ mod tests {
         fn any_chunking_folds_the_same(sizes in prop::collection::vec(1usize..48, 1..12)) {
             for fixture in [CHAT_STREAM, TOOL_STREAM] {
                 let whole = fold(vec![fixture.to_vec()]).unwrap();
-                prop_assert_eq!(fold(split(fixture, &sizes)).unwrap(), whole);
+                prop_assert_eq!(fold(chunk_by(fixture, &sizes)).unwrap(), whole);
             }
         }
     }

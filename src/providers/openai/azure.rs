@@ -47,6 +47,7 @@ pub(crate) struct AzureChat {
 impl Protocol for AzureChat {
     type Framing = ErrorFieldFraming;
     type Handler = ChunkHandler;
+    const PROTOCOL: &'static str = "azure";
 
     fn headers(&self, client: &HttpClient) -> Result<HeaderMap> {
         key_header(client, HeaderName::from_static("api-key"), "")
@@ -109,28 +110,21 @@ impl AzureProvider {
     /// cannot be sent in a header.
     pub fn new(config: OpenAiConfig, api_version: impl Into<String>) -> Result<Self> {
         let api_version = api_version.into();
-        let max_tokens_field = match config.max_tokens_field {
+        let max_tokens_field = match config.options.max_tokens_field {
             MaxTokensField::Auto if api_version.as_str() >= "2024-09-01" => {
                 MaxTokensField::MaxCompletionTokens
             }
             MaxTokensField::Auto => MaxTokensField::MaxTokens,
             fixed => fixed,
         };
-        let protocol = AzureChat {
+        let (shared, inner) = config.into_provider(|config| AzureChat {
             chat: ChatCompletions {
                 max_tokens_field,
-                max_effort: config.max_reasoning_effort,
-                inline_images: config.inline_images,
-                media_limits: config.media_limits,
+                ..super::protocol(config)
             },
             api_version: utf8_percent_encode(&api_version, SEGMENT).to_string(),
-        };
-        let client = HttpClient::new(config.settings)?;
-        let shared = Arc::new(Shared::new(config.name, client, protocol)?);
-        Ok(AzureProvider {
-            inner: HttpProvider::new(Arc::clone(&shared), config.capabilities),
-            shared,
-        })
+        })?;
+        Ok(AzureProvider { shared, inner })
     }
 
     /// The server settings.
@@ -141,9 +135,10 @@ impl AzureProvider {
 
 /// Builds the provider `name` from an `azure://` DSN.
 pub(crate) fn from_dsn(name: &str, dsn: &Dsn, context: &BuildContext) -> Result<Arc<dyn Provider>> {
-    let mut config = OpenAiConfig::from_dsn(name, dsn)?;
     // The resource's root: no `/v1` added.
-    config.settings = context.http(config.settings.with_base_url(dsn.base_url()));
+    let config = OpenAiConfig::from_dsn(name, dsn)?
+        .base_url(dsn.base_url())
+        .in_context(context);
     let version = dsn.option("api-version").unwrap_or(DEFAULT_API_VERSION);
     Ok(Arc::new(AzureProvider::new(config, version)?))
 }
@@ -152,10 +147,6 @@ delegate_provider!(AzureProvider);
 
 impl fmt::Debug for AzureProvider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AzureProvider")
-            .field("name", &self.inner.name())
-            .field("settings", self.settings())
-            .field("protocol", self.shared.protocol())
-            .finish()
+        f.debug_tuple("AzureProvider").field(&self.inner).finish()
     }
 }

@@ -2,23 +2,19 @@
 //! called, and the protocol choices that differ between OpenAI and the
 //! servers that copy its API.
 
-use crate::providers::http::config::http_config_setters;
 use std::time::Duration;
 
-use crate::providers::http::{DEFAULT_REQUEST_TIMEOUT, HttpSettings, MediaLimits};
-use crate::{Capabilities, Dsn, Result};
+use crate::providers::http::config::Sealed;
+use crate::providers::http::{
+    DEFAULT_REQUEST_TIMEOUT, HttpSettings, ProtocolOptions, ProviderConfig,
+};
+use crate::{Dsn, Result};
 
 /// OpenAI's own API.
 pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
 
 /// `foreman`'s default request timeout: it queues work for slow local models.
 pub const FOREMAN_DEFAULT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
-
-/// What every Chat Completions model declares by default: streaming (every
-/// compatible server streams); the rest depends on the model.
-pub(super) fn default_capabilities() -> Capabilities {
-    Capabilities::unknown().streaming(true)
-}
 
 /// Which request field carries the output-token cap
 /// ([`crate::Request::max_tokens`]).
@@ -58,17 +54,46 @@ impl MaxTokensField {
     }
 }
 
-/// Configuration of an [`super::OpenAiProvider`]: its name, its server
-/// ([`HttpSettings`]: base URL, API key, timeouts) and protocol options.
+/// The OpenAI protocol's own options in an [`OpenAiConfig`]: which field
+/// carries the token cap, the effort sent for the maximum reasoning level,
+/// and whether image URLs are fetched and inlined.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OpenAiOptions {
+    pub(super) max_tokens_field: MaxTokensField,
+    pub(super) max_reasoning_effort: String,
+    pub(super) inline_images: bool,
+}
+
+impl Default for OpenAiOptions {
+    fn default() -> Self {
+        OpenAiOptions {
+            max_tokens_field: MaxTokensField::Auto,
+            max_reasoning_effort: "high".to_owned(),
+            inline_images: false,
+        }
+    }
+}
+
+impl Sealed for OpenAiOptions {}
+
+impl ProtocolOptions for OpenAiOptions {
+    const DEFAULT_NAME: &'static str = "openai";
+    const DEFAULT_BASE_URL: &'static str = DEFAULT_BASE_URL;
+}
+
+/// Configuration of an [`super::OpenAiProvider`] (and of an
+/// [`super::AzureProvider`]): the shared [`ProviderConfig`] vocabulary (name,
+/// [`HttpSettings`], media limits, capabilities) plus [`OpenAiOptions`].
 ///
 /// Works against OpenAI and any server that speaks Chat Completions (vLLM,
 /// llama.cpp's server, LM Studio, OpenRouter, Groq, Ollama's `/v1`): requests
 /// go to `POST {base_url}/chat/completions`, with `Authorization: Bearer`
-/// only when a key is set.
+/// only when a key is set. [`ProviderConfig::new`] is OpenAI itself
+/// ([`DEFAULT_BASE_URL`]), named `openai`; media limits apply when
+/// [`inline_images`](ProviderConfig::inline_images) is on.
 ///
 /// ```
-/// use std::time::Duration;
-/// use majordomo::providers::http::HttpSettings;
 /// use majordomo::providers::openai::{MaxTokensField, OpenAiConfig, OpenAiProvider};
 /// use majordomo::Provider;
 ///
@@ -76,69 +101,26 @@ impl MaxTokensField {
 /// let openai = OpenAiConfig::new().api_key("sk-test");
 /// assert_eq!(openai.http_settings().base_url(), "https://api.openai.com/v1");
 ///
-/// // A vLLM server: a base URL, a timeout, a protocol choice.
+/// // An Ollama `/v1` server: its token-cap field, and image URLs sent as bytes.
 /// let config = OpenAiConfig::new()
-///     .name("vllm")
-///     .base_url("http://127.0.0.1:8000/v1")
-///     .timeout(Duration::from_secs(120))
-///     .header("X-Team", "search")
-///     .max_tokens_field(MaxTokensField::MaxTokens);
-/// assert_eq!(config.provider_name(), "vllm");
+///     .name("ollama-v1")
+///     .base_url("http://127.0.0.1:11434/v1")
+///     .max_tokens_field(MaxTokensField::MaxTokens)
+///     .inline_images(true);
 /// let provider = OpenAiProvider::new(config)?;
-/// assert_eq!(provider.name(), "vllm");
-///
-/// // Or whole settings at once.
-/// let local = OpenAiConfig::from_settings(HttpSettings::new("http://127.0.0.1:8080/v1"))
-///     .name("local");
-/// assert_eq!(local.http_settings().credential(), None);
+/// assert_eq!(provider.name(), "ollama-v1");
 /// # Ok::<(), majordomo::Error>(())
 /// ```
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct OpenAiConfig {
-    pub(super) name: String,
-    pub(super) settings: HttpSettings,
-    pub(super) max_tokens_field: MaxTokensField,
-    pub(super) max_reasoning_effort: String,
-    pub(super) inline_images: bool,
-    pub(super) media_limits: MediaLimits,
-    pub(super) capabilities: Capabilities,
-}
+pub type OpenAiConfig = ProviderConfig<OpenAiOptions>;
 
-impl OpenAiConfig {
-    http_config_setters! {
-        settings: settings,
-        base_url: "Sets the base URL (requests go to `{base_url}/chat/completions`).",
-        api_key: "Sets the API key, sent as `Authorization: Bearer`. Default: none.",
-        header: "Adds a header sent with every request (e.g. OpenRouter's `HTTP-Referer`, or `OpenAI-Organization`).",
-        media_limits: "Limits on fetching images when [`OpenAiConfig::inline_images`] is on.",
-    }
-
-    /// A provider named `openai` for OpenAI's own API ([`DEFAULT_BASE_URL`]),
-    /// with no API key (set one with [`OpenAiConfig::api_key`]).
-    pub fn new() -> Self {
-        Self::from_settings(HttpSettings::new(DEFAULT_BASE_URL))
-    }
-
-    /// A provider named `openai` for the server `settings` describe.
-    pub fn from_settings(settings: HttpSettings) -> Self {
-        OpenAiConfig {
-            name: "openai".to_owned(),
-            settings,
-            max_tokens_field: MaxTokensField::Auto,
-            max_reasoning_effort: "high".to_owned(),
-            inline_images: false,
-            media_limits: MediaLimits::default(),
-            capabilities: default_capabilities(),
-        }
-    }
-
+/// The OpenAI protocol's options and DSN forms.
+impl ProviderConfig<OpenAiOptions> {
     /// A provider named `name` from an `openai://` DSN: base URL
     /// `http[s]://host[:port][/base-path]`, where a DSN with no path gets
     /// `/v1` (the OpenAI SDKs' convention) and an explicit path is used as
     /// given (`openai://host/api/v1`), the DSN's credential as the API
     /// key, `timeout`, `idle_timeout` and `connect_timeout` options, and `inline_images`
-    /// (`true`/`false`, see [`OpenAiConfig::inline_images`]).
+    /// (`true`/`false`, see [`ProviderConfig::inline_images`]).
     ///
     /// # Errors
     /// A configuration error for a malformed duration or `inline_images`
@@ -147,7 +129,7 @@ impl OpenAiConfig {
         Self::from_dsn_with_timeout(name, dsn, DEFAULT_REQUEST_TIMEOUT)
     }
 
-    /// As [`OpenAiConfig::from_dsn`] for a `foreman://` DSN: the DSN's
+    /// As [`ProviderConfig::from_dsn`] for a `foreman://` DSN: the DSN's
     /// credential is the bearer token, and the request timeout defaults to
     /// [`FOREMAN_DEFAULT_TIMEOUT`] (30 minutes) unless `?timeout=` says otherwise.
     ///
@@ -180,7 +162,7 @@ impl OpenAiConfig {
 
     /// Which field carries the output-token cap. Default: [`MaxTokensField::Auto`].
     pub fn max_tokens_field(mut self, field: MaxTokensField) -> Self {
-        self.max_tokens_field = field;
+        self.options.max_tokens_field = field;
         self
     }
 
@@ -191,7 +173,7 @@ impl OpenAiConfig {
     /// take it (vLLM, OpenRouter). Models known to stop at `high` (o-series,
     /// `gpt-5`) still get `high`.
     pub fn max_reasoning_effort(mut self, effort: impl Into<String>) -> Self {
-        self.max_reasoning_effort = effort.into();
+        self.options.max_reasoning_effort = effort.into();
         self
     }
 
@@ -201,15 +183,8 @@ impl OpenAiConfig {
     /// (the URL is sent; OpenAI, vLLM, llama.cpp, OpenRouter and Groq fetch
     /// it themselves). A failed fetch is a request-specific error.
     pub fn inline_images(mut self, yes: bool) -> Self {
-        self.inline_images = yes;
+        self.options.inline_images = yes;
         self
-    }
-}
-
-impl Default for OpenAiConfig {
-    /// [`OpenAiConfig::new`].
-    fn default() -> Self {
-        Self::new()
     }
 }
 
@@ -260,7 +235,7 @@ mod tests {
             config.http_settings().request_timeout,
             DEFAULT_REQUEST_TIMEOUT
         );
-        assert!(!config.inline_images);
+        assert!(!config.options.inline_images);
     }
 
     #[test]
@@ -269,11 +244,13 @@ mod tests {
         assert!(
             config("openai+http://127.0.0.1:11434/v1?inline_images=true")
                 .unwrap()
+                .options
                 .inline_images
         );
         assert!(
             !config("openai+http://127.0.0.1:11434/v1?inline_images=false")
                 .unwrap()
+                .options
                 .inline_images
         );
         let err = config("openai://k@h/v1?inline_images=maybe").unwrap_err();

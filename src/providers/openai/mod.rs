@@ -54,7 +54,9 @@ use reqwest::header::{AUTHORIZATION, HeaderMap};
 
 pub(crate) use azure::from_dsn as azure_from_dsn;
 pub use azure::{AzureProvider, DEFAULT_API_VERSION as AZURE_DEFAULT_API_VERSION};
-pub use config::{DEFAULT_BASE_URL, FOREMAN_DEFAULT_TIMEOUT, MaxTokensField, OpenAiConfig};
+pub use config::{
+    DEFAULT_BASE_URL, FOREMAN_DEFAULT_TIMEOUT, MaxTokensField, OpenAiConfig, OpenAiOptions,
+};
 
 pub(crate) use self::request::ChatCompletions;
 use self::stream::{ChunkHandler, ErrorFieldFraming};
@@ -76,7 +78,7 @@ pub(crate) fn builtin(context: &BuildContext) -> Arc<dyn Provider> {
         "openai",
         context,
         builtin_from_env,
-        config::default_capabilities(),
+        crate::providers::http::config::default_capabilities(),
     ))
 }
 
@@ -93,14 +95,12 @@ fn builtin_from_env(_name: &str, context: &BuildContext) -> Result<Shared<ChatCo
         .ok_or_else(|| Error::missing_credential("openai", "OPENAI_API_KEY"))?;
     let base = read("OPENAI_BASE_URL").unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
     let config = OpenAiConfig::new().base_url(base).api_key(key);
-    let settings = context.http(config.settings.clone());
-    shared(config.http(settings))
+    config.in_context(context).into_shared(protocol)
 }
 
 /// Builds the provider `name` from a `openai://` DSN.
 pub(crate) fn from_dsn(name: &str, dsn: &Dsn, context: &BuildContext) -> Result<Arc<dyn Provider>> {
-    let mut config = OpenAiConfig::from_dsn(name, dsn)?;
-    config.settings = context.http(config.settings);
+    let config = OpenAiConfig::from_dsn(name, dsn)?.in_context(context);
     Ok(Arc::new(OpenAiProvider::new(config)?))
 }
 
@@ -111,25 +111,25 @@ pub(crate) fn foreman_from_dsn(
     dsn: &Dsn,
     context: &BuildContext,
 ) -> Result<Arc<dyn Provider>> {
-    let mut config = OpenAiConfig::foreman_from_dsn(name, dsn)?;
-    config.settings = context.http(config.settings);
+    let config = OpenAiConfig::foreman_from_dsn(name, dsn)?.in_context(context);
     Ok(Arc::new(OpenAiProvider::new(config)?))
 }
 
-/// The shared part of a provider for `config`: its client and protocol.
-fn shared(config: OpenAiConfig) -> Result<Shared<ChatCompletions>> {
-    let protocol = ChatCompletions {
-        max_tokens_field: config.max_tokens_field.resolve(config.settings.base_url()),
-        max_effort: config.max_reasoning_effort,
-        inline_images: config.inline_images,
+/// The protocol of a provider for `config`.
+fn protocol(config: &OpenAiConfig) -> ChatCompletions {
+    let options = &config.options;
+    ChatCompletions {
+        max_tokens_field: options.max_tokens_field.resolve(config.settings.base_url()),
+        max_effort: options.max_reasoning_effort.clone(),
+        inline_images: options.inline_images,
         media_limits: config.media_limits,
-    };
-    Shared::new(config.name, HttpClient::new(config.settings)?, protocol)
+    }
 }
 
 impl Protocol for ChatCompletions {
     type Framing = ErrorFieldFraming;
     type Handler = ChunkHandler;
+    const PROTOCOL: &'static str = "openai";
 
     fn headers(&self, client: &HttpClient) -> Result<HeaderMap> {
         key_header(client, AUTHORIZATION, "Bearer ")
@@ -187,12 +187,8 @@ impl OpenAiProvider {
     /// A configuration error when the HTTP client cannot be built (a bad
     /// header) or the API key cannot be sent in a header.
     pub fn new(config: OpenAiConfig) -> Result<Self> {
-        let capabilities = config.capabilities.clone();
-        let shared = Arc::new(shared(config)?);
-        Ok(OpenAiProvider {
-            inner: HttpProvider::new(Arc::clone(&shared), capabilities),
-            shared,
-        })
+        let (shared, inner) = config.into_provider(protocol)?;
+        Ok(OpenAiProvider { shared, inner })
     }
 
     /// The server settings.
@@ -205,10 +201,6 @@ delegate_provider!(OpenAiProvider);
 
 impl fmt::Debug for OpenAiProvider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OpenAiProvider")
-            .field("name", &self.inner.name())
-            .field("settings", self.settings())
-            .field("protocol", self.shared.protocol())
-            .finish()
+        f.debug_tuple("OpenAiProvider").field(&self.inner).finish()
     }
 }

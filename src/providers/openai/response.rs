@@ -53,7 +53,7 @@ pub(super) fn parse(
     let mut parts = Vec::new();
     if let Some(reasoning) = message.reasoning_text() {
         parts.push(Part::Thinking(
-            Thinking::text(reasoning).from_provider(provider),
+            Thinking::text(reasoning).with_provider(provider),
         ));
     }
     let mut text = match message.content {

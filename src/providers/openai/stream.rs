@@ -340,15 +340,7 @@ mod tests {
     use crate::FinishReason;
 
     fn frames(chunks: &[&[u8]]) -> Vec<SseEvent> {
-        let mut f = ErrorFieldFraming::new();
-        let mut out = Vec::new();
-        for c in chunks {
-            f.feed(c);
-            while let Some(e) = f.next_frame() {
-                out.push(e);
-            }
-        }
-        out
+        crate::providers::http::frames_of(ErrorFieldFraming::new(), chunks)
     }
 
     #[test]

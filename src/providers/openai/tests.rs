@@ -40,6 +40,8 @@ fn fixture(name: &str) -> Vec<u8> {
 /// What a fold ends in, comparable: the response, or the error's kind,
 /// class and text.
 #[derive(Debug, PartialEq)]
+// A test-only comparison value: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Folded {
     Ok(Response),
     Err(ErrorKind, ErrorClass, String),

@@ -23,23 +23,24 @@
 //! };
 //! ```
 //!
-//! with `azure: super::protocols::AZURE;` below and its golden bodies blessed
+//! with `azure: super::protocols::azure();` below and its golden bodies blessed
 //! into `tests/fixtures/azure/`.
 //!
 //! What we send is compared with golden bodies,
-//! `tests/fixtures/<protocol>/golden_{plain,tools,images,reasoning,schema}.json`
+//! `tests/fixtures/<protocol>/golden_{plain,stream,tools,images,reasoning,schema,repeated_ids,tool_choice,json_formats,foreign_history}.json`
 //! (hand-checked against each API's reference; see `tests/fixtures/SOURCES.md`).
 //! Run with `CONFORMANCE_BLESS=1` to rewrite them after a deliberate change,
 //! then review the diff.
 
-mod protocols;
+pub(crate) mod protocols;
 mod scenarios;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use majordomo::{ErrorClass, FinishReason, Model, Registry};
+use majordomo::providers::http::HttpSettings;
+use majordomo::{Capabilities, ErrorClass, FinishReason, Model, Provider, Registry};
 use serde_json::Value;
 use tokio::io::AsyncWriteExt as _;
 use tokio::net::TcpListener;
@@ -77,6 +78,15 @@ pub struct Protocol {
     /// The variable the built-in provider reads its key from, and the
     /// built-in's name (`None`: the protocol needs no key).
     pub builtin_key: Option<(&'static str, &'static str)>,
+    /// The built-in provider that reads its server's URL from a variable:
+    /// its name, the variable, and what follows the server's root in it
+    /// (`None`: the built-in has no such variable).
+    pub builtin_url: Option<(&'static str, &'static str, &'static str)>,
+    /// A provider built by the protocol's config from `XConfig::new()` with
+    /// the shared setters: name `x`, key `old-key`, header `x-old: old`,
+    /// capabilities [`declared`], then `.http(settings)`, then `.base_url(url)`
+    /// if given.
+    pub configured: fn(settings: HttpSettings, url: Option<&str>) -> Arc<dyn Provider>,
     /// The content type of a stream.
     pub stream_type: &'static str,
     /// What ends one stream event.
@@ -99,12 +109,27 @@ pub struct Protocol {
     pub reasoning: Thought,
     pub reasoning_stream: Option<Thought>,
     pub schema: Answer,
+    /// Streams and the same answers given whole: each stream must fold into
+    /// what its whole answer reads as (`true`: even the tool-call ids, which
+    /// differ between two recordings of one answer).
+    pub counterparts: &'static [(&'static str, &'static str, bool)],
     /// The streams cut at every byte (each cut is one call, so the longest
     /// recordings are left to the other scenarios).
     pub truncated: &'static [&'static str],
     /// Requests of the official documentation or SDK recordings, and how we
     /// build each: what we send must be that body.
     pub examples: &'static [Example],
+    /// What a dialect sends differently from its parent's documented
+    /// requests (applied after each example's own `adjust`).
+    pub dialect: fn(body: &mut Value),
+}
+
+/// The capabilities a configured provider's models declare.
+pub fn declared() -> Capabilities {
+    Capabilities::unknown()
+        .streaming(true)
+        .tools(true)
+        .context_window(8192)
 }
 
 /// A documented request body and the `Request` that must produce it.
@@ -342,6 +367,15 @@ impl Protocol {
             .build()
     }
 
+    /// A registry with a provider of this protocol for each `(variable,
+    /// server)`: `LLM_DOWN` names provider `down`.
+    pub fn registry_over(&self, servers: &[(&str, &MockServer)]) -> Registry {
+        let vars = servers
+            .iter()
+            .map(|(variable, server)| (*variable, self.dsn(*server.address(), "")));
+        Registry::builder().without_env().env_vars(vars).build()
+    }
+
     /// The model under test at `addr`, called directly (no chain, so no
     /// health benching between calls).
     pub fn model_at(&self, addr: SocketAddr, options: &str) -> Arc<dyn Model> {
@@ -509,6 +543,9 @@ macro_rules! conformance {
                 retry_after_date, retry_info, stream_error_events, stream_error_before_output,
                 garbage_in_a_stream, whole_answer_to_a_stream_request, truncated_streams,
                 truncated_answers, keep_alives, connection_refused, builtin_without_a_key,
+                builtin_reads_its_variables_on_first_use, config_setters, streams_fold_like_whole_answers,
+                repeated_call_ids, tool_choices_and_results, json_formats, foreign_history,
+                keyless_server,
                 through_a_chain);
             conformance!(@paused $protocol; stall_before_headers, stall_after_first_event);
         }
@@ -532,4 +569,5 @@ conformance! {
     anthropic: super::protocols::ANTHROPIC;
     ollama: super::protocols::OLLAMA;
     gemini: super::protocols::GEMINI;
+    azure: super::protocols::azure();
 }

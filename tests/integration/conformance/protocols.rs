@@ -5,11 +5,17 @@
 //! error shape.
 
 use base64::Engine as _;
+use std::sync::Arc;
+
 use majordomo::FinishReason;
+use majordomo::providers::anthropic::{AnthropicConfig, AnthropicProvider};
+use majordomo::providers::gemini::{GeminiConfig, GeminiProvider};
+use majordomo::providers::ollama::{OllamaConfig, OllamaProvider};
+use majordomo::providers::openai::{AzureProvider, OpenAiConfig, OpenAiProvider};
 use majordomo::{Image, ReasoningLevel, Request, Tool};
 use serde_json::{Value, json};
 
-use super::{Example, Fault, KEY, Protocol, Signal, answer, call, thought};
+use super::{Example, Fault, KEY, NAME, Protocol, Signal, answer, call, thought};
 use crate::support::http::fixture;
 
 // ----- building a documented request -----
@@ -54,6 +60,24 @@ fn png(data: &str) -> Image {
         .decode(data)
         .unwrap();
     Image::inline("image/png", bytes)
+}
+
+// ----- the shared config setters -----
+
+/// `$config` with the shared setters the `config_setters` scenario asks for.
+macro_rules! configured {
+    ($config:expr, $settings:expr, $url:expr) => {{
+        let config = $config
+            .name(NAME)
+            .api_key("old-key")
+            .header("x-old", "old")
+            .capabilities(super::declared())
+            .http($settings);
+        match $url {
+            Some(url) => config.base_url(url),
+            None => config,
+        }
+    }};
 }
 
 // ----- OpenAI Chat Completions -----
@@ -165,6 +189,11 @@ pub const OPENAI: Protocol = Protocol {
     query: |_| None,
     auth: ("authorization", "Bearer "),
     builtin_key: Some(("OPENAI_API_KEY", "openai")),
+    builtin_url: Some(("openai", "OPENAI_BASE_URL", "/v1")),
+    configured: |settings, url| {
+        let config = configured!(OpenAiConfig::new(), settings, url);
+        Arc::new(OpenAiProvider::new(config).unwrap())
+    },
     stream_type: "text/event-stream",
     delimiter: b"\n\n",
     keep_alive: ": keep-alive\n\n",
@@ -215,6 +244,20 @@ pub const OPENAI: Protocol = Protocol {
         FinishReason::Stop,
         (79, 14),
     ),
+    counterparts: &[
+        ("chat_stream_length.sse", "chat_response_length.json", true),
+        // The same answer recorded twice: only the call id differs.
+        (
+            "chat_stream_tool_call.sse",
+            "chat_response_tool_call.json",
+            false,
+        ),
+        (
+            "synthetic_stream_reasoning_tool_call.sse",
+            "synthetic_response_reasoning_tool_call.json",
+            true,
+        ),
+    ],
     truncated: &[
         "chat_stream_length.sse",
         "synthetic_stream_reasoning_tool_call.sse",
@@ -273,7 +316,37 @@ pub const OPENAI: Protocol = Protocol {
             adjust: |b| b["stream_options"] = json!({"include_usage": true}),
         },
     ],
+    dialect: |_| {},
 };
+
+/// Azure OpenAI: OpenAI's body, answers, streams and errors on a resource's
+/// deployments, with the key in `api-key` and the API version in the query.
+/// (A function: a constant cannot take the rest of `OPENAI`, whose answers
+/// hold values with destructors.)
+pub fn azure() -> Protocol {
+    Protocol {
+        name: "azure",
+        scheme: "azure+http",
+        base: "?api-version=2024-10-21",
+        route: |model, _| format!("/openai/deployments/{model}/chat/completions"),
+        query: |_| Some("api-version=2024-10-21"),
+        auth: ("api-key", ""),
+        // Azure has no built-in provider: every resource is named by a DSN.
+        builtin_key: None,
+        builtin_url: None,
+        configured: |settings, url| {
+            let config = configured!(OpenAiConfig::new(), settings, url);
+            Arc::new(AzureProvider::new(config, "2024-10-21").unwrap())
+        },
+        // API versions from 2024-09-01 on take `max_completion_tokens` only.
+        dialect: |body| {
+            if let Some(cap) = body.as_object_mut().unwrap().remove("max_tokens") {
+                body["max_completion_tokens"] = cap;
+            }
+        },
+        ..OPENAI
+    }
+}
 
 /// An OpenAPI example with `developer` turned into `system`.
 fn developer_as_system(body: &mut Value) {
@@ -375,6 +448,11 @@ pub const ANTHROPIC: Protocol = Protocol {
     query: |_| None,
     auth: ("x-api-key", ""),
     builtin_key: Some(("ANTHROPIC_API_KEY", "anthropic")),
+    builtin_url: Some(("anthropic", "ANTHROPIC_BASE_URL", "")),
+    configured: |settings, url| {
+        let config = configured!(AnthropicConfig::new(), settings, url);
+        Arc::new(AnthropicProvider::new(config).unwrap())
+    },
     stream_type: "text/event-stream",
     delimiter: b"\n\n",
     keep_alive: "event: ping\ndata: {\"type\": \"ping\"}\n\n",
@@ -425,6 +503,23 @@ pub const ANTHROPIC: Protocol = Protocol {
         FinishReason::Stop,
         (406, 50),
     ),
+    counterparts: &[
+        (
+            "messages_stream_basic.sse",
+            "synthetic_response_stream_basic.json",
+            true,
+        ),
+        (
+            "messages_stream_tool_use.sse",
+            "synthetic_response_stream_tool_use.json",
+            true,
+        ),
+        (
+            "messages_stream_thinking_signature_refusal.sse",
+            "synthetic_response_thinking_signature_refusal.json",
+            true,
+        ),
+    ],
     truncated: &["messages_stream_basic.sse", "messages_stream_tool_use.sse"],
     examples: &[
         // The SDK's `examples/images.py` call.
@@ -485,6 +580,7 @@ pub const ANTHROPIC: Protocol = Protocol {
             adjust: |_| {},
         },
     ],
+    dialect: |_| {},
 };
 
 // ----- Ollama /api/chat -----
@@ -539,6 +635,11 @@ pub const OLLAMA: Protocol = Protocol {
     query: |_| None,
     auth: ("authorization", "Bearer "),
     builtin_key: None,
+    builtin_url: Some(("ollama", "OLLAMA_HOST", "")),
+    configured: |settings, url| {
+        let config = configured!(OllamaConfig::new(), settings, url);
+        Arc::new(OllamaProvider::new(config).unwrap())
+    },
     stream_type: "application/x-ndjson",
     delimiter: b"\n",
     keep_alive: "\n",
@@ -575,6 +676,8 @@ pub const OLLAMA: Protocol = Protocol {
         FinishReason::Stop,
         (0, 0),
     ),
+    // The paced NDJSON stream of `ollama.rs` folds into its whole answer.
+    counterparts: &[],
     truncated: &["chat_stream.ndjson", "chat_stream_tool_call.ndjson"],
     examples: &[
         // `docs/api.md` § "Chat request (No streaming)".
@@ -651,6 +754,7 @@ pub const OLLAMA: Protocol = Protocol {
             adjust: |b| b["stream"] = json!(false),
         },
     ],
+    dialect: |_| {},
 };
 
 // ----- Gemini generateContent -----
@@ -741,6 +845,11 @@ pub const GEMINI: Protocol = Protocol {
     query: |stream| stream.then_some("alt=sse"),
     auth: ("x-goog-api-key", ""),
     builtin_key: Some(("GEMINI_API_KEY", "gemini")),
+    builtin_url: None,
+    configured: |settings, url| {
+        let config = configured!(GeminiConfig::new(), settings, url);
+        Arc::new(GeminiProvider::new(config).unwrap())
+    },
     stream_type: "text/event-stream",
     delimiter: b"\r\n\r\n",
     keep_alive: ": keep-alive\r\n\r\n",
@@ -787,14 +896,28 @@ pub const GEMINI: Protocol = Protocol {
     )),
     schema: answer(
         "generate_response_json_schema.json",
-        "[",
+        r#"[{"recipe_name":"Chocolate Chip Cookies"},"#,
         FinishReason::Stop,
         (0, 0),
     ),
+    counterparts: &[
+        ("stream_text.sse", "generate_response_text.json", true),
+        (
+            "stream_thinking.sse",
+            "generate_response_thinking.json",
+            true,
+        ),
+        (
+            "stream_function_call.sse",
+            "generate_response_function_call_signature.json",
+            true,
+        ),
+    ],
     truncated: &[
         "stream_text.sse",
         "stream_thinking.sse",
         "stream_function_call.sse",
     ],
     examples: &[],
+    dialect: |_| {},
 };

@@ -1,12 +1,15 @@
 //! The scenario list: each function runs one scenario against one protocol.
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
 use futures::StreamExt as _;
+use majordomo::providers::http::HttpSettings;
 use majordomo::{
-    Error, ErrorClass, ErrorKind, FinishReason, Image, Model, Part, ReasoningLevel, Registry,
-    Request, Response, StreamEvent, Tool,
+    Error, ErrorClass, ErrorKind, FinishReason, Image, Message, Model, Part, ReasoningLevel,
+    Registry, Request, Response, ResponseFormat, StreamEvent, Thinking, Tool, ToolCall, ToolChoice,
+    ToolResult,
 };
 use serde_json::{Value, json};
 use wiremock::MockServer;
@@ -14,6 +17,7 @@ use wiremock::MockServer;
 use super::{
     Answer, CutServer, KEY, NAME, Protocol, Signal, assert_golden, ok, only_request, serve,
 };
+use crate::support::call::{calling, generate_error, generated, streamed as streamed_reply};
 use crate::support::http::{
     self, PacedServer, assert_no_credential, first_event_then_stall, refused_url, stream_fold,
 };
@@ -115,12 +119,36 @@ fn check_request(p: &Protocol, request: &wiremock::Request, stream: bool) -> Val
         "{}",
         p.name
     );
+    if name != "authorization" {
+        assert_eq!(header("authorization"), None, "{}: one key header", p.name);
+    }
     assert!(
         header("content-type").is_some_and(|t| t.starts_with("application/json")),
         "{}",
         p.name
     );
     serde_json::from_slice(&request.body).unwrap()
+}
+
+/// The answer to `request` from a server serving `fixture`, after checking
+/// what was sent is the golden body `golden`.
+async fn sent_and_answered(
+    p: &Protocol,
+    fixture: &str,
+    request: Request,
+    golden: &str,
+) -> Response {
+    let server = serve_fixture(p, fixture).await;
+    let reply = generated(&p.model(&server), request).await;
+    sent_is_golden(p, &server, golden).await;
+    reply
+}
+
+/// Checks the only request `server` received (as [`check_request`], not
+/// streamed) and that its body is the golden body `name`.
+async fn sent_is_golden(p: &Protocol, server: &MockServer, name: &str) {
+    let body = check_request(p, &only_request(server).await, false);
+    assert_golden(p, name, &body);
 }
 
 fn check_answer(p: &Protocol, r: &Response, a: &Answer) {
@@ -156,7 +184,7 @@ fn without_raw(mut r: Response) -> Response {
 
 /// Generates and streams `request` against `server`; both must fail.
 async fn both_errors(model: &dyn Model, request: Request) -> [Error; 2] {
-    let generated = model.generate(request.clone()).await.unwrap_err();
+    let generated = generate_error(model, request.clone()).await;
     let streamed = stream_fold(model, request).await.unwrap_err();
     [generated, streamed]
 }
@@ -164,13 +192,14 @@ async fn both_errors(model: &dyn Model, request: Request) -> [Error; 2] {
 // ----- what we send, what we read -----
 
 pub async fn plain(p: &Protocol) {
-    let server = serve_fixture(p, p.plain.fixture).await;
-    let reply = p.model(&server).generate(plain_request()).await.unwrap();
+    let reply = sent_and_answered(p, p.plain.fixture, plain_request(), "golden_plain.json").await;
     check_answer(p, &reply, &p.plain);
     assert_eq!(reply.message.role, majordomo::Role::Assistant);
     assert!(reply.raw.is_some(), "{}: the raw answer is kept", p.name);
-    let body = check_request(p, &only_request(&server).await, false);
-    assert_golden(p, "golden_plain.json", &body);
+    // The provider's Debug shows its settings, never its key.
+    let anywhere = "127.0.0.1:9".parse().unwrap();
+    let provider = p.registry(anywhere, "").provider(NAME).unwrap();
+    assert_no_credential(&format!("{provider:?}"), &[KEY]);
 }
 
 pub async fn stream(p: &Protocol) {
@@ -193,11 +222,8 @@ fn check_call(p: &Protocol, reply: &Response, call: &super::Call) {
 }
 
 pub async fn tools(p: &Protocol) {
-    let server = serve_fixture(p, p.tools.fixture).await;
-    let reply = p.model(&server).generate(tools_request()).await.unwrap();
+    let reply = sent_and_answered(p, p.tools.fixture, tools_request(), "golden_tools.json").await;
     check_call(p, &reply, &p.tools);
-    let body = check_request(p, &only_request(&server).await, false);
-    assert_golden(p, "golden_tools.json", &body);
 }
 
 pub async fn tools_stream(p: &Protocol) {
@@ -216,11 +242,8 @@ pub async fn tools_stream(p: &Protocol) {
 }
 
 pub async fn images(p: &Protocol) {
-    let server = serve_fixture(p, p.plain.fixture).await;
-    let reply = p.model(&server).generate(image_request()).await.unwrap();
+    let reply = sent_and_answered(p, p.plain.fixture, image_request(), "golden_images.json").await;
     check_answer(p, &reply, &p.plain);
-    let body = check_request(p, &only_request(&server).await, false);
-    assert_golden(p, "golden_images.json", &body);
 }
 
 fn check_thought(p: &Protocol, reply: &Response, thought: &super::Thought) {
@@ -240,15 +263,14 @@ fn check_thought(p: &Protocol, reply: &Response, thought: &super::Thought) {
 }
 
 pub async fn reasoning(p: &Protocol) {
-    let server = serve_fixture(p, p.reasoning.fixture).await;
-    let reply = p
-        .model(&server)
-        .generate(reasoning_request())
-        .await
-        .unwrap();
+    let reply = sent_and_answered(
+        p,
+        p.reasoning.fixture,
+        reasoning_request(),
+        "golden_reasoning.json",
+    )
+    .await;
     check_thought(p, &reply, &p.reasoning);
-    let body = check_request(p, &only_request(&server).await, false);
-    assert_golden(p, "golden_reasoning.json", &body);
 }
 
 pub async fn reasoning_stream(p: &Protocol) {
@@ -263,13 +285,230 @@ pub async fn reasoning_stream(p: &Protocol) {
 }
 
 pub async fn json_schema(p: &Protocol) {
-    let server = serve_fixture(p, p.schema.fixture).await;
-    let reply = p.model(&server).generate(schema_request()).await.unwrap();
+    let reply =
+        sent_and_answered(p, p.schema.fixture, schema_request(), "golden_schema.json").await;
     assert!(reply.text().starts_with(p.schema.text), "{}", p.name);
     serde_json::from_str::<Value>(&reply.text()).expect("the answer is JSON");
     assert_eq!(reply.finish_reason, FinishReason::Stop, "{}", p.name);
+}
+
+/// A history from a provider that numbers its calls afresh in every answer
+/// (Ollama, Gemini 2.5): two calls `call_0`, each answered. What we send
+/// (`golden_repeated_ids.json`) must pair each result with its own call:
+/// ids made unique where the wire has ids, names where it pairs by name.
+pub async fn repeated_call_ids(p: &Protocol) {
+    let server = serve_fixture(p, p.plain.fixture).await;
+    let request = Request::new()
+        .user("Weather in SF?")
+        .message(calling("call_0", "get_weather", json!({"location": "SF"})))
+        .tool_results([ToolResult::ok("call_0", "sunny").with_name("get_weather")])
+        .user("And a taxi?")
+        .message(calling("call_0", "book_taxi", json!({"time": "10 AM"})))
+        .tool_results([ToolResult::ok("call_0", "booked")])
+        .tool(weather_tool());
+    generated(&p.model(&server), request).await;
+    sent_is_golden(p, &server, "golden_repeated_ids.json").await;
+}
+
+/// Every tool choice with two tools offered (one with no description and no
+/// schema), one without tools, and tool results of each kind after an
+/// assistant turn of text and two calls: a JSON result, an error, and one
+/// answering no call. What each wire makes of them is
+/// `golden_tool_choice.json`, keyed by case.
+pub async fn tool_choices_and_results(p: &Protocol) {
+    let server = serve_fixture(p, p.plain.fixture).await;
+    let model = p.model(&server);
+    let turn = Message::new(
+        majordomo::Role::Assistant,
+        vec![
+            Part::text("Let me check."),
+            Part::ToolCall(ToolCall::new(
+                "a",
+                "get_current_weather",
+                json!({"location": "SF"}),
+            )),
+            Part::ToolCall(ToolCall::new("b", "get_time", json!({}))),
+        ],
+    );
+    let history = Request::new()
+        .user("Weather and time in SF?")
+        .message(turn)
+        .tool_results([
+            ToolResult::ok("a", "42"),
+            ToolResult::error("b", "timed out").with_name("get_time"),
+            ToolResult::ok("zzz", "orphan"),
+        ]);
+    let cases = [
+        ("auto", ToolChoice::Auto),
+        ("required", ToolChoice::Required),
+        ("none", ToolChoice::None),
+        ("one tool", ToolChoice::Tool("get_time".into())),
+        ("an unknown tool", ToolChoice::Tool("nope".into())),
+    ];
+    for (_, choice) in &cases {
+        let request =
+            history
+                .clone()
+                .tool(weather_tool())
+                .tool(Tool::new("get_time", "", Value::Null));
+        generated(&model, request.tool_choice(choice.clone())).await;
+    }
+    let without_tools = Request::new().user("hi").tool_choice(ToolChoice::Required);
+    generated(&model, without_tools).await;
+    let requests = server.received_requests().await.unwrap();
+    let names = cases
+        .iter()
+        .map(|(name, _)| *name)
+        .chain(["required without tools"]);
+    let sent: serde_json::Map<String, Value> = names
+        .zip(&requests)
+        .map(|(name, request)| (name.to_owned(), check_request(p, request, false)))
+        .collect();
+    assert_eq!(sent.len(), cases.len() + 1, "{}", p.name);
+    assert_golden(p, "golden_tool_choice.json", &Value::Object(sent));
+}
+
+/// JSON output asked for three ways: any JSON object; a schema under a name
+/// no API takes as it is, not strict, carrying JSON Schema dialect markers,
+/// a `minimum` and an object without `additionalProperties`; and the same
+/// schema as a tool's parameters. What each wire makes of them (names
+/// sanitized, markers stripped, schemas made strict, where the API needs
+/// it) is `golden_json_formats.json`, keyed by case.
+pub async fn json_formats(p: &Protocol) {
+    let server = serve_fixture(p, p.schema.fixture).await;
+    let model = p.model(&server);
+    let schema = json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "Order",
+        "type": "object",
+        "properties": {
+            "total": {"type": "number", "minimum": 0},
+            "when": {"$schema": "http://json-schema.org/draft-07/schema#", "type": "string"},
+            "$schema": {"type": "string"},
+            "items": {"type": "array", "items": {"type": "object", "properties": {"name": {"type": "string"}}}},
+            "kind": {"anyOf": [{"$schema": "x", "type": "null"}, {"type": "string", "enum": ["$schema"]}]}
+        },
+        "$defs": {"D": {"$schema": "x", "type": "integer"}},
+        "required": ["total", "$schema"]
+    });
+    let named = ResponseFormat::JsonSchema {
+        name: "my schema: v2".into(),
+        schema: schema.clone(),
+        strict: false,
+    };
+    let cases = [
+        (
+            "any JSON",
+            Request::new()
+                .user("JSON please")
+                .response_format(ResponseFormat::Json),
+        ),
+        (
+            "a named schema",
+            Request::new().user("Extract.").response_format(named),
+        ),
+        (
+            "a tool's schema",
+            Request::new()
+                .user("Extract.")
+                .tool(Tool::new("t", "T", schema)),
+        ),
+    ];
+    let mut sent = serde_json::Map::new();
+    for (name, request) in cases {
+        generated(&model, request).await;
+        let requests = server.received_requests().await.unwrap();
+        sent.insert(
+            name.to_owned(),
+            check_request(p, requests.last().unwrap(), false),
+        );
+    }
+    assert_golden(p, "golden_json_formats.json", &Value::Object(sent));
+}
+
+/// A history other providers wrote: their thinking (signed, and redacted),
+/// text, a call with an id over OpenAI's 40 characters and arguments as a
+/// JSON string, a call with no id and no arguments, the results in a user
+/// message with text (one failed, one without an id), a turn of nothing but
+/// foreign thinking; then our own signed thinking. What each wire makes of
+/// it is `golden_foreign_history.json`: no foreign thinking, each call paired
+/// with its result under an id (or name) the API takes.
+pub async fn foreign_history(p: &Protocol) {
+    let server = serve_fixture(p, p.plain.fixture).await;
+    let long_id = format!("toolu_{}", "01A09q90qw90lq917835lq9".repeat(2));
+    let foreign = |text: &str| Part::Thinking(Thinking::text(text).with_provider("elsewhere"));
+    let signed = Thinking::text("private chain").with_signature("sig");
+    let calls = Message::new(
+        majordomo::Role::Assistant,
+        vec![
+            Part::Thinking(signed.with_provider("claude")),
+            Part::Thinking(Thinking::redacted("opaque")),
+            Part::text("Let me check."),
+            Part::ToolCall(ToolCall::new(
+                &long_id,
+                "get_weather",
+                json!("{\"city\":\"Toronto\"}"),
+            )),
+            Part::ToolCall(ToolCall::new("", "get_time", Value::Null)),
+        ],
+    );
+    let results = Message::new(
+        majordomo::Role::User,
+        vec![
+            Part::ToolResult(ToolResult::ok(long_id, "11 degrees")),
+            Part::ToolResult(ToolResult::error("", "clock unavailable").with_name("get_time")),
+            Part::text("Thanks, and?"),
+        ],
+    );
+    let own = Message::new(
+        majordomo::Role::Assistant,
+        vec![
+            Part::Thinking(
+                Thinking::text("our own chain")
+                    .with_signature("c2lnbmF0dXJl")
+                    .with_provider(NAME),
+            ),
+            Part::text("It is noon."),
+        ],
+    );
+    let request = Request::new()
+        .user("Weather and time in Toronto?")
+        .message(calls)
+        .message(results)
+        .message(Message::new(
+            majordomo::Role::Assistant,
+            vec![foreign("only thinking")],
+        ))
+        .user("Next?")
+        .message(own)
+        .user("Thanks.");
+    generated(&p.model(&server), request).await;
     let body = check_request(p, &only_request(&server).await, false);
-    assert_golden(p, "golden_schema.json", &body);
+    for never in ["private chain", "opaque", "only thinking"] {
+        assert!(
+            !body.to_string().contains(never),
+            "{}: {never} was sent",
+            p.name
+        );
+    }
+    assert_golden(p, "golden_foreign_history.json", &body);
+}
+
+/// A server that takes no key (a local model, a gateway that adds its own):
+/// a DSN without one sends no key header at all.
+pub async fn keyless_server(p: &Protocol) {
+    let server = serve_fixture(p, p.plain.fixture).await;
+    let dsn = format!("{}://{}{}", p.scheme, server.address(), p.base);
+    let registry = Registry::builder()
+        .without_env()
+        .env_vars([("LLM_X", dsn)])
+        .build();
+    let model = registry.provider(NAME).unwrap().model(p.model).unwrap();
+    check_answer(p, &generated(&model, plain_request()).await, &p.plain);
+    let request = only_request(&server).await;
+    for name in ["authorization", "api-key", "x-api-key", "x-goog-api-key"] {
+        assert_eq!(request.headers.get(name), None, "{}: {name}", p.name);
+    }
 }
 
 pub async fn documented_requests(p: &Protocol) {
@@ -277,6 +516,7 @@ pub async fn documented_requests(p: &Protocol) {
         let mut expected: Value = serde_json::from_slice(&p.fixture(example.request)).unwrap();
         let request = (example.build)(&expected);
         (example.adjust)(&mut expected);
+        (p.dialect)(&mut expected);
         let server = serve_fixture(p, example.answer).await;
         let model = p
             .registry(*server.address(), "")
@@ -287,7 +527,7 @@ pub async fn documented_requests(p: &Protocol) {
         if example.stream {
             stream_fold(model.as_ref(), request).await.unwrap();
         } else {
-            model.generate(request).await.unwrap();
+            generated(&model, request).await;
         }
         let sent: Value = serde_json::from_slice(&only_request(&server).await.body).unwrap();
         assert_eq!(sent, expected, "{} {}", p.name, example.request);
@@ -303,7 +543,7 @@ pub async fn errors(p: &Protocol) {
         };
         let server = serve(fault.answer()).await;
         let model = p.model(&server);
-        let generated = model.generate(hi()).await.unwrap_err();
+        let generated = generate_error(&model, hi()).await;
         // An error status fails the stream call itself, before any event.
         let streamed = match model.stream(hi()).await {
             Err(e) => e,
@@ -454,13 +694,7 @@ pub async fn stream_error_before_output(p: &Protocol) {
     check_error(p, &e);
     // So a chain still fails over.
     let up = serve_fixture(p, p.stream.fixture).await;
-    let registry = Registry::builder()
-        .without_env()
-        .env_vars([
-            ("LLM_DOWN", p.dsn(*down.address(), "")),
-            ("LLM_UP", p.dsn(*up.address(), "")),
-        ])
-        .build();
+    let registry = p.registry_over(&[("LLM_DOWN", &down), ("LLM_UP", &up)]);
     let chain = registry
         .parse(&format!("down/{m},up/{m}", m = p.model))
         .unwrap();
@@ -485,10 +719,34 @@ pub async fn garbage_in_a_stream(p: &Protocol) {
 
     // A plain answer that is not JSON.
     let server = serve(ok("{not json", "application/json")).await;
-    let e = p.model(&server).generate(hi()).await.unwrap_err();
+    let e = generate_error(&p.model(&server), hi()).await;
     assert_eq!(e.kind(), ErrorKind::Decode, "{}: {e:?}", p.name);
     assert_eq!(e.class(), ErrorClass::Transient, "{}: {e:?}", p.name);
     check_error(p, &e);
+}
+
+pub async fn streams_fold_like_whole_answers(p: &Protocol) {
+    for &(stream, whole, same_ids) in p.counterparts {
+        let answered = serve_fixture(p, whole).await;
+        let mut generated = generated(&p.model(&answered), hi()).await;
+        generated.raw = None;
+        // The stream asks for the model the whole answer names: a stream
+        // need not name it.
+        let streamed = serve_fixture(p, stream).await;
+        let registry = p.registry(*streamed.address(), "");
+        let model = registry.provider(NAME).unwrap().model(&generated.model);
+        let folded = streamed_reply(&model.unwrap(), hi()).await;
+        if same_ids {
+            assert_eq!(folded, generated, "{} {stream}", p.name);
+        } else {
+            assert_eq!(
+                without_raw(folded),
+                without_raw(generated),
+                "{} {stream}",
+                p.name
+            );
+        }
+    }
 }
 
 /// A proxy may answer a stream request with the whole JSON answer: the
@@ -498,7 +756,7 @@ pub async fn whole_answer_to_a_stream_request(p: &Protocol) {
         let server = serve_fixture(p, name).await;
         let model = p.model(&server);
         let streamed = stream_fold(model.as_ref(), hi()).await.unwrap();
-        let generated = model.generate(hi()).await.unwrap();
+        let generated = generated(&model, hi()).await;
         assert_eq!(streamed.text(), generated.text(), "{} {name}", p.name);
         assert_eq!(
             streamed.finish_reason, generated.finish_reason,
@@ -661,21 +919,17 @@ pub async fn through_a_chain(p: &Protocol) {
     let down = serve(fault.answer()).await;
     let up_plain = serve_fixture(p, p.plain.fixture).await;
     let up_stream = serve_fixture(p, p.stream.fixture).await;
-    let registry = Registry::builder()
-        .without_env()
-        .env_vars([
-            ("LLM_DOWN", p.dsn(*down.address(), "")),
-            ("LLM_UP", p.dsn(*up_plain.address(), "")),
-            ("LLM_UPS", p.dsn(*up_stream.address(), "")),
-        ])
-        .build();
+    let registry = p.registry_over(&[
+        ("LLM_DOWN", &down),
+        ("LLM_UP", &up_plain),
+        ("LLM_UPS", &up_stream),
+    ]);
     let m = p.model;
-    let reply = registry
-        .parse(&format!("down/{m},up/{m}"))
-        .unwrap()
-        .generate(plain_request())
-        .await
-        .unwrap();
+    let reply = generated(
+        &registry.parse(&format!("down/{m},up/{m}")).unwrap(),
+        plain_request(),
+    )
+    .await;
     assert_eq!(reply.provider, "up", "{}", p.name);
     assert!(reply.text().starts_with(p.plain.text), "{}", p.name);
     let first = reply.attempts.first().unwrap();
@@ -689,4 +943,74 @@ pub async fn through_a_chain(p: &Protocol) {
     .unwrap();
     assert_eq!(streamed.provider, "ups", "{}", p.name);
     assert!(streamed.text().starts_with(p.stream.text), "{}", p.name);
+}
+
+pub async fn builtin_reads_its_variables_on_first_use(p: &Protocol) {
+    let Some((builtin, variable, path)) = p.builtin_url else {
+        return; // the built-in has no URL variable
+    };
+    let server = serve_fixture(p, p.plain.fixture).await;
+    let url = format!("{}{path}", server.uri());
+    let key = p.builtin_key.map(|(key, _)| key);
+    let reads: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen = Arc::clone(&reads);
+    let registry = Registry::builder()
+        .env_lookup(move |name| {
+            seen.lock().unwrap().push(name.to_owned());
+            match name {
+                _ if name == variable => Some(url.clone()),
+                _ if Some(name) == key => Some(KEY.to_owned()),
+                _ => None,
+            }
+        })
+        .build();
+    let read = |name: &str| reads.lock().unwrap().iter().filter(|n| *n == name).count();
+    let chain = registry.parse(&format!("{builtin}/{}", p.model)).unwrap();
+    assert_eq!(
+        read(variable),
+        0,
+        "{}: not read before the first call",
+        p.name
+    );
+    for _ in 0..2 {
+        let reply = generated(&chain, plain_request()).await;
+        assert_eq!(reply.provider, builtin, "{}", p.name);
+        assert!(reply.text().starts_with(p.plain.text), "{}", p.name);
+    }
+    assert_eq!(read(variable), 1, "{}: read once", p.name);
+    for request in server.received_requests().await.unwrap() {
+        assert_eq!(request.url.path(), (p.route)(p.model, false), "{}", p.name);
+        let body: Value = serde_json::from_slice(&request.body).unwrap();
+        assert_eq!(body["model"], p.model, "{}", p.name);
+        if key.is_some() {
+            let (name, prefix) = p.auth;
+            let sent = request.headers.get(name).map(|v| v.to_str().unwrap());
+            assert_eq!(sent, Some(format!("{prefix}{KEY}").as_str()), "{}", p.name);
+        }
+    }
+}
+
+pub async fn config_setters(p: &Protocol) {
+    let server = serve_fixture(p, p.plain.fixture).await;
+    let root = format!("{}{}", server.uri(), p.base.split('?').next().unwrap());
+    let settings =
+        |url: &str, header: &'static str| HttpSettings::new(url).api_key(KEY).header(header, "yes");
+    // `base_url` moves the settings given to `http` (key, headers) along.
+    let moved = (p.configured)(settings("http://unused.invalid", "x-kept"), Some(&root));
+    // `http` replaces the key, URL and headers set before it.
+    let replaced = (p.configured)(settings(&root, "x-new"), None);
+    for provider in [moved, replaced] {
+        assert_eq!(provider.name(), NAME, "{}", p.name);
+        let model = provider.model(p.model).unwrap();
+        assert_eq!(model.capabilities(), &super::declared(), "{}", p.name);
+        check_answer(p, &generated(&model, plain_request()).await, &p.plain);
+    }
+    let requests = server.received_requests().await.unwrap();
+    for (request, header) in requests.iter().zip(["x-kept", "x-new"]) {
+        check_request(p, request, false);
+        let sent = |name: &str| request.headers.get(name).map(|v| v.to_str().unwrap());
+        assert_eq!(sent(header), Some("yes"), "{}", p.name);
+        assert_eq!(sent("x-old"), None, "{}: replaced by `http`", p.name);
+    }
+    assert_eq!(requests.len(), 2, "{}", p.name);
 }

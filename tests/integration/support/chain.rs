@@ -58,17 +58,15 @@ pub fn chain_over(
     health: &HealthTracker,
     config: ChainConfig,
 ) -> Chain {
-    let targets = elements
-        .iter()
-        .map(|element| {
-            let (model, level) = match element.split_once('#') {
-                Some((model, level)) => (model, Some(level.parse::<ReasoningLevel>().unwrap())),
-                None => (*element, None),
-            };
-            let target = Target::new(fake.name(), model).unwrap();
-            ChainTarget::new(target, level, fake.model(model).unwrap())
-        })
-        .collect();
+    let target = |element: &&str| {
+        let (model, level) = match element.split_once('#') {
+            Some((model, level)) => (model, Some(level.parse::<ReasoningLevel>().unwrap())),
+            None => (*element, None),
+        };
+        let target = Target::new(fake.name(), model).unwrap();
+        ChainTarget::new(target, level, fake.model(model).unwrap())
+    };
+    let targets = elements.iter().map(target).collect();
     Chain::new(targets, health.clone(), Arc::new(config))
 }
 
@@ -108,6 +106,14 @@ impl Rig {
         Target::new("fake", model).unwrap()
     }
 
+    /// How many calls in a row to `fake/model` have failed.
+    pub async fn failures(&self, model: &str) -> u32 {
+        self.health
+            .state(&self.target(model))
+            .await
+            .consecutive_failures
+    }
+
     /// How long `model` stays benched from now, if it is benched.
     pub async fn benched_for(&self, model: &str) -> Option<Duration> {
         let at = self.health.admitted_at(&self.target(model)).await?;
@@ -124,19 +130,20 @@ pub struct SpanLog {
 }
 
 thread_local! {
-    static CURRENT_LOG: std::cell::RefCell<Option<SpanLog>> = const { std::cell::RefCell::new(None) };
+    static CURRENT: std::cell::RefCell<Option<tracing::Dispatch>> = const { std::cell::RefCell::new(None) };
 }
 
 /// The process-wide subscriber: it forwards to the thread's installed
-/// [`SpanLog`], if any. A thread-local `set_default` is racy in a test binary
-/// whose other threads register the same callsites first (their interest can
-/// be cached as "never" before this thread's dispatcher exists); one global
-/// subscriber that always answers "sometimes" has no such window.
+/// dispatcher ([`SpanLog::install`], [`install_dispatch`]), if any. A
+/// thread-local `set_default` is racy in a test binary whose other threads
+/// register the same callsites first (their interest can be cached as
+/// "never" before this thread's dispatcher exists); one global subscriber
+/// that always answers "sometimes" has no such window.
 struct Router;
 
 impl Router {
-    fn with<T>(f: impl FnOnce(&SpanLog) -> T) -> Option<T> {
-        CURRENT_LOG.with(|log| log.borrow().as_ref().map(f))
+    fn with<T>(f: impl FnOnce(&tracing::Dispatch) -> T) -> Option<T> {
+        CURRENT.with(|current| current.borrow().as_ref().map(f))
     }
 }
 
@@ -152,35 +159,66 @@ impl tracing::Subscriber for Router {
         Some(tracing::level_filters::LevelFilter::TRACE)
     }
 
-    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
-        Router::with(|_| true).unwrap_or(false)
+    fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
+        Router::with(|d| d.enabled(metadata)).unwrap_or(false)
     }
 
     fn new_span(&self, span: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        Router::with(|log| tracing::Subscriber::new_span(log, span))
-            .unwrap_or_else(|| tracing::span::Id::from_u64(u64::MAX))
+        Router::with(|d| d.new_span(span)).unwrap_or_else(|| tracing::span::Id::from_u64(u64::MAX))
     }
 
     fn record(&self, span: &tracing::span::Id, values: &tracing::span::Record<'_>) {
-        Router::with(|log| tracing::Subscriber::record(log, span, values));
+        Router::with(|d| d.record(span, values));
     }
 
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn record_follows_from(&self, span: &tracing::span::Id, follows: &tracing::span::Id) {
+        Router::with(|d| d.record_follows_from(span, follows));
+    }
 
-    fn event(&self, _: &tracing::Event<'_>) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        Router::with(|d| d.event(event));
+    }
 
-    fn enter(&self, _: &tracing::span::Id) {}
+    fn enter(&self, span: &tracing::span::Id) {
+        Router::with(|d| d.enter(span));
+    }
 
-    fn exit(&self, _: &tracing::span::Id) {}
+    fn exit(&self, span: &tracing::span::Id) {
+        Router::with(|d| d.exit(span));
+    }
+
+    fn clone_span(&self, id: &tracing::span::Id) -> tracing::span::Id {
+        Router::with(|d| d.clone_span(id)).unwrap_or_else(|| id.clone())
+    }
+
+    fn try_close(&self, id: tracing::span::Id) -> bool {
+        Router::with(|d| d.try_close(id)).unwrap_or(false)
+    }
+
+    fn current_span(&self) -> tracing_core::span::Current {
+        Router::with(|d| d.current_span()).unwrap_or_else(tracing_core::span::Current::none)
+    }
 }
 
-/// Uninstalls the thread's [`SpanLog`] when dropped.
+/// Uninstalls the thread's dispatcher when dropped.
 pub struct SpanLogGuard;
 
 impl Drop for SpanLogGuard {
     fn drop(&mut self) {
-        CURRENT_LOG.with(|log| *log.borrow_mut() = None);
+        CURRENT.with(|current| *current.borrow_mut() = None);
     }
+}
+
+/// Routes this thread's spans to `dispatch` until the guard drops (through
+/// the one global subscriber, see `Router`). Use on a current-thread runtime.
+pub fn install_dispatch(dispatch: tracing::Dispatch) -> SpanLogGuard {
+    static GLOBAL: std::sync::Once = std::sync::Once::new();
+    GLOBAL.call_once(|| {
+        // Fails only if another global subscriber exists; the tests set none.
+        let _ = tracing::subscriber::set_global_default(Router);
+    });
+    CURRENT.with(|current| *current.borrow_mut() = Some(dispatch));
+    SpanLogGuard
 }
 
 /// A span's fields by name, values as text.
@@ -189,13 +227,7 @@ pub type SpanFields = std::collections::BTreeMap<String, String>;
 impl SpanLog {
     /// Records this thread's spans in `self` until the guard drops.
     pub fn install(&self) -> SpanLogGuard {
-        static GLOBAL: std::sync::Once = std::sync::Once::new();
-        GLOBAL.call_once(|| {
-            // Fails only if another global subscriber exists; the tests set none.
-            let _ = tracing::subscriber::set_global_default(Router);
-        });
-        CURRENT_LOG.with(|log| *log.borrow_mut() = Some(self.clone()));
-        SpanLogGuard
+        install_dispatch(tracing::Dispatch::new(self.clone()))
     }
 
     /// Spans named `name`, as their fields.

@@ -85,6 +85,11 @@ pub async fn serve_route_with(route: &str, template: ResponseTemplate) -> MockSe
     server
 }
 
+/// A server answering every `POST {route}` with `tests/fixtures/<fixture>`.
+pub async fn serve_fixture_at(route: &str, fixture: &str) -> MockServer {
+    serve_route_with(route, fixture_answer(fixture)).await
+}
+
 /// A server answering every `POST {route}` with `status`, `body` and `content_type`.
 pub async fn serve_route(
     route: &str,
@@ -137,6 +142,25 @@ pub async fn bodies(server: &MockServer) -> Vec<Value> {
         .iter()
         .map(|r| serde_json::from_slice(&r.body).unwrap())
         .collect()
+}
+
+/// The JSON bodies of the requests `server` received that `keep` keeps.
+pub async fn bodies_where(
+    server: &MockServer,
+    keep: impl Fn(&wiremock::Request) -> bool,
+) -> Vec<Value> {
+    let requests = server.received_requests().await.unwrap();
+    let kept = requests.iter().filter(|r| keep(r));
+    kept.map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect()
+}
+
+/// The keys of JSON object `value`, sorted.
+pub fn sorted_keys(value: &Value) -> Vec<&str> {
+    let object = value.as_object().unwrap();
+    let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    keys
 }
 
 /// The JSON body of the only request `server` received.
@@ -309,6 +333,17 @@ impl PacedServer {
     }
 }
 
+/// A 200 head announcing a body of `length` bytes, the first bytes `start`
+/// of it, then silence.
+pub fn announced_then_stall(content_type: &str, length: u64, start: &[u8]) -> Vec<Step> {
+    let head = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: {content_type}\r\ncontent-length: {length}\r\n\r\n"
+    );
+    let mut bytes = head.into_bytes();
+    bytes.extend_from_slice(start);
+    vec![Step::Write(bytes), Step::Stall]
+}
+
 /// A response head with `status` and `content_type`, delimited by closing the
 /// connection (no length, no chunking), so the body is whatever the script writes.
 pub fn head(status: u16, content_type: &str) -> Step {
@@ -355,19 +390,20 @@ pub fn cut_after(content_type: &str, body: &[u8], n: usize) -> Vec<Step> {
     written_then_close(content_type, &body[..n])
 }
 
+/// The `content-length` a request head declares (0 if none).
+fn content_length(head: &[u8]) -> usize {
+    let head = String::from_utf8_lossy(head).to_ascii_lowercase();
+    let value = head.lines().find_map(|l| l.strip_prefix("content-length:"));
+    value.and_then(|v| v.trim().parse().ok()).unwrap_or(0)
+}
+
 /// The raw bytes of one request (head and body) read from `socket`.
 pub async fn read_request(socket: &mut tokio::net::TcpStream) -> Vec<u8> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {
         if let Some(end) = find(&buf, b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-            let length = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .and_then(|v| v.trim().parse::<usize>().ok())
-                .unwrap_or(0);
-            if buf.len() >= end + 4 + length {
+            if buf.len() >= end + 4 + content_length(&buf[..end]) {
                 return buf;
             }
         }

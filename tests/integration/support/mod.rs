@@ -1,5 +1,6 @@
 //! Shared helpers for integration tests.
 
+pub mod call;
 pub mod chain;
 pub mod http;
 pub mod lanes;

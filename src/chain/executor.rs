@@ -119,7 +119,7 @@ impl Chain {
     pub(super) async fn execute<O: Op>(
         &self,
         op: &O,
-        request: Request,
+        request: &Request,
     ) -> Result<Answer<O::Output>> {
         let mut run = Run {
             chain: self,
@@ -141,9 +141,11 @@ impl Chain {
         if let Some(hedge) = &self.config.hedge {
             hedge.budget().deposit(self.health.now());
         }
+        // One walk future, awaited bare or under the deadline.
+        let walk = run.walk(op, request);
         let outcome = match self.config.deadline {
-            None => run.walk(op, &request).await,
-            Some(limit) => match tokio::time::timeout(limit, run.walk(op, &request)).await {
+            None => walk.await,
+            Some(limit) => match tokio::time::timeout(limit, walk).await {
                 Ok(outcome) => outcome,
                 Err(_elapsed) => Err(run.deadline_exceeded(limit)),
             },
@@ -228,7 +230,15 @@ impl<'c> Run<'c> {
                     }
                 };
                 'attempt: {
-                    let probe = match chain.health.admit(&chain.targets[index].target).await {
+                    // The healthy path answers at once; the rest (a probe
+                    // to start, a shared store to ask) is boxed so that its
+                    // future does not sit in every call's (ADR 0021).
+                    let target = &chain.targets[index].target;
+                    let admission = match chain.health.admit_now(target) {
+                        Some(admission) => admission,
+                        None => Box::pin(chain.health.admit(target)).await,
+                    };
+                    let probe = match admission {
                         Admission::Open => None,
                         Admission::Probe(probe) => Some(probe),
                         Admission::Benched(until) => {
@@ -257,7 +267,8 @@ impl<'c> Run<'c> {
                 }
             }
         }
-        if let Some(won) = self.probe_soonest(op, request).await? {
+        // Boxed: reached only when no target answered.
+        if let Some(won) = Box::pin(self.probe_soonest(op, request)).await? {
             return Ok(won);
         }
         Err(self.exhausted())
@@ -298,7 +309,7 @@ impl<'c> Run<'c> {
         &mut self,
         request: &'r Request,
         index: usize,
-        adjusted: &'r mut Option<Request>,
+        adjusted: &'r mut Option<Box<Request>>,
     ) -> Option<&'r Request> {
         let chain = self.chain;
         let element = &chain.targets[index];
@@ -308,7 +319,7 @@ impl<'c> Run<'c> {
             Some(level) if request.reasoning_level() != Some(level) => {
                 let mut copy = request.clone();
                 copy.set_reasoning(Some(level));
-                &*adjusted.insert(copy)
+                &**adjusted.insert(Box::new(copy))
             }
             _ => request,
         };
@@ -404,10 +415,18 @@ impl<'c> Run<'c> {
                         O::record(&output, &span);
                     }
                     // A stream's success is recorded when it ends cleanly
-                    // (see `stream.rs`): an open stream may still break.
-                    if !O::STREAMING {
-                        chain.health.record_success(target).await;
-                    }
+                    // (see `stream.rs`): an open stream may still break. The
+                    // output waits in the box, not in every call's future.
+                    let output = if !O::STREAMING && !chain.health.record_success_now(target) {
+                        let health = &chain.health;
+                        Box::pin(async move {
+                            health.record_success(target).await;
+                            output
+                        })
+                        .await
+                    } else {
+                        output
+                    };
                     self.attempts.push(Attempt::ok(target.clone()));
                     return Ok(Some(Won {
                         output,
@@ -429,10 +448,9 @@ impl<'c> Run<'c> {
             let mut budget_spent = false;
             let next = match class {
                 ErrorClass::Transient => {
-                    let state = chain
-                        .health
-                        .record_failure(target, error.retry_after())
-                        .await;
+                    // Boxed: failures are rare, their future large.
+                    let state =
+                        Box::pin(chain.health.record_failure(target, error.retry_after())).await;
                     let now = chain.health.now();
                     admitted_at = state.admitted_at(now);
                     if attempt > config.transient_retries || admitted_at.is_some() {
@@ -478,7 +496,7 @@ impl<'c> Run<'c> {
             match next {
                 Next::Retry => {
                     if let Some(pause) = config.retry_pause {
-                        tokio::time::sleep(pause).await;
+                        Box::pin(tokio::time::sleep(pause)).await;
                     }
                 }
                 Next::Advance => {

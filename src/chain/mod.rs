@@ -325,55 +325,67 @@ impl Model for Chain {
         &self.capabilities
     }
 
-    async fn generate(&self, request: Request) -> Result<Response> {
+    async fn generate(&self, mut request: Request) -> Result<Response> {
+        // The request is held here once and lent to the layers below: a
+        // `Request` moved into each nested future would be stored in each
+        // (ADR 0021).
         let Some(reporter) = self.config.usage() else {
-            return self.generate_unmetered(request).await;
+            return self.generate_unmetered(&mut request).await;
         };
-        let mut record = UsageRecord::begin(&self.spec_text(), request.call_context());
-        let started = tokio::time::Instant::now();
-        let result = self.generate_unmetered(request).await;
-        record.protocol = match &result {
-            Ok(response) => response
-                .protocol
-                .as_deref()
-                .map(str::to_owned)
-                .or_else(|| self.protocol_of(&response.provider)),
-            Err(error) => error.target().and_then(|t| self.protocol_of(t.provider())),
-        };
-        metered::report_generate(reporter, &*self.config.classifier, record, started, &result);
-        result
+        // Boxed: the record would otherwise sit in every call's future,
+        // metered or not.
+        Box::pin(async {
+            let mut record = UsageRecord::begin(&self.spec_text(), request.call_context());
+            let started = tokio::time::Instant::now();
+            let result = self.generate_unmetered(&mut request).await;
+            record.protocol = match &result {
+                Ok(response) => response
+                    .protocol
+                    .as_deref()
+                    .map(str::to_owned)
+                    .or_else(|| self.protocol_of(&response.provider)),
+                Err(error) => error.target().and_then(|t| self.protocol_of(t.provider())),
+            };
+            metered::report_generate(reporter, &*self.config.classifier, record, started, &result);
+            result
+        })
+        .await
     }
 
-    async fn stream(&self, request: Request) -> Result<EventStream> {
+    async fn stream(&self, mut request: Request) -> Result<EventStream> {
         let Some(reporter) = self.config.usage() else {
-            return self.stream_unmetered(request).await;
+            return self.stream_unmetered(&mut request).await;
         };
-        let record = UsageRecord::begin(&self.spec_text(), request.call_context());
-        let started = tokio::time::Instant::now();
-        let classifier = &*self.config.classifier;
-        match self.stream_unmetered(request).await {
-            Ok(stream) => {
-                let mut record = record;
-                record.set_attempts(stream.attempts());
-                record.provider = stream.provider().to_owned();
-                record.model = stream.model().to_owned();
-                record.protocol = stream
-                    .protocol()
-                    .map(str::to_owned)
-                    .or_else(|| self.protocol_of(stream.provider()));
-                let (reporter, classifier) =
-                    (reporter.clone(), Arc::clone(&self.config.classifier));
-                Ok(stream.map_inner(|events| {
-                    Metered::new(events, record, started, reporter, classifier)
-                }))
+        // Boxed, as in `generate`.
+        Box::pin(async {
+            let record = UsageRecord::begin(&self.spec_text(), request.call_context());
+            let started = tokio::time::Instant::now();
+            let classifier = &*self.config.classifier;
+            match self.stream_unmetered(&mut request).await {
+                Ok(stream) => {
+                    let mut record = record;
+                    record.set_attempts(stream.attempts());
+                    record.provider = stream.provider().to_owned();
+                    record.model = stream.model().to_owned();
+                    record.protocol = stream
+                        .protocol()
+                        .map(str::to_owned)
+                        .or_else(|| self.protocol_of(stream.provider()));
+                    let (reporter, classifier) =
+                        (reporter.clone(), Arc::clone(&self.config.classifier));
+                    Ok(stream.map_inner(|events| {
+                        Metered::new(events, record, started, reporter, classifier)
+                    }))
+                }
+                Err(error) => {
+                    let mut record = record;
+                    record.protocol = error.target().and_then(|t| self.protocol_of(t.provider()));
+                    metered::report_open_failure(reporter, classifier, record, started, &error);
+                    Err(error)
+                }
             }
-            Err(error) => {
-                let mut record = record;
-                record.protocol = error.target().and_then(|t| self.protocol_of(t.provider()));
-                metered::report_open_failure(reporter, classifier, record, started, &error);
-                Err(error)
-            }
-        }
+        })
+        .await
     }
 }
 
@@ -429,9 +441,9 @@ impl Chain {
         }
     }
 
-    async fn generate_unmetered(&self, mut request: Request) -> Result<Response> {
-        self.prepare(&mut request);
-        let span = self.span(&request, false);
+    async fn generate_unmetered(&self, request: &mut Request) -> Result<Response> {
+        self.prepare(request);
+        let span = self.span(request, false);
         let answer = tracing::Instrument::instrument(
             self.execute(&GenerateOp, request),
             span.span().clone(),
@@ -453,9 +465,9 @@ impl Chain {
         result
     }
 
-    async fn stream_unmetered(&self, mut request: Request) -> Result<EventStream> {
-        self.prepare(&mut request);
-        let span = self.span(&request, true);
+    async fn stream_unmetered(&self, request: &mut Request) -> Result<EventStream> {
+        self.prepare(request);
+        let span = self.span(request, true);
         let context = request.call_context().clone();
         let answer = match tracing::Instrument::instrument(
             self.execute(&StreamOp, request),

@@ -253,6 +253,42 @@ impl HealthTracker {
         }
     }
 
+    /// [`HealthTracker::admit`] when it can answer at once, without I/O and
+    /// without a probe to start: the store answers at memory speed
+    /// ([`HealthStore::peek`]) and the target is healthy or still benched.
+    /// `None` means: call `admit`. The chain's hot path, with no future and
+    /// no allocation (ADR 0021).
+    pub(crate) fn admit_now(&self, target: &Target) -> Option<Admission> {
+        let key = target.as_str();
+        let benched_until = self.read_now(key)?.and_then(|state| state.benched_until);
+        match benched_until {
+            None => Some(Admission::Open),
+            Some(until) if until > self.now() => Some(Admission::Benched(until)),
+            Some(_) => None,
+        }
+    }
+
+    /// [`HealthTracker::record_success`] when it has nothing to write: the
+    /// target has no record (the healthy path). Returns `false` when
+    /// `record_success` must run.
+    pub(crate) fn record_success_now(&self, target: &Target) -> bool {
+        let key = target.as_str();
+        match &self.inner.view {
+            None => self.inner.store.is_local() && self.inner.store.peek(key) == Some(None),
+            Some(view) => view.get_now(key).is_none(),
+        }
+    }
+
+    /// The record of `key` when the store can give it at once (refreshing
+    /// the view of a shared store, as [`HealthTracker::admit`] would).
+    fn read_now(&self, key: &str) -> Option<Option<TargetHealth>> {
+        let state = self.inner.store.peek(key)?;
+        if let Some(view) = &self.inner.view {
+            view.put(key, state);
+        }
+        Some(state)
+    }
+
     async fn begin_probe(&self, key: &str, now: SystemTime) -> Admission {
         let lease = self.inner.config.probe_lease;
         if !self.inner.probes.try_take(key, now, lease) {
@@ -486,5 +522,37 @@ impl fmt::Debug for HealthTracker {
 impl Default for HealthTracker {
     fn default() -> Self {
         HealthTracker::new(HealthConfig::default(), Arc::new(SystemClock))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The chain's synchronous fast paths agree with the async calls they
+    /// stand in for, and step aside where those have work to do.
+    #[tokio::test]
+    async fn the_fast_paths_agree_with_admit_and_record_success() {
+        let clock = Arc::new(FakeClock::new());
+        let health =
+            HealthTracker::new(HealthConfig::default().failure_threshold(1), clock.clone());
+        let target = Target::new("p", "m").unwrap();
+        assert!(matches!(health.admit_now(&target), Some(Admission::Open)));
+        assert!(health.record_success_now(&target), "nothing to reset");
+
+        health.record_failure(&target, None).await;
+        let until = health.admitted_at(&target).await.unwrap();
+        assert!(matches!(health.admit_now(&target), Some(Admission::Benched(u)) if u == until));
+        assert!(matches!(health.admit(&target).await, Admission::Benched(u) if u == until));
+        assert!(!health.record_success_now(&target), "a record to reset");
+
+        // An expired bench starts a probe: only `admit` may do that.
+        clock.advance(Duration::from_secs(3600));
+        assert!(health.admit_now(&target).is_none());
+        assert!(matches!(health.admit(&target).await, Admission::Probe(_)));
+
+        health.record_success(&target).await;
+        assert!(matches!(health.admit_now(&target), Some(Admission::Open)));
+        assert!(health.record_success_now(&target));
     }
 }

@@ -176,4 +176,8 @@ impl HealthStore for MemoryStore {
     fn is_local(&self) -> bool {
         true
     }
+
+    fn peek(&self, key: &str) -> Option<Option<TargetHealth>> {
+        Some(self.get_now(key))
+    }
 }

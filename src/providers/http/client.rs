@@ -246,6 +246,16 @@ impl fmt::Debug for HttpClient {
     }
 }
 
+/// Where a call goes: parsed once, or text that did not parse (sending it
+/// reports the error).
+#[derive(Debug, Clone)]
+pub(crate) enum CallUrl {
+    /// A parsed URL, cloned per call.
+    Parsed(reqwest::Url),
+    /// A URL that does not parse.
+    Text(String),
+}
+
 /// A successful answer whose body has not been read yet.
 pub struct HttpResponse {
     pub(crate) inner: reqwest::Response,
@@ -286,18 +296,31 @@ impl HttpResponse {
         if inner.content_length().is_some_and(|n| n > MAX_BODY as u64) {
             return Err(too_large());
         }
+        // Most answers arrive as one chunk: it is handed on without a copy.
+        let mut first: Option<Bytes> = None;
         let mut body = Vec::new();
         while let Some(chunk) = inner
             .chunk()
             .await
             .map_err(|e| errors::from_transport(&e, secret.as_ref()))?
         {
+            if body.is_empty() && first.is_none() {
+                if chunk.len() > MAX_BODY {
+                    return Err(too_large());
+                }
+                first = Some(chunk);
+                continue;
+            }
+            if let Some(first) = first.take() {
+                body.reserve(first.len() + chunk.len());
+                body.extend_from_slice(&first);
+            }
             if body.len() + chunk.len() > MAX_BODY {
                 return Err(too_large());
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(Bytes::from(body))
+        Ok(first.unwrap_or_else(|| Bytes::from(body)))
     }
 }
 
@@ -330,13 +353,13 @@ impl HttpClient {
                 request_headers: Some(request_headers),
             });
         }
-        // Each read is bounded too, by the longer of the two deadlines: a
-        // `generate` may wait `request_timeout` for its headers, a stream
-        // `idle_timeout` between chunks. The stream deadlines themselves are
-        // enforced per event in `body::event_stream`.
+        // No read or per-request timeout on the client (ADR 0021): each
+        // costs reqwest a timer per call or per read, and our own deadlines
+        // already bound every wait: one timer over a whole `generate` (see
+        // `HttpClient::post`), the headers wait of a stream, and the
+        // first-event and idle deadlines of its events (`body::event_stream`).
         let client = reqwest::Client::builder()
             .connect_timeout(settings.connect_timeout)
-            .read_timeout(settings.request_timeout.max(settings.stream_idle_timeout()))
             .default_headers(headers)
             .user_agent(USER_AGENT)
             .build()
@@ -366,36 +389,87 @@ impl HttpClient {
         url
     }
 
-    /// POSTs `body` (already serialized JSON) to `path` with `headers`.
-    /// `streaming` lifts the whole-call timeout (each read stays bounded).
-    /// A non-success status becomes the mapped error, its body read first.
+    /// The URL of `path`, parsed once by the caller and kept: parsing costs
+    /// more than the rest of building a request. A URL that does not parse
+    /// stays text, so that sending it reports reqwest's own error.
+    pub(crate) fn call_url(&self, path: &str) -> CallUrl {
+        let text = self.url(path);
+        match reqwest::Url::parse(&text) {
+            Ok(url) => CallUrl::Parsed(url),
+            Err(_) => CallUrl::Text(text),
+        }
+    }
+
+    /// The headers of every call: with the host's client, the user agent
+    /// and configured headers (they are not its defaults); then `protocol`'s
+    /// (credentials); then the JSON content type and `accept`. Built once per
+    /// provider and kind of call, and cloned per call.
+    pub(crate) fn call_headers(
+        &self,
+        protocol: &HeaderMap,
+        accept: Option<&'static str>,
+    ) -> HeaderMap {
+        let mut headers = self.request_headers.clone().unwrap_or_default();
+        // As reqwest's `RequestBuilder::headers`: each name replaces the
+        // same name before it, its own repeated values all kept.
+        let mut previous: Option<&HeaderName> = None;
+        for (name, value) in protocol {
+            if previous == Some(name) {
+                headers.append(name, value.clone());
+            } else {
+                headers.insert(name, value.clone());
+            }
+            previous = Some(name);
+        }
+        headers.insert(
+            reqwest::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        if let Some(accept) = accept {
+            headers.insert(reqwest::header::ACCEPT, HeaderValue::from_static(accept));
+        }
+        headers
+    }
+
+    /// POSTs `body` (already serialized JSON) to `url` with `headers` (from
+    /// [`HttpClient::call_headers`]). A non-success status becomes the mapped
+    /// error, its body read first.
+    ///
+    /// A stream's wait for its headers is bounded here by the request
+    /// timeout. A `generate` is not: its caller bounds the whole exchange,
+    /// the answer's body included, with one timer (ADR 0021), as
+    /// [`HttpClient::generate_deadline`] does.
     ///
     /// # Errors
     /// Transport, timeout and HTTP errors, classified (design §2).
-    pub async fn post_json(
+    pub(crate) async fn post(
         &self,
-        path: &str,
+        url: &CallUrl,
         headers: HeaderMap,
         body: Vec<u8>,
         streaming: bool,
     ) -> Result<HttpResponse> {
-        let mut request = self.client.post(self.url(path));
-        if let Some(defaults) = &self.request_headers {
-            request = request.headers(defaults.clone());
-        }
-        let mut request = request
-            .headers(headers)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body);
-        if !streaming {
-            request = request.timeout(self.settings.request_timeout);
-        }
         let secret = self.settings.credential.as_ref();
         let started = tokio::time::Instant::now();
-        let send = request.send();
+        let request = match url {
+            CallUrl::Parsed(url) => {
+                let mut request = reqwest::Request::new(reqwest::Method::POST, url.clone());
+                *request.headers_mut() = headers;
+                *request.body_mut() = Some(body.into());
+                request
+            }
+            CallUrl::Text(url) => self
+                .client
+                .post(url)
+                .headers(headers)
+                .body(body)
+                .build()
+                .map_err(|e| errors::from_transport(&e, secret))?,
+        };
+        let send = self.client.execute(request);
         let response = if streaming {
-            // The read timeout does not cover the wait for the headers of a
-            // stream whose server is silent; bound it by the request timeout.
+            // Nothing else bounds the wait for the headers of a stream
+            // whose server is silent; the request timeout does.
             match tokio::time::timeout(self.settings.request_timeout, send).await {
                 Ok(result) => result.map_err(|e| errors::from_transport(&e, secret))?,
                 Err(_) => {
@@ -406,10 +480,28 @@ impl HttpClient {
                 }
             }
         } else {
-            // The request's own timeout bounds the whole exchange.
             send.await.map_err(|e| errors::from_transport(&e, secret))?
         };
         self.check(response, started).await
+    }
+
+    /// Runs `exchange` (a whole `generate`: request, answer and its body)
+    /// within the request timeout: one timer for the call, where reqwest's
+    /// own timeouts arm one per request and per read.
+    ///
+    /// # Errors
+    /// `exchange`'s error, or a timeout error once the request timeout passes.
+    pub(crate) async fn generate_deadline<T>(
+        &self,
+        exchange: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let limit = self.settings.request_timeout;
+        match tokio::time::timeout(limit, exchange).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::timeout(format!(
+                "request timed out: no answer within {limit:?}"
+            ))),
+        }
     }
 
     /// GETs `url` (absolute), for the media pipeline: the answer's head, its

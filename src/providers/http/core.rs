@@ -16,10 +16,10 @@ use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use futures::StreamExt as _;
-use reqwest::header::{ACCEPT, HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use super::body::{self, FrameHandler, Framing};
-use super::client::{HttpClient, HttpResponse};
+use super::client::{CallUrl, HttpClient, HttpResponse};
 use crate::scheme::BuildContext;
 use crate::telemetry::CallSpan;
 use crate::{
@@ -154,7 +154,8 @@ pub(crate) struct Call<'a> {
 pub(crate) struct Shared<P> {
     name: String,
     client: HttpClient,
-    headers: HeaderMap,
+    /// Every header of a call, built once: `[plain, streaming]`.
+    headers: [HeaderMap; 2],
     protocol: P,
 }
 
@@ -164,9 +165,11 @@ impl<P: Protocol> Shared<P> {
     /// # Errors
     /// As [`Protocol::headers`].
     pub(crate) fn new(name: String, client: HttpClient, protocol: P) -> Result<Self> {
-        let headers = protocol
+        let own = protocol
             .headers(&client)
             .map_err(|e| e.with_provider(name.as_str()))?;
+        let headers =
+            [false, true].map(|streaming| client.call_headers(&own, protocol.accept(streaming)));
         Ok(Shared {
             name,
             client,
@@ -302,6 +305,7 @@ impl<P: Protocol> Provider for HttpProvider<P> {
             source: Arc::clone(&self.source),
             target: Target::new(&self.name, id)?,
             capabilities: self.capabilities.clone(),
+            urls: Default::default(),
         }))
     }
 }
@@ -325,49 +329,72 @@ struct HttpModel<P> {
     source: Arc<Source<P>>,
     target: Target,
     capabilities: Capabilities,
+    /// The call's URL, `[plain, streaming]`, parsed on first use: a
+    /// protocol's path depends only on the model and the kind of call.
+    urls: [OnceLock<CallUrl>; 2],
 }
 
 impl<P: Protocol> HttpModel<P> {
-    async fn send(
+    /// The serialized body of a call.
+    async fn body(
         &self,
         shared: &Shared<P>,
         request: &Request,
         streaming: bool,
-        span: &CallSpan,
-    ) -> Result<HttpResponse> {
-        span.server(shared.client.settings().base_url());
-        let protocol = &shared.protocol;
-        let model = self.target.model();
+    ) -> Result<Vec<u8>> {
         let call = Call {
             provider: self.target.provider(),
-            model,
+            model: self.target.model(),
             client: &shared.client,
         };
-        let body = protocol.body(call, request, streaming).await?;
-        let mut headers = shared.headers.clone();
-        if let Some(accept) = protocol.accept(streaming) {
-            headers.insert(ACCEPT, HeaderValue::from_static(accept));
-        }
+        shared.protocol.body(call, request, streaming).await
+    }
+
+    /// Sends `body`: the URL and headers were built once, and are cloned.
+    async fn post(
+        &self,
+        shared: &Shared<P>,
+        body: Vec<u8>,
+        streaming: bool,
+    ) -> Result<HttpResponse> {
+        let protocol = &shared.protocol;
+        let url = self.urls[usize::from(streaming)].get_or_init(|| {
+            shared
+                .client
+                .call_url(&protocol.path(self.target.model(), streaming))
+        });
+        let headers = shared.headers[usize::from(streaming)].clone();
         shared
             .client
-            .post_json(&protocol.path(model, streaming), headers, body, streaming)
+            .post(url, headers, body, streaming)
             .await
             .map_err(|e| protocol.refine(e))
     }
 
-    async fn generate_inner(&self, request: Request, span: &CallSpan) -> Result<Response> {
+    async fn generate_inner(&self, request: &Request, span: &CallSpan) -> Result<Response> {
         let shared = self.source.shared(self.target.provider())?;
-        let answer = self.send(&shared, &request, false, span).await?;
-        let bytes = answer.bytes().await?;
+        span.server(shared.client.settings().base_url());
+        // Building the body (image fetches included) is not part of the
+        // request timeout; the exchange after it is, as one deadline.
+        let body = self.body(&shared, request, false).await?;
+        let bytes = shared
+            .client
+            .generate_deadline(async {
+                let answer = self.post(&shared, body, false).await?;
+                answer.bytes().await
+            })
+            .await?;
         shared
             .protocol
             .answer(&bytes, &self.target, shared.client.credential())
     }
 
-    async fn stream_inner(&self, request: Request, span: &CallSpan) -> Result<EventStream> {
+    async fn stream_inner(&self, request: &Request, span: &CallSpan) -> Result<EventStream> {
         let target = &self.target;
         let shared = self.source.shared(target.provider())?;
-        let answer = self.send(&shared, &request, true, span).await?;
+        span.server(shared.client.settings().base_url());
+        let body = self.body(&shared, request, true).await?;
+        let answer = self.post(&shared, body, true).await?;
         let model = Arc::new(OnceLock::new());
         let (framing, handler) = shared
             .protocol
@@ -410,9 +437,11 @@ impl<P: Protocol> Model for HttpModel<P> {
     }
 
     async fn generate(&self, request: Request) -> Result<Response> {
+        // The request stays here and is lent below: moved into the inner
+        // future it would be stored twice in this call's box (ADR 0021).
         let span = CallSpan::start(P::PROTOCOL, &self.target, &request, false);
         let result = tracing::Instrument::instrument(
-            self.generate_inner(request, &span),
+            self.generate_inner(&request, &span),
             span.span().clone(),
         )
         .await
@@ -427,9 +456,11 @@ impl<P: Protocol> Model for HttpModel<P> {
 
     async fn stream(&self, request: Request) -> Result<EventStream> {
         let span = CallSpan::start(P::PROTOCOL, &self.target, &request, true);
-        let result =
-            tracing::Instrument::instrument(self.stream_inner(request, &span), span.span().clone())
-                .await;
+        let result = tracing::Instrument::instrument(
+            self.stream_inner(&request, &span),
+            span.span().clone(),
+        )
+        .await;
         match result {
             Ok(stream) => {
                 Ok(span.stream(stream.with_protocol(P::PROTOCOL), P::WAIT_FOR_FIRST_EVENT))

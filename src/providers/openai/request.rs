@@ -106,8 +106,12 @@ pub(super) fn build_body(
     inlined: &Inlined,
 ) -> Result<Vec<u8>> {
     let body = build(protocol, model, request, stream, inlined);
-    serde_json::to_vec(&body)
-        .map_err(|e| Error::config(format!("cannot serialize the request: {e}")))
+    // Sized for a short conversation, so that most bodies are written
+    // without growing the buffer.
+    let mut out = Vec::with_capacity(512);
+    serde_json::to_writer(&mut out, &body)
+        .map_err(|e| Error::config(format!("cannot serialize the request: {e}")))?;
+    Ok(out)
 }
 
 /// The request body, borrowing from `request`.
@@ -145,8 +149,10 @@ pub(super) fn build<'a>(
     let effort = request
         .reasoning_level()
         .and_then(|level| reasoning_effort(level, model, &protocol.max_effort));
-    let sampling = !refuses_sampling(model, effort);
-    if !sampling && (options.temperature.is_some() || options.top_p.is_some()) {
+    // Read the model id only when there is something to drop.
+    let sampled = options.temperature.is_some() || options.top_p.is_some();
+    let sampling = !(sampled && refuses_sampling(model, effort));
+    if !sampling {
         tracing::debug!(
             target: "majordomo::openai",
             model,

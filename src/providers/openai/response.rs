@@ -11,7 +11,7 @@
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 
-use super::wire::{ChatCompletion, InMessage};
+use super::wire::ChatCompletion;
 use crate::llm::stream::parse_arguments;
 use crate::providers::http::errors;
 use crate::{
@@ -25,17 +25,21 @@ pub(super) fn parse(
     requested_model: &str,
     secret: Option<&Secret>,
 ) -> Result<Response> {
-    let completion: ChatCompletion = serde_json::from_slice(body)
+    let mut completion: ChatCompletion = serde_json::from_slice(body)
         .map_err(|e| errors::decode_error("unexpected chat completion body", &e, secret))?;
     if let Some(error) = completion.error.as_ref().filter(|e| !e.is_null()) {
         return Err(error_in_body(error, secret));
     }
-    let choice = completion
+    let position = completion
         .choices
         .iter()
-        .find(|c| c.index.unwrap_or(0) == 0)
-        .or(completion.choices.first())
-        .ok_or_else(|| Error::decode("the chat completion has no choices"))?;
+        .position(|c| c.index.unwrap_or(0) == 0)
+        .unwrap_or(0);
+    if completion.choices.is_empty() {
+        return Err(Error::decode("the chat completion has no choices"));
+    }
+    // Taken out, so that its strings move into the response uncopied.
+    let choice = completion.choices.swap_remove(position);
     // OpenRouter: a generation that failed after it started answers 200,
     // with `finish_reason: "error"` (and the error on the choice).
     if let Some(error) = choice.error.as_ref().filter(|e| e.is_object()) {
@@ -44,8 +48,7 @@ pub(super) fn parse(
     if choice.finish_reason.as_deref() == Some("error") {
         return Err(finish_error());
     }
-    let empty = InMessage::default();
-    let message = choice.message.as_ref().unwrap_or(&empty);
+    let message = choice.message.unwrap_or_default();
 
     let mut parts = Vec::new();
     if let Some(reasoning) = message.reasoning_text() {
@@ -53,7 +56,10 @@ pub(super) fn parse(
             Thinking::text(reasoning).with_provider(provider),
         ));
     }
-    let mut text = message.content_text().into_owned();
+    let mut text = match message.content {
+        Some(Value::String(text)) => text,
+        _ => message.content_text().into_owned(),
+    };
     let refusal = message.refusal.as_deref().filter(|r| !r.is_empty());
     if let Some(refusal) = refusal {
         text.push_str(refusal);
@@ -76,17 +82,17 @@ pub(super) fn parse(
         refusal.is_some(),
     );
 
-    let model = completion
-        .model
-        .as_deref()
-        .filter(|m| !m.is_empty())
-        .unwrap_or(requested_model);
+    let raw = raw(&mut completion);
+    let model = match completion.model.take() {
+        Some(model) if !model.is_empty() => model,
+        _ => requested_model.to_owned(),
+    };
     let mut response = Response::new(provider, model, Message::new(Role::Assistant, parts))
         .with_finish_reason(finish);
     if let Some(usage) = &completion.usage {
         response = response.with_usage(usage.to_usage());
     }
-    response.raw = raw(&completion);
+    response.raw = raw;
     Ok(response)
 }
 
@@ -146,15 +152,15 @@ pub(super) fn error_in_body(error: &Value, secret: Option<&Secret>) -> Error {
 }
 
 /// The response id, fingerprint and service tier, where given.
-fn raw(completion: &ChatCompletion) -> Option<Value> {
+fn raw(completion: &mut ChatCompletion) -> Option<Value> {
     let mut map = serde_json::Map::new();
     for (key, value) in [
-        ("id", &completion.id),
-        ("system_fingerprint", &completion.system_fingerprint),
-        ("service_tier", &completion.service_tier),
+        ("id", &mut completion.id),
+        ("system_fingerprint", &mut completion.system_fingerprint),
+        ("service_tier", &mut completion.service_tier),
     ] {
-        if let Some(value) = value.as_deref().filter(|v| !v.is_empty()) {
-            map.insert(key.to_owned(), Value::String(value.to_owned()));
+        if let Some(value) = value.take().filter(|v| !v.is_empty()) {
+            map.insert(key.to_owned(), Value::String(value));
         }
     }
     (!map.is_empty()).then_some(Value::Object(map))

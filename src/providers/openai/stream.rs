@@ -106,6 +106,20 @@ impl ChunkHandler {
         errors::from_stream_event(&json, self.secret.as_ref())
     }
 
+    /// A `data:` event read through a `Value` first, as every event once
+    /// was: undecodable JSON, an error object, JSON of another shape, or a
+    /// chunk that only reads whole (a duplicated key keeps its last value).
+    fn reread(&self, data: &str) -> Result<ChatChunk> {
+        let secret = self.secret.as_ref();
+        let json: Value = serde_json::from_str(data)
+            .map_err(|e| errors::decode_error("undecodable stream event", &e, secret))?;
+        if json.get("error").is_some_and(|e| !e.is_null()) {
+            return Err(errors::from_stream_event(&json, secret));
+        }
+        serde_json::from_value(json)
+            .map_err(|e| errors::decode_error("unexpected stream chunk", &e, secret))
+    }
+
     fn on_done(&mut self, out: &mut VecDeque<StreamEvent>) {
         self.close_calls(out);
         let reason = finish_reason(self.finish.as_deref(), !self.calls.is_empty(), self.refusal);
@@ -123,15 +137,22 @@ impl ChunkHandler {
             if choice.index.unwrap_or(0) != 0 {
                 continue;
             }
-            if let Some(delta) = &choice.delta {
+            if let Some(mut delta) = choice.delta {
                 if let Some(reasoning) = delta.reasoning_text() {
                     out.push_back(StreamEvent::ThinkingDelta {
                         text: reasoning.to_owned(),
                     });
                 }
-                let content = delta.content_text();
+                // A string content moves into the event uncopied.
+                let content = match delta.content.take() {
+                    Some(Value::String(text)) => text,
+                    other => {
+                        delta.content = other;
+                        delta.content_text().into_owned()
+                    }
+                };
                 if !content.is_empty() {
-                    out.push_back(StreamEvent::text(content.into_owned()));
+                    out.push_back(StreamEvent::text(content));
                 }
                 if let Some(refusal) = delta.refusal.as_deref().filter(|r| !r.is_empty()) {
                     self.refusal = true;
@@ -205,15 +226,13 @@ impl FrameHandler<SseEvent> for ChunkHandler {
             self.on_done(out);
             return Ok(());
         }
-        let json: Value = serde_json::from_str(data).map_err(|e| {
-            errors::decode_error("undecodable stream event", &e, self.secret.as_ref())
-        })?;
-        if json.get("error").is_some_and(|e| !e.is_null()) {
-            return Err(errors::from_stream_event(&json, self.secret.as_ref()));
-        }
-        let chunk: ChatChunk = serde_json::from_value(json).map_err(|e| {
-            errors::decode_error("unexpected stream chunk", &e, self.secret.as_ref())
-        })?;
+        // Straight into the chunk type: the usual event is read once. An
+        // error event, or one that does not fit the type, is read again
+        // through a `Value`, which says which of the two it is.
+        let chunk = match serde_json::from_str::<ChatChunk>(data) {
+            Ok(chunk) if chunk.error.as_ref().is_none_or(Value::is_null) => chunk,
+            _ => self.reread(data)?,
+        };
         self.on_chunk(chunk, out)
     }
 
@@ -270,7 +289,7 @@ impl Framing for ErrorFieldFraming {
         while !rest.is_empty() {
             if !self.at_line_start {
                 // Copy up to and including the next line end in one go.
-                match rest.iter().position(|&b| b == b'\n' || b == b'\r') {
+                match memchr::memchr2(b'\n', b'\r', rest) {
                     Some(end) => {
                         self.scratch.extend_from_slice(&rest[..=end]);
                         rest = &rest[end + 1..];
@@ -346,6 +365,45 @@ mod tests {
         assert_eq!(events[0].event, "");
         assert_eq!(events[0].data, "err");
         assert_eq!(events[1].data, "y");
+    }
+
+    #[test]
+    fn events_read_directly_keep_every_reading_of_the_value_path() {
+        let data = |json: &str| SseEvent {
+            data: json.into(),
+            ..SseEvent::default()
+        };
+        let mut h = ChunkHandler::new(Arc::default(), None);
+        let mut out = VecDeque::new();
+        // A duplicated key reads whole (the last value wins), as it did
+        // through a `Value`.
+        h.on_frame(
+            data(r#"{"choices":[{"index":0,"delta":{"content":"a"}}],"choices":[{"index":0,"delta":{"content":"b"}}]}"#),
+            &mut out,
+        )
+        .unwrap();
+        assert!(matches!(out.pop_front(), Some(StreamEvent::TextDelta { text }) if text == "b"));
+        // `"error": null` is a plain chunk.
+        h.on_frame(
+            data(r#"{"error":null,"choices":[{"index":0,"delta":{"content":"c"}}]}"#),
+            &mut out,
+        )
+        .unwrap();
+        assert!(matches!(out.pop_front(), Some(StreamEvent::TextDelta { text }) if text == "c"));
+        // An error object is the error it carries.
+        let e = h
+            .on_frame(data(r#"{"error":{"code":429,"message":"slow"}}"#), &mut out)
+            .unwrap_err();
+        assert_eq!(e.class(), crate::ErrorClass::Transient, "{e:?}");
+        assert!(e.message().contains("slow"), "{e:?}");
+        // Undecodable JSON and a chunk of the wrong shape are decode errors.
+        let e = h.on_frame(data("{not json"), &mut out).unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::Decode);
+        assert!(e.message().contains("undecodable stream event"), "{e:?}");
+        let e = h
+            .on_frame(data(r#"{"choices":"many"}"#), &mut out)
+            .unwrap_err();
+        assert!(e.message().contains("unexpected stream chunk"), "{e:?}");
     }
 
     #[test]

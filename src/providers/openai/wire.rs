@@ -221,6 +221,9 @@ pub(super) struct ChatChunk {
     /// Groq's older home for stream usage.
     #[serde(default)]
     pub x_groq: Option<XGroq>,
+    /// An error event (`{"error": {...}}`): read again whole when present.
+    #[serde(default)]
+    pub error: Option<Value>,
 }
 
 /// Groq's `x_groq` extension object.
@@ -374,12 +377,96 @@ where
     Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
-/// A string, a number (some servers number their ids) or `null`.
+/// A string, a number (some servers number their ids) or `null`; anything
+/// else reads as absent. Read by a visitor, not through a `Value`: these
+/// fields are on every answer and every stream chunk.
 fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    Ok(match Value::deserialize(d)? {
-        Value::String(s) => Some(s),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    })
+    use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
+    use std::fmt;
+
+    struct Lenient;
+
+    impl<'de> Visitor<'de> for Lenient {
+        type Value = Option<String>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(Some(v.to_owned()))
+        }
+        fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+            Ok(Some(v))
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(Some(v.to_string()))
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            Ok(Some(v.to_string()))
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+            // As `serde_json::Number` prints it.
+            Ok(serde_json::Number::from_f64(v).map(|n| n.to_string()))
+        }
+        fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+            Ok(Some(v.to_string()))
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<Self::Value, D2::Error> {
+            d.deserialize_any(Lenient)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(None)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            Ok(None)
+        }
+    }
+
+    d.deserialize_any(Lenient)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lenient_strings_read_as_a_value_would() {
+        #[derive(Deserialize)]
+        struct Probe {
+            #[serde(default, deserialize_with = "lenient_string")]
+            v: Option<String>,
+        }
+        let read = |json: &str| serde_json::from_str::<Probe>(json).map(|p| p.v);
+        for (json, expected) in [
+            (r#"{"v":"id-1"}"#, Some("id-1")),
+            (r#"{"v":"a\"b"}"#, Some("a\"b")),
+            (r#"{"v":42}"#, Some("42")),
+            (r#"{"v":-7}"#, Some("-7")),
+            (r#"{"v":1.5}"#, Some("1.5")),
+            (r#"{"v":true}"#, Some("true")),
+            (r#"{"v":null}"#, None),
+            (r#"{"v":[1,{"a":2}]}"#, None),
+            (r#"{"v":{"a":[1]}}"#, None),
+            (r#"{}"#, None),
+        ] {
+            assert_eq!(read(json).unwrap().as_deref(), expected, "{json}");
+            // The same as reading through a `Value` first.
+            let through_value = match serde_json::from_str::<Value>(json).unwrap().get("v") {
+                Some(Value::String(s)) => Some(s.clone()),
+                Some(Value::Number(n)) => Some(n.to_string()),
+                Some(Value::Bool(b)) => Some(b.to_string()),
+                _ => None,
+            };
+            assert_eq!(read(json).unwrap(), through_value, "{json}");
+        }
+        assert!(read(r#"{"v":}"#).is_err());
+    }
 }

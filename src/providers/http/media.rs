@@ -432,12 +432,36 @@ mod tests {
         server.address().to_string()
     }
 
+    /// Inlines the image at `url`, in a fresh request of its own, through
+    /// `client` within `limits`.
+    async fn inline_url(
+        client: &HttpClient,
+        url: impl Into<String>,
+        limits: &MediaLimits,
+    ) -> Result<InlineImage> {
+        let image = url_image(url);
+        inline_image(client, &request_with(&image), &image, limits).await
+    }
+
+    fn img_url(server: &MockServer) -> String {
+        format!("{}/img.png", server.uri())
+    }
+
     /// The error of inlining `{server}/img.png` within `limits`.
     async fn fetch_error(server: &MockServer, limits: MediaLimits) -> Error {
-        let image = url_image(format!("{}/img.png", server.uri()));
-        inline_image(&client(), &request_with(&image), &image, &limits)
+        inline_url(&client(), img_url(server), &limits)
             .await
             .unwrap_err()
+    }
+
+    /// A timeout must come back well before the server's 10-second stall.
+    fn assert_prompt_timeout(started: Instant, error: &Error) {
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(error.is_timeout(), "{error:?}");
     }
 
     async fn image_server(template: ResponseTemplate, expect: u64) -> MockServer {
@@ -551,14 +575,12 @@ mod tests {
             ("data:image/jpeg,%FF%D8%FF%E0rest".to_owned(), "image/jpeg"),
         ];
         for (url, media_type) in cases {
-            let image = url_image(url.clone());
-            let got = inline_image(&client, &request_with(&image), &image, &limits)
+            let got = inline_url(&client, url.clone(), &limits)
                 .await
                 .unwrap_or_else(|e| panic!("{url}: {e}"));
             assert_eq!(got.media_type, media_type, "{url}");
         }
-        let image = url_image("data:image/jpeg,%FF%D8%FF%E0rest");
-        let got = inline_image(&client, &request_with(&image), &image, &limits)
+        let got = inline_url(&client, "data:image/jpeg,%FF%D8%FF%E0rest", &limits)
             .await
             .unwrap();
         assert_eq!(&*got.base64, b64(b"\xFF\xD8\xFF\xE0rest"));
@@ -570,10 +592,7 @@ mod tests {
             ("data:,hello", "not PNG"),
             ("data:image/png;base64,", "empty"),
         ] {
-            let image = url_image(bad);
-            let error = inline_image(&client, &request_with(&image), &image, &limits)
-                .await
-                .unwrap_err();
+            let error = inline_url(&client, bad, &limits).await.unwrap_err();
             assert_refused(&error, why);
             assert!(error.to_string().contains("data: URL"), "{error}");
         }
@@ -582,15 +601,9 @@ mod tests {
     #[tokio::test]
     async fn a_url_image_is_fetched_with_its_media_type() {
         let server = image_server(png_template(), 1).await;
-        let image = url_image(format!("{}/img.png", server.uri()));
-        let got = inline_image(
-            &client(),
-            &request_with(&image),
-            &image,
-            &MediaLimits::default(),
-        )
-        .await
-        .unwrap();
+        let got = inline_url(&client(), img_url(&server), &MediaLimits::default())
+            .await
+            .unwrap();
         assert_eq!(got.media_type, "image/png");
         assert_eq!(&*got.base64, b64(PNG));
     }
@@ -605,15 +618,9 @@ mod tests {
             1,
         )
         .await;
-        let image = url_image(format!("{}/img.png", server.uri()));
-        let got = inline_image(
-            &client(),
-            &request_with(&image),
-            &image,
-            &MediaLimits::default(),
-        )
-        .await
-        .unwrap();
+        let got = inline_url(&client(), img_url(&server), &MediaLimits::default())
+            .await
+            .unwrap();
         assert_eq!(got.media_type, "image/jpeg");
 
         let server = image_server(
@@ -621,15 +628,9 @@ mod tests {
             1,
         )
         .await;
-        let image = url_image(format!("{}/img.png", server.uri()));
-        let got = inline_image(
-            &client(),
-            &request_with(&image),
-            &image,
-            &MediaLimits::default(),
-        )
-        .await
-        .unwrap();
+        let got = inline_url(&client(), img_url(&server), &MediaLimits::default())
+            .await
+            .unwrap();
         assert_eq!(got.media_type, "image/webp");
 
         let server = image_server(
@@ -653,9 +654,8 @@ mod tests {
             1,
         )
         .await;
-        let image = url_image(format!("{}/img.png", server.uri()));
         let limits = small(1024, Duration::from_secs(10));
-        let error = inline_image(&client(), &request_with(&image), &image, &limits)
+        let error = inline_url(&client(), img_url(&server), &limits)
             .await
             .unwrap_err();
         assert_refused(&error, &host_of_server(&server));
@@ -672,10 +672,9 @@ mod tests {
             false,
         )
         .await;
-        let image = url_image(format!("http://{addr}/img.png"));
         let limits = small(64 * 1024, Duration::from_secs(10));
         let started = Instant::now();
-        let error = inline_image(&client(), &request_with(&image), &image, &limits)
+        let error = inline_url(&client(), format!("http://{addr}/img.png"), &limits)
             .await
             .unwrap_err();
         assert_refused(&error, &addr);
@@ -694,8 +693,7 @@ mod tests {
             false,
         )
         .await;
-        let image = url_image(format!("http://{addr}/img.png"));
-        let error = inline_image(&client(), &request_with(&image), &image, &limits)
+        let error = inline_url(&client(), format!("http://{addr}/img.png"), &limits)
             .await
             .unwrap_err();
         assert_refused(&error, &addr);
@@ -742,18 +740,12 @@ mod tests {
     #[tokio::test]
     async fn a_slow_server_times_out_promptly() {
         let server = image_server(png_template().set_delay(Duration::from_secs(10)), 1).await;
-        let image = url_image(format!("{}/img.png", server.uri()));
         let limits = small(1024 * 1024, Duration::from_millis(300));
         let started = Instant::now();
-        let error = inline_image(&client(), &request_with(&image), &image, &limits)
+        let error = inline_url(&client(), img_url(&server), &limits)
             .await
             .unwrap_err();
-        assert!(
-            started.elapsed() < Duration::from_secs(3),
-            "{:?}",
-            started.elapsed()
-        );
-        assert!(error.is_timeout(), "{error:?}");
+        assert_prompt_timeout(started, &error);
         assert_refused(&error, &host_of_server(&server));
     }
 
@@ -767,18 +759,12 @@ mod tests {
             true,
         )
         .await;
-        let image = url_image(format!("http://{addr}/img.png"));
         let limits = small(1024 * 1024, Duration::from_millis(300));
         let started = Instant::now();
-        let error = inline_image(&client(), &request_with(&image), &image, &limits)
+        let error = inline_url(&client(), format!("http://{addr}/img.png"), &limits)
             .await
             .unwrap_err();
-        assert!(
-            started.elapsed() < Duration::from_secs(3),
-            "{:?}",
-            started.elapsed()
-        );
-        assert!(error.is_timeout(), "{error:?}");
+        assert_prompt_timeout(started, &error);
         assert_refused(&error, &addr);
     }
 
@@ -788,16 +774,10 @@ mod tests {
         let client =
             HttpClient::new(HttpSettings::new("http://unused").timeout(Duration::from_millis(300)))
                 .unwrap();
-        let image = url_image(format!("{}/img.png", server.uri()));
         let started = Instant::now();
-        let error = inline_image(
-            &client,
-            &request_with(&image),
-            &image,
-            &MediaLimits::default(),
-        )
-        .await
-        .unwrap_err();
+        let error = inline_url(&client, img_url(&server), &MediaLimits::default())
+            .await
+            .unwrap_err();
         assert!(started.elapsed() < Duration::from_secs(3));
         assert!(error.is_timeout(), "{error:?}");
     }
@@ -811,15 +791,9 @@ mod tests {
             ("ftp://example.com/a.png", "example.com"),
             ("not a url", "not a valid URL"),
         ] {
-            let image = url_image(url);
-            let error = inline_image(
-                &client,
-                &request_with(&image),
-                &image,
-                &MediaLimits::default(),
-            )
-            .await
-            .unwrap_err();
+            let error = inline_url(&client, url, &MediaLimits::default())
+                .await
+                .unwrap_err();
             assert_refused(&error, needle);
             assert!(!error.to_string().contains("passwd"), "{error}");
         }
@@ -828,7 +802,7 @@ mod tests {
     #[tokio::test]
     async fn clones_and_concurrent_attempts_fetch_once() {
         let server = image_server(png_template(), 1).await;
-        let image = url_image(format!("{}/img.png", server.uri()));
+        let image = url_image(img_url(&server));
         let request = request_with(&image);
         let client = client();
         let limits = MediaLimits::default();
@@ -849,7 +823,7 @@ mod tests {
     #[tokio::test]
     async fn a_stricter_limit_is_not_fooled_by_a_cached_fetch() {
         let server = image_server(png_template(), 2).await;
-        let image = url_image(format!("{}/img.png", server.uri()));
+        let image = url_image(img_url(&server));
         let request = request_with(&image);
         let client = client();
         inline_image(&client, &request, &image, &MediaLimits::default())
@@ -875,15 +849,9 @@ mod tests {
                 .header("x-api-key", "sk-very-secret"),
         )
         .unwrap();
-        let image = url_image(format!("{}/img.png", server.uri()));
-        inline_image(
-            &client,
-            &request_with(&image),
-            &image,
-            &MediaLimits::default(),
-        )
-        .await
-        .unwrap();
+        inline_url(&client, img_url(&server), &MediaLimits::default())
+            .await
+            .unwrap();
         let received = server.received_requests().await.unwrap();
         assert_eq!(received.len(), 1);
         for (name, value) in &received[0].headers {
@@ -918,14 +886,12 @@ mod tests {
             .await;
         let client = client();
         let limits = MediaLimits::default();
-        let image = url_image(format!("{}/moved", server.uri()));
-        let got = inline_image(&client, &request_with(&image), &image, &limits)
+        let got = inline_url(&client, format!("{}/moved", server.uri()), &limits)
             .await
             .unwrap();
         assert_eq!(&*got.base64, b64(PNG));
         for bad in ["/loop", "/to-file"] {
-            let image = url_image(format!("{}{bad}", server.uri()));
-            let error = inline_image(&client, &request_with(&image), &image, &limits)
+            let error = inline_url(&client, format!("{}{bad}", server.uri()), &limits)
                 .await
                 .unwrap_err();
             assert_refused(&error, &host_of_server(&server));

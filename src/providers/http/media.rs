@@ -35,6 +35,7 @@ use reqwest::header::{CONTENT_TYPE, HeaderMap};
 use super::client::HttpClient;
 use super::errors;
 use super::media_cache::{self, CachedImage};
+use crate::setters::chained_setters;
 use crate::{Error, ErrorClass, ErrorKind, Image, ImageSource, Request, Result};
 
 /// Limits on fetching an image by URL. They apply to `http`/`https` images
@@ -73,16 +74,11 @@ impl Default for MediaLimits {
 }
 
 impl MediaLimits {
-    /// Sets the largest image accepted, in bytes.
-    pub fn max_bytes(mut self, max_bytes: u64) -> Self {
-        self.max_bytes = max_bytes;
-        self
-    }
-
-    /// Sets the longest time a whole fetch may take.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
+    chained_setters! {
+        /// Sets the largest image accepted, in bytes.
+        max_bytes(max_bytes: u64) => max_bytes = max_bytes;
+        /// Sets the longest time a whole fetch may take.
+        timeout(timeout: Duration) => timeout = timeout;
     }
 }
 

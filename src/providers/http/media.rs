@@ -450,6 +450,39 @@ mod tests {
             .unwrap_err()
     }
 
+    /// The address of a [`raw_server`] and the error of inlining its
+    /// `/img.png` within `limits`.
+    async fn raw_fetch_error(
+        head: &'static str,
+        body: Vec<u8>,
+        endless: bool,
+        stall: bool,
+        limits: &MediaLimits,
+    ) -> (String, Error) {
+        let addr = raw_server(head, body, endless, stall).await;
+        let error = inline_url(&client(), format!("http://{addr}/img.png"), limits)
+            .await
+            .unwrap_err();
+        (addr, error)
+    }
+
+    /// Asserts that inlining the image a server answers with `template`
+    /// fails, naming the server's host and `reason`.
+    async fn assert_served_refused(template: ResponseTemplate, limits: MediaLimits, reason: &str) {
+        let server = image_server(template, 1).await;
+        let error = fetch_error(&server, limits).await;
+        assert_refused(&error, &host_of_server(&server));
+        assert_refused(&error, reason);
+    }
+
+    /// A server of one PNG, fetched `expect` times, and a request with it.
+    async fn png_request(expect: u64) -> (MockServer, Image, Request) {
+        let server = image_server(png_template(), expect).await;
+        let image = url_image(img_url(&server));
+        let request = request_with(&image);
+        (server, image, request)
+    }
+
     /// A timeout must come back well before the server's 10-second stall.
     fn assert_prompt_timeout(started: Instant, error: &Error) {
         assert!(
@@ -629,84 +662,64 @@ mod tests {
             .unwrap();
         assert_eq!(got.media_type, "image/webp");
 
-        let server = image_server(
+        assert_served_refused(
             ResponseTemplate::new(200)
                 .insert_header("content-type", "application/octet-stream")
                 .set_body_bytes(b"just text".to_vec()),
-            1,
+            MediaLimits::default(),
+            "not PNG, JPEG, GIF or WebP",
         )
         .await;
-        let error = fetch_error(&server, MediaLimits::default()).await;
-        assert_refused(&error, &host_of_server(&server));
-        assert_refused(&error, "not PNG, JPEG, GIF or WebP");
     }
 
     #[tokio::test]
     async fn an_oversize_content_length_is_refused_before_the_body() {
-        let server = image_server(
+        assert_served_refused(
             ResponseTemplate::new(200)
                 .insert_header("content-type", "image/png")
                 .set_body_bytes(vec![0u8; 4096]),
-            1,
+            small(1024, Duration::from_secs(10)),
+            "4096 bytes, over the 1024-byte limit",
         )
         .await;
-        let limits = small(1024, Duration::from_secs(10));
-        let error = inline_url(&client(), img_url(&server), &limits)
-            .await
-            .unwrap_err();
-        assert_refused(&error, &host_of_server(&server));
-        assert_refused(&error, "4096 bytes, over the 1024-byte limit");
     }
 
     #[tokio::test]
     async fn an_endless_body_without_length_stops_at_the_cap() {
-        // Close-delimited body that never ends: only an early stop returns.
-        let addr = raw_server(
-            "HTTP/1.1 200 OK\r\ncontent-type: image/png\r\nconnection: close\r\n\r\n",
-            vec![0x42; 8192],
-            true,
-            false,
-        )
-        .await;
-        let limits = small(64 * 1024, Duration::from_secs(10));
-        let started = Instant::now();
-        let error = inline_url(&client(), format!("http://{addr}/img.png"), &limits)
-            .await
-            .unwrap_err();
-        assert_refused(&error, &addr);
-        assert_refused(&error, "over the 65536-byte limit");
-        assert!(!error.is_timeout(), "{error:?}");
-        assert!(started.elapsed() < Duration::from_secs(5));
-
-        // Chunked transfer encoding, no length: the same.
         let mut chunk = format!("{:x}\r\n", 4096).into_bytes();
         chunk.extend_from_slice(&[0x42; 4096]);
         chunk.extend_from_slice(b"\r\n");
-        let addr = raw_server(
-            "HTTP/1.1 200 OK\r\ncontent-type: image/png\r\ntransfer-encoding: chunked\r\n\r\n",
-            chunk,
-            true,
-            false,
-        )
-        .await;
-        let error = inline_url(&client(), format!("http://{addr}/img.png"), &limits)
-            .await
-            .unwrap_err();
-        assert_refused(&error, &addr);
-        assert_refused(&error, "over the 65536-byte limit");
+        let limits = small(64 * 1024, Duration::from_secs(10));
+        // A close-delimited body and a chunked one, neither with a length and
+        // neither ending: only an early stop returns.
+        for (head, body) in [
+            (
+                "HTTP/1.1 200 OK\r\ncontent-type: image/png\r\nconnection: close\r\n\r\n",
+                vec![0x42; 8192],
+            ),
+            (
+                "HTTP/1.1 200 OK\r\ncontent-type: image/png\r\ntransfer-encoding: chunked\r\n\r\n",
+                chunk,
+            ),
+        ] {
+            let started = Instant::now();
+            let (addr, error) = raw_fetch_error(head, body, true, false, &limits).await;
+            assert_refused(&error, &addr);
+            assert_refused(&error, "over the 65536-byte limit");
+            assert!(!error.is_timeout(), "{error:?}");
+            assert!(started.elapsed() < Duration::from_secs(5));
+        }
     }
 
     #[tokio::test]
     async fn a_non_image_content_type_is_refused() {
-        let server = image_server(
+        assert_served_refused(
             ResponseTemplate::new(200)
                 .set_body_raw("<html>login</html>", "text/html; charset=utf-8"),
-            1,
+            MediaLimits::default(),
+            "\"text/html\", not an image",
         )
         .await;
-        let error = fetch_error(&server, MediaLimits::default()).await;
-        assert_refused(&error, &host_of_server(&server));
-        assert_refused(&error, "\"text/html\", not an image");
     }
 
     #[tokio::test]
@@ -748,18 +761,10 @@ mod tests {
     #[tokio::test]
     async fn a_body_that_stalls_after_the_head_times_out() {
         // The head arrives at once; the body never completes.
-        let addr = raw_server(
-            "HTTP/1.1 200 OK\r\ncontent-type: image/png\r\ncontent-length: 1000\r\n\r\n",
-            PNG.to_vec(),
-            false,
-            true,
-        )
-        .await;
+        let head = "HTTP/1.1 200 OK\r\ncontent-type: image/png\r\ncontent-length: 1000\r\n\r\n";
         let limits = small(1024 * 1024, Duration::from_millis(300));
         let started = Instant::now();
-        let error = inline_url(&client(), format!("http://{addr}/img.png"), &limits)
-            .await
-            .unwrap_err();
+        let (addr, error) = raw_fetch_error(head, PNG.to_vec(), false, true, &limits).await;
         assert_prompt_timeout(started, &error);
         assert_refused(&error, &addr);
     }
@@ -797,9 +802,7 @@ mod tests {
 
     #[tokio::test]
     async fn clones_and_concurrent_attempts_fetch_once() {
-        let server = image_server(png_template(), 1).await;
-        let image = url_image(img_url(&server));
-        let request = request_with(&image);
+        let (server, image, request) = png_request(1).await;
         let client = client();
         let limits = MediaLimits::default();
         let retry = request.clone();
@@ -818,9 +821,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_stricter_limit_is_not_fooled_by_a_cached_fetch() {
-        let server = image_server(png_template(), 2).await;
-        let image = url_image(img_url(&server));
-        let request = request_with(&image);
+        let (_server, image, request) = png_request(2).await;
         let client = client();
         inline_image(&client, &request, &image, &MediaLimits::default())
             .await

@@ -16,6 +16,7 @@ mod registry;
 mod scheme;
 mod setters;
 mod structured;
+mod sync;
 mod telemetry;
 mod timeout;
 mod tool_loop;

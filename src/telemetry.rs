@@ -11,18 +11,15 @@
 //! `gen_ai.system_instructions`) is recorded only when the request's call
 //! context asks for it ([`crate::CallContext::capture_content`]).
 
-use std::pin::Pin;
-use std::task::{Context, Poll};
-
-use futures::Stream;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 use tracing::Span;
 use tracing::field::Empty;
 
+use crate::llm::observed::{Observed, StreamObserver};
 use crate::{
-    BoxedEventStream, Error, ErrorClass, EventStream, FinishReason, ImageSource, Message, Part,
-    Request, Response, Result, Role, StreamAccumulator, StreamEvent, Target, Usage,
+    Error, ErrorClass, EventStream, FinishReason, ImageSource, Message, Part, Request, Response,
+    Result, Role, StreamAccumulator, StreamEvent, Target, Usage,
 };
 
 /// `gen_ai.operation.name` of every call majordomo makes.
@@ -185,10 +182,8 @@ impl CallSpan {
         if first_arrived {
             state.first_chunk();
         }
-        stream.map_inner(|inner| SpanStream {
-            inner,
-            state: Some(state),
-        })
+        // The span ends with the stream.
+        stream.map_inner(|inner| Observed::new(inner, state))
     }
 }
 
@@ -393,7 +388,9 @@ impl SpanState {
             );
         }
     }
+}
 
+impl StreamObserver for SpanState {
     fn event(&mut self, event: &StreamEvent) {
         self.first_chunk();
         match event {
@@ -404,6 +401,15 @@ impl SpanState {
         if let Some(output) = &mut self.output {
             output.push(event.clone());
         }
+    }
+
+    fn class_of(&self, error: &Error) -> ErrorClass {
+        error.class()
+    }
+
+    /// The stream's own work (the provider's reads) runs in its span.
+    fn enter(&self) -> Option<tracing::span::Entered<'_>> {
+        Some(self.span.enter())
     }
 
     /// Records what the stream said, and the failure it ended with.
@@ -419,55 +425,6 @@ impl SpanState {
         }
         if let Some((error, class)) = failure {
             record_error(&self.span, error, class);
-        }
-    }
-}
-
-/// An event stream that ends its span with it.
-struct SpanStream {
-    inner: BoxedEventStream,
-    state: Option<SpanState>,
-}
-
-impl Stream for SpanStream {
-    type Item = Result<StreamEvent>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = &mut *self;
-        let item = {
-            let _entered = this.state.as_ref().map(|s| s.span.enter());
-            match this.inner.as_mut().poll_next(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(item) => item,
-            }
-        };
-        match &item {
-            Some(Ok(event)) => {
-                if let Some(state) = &mut this.state {
-                    state.event(event);
-                }
-            }
-            Some(Err(error)) => {
-                if let Some(state) = this.state.take() {
-                    state.end(Some((error, error.class())));
-                }
-            }
-            None => {
-                if let Some(state) = this.state.take() {
-                    state.end(None);
-                }
-            }
-        }
-        Poll::Ready(item)
-    }
-}
-
-impl Drop for SpanStream {
-    fn drop(&mut self) {
-        // Dropped before its end: the caller gave up on the answer.
-        if let Some(state) = self.state.take() {
-            let cancelled = Error::cancelled();
-            state.end(Some((&cancelled, ErrorClass::Cancelled)));
         }
     }
 }

@@ -9,11 +9,12 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
+use crate::sync::LockUnpoisoned as _;
 use crate::{Attempt, AttemptOutcome, CallContext, Error, ErrorClass, Result, Usage};
 
 /// Whether a chain call answered.
@@ -294,7 +295,7 @@ impl UsageReporter {
             return Err(item);
         };
         let slot = self.queue.get_or_init(|| Mutex::new(None));
-        let mut sender = slot.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut sender = slot.lock_unpoisoned();
         let queue = sender.get_or_insert_with(|| {
             let (tx, mut rx) = mpsc::channel::<Queued>(QUEUE);
             let sink = Arc::clone(&self.sink);

@@ -10,12 +10,13 @@ use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::BuildHasher as _;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use crate::opaque::Opaque;
+use crate::sync::LockUnpoisoned as _;
 
 /// How a group picks the member a call goes to.
 ///
@@ -252,7 +253,7 @@ impl Balancer {
 
     fn lock(&self) -> MutexGuard<'_, Box<[Stat]>> {
         // Every update leaves the numbers consistent: a poisoned lock is usable.
-        self.stats.lock().unwrap_or_else(PoisonError::into_inner)
+        self.stats.lock_unpoisoned()
     }
 
     /// SplitMix64 over an atomic counter: one `fetch_add`, no lock.

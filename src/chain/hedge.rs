@@ -3,12 +3,13 @@
 //! `executor.rs`.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::budget::RetryBudget;
 use crate::Target;
 use crate::opaque::Opaque;
+use crate::sync::LockUnpoisoned as _;
 
 /// Latencies kept per target for [`HedgeDelay::Percentile`].
 const WINDOW: usize = 128;
@@ -111,10 +112,7 @@ impl Hedge {
                 fallback,
             } => (percentile, fallback),
         };
-        let latencies = self
-            .latencies
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let latencies = self.latencies.lock_unpoisoned();
         let Some(samples) = latencies.get(target) else {
             return fallback;
         };
@@ -131,10 +129,7 @@ impl Hedge {
 
     /// Learns that `target` answered in `latency`.
     pub(super) fn observe(&self, target: &Target, latency: Duration) {
-        let mut latencies = self
-            .latencies
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut latencies = self.latencies.lock_unpoisoned();
         let samples = latencies.entry(target.clone()).or_default();
         if samples.ring.len() < WINDOW {
             samples.ring.push(latency);

@@ -42,7 +42,7 @@ use crate::{
     Capabilities, Error, EventStream, Model, ReasoningLevel, Request, Response, Result, Target,
 };
 use executor::Op;
-use metered::Metered;
+use metered::{Metered, Pending};
 use stream::{StreamOp, Tail};
 
 use crate::telemetry::{self, CallSpan};
@@ -374,7 +374,7 @@ impl Model for Chain {
                     let (reporter, classifier) =
                         (reporter.clone(), Arc::clone(&self.config.classifier));
                     Ok(stream.map_inner(|events| {
-                        Metered::new(events, record, started, reporter, classifier)
+                        Metered::new(events, Pending::new(record, started, reporter, classifier))
                     }))
                 }
                 Err(error) => {

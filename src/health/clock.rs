@@ -1,8 +1,10 @@
 //! [`Clock`]: where the health tracker reads the time. Tests inject a [`FakeClock`].
 
 use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
+
+use crate::sync::LockUnpoisoned as _;
 
 /// A source of wall-clock time.
 ///
@@ -54,13 +56,13 @@ impl FakeClock {
 
     /// Moves the clock forward.
     pub fn advance(&self, by: Duration) {
-        let mut now = self.now.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut now = self.now.lock_unpoisoned();
         *now = saturating_add(*now, by);
     }
 
     /// Sets the clock.
     pub fn set(&self, time: SystemTime) {
-        *self.now.lock().unwrap_or_else(PoisonError::into_inner) = time;
+        *self.now.lock_unpoisoned() = time;
     }
 }
 
@@ -72,7 +74,7 @@ impl Default for FakeClock {
 
 impl Clock for FakeClock {
     fn now(&self) -> SystemTime {
-        *self.now.lock().unwrap_or_else(PoisonError::into_inner)
+        *self.now.lock_unpoisoned()
     }
 }
 

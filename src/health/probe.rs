@@ -8,10 +8,11 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use super::HealthStore;
+use crate::sync::LockUnpoisoned as _;
 
 /// Whether a call may go to a target now: the answer of
 /// [`super::HealthTracker::admit`].
@@ -47,7 +48,7 @@ impl ProbeSlots {
     /// Takes the slot of `key` unless another probe holds it and began less
     /// than `lease` ago (a probe that hangs past its lease loses the slot).
     pub(super) fn try_take(&self, key: &str, now: SystemTime, lease: Duration) -> bool {
-        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut held = self.held.lock_unpoisoned();
         match held.get_mut(key) {
             Some(since) => {
                 let expired = now
@@ -66,10 +67,7 @@ impl ProbeSlots {
     }
 
     fn release(&self, key: &str) {
-        self.held
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(key);
+        self.held.lock_unpoisoned().remove(key);
     }
 }
 

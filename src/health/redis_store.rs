@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ::redis as rds;
@@ -27,6 +27,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 use super::redis_scripts;
 use super::{HealthConfig, HealthStore, TargetHealth};
 use crate::setters::chained_setters;
+use crate::sync::LockUnpoisoned as _;
+use crate::sync::RwLockUnpoisoned as _;
 use crate::{Error, ErrorKind, Result, Secret};
 
 /// The default key namespace.
@@ -441,20 +443,14 @@ impl HealthStore for RedisStore {
         if taken.is_some() {
             self.inner
                 .leases
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
+                .lock_unpoisoned()
                 .insert(key.to_owned(), token);
         }
         Ok(taken.is_some())
     }
 
     async fn end_probe(&self, key: &str) -> Result<()> {
-        let token = self
-            .inner
-            .leases
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(key);
+        let token = self.inner.leases.lock_unpoisoned().remove(key);
         let Some(token) = token else {
             return Ok(());
         };
@@ -512,7 +508,7 @@ struct Entry {
 
 impl View {
     fn get(&self, key: &str) -> Option<TargetHealth> {
-        let map = self.map.read().unwrap_or_else(PoisonError::into_inner);
+        let map = self.map.read_unpoisoned();
         map.get(key)
             .map(|entry| entry.health)
             .filter(|health| !health.is_clean())
@@ -521,7 +517,7 @@ impl View {
     /// Applies a local write ahead of Redis (same seq: any update from Redis
     /// supersedes it).
     fn apply_local(&self, key: &str, change: impl FnOnce(&mut TargetHealth)) -> TargetHealth {
-        let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
+        let mut map = self.map.write_unpoisoned();
         let entry = match map.get_mut(key) {
             Some(entry) => entry,
             None => map.entry(Arc::from(key)).or_insert(Entry {
@@ -535,7 +531,7 @@ impl View {
 
     /// Applies an update from Redis unless the view already has a newer one.
     fn apply(&self, key: &str, seq: u64, health: TargetHealth) {
-        let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
+        let mut map = self.map.write_unpoisoned();
         match map.get_mut(key) {
             Some(entry) if entry.seq >= seq => {}
             Some(entry) => *entry = Entry { seq, health },
@@ -553,7 +549,7 @@ impl View {
     /// seeded from Redis's clock, so it still grows across such a restart.
     fn replace(&self, start: Option<u64>, read: HashMap<String, Entry>) {
         let start = start.unwrap_or(u64::MAX);
-        let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
+        let mut map = self.map.write_unpoisoned();
         for (key, entry) in map.iter_mut() {
             if !read.contains_key(&**key) && entry.seq <= start {
                 entry.health = TargetHealth::default();
@@ -571,7 +567,7 @@ impl View {
     }
 
     fn snapshot(&self) -> Vec<(String, TargetHealth)> {
-        let map = self.map.read().unwrap_or_else(PoisonError::into_inner);
+        let map = self.map.read_unpoisoned();
         let mut all: Vec<_> = map
             .iter()
             .filter(|(_, entry)| !entry.health.is_clean())

@@ -2,13 +2,14 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 
 use super::{HealthConfig, TargetHealth};
 use crate::Result;
+use crate::sync::RwLockUnpoisoned as _;
 
 /// Storage for per-target health, keyed by the target's `provider/model` string.
 ///
@@ -91,7 +92,7 @@ impl MemoryStore {
             // none here either) takes no write lock.
             return;
         }
-        let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
+        let mut map = self.map.write_unpoisoned();
         match health {
             Some(health) if !health.is_clean() => {
                 map.insert(Arc::from(key), health);
@@ -110,7 +111,7 @@ impl MemoryStore {
         config: &HealthConfig,
         retry_after: Option<Duration>,
     ) -> TargetHealth {
-        let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
+        let mut map = self.map.write_unpoisoned();
         let entry = match map.get_mut(key) {
             Some(entry) => entry,
             None => map.entry(Arc::from(key)).or_default(),
@@ -124,18 +125,18 @@ impl MemoryStore {
         // Most successes are on healthy targets with no record: check under the
         // read lock first so the hot path never takes the write lock.
         {
-            let map = self.map.read().unwrap_or_else(PoisonError::into_inner);
+            let map = self.map.read_unpoisoned();
             if !map.contains_key(key) {
                 return;
             }
         }
-        let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
+        let mut map = self.map.write_unpoisoned();
         map.remove(key);
     }
 
     /// Every record, sorted by key, without the async wrapper.
     pub(crate) fn snapshot_now(&self) -> Vec<(String, TargetHealth)> {
-        let map = self.map.read().unwrap_or_else(PoisonError::into_inner);
+        let map = self.map.read_unpoisoned();
         let mut all: Vec<_> = map.iter().map(|(k, v)| (k.to_string(), *v)).collect();
         all.sort_by(|a, b| a.0.cmp(&b.0));
         all
@@ -143,7 +144,7 @@ impl MemoryStore {
 
     /// The record of `key`, without the async wrapper.
     pub(crate) fn get_now(&self, key: &str) -> Option<TargetHealth> {
-        let map = self.map.read().unwrap_or_else(PoisonError::into_inner);
+        let map = self.map.read_unpoisoned();
         map.get(key).copied()
     }
 }

@@ -8,13 +8,14 @@ use std::collections::HashSet;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use super::QueueWatch;
 use super::queue::{Queue, QueuePolicy, Ticket};
 use super::stats::LaneStats;
+use crate::sync::LockUnpoisoned as _;
 use crate::{Error, Result};
 
 /// What a lane is set to; re-read from the host's config on reload.
@@ -99,10 +100,7 @@ impl Lane {
         // The lock is never held across user code or an `.await`, so a poisoned
         // lock can only come from an allocation failure; the state is still
         // consistent statement by statement.
-        self.shared
-            .state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        self.shared.state.lock_unpoisoned()
     }
 
     /// The lane's name.

@@ -2,13 +2,14 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use super::lane::{Lane, Settings};
 use super::queue::QueuePolicy;
 use super::stats::LaneStats;
 use crate::setters::chained_setters;
+use crate::sync::LockUnpoisoned as _;
 
 /// The cap a lane gets when the config source names none.
 pub const DEFAULT_CAP: usize = 1;
@@ -122,10 +123,7 @@ impl LaneRegistry {
 
     fn lanes(&self) -> MutexGuard<'_, BTreeMap<String, Lane>> {
         // Only map operations run under this lock; see `Lane::state`.
-        self.inner
-            .lanes
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        self.inner.lanes.lock_unpoisoned()
     }
 
     fn settings(&self, name: &str) -> Settings {

@@ -10,6 +10,7 @@ pub(crate) mod context;
 pub(crate) mod error;
 pub(crate) mod message;
 pub(crate) mod model;
+pub(crate) mod observed;
 mod parse;
 pub(crate) mod queue_watch;
 pub(crate) mod request;

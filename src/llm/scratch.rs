@@ -8,7 +8,9 @@
 
 use std::any::Any;
 use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
+
+use crate::sync::LockUnpoisoned as _;
 
 /// Values keyed by their type, shared by clones. Never serialized and ignored
 /// by equality: it is a cache, not content.
@@ -22,7 +24,7 @@ impl CallScratch {
     /// shared by every clone from then on.
     #[cfg_attr(not(feature = "http"), allow(dead_code))]
     pub(crate) fn get_or_default<T: Any + Send + Sync + Default>(&self) -> Arc<T> {
-        let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut slots = self.slots.lock_unpoisoned();
         for slot in slots.iter() {
             if let Ok(found) = Arc::clone(slot).downcast::<T>() {
                 return found;
@@ -54,13 +56,13 @@ mod tests {
     fn clones_share_values_and_a_new_scratch_starts_empty() {
         let scratch = CallScratch::default();
         let a = scratch.get_or_default::<Mutex<u32>>();
-        *a.lock().unwrap_or_else(PoisonError::into_inner) = 7;
+        *a.lock_unpoisoned() = 7;
         let b = scratch.clone().get_or_default::<Mutex<u32>>();
         assert!(Arc::ptr_eq(&a, &b));
         // Another type has its own slot.
         assert_eq!(*scratch.get_or_default::<String>(), "");
         let fresh = CallScratch::default().get_or_default::<Mutex<u32>>();
-        assert_eq!(*fresh.lock().unwrap_or_else(PoisonError::into_inner), 0);
+        assert_eq!(*fresh.lock_unpoisoned(), 0);
         assert_eq!(scratch, CallScratch::default());
         assert_eq!(format!("{scratch:?}"), "CallScratch");
     }

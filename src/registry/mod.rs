@@ -6,7 +6,7 @@ mod env;
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 pub use builder::RegistryBuilder;
 
@@ -14,6 +14,8 @@ use crate::dsn::{Dsn, DsnError, DsnErrorKind};
 use crate::health::HealthTracker;
 use crate::scheme::{BuildContext, SchemeFactory};
 use crate::spec::{self, Element, SpecError, SpecErrorKind, SpecTarget};
+use crate::sync::LockUnpoisoned as _;
+use crate::sync::RwLockUnpoisoned as _;
 use crate::{Chain, ChainConfig, ChainTarget, Error, Layers, Provider, Result};
 
 /// Owns providers, aliases, DSN scheme factories, the health tracker and the
@@ -178,17 +180,11 @@ impl Registry {
     fn read(&self) -> RwLockReadGuard<'_, State> {
         // Nothing panics while holding the lock, and every write leaves the
         // maps consistent, so a poisoned lock is still usable.
-        self.inner
-            .state
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
+        self.inner.state.read_unpoisoned()
     }
 
     fn write(&self) -> RwLockWriteGuard<'_, State> {
-        self.inner
-            .state
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
+        self.inner.state.write_unpoisoned()
     }
 
     // ===== registration =====
@@ -297,26 +293,18 @@ impl Registry {
         }
         let variable = env::variable_for(name);
         let slot = {
-            let mut building = self
-                .inner
-                .building
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
+            let mut building = self.inner.building.lock_unpoisoned();
             Arc::clone(building.entry(name.to_owned()).or_default())
         };
         let result = {
-            let _only_builder = slot.lock().unwrap_or_else(PoisonError::into_inner);
+            let _only_builder = slot.lock_unpoisoned();
             // Whoever held the slot before us may have built it already.
             match self.registered(name) {
                 Some(found) => found.map_err(Unresolved::Failed),
                 None => self.build_lazily(name, variable),
             }
         };
-        self.inner
-            .building
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(name);
+        self.inner.building.lock_unpoisoned().remove(name);
         result
     }
 

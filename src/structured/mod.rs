@@ -12,6 +12,8 @@
 #[cfg(feature = "schema")]
 mod schema;
 mod validate;
+#[cfg(any(feature = "schema", feature = "gemini"))]
+pub(crate) mod walk;
 
 use std::error::Error as StdError;
 use std::fmt;

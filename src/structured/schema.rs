@@ -9,6 +9,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use super::walk::each_schema;
 use crate::{Tool, Toolbox};
 
 /// The JSON schema of `T`, as structured output and typed tools send it.
@@ -72,50 +73,32 @@ const STANDARD_FORMATS: &[&str] = &[
 /// Closes objects, requires nullable properties and drops non-standard
 /// formats, all the way down.
 fn close_objects(node: &mut Value) {
-    match node {
-        Value::Object(map) => {
-            if let Some(Value::String(format)) = map.get("format") {
-                if !STANDARD_FORMATS.contains(&format.as_str()) {
-                    map.remove("format");
-                }
-            }
-            if let Some(Value::Object(properties)) = map.get("properties") {
-                let nullable: Vec<String> = properties
-                    .iter()
-                    .filter(|(_, schema)| accepts_null(schema))
-                    .map(|(name, _)| name.clone())
-                    .collect();
-                let required = map
-                    .entry("required")
-                    .or_insert_with(|| Value::Array(Vec::new()));
-                if let Value::Array(required) = required {
-                    for name in nullable {
-                        if !required.iter().any(|r| r.as_str() == Some(&name)) {
-                            required.push(Value::String(name));
-                        }
-                    }
-                }
-                map.entry("additionalProperties")
-                    .or_insert(Value::Bool(false));
-            }
-            for (key, value) in map.iter_mut() {
-                match key.as_str() {
-                    // Name-to-schema maps: their keys are names, not keywords.
-                    "properties" | "patternProperties" | "$defs" | "definitions"
-                    | "dependentSchemas" => {
-                        if let Value::Object(named) = value {
-                            named.values_mut().for_each(close_objects);
-                        }
-                    }
-                    // Data, not schemas.
-                    "enum" | "const" | "default" | "examples" | "required" => {}
-                    _ => close_objects(value),
-                }
+    each_schema(node, &mut |map| {
+        if let Some(Value::String(format)) = map.get("format") {
+            if !STANDARD_FORMATS.contains(&format.as_str()) {
+                map.remove("format");
             }
         }
-        Value::Array(items) => items.iter_mut().for_each(close_objects),
-        _ => {}
-    }
+        if let Some(Value::Object(properties)) = map.get("properties") {
+            let nullable: Vec<String> = properties
+                .iter()
+                .filter(|(_, schema)| accepts_null(schema))
+                .map(|(name, _)| name.clone())
+                .collect();
+            let required = map
+                .entry("required")
+                .or_insert_with(|| Value::Array(Vec::new()));
+            if let Value::Array(required) = required {
+                for name in nullable {
+                    if !required.iter().any(|r| r.as_str() == Some(&name)) {
+                        required.push(Value::String(name));
+                    }
+                }
+            }
+            map.entry("additionalProperties")
+                .or_insert(Value::Bool(false));
+        }
+    });
 }
 
 fn accepts_null(schema: &Value) -> bool {

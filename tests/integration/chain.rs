@@ -17,6 +17,7 @@ use majordomo::{
 
 use crate::support::call::{generate_error, generated, streamed};
 use crate::support::chain::{Rig, chain_over};
+use crate::support::doubling_backoff;
 
 fn hi() -> Request {
     Request::new().user("hi").caller("user-7").run_id("run-1")
@@ -138,11 +139,7 @@ async fn cooldown_expiry_readmits_and_success_resets() {
 
 #[tokio::test(start_paused = true)]
 async fn backoff_doubles_per_bench_round_is_capped_and_resets_on_success() {
-    let health = HealthConfig::default()
-        .failure_threshold(2)
-        .base_cooldown(secs(10))
-        .multiplier(2.0)
-        .max_cooldown(secs(25));
+    let health = doubling_backoff(2, secs(25));
     let rig = Rig::new(health);
     rig.fake
         .set_default("a", Outcome::error(Error::overloaded()))

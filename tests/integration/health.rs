@@ -6,6 +6,8 @@ use std::time::Duration;
 use majordomo::Target;
 use majordomo::health::{Clock, FakeClock, HealthConfig, HealthTracker};
 
+use crate::support::doubling_backoff;
+
 fn tracker(config: HealthConfig) -> (HealthTracker, FakeClock) {
     let clock = FakeClock::new();
     (HealthTracker::new(config, Arc::new(clock.clone())), clock)
@@ -51,11 +53,7 @@ async fn benches_only_when_the_threshold_is_reached() {
 
 #[tokio::test]
 async fn cooldown_doubles_each_round_and_stops_at_the_cap() {
-    let config = HealthConfig::default()
-        .failure_threshold(1)
-        .base_cooldown(secs(10))
-        .multiplier(2.0)
-        .max_cooldown(secs(60));
+    let config = doubling_backoff(1, secs(60));
     let (health, clock) = tracker(config);
     let a = t("p/a");
     let mut seen = Vec::new();

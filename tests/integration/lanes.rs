@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt as _;
-use majordomo::lanes::{LaneLayer, LaneMap, LaneProvider, LaneRegistry, QueuePolicy};
+use majordomo::lanes::{Lane, LaneLayer, LaneMap, LaneProvider, LaneRegistry, QueuePolicy};
 use majordomo::providers::fake::{FakeProvider, Outcome, StreamStep};
 use majordomo::{
     Deadlines, Error, ErrorClass, FinishReason, Layers, Model, Provider, ProviderLayer, Request,
@@ -60,6 +60,23 @@ fn spawn_call(model: &Arc<dyn Model>, request: Request) -> JoinHandle<majordomo:
 /// Spawns a "hi" from `caller` to the rig's model.
 fn spawn_as(rig: &Rig, caller: impl Into<Arc<str>>) -> JoinHandle<majordomo::Result<String>> {
     spawn_call(&rig.model, Request::new().user("hi").caller(caller))
+}
+
+/// A call ("a") that holds `fake/m`'s one permit and one ("b") queued behind
+/// it, with the lane they share.
+async fn one_running_one_queued(
+    rig: &Rig,
+) -> (
+    Lane,
+    JoinHandle<majordomo::Result<String>>,
+    JoinHandle<majordomo::Result<String>>,
+) {
+    let lane = rig.lanes.lane("fake/m");
+    let first = spawn_as(rig, "a");
+    settle().await;
+    let second = spawn_as(rig, "b");
+    until_queued(&lane, 1).await;
+    (lane, first, second)
 }
 
 /// Submits one call per caller id, in order, each joining the line before the next.
@@ -251,11 +268,7 @@ async fn aborting_a_queued_task_frees_its_place_at_once() {
     rig.fake
         .push("m", Outcome::delay(10 * SECOND, Outcome::text("first")));
     rig.fake.push("m", Outcome::text("third"));
-    let lane = rig.lanes.lane("fake/m");
-    let first = spawn_as(&rig, "a");
-    settle().await;
-    let second = spawn_as(&rig, "b");
-    until_queued(&lane, 1).await;
+    let (lane, first, second) = one_running_one_queued(&rig).await;
     second.abort();
     assert!(second.await.unwrap_err().is_cancelled());
     assert_eq!(lane.stats().queued, 0, "the aborted call left the line");
@@ -275,12 +288,7 @@ async fn a_panicking_model_releases_its_permit() {
     rig.fake
         .push("m", Outcome::delay(SECOND, Outcome::panic("model blew up")));
     rig.fake.push("m", Outcome::text("after the panic"));
-    let lane = rig.lanes.lane("fake/m");
-
-    let doomed = spawn_as(&rig, "a");
-    settle().await;
-    let waiting = spawn_as(&rig, "b");
-    until_queued(&lane, 1).await;
+    let (lane, doomed, waiting) = one_running_one_queued(&rig).await;
 
     assert!(doomed.await.unwrap_err().is_panic());
     assert_eq!(waiting.await.unwrap().unwrap(), "after the panic");

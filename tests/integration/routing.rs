@@ -11,8 +11,8 @@ use majordomo::health::{FakeClock, HealthConfig};
 use majordomo::providers::fake::{FakeProvider, Outcome, StreamStep};
 use majordomo::{
     AllBenched, AttemptOutcome, Balancer, Capabilities, Chain, ChainConfig, ErrorClass, ErrorKind,
-    Model, Registry, Request, RetryBudget, RoutingStrategy, SpecError, SpecErrorKind, StreamEvent,
-    Target,
+    Model, Registry, Request, Response, RetryBudget, RoutingStrategy, SpecError, SpecErrorKind,
+    StreamEvent, Target,
 };
 
 use crate::support::call::{generate_error, generated};
@@ -225,6 +225,22 @@ impl Routed {
         }
     }
 
+    /// A rig whose every model answers "ok".
+    fn answering_ok(config: ChainConfig) -> Self {
+        let rig = Routed::new(config);
+        rig.fake.set_default_all(Outcome::text("ok"));
+        rig
+    }
+
+    /// A rig whose models answer "ok" after their delays in milliseconds.
+    fn answering_after(delays: &[(&str, u64)]) -> Self {
+        let rig = Routed::new(ChainConfig::default());
+        for &(model, ms) in delays {
+            rig.fake.set_default(model, ok_after(ms));
+        }
+        rig
+    }
+
     fn chain(&self, spec: &str) -> Chain {
         self.registry.parse(spec).unwrap()
     }
@@ -256,6 +272,11 @@ async fn answers(chain: &Chain, n: usize, request: impl Fn(usize) -> Request) ->
     models
 }
 
+/// What the first attempt of `reply` failed with, or "".
+fn first_error(reply: &Response) -> &str {
+    reply.attempts[0].error.as_deref().unwrap_or_default()
+}
+
 fn count(models: &[String]) -> HashMap<&str, usize> {
     let mut counts = HashMap::new();
     for m in models {
@@ -278,25 +299,18 @@ fn weights_are_honoured_over_ten_thousand_picks() {
             counts[balancer.pick(0b111, None).unwrap()] += 1;
         }
         // 60 % / 20 % / 20 %, within 2 points.
-        assert!(
-            (5_800..=6_200).contains(&counts[0]),
-            "{strategy}: {counts:?}"
-        );
-        assert!(
-            (1_800..=2_200).contains(&counts[1]),
-            "{strategy}: {counts:?}"
-        );
-        assert!(
-            (1_800..=2_200).contains(&counts[2]),
-            "{strategy}: {counts:?}"
-        );
+        for (count, within) in counts
+            .iter()
+            .zip([5_800..=6_200, 1_800..=2_200, 1_800..=2_200])
+        {
+            assert!(within.contains(count), "{strategy}: {counts:?}");
+        }
     }
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_chain_group_spreads_calls_by_weight() {
-    let rig = Routed::new(ChainConfig::default());
-    rig.fake.set_default_all(Outcome::text("ok"));
+    let rig = Routed::answering_ok(ChainConfig::default());
     let chain = rig.chain("fake/a*3|fake/b");
     let models = answers(&chain, 10_000, |_| hi()).await;
     let counts = count(&models);
@@ -311,11 +325,7 @@ fn ok_after(ms: u64) -> Outcome {
 
 #[tokio::test(start_paused = true)]
 async fn a_slow_member_gets_a_minority_after_warm_up() {
-    let rig = Routed::new(ChainConfig::default());
-    rig.fake
-        .set_default("slow", ok_after(400))
-        .set_default("fast1", ok_after(20))
-        .set_default("fast2", ok_after(25));
+    let rig = Routed::answering_after(&[("slow", 400), ("fast1", 20), ("fast2", 25)]);
     let chain = rig.chain("fake/slow|fake/fast1|fake/fast2");
     // Warm-up: every member answers at least once.
     answers(&chain, 20, |_| hi()).await;
@@ -331,12 +341,9 @@ async fn a_slow_member_gets_a_minority_after_warm_up() {
 
 #[tokio::test(start_paused = true)]
 async fn one_slow_answer_does_not_pin_a_member_for_long() {
-    let rig = Routed::new(ChainConfig::default());
     // a's first answer is unlucky (2 s); every other answer takes 20 ms.
-    rig.fake
-        .push("a", ok_after(2_000))
-        .set_default("a", ok_after(20))
-        .set_default("b", ok_after(20));
+    let rig = Routed::answering_after(&[("a", 20), ("b", 20)]);
+    rig.fake.push("a", ok_after(2_000));
     let chain = rig.chain("fake/a|fake/b");
     answers(&chain, 2, |_| hi()).await;
     // Right after, b takes (nearly) everything...
@@ -375,8 +382,7 @@ async fn a_benched_member_gets_no_calls() {
         RoutingStrategy::RoundRobin,
         RoutingStrategy::LeastInFlight,
     ] {
-        let rig = Routed::new(ChainConfig::default().routing(strategy));
-        rig.fake.set_default_all(Outcome::text("ok"));
+        let rig = Routed::answering_ok(ChainConfig::default().routing(strategy));
         rig.bench("b").await;
         let chain = rig.chain("fake/a|fake/b|fake/c");
         let models = answers(&chain, 500, |_| hi()).await;
@@ -431,8 +437,7 @@ async fn a_member_failure_fails_over_inside_the_group_before_the_chain_advances(
 
 #[tokio::test(start_paused = true)]
 async fn one_key_sticks_to_one_member() {
-    let rig = Routed::new(ChainConfig::default());
-    rig.fake.set_default_all(Outcome::text("ok"));
+    let rig = Routed::answering_ok(ChainConfig::default());
     let chain = rig.chain("fake/a|fake/b|fake/c|fake/d");
     let models = answers(&chain, 1_000, |_| hi().affinity("conversation-1")).await;
     let counts = count(&models);
@@ -441,8 +446,7 @@ async fn one_key_sticks_to_one_member() {
 
 #[tokio::test(start_paused = true)]
 async fn many_keys_spread_across_members() {
-    let rig = Routed::new(ChainConfig::default());
-    rig.fake.set_default_all(Outcome::text("ok"));
+    let rig = Routed::answering_ok(ChainConfig::default());
     let chain = rig.chain("fake/a|fake/b|fake/c|fake/d");
     let models = answers(&chain, 1_000, |i| hi().affinity(format!("user-{i}"))).await;
     let counts = count(&models);
@@ -455,8 +459,7 @@ async fn many_keys_spread_across_members() {
 
 #[tokio::test(start_paused = true)]
 async fn a_key_moves_when_its_member_is_benched_and_returns_on_recovery() {
-    let rig = Routed::new(ChainConfig::default());
-    rig.fake.set_default_all(Outcome::text("ok"));
+    let rig = Routed::answering_ok(ChainConfig::default());
     let chain = rig.chain("fake/a|fake/b|fake/c|fake/d");
     let key = || hi().affinity("conversation-7");
     let home = generated(&chain, key()).await.model;
@@ -521,13 +524,7 @@ async fn a_hedge_wins_the_race_and_the_loser_is_cancelled_unpenalised() {
             ("fake/fast".to_owned(), AttemptOutcome::Ok)
         ]
     );
-    assert!(
-        reply.attempts[0]
-            .error
-            .as_deref()
-            .unwrap_or_default()
-            .contains("cancelled")
-    );
+    assert!(first_error(&reply).contains("cancelled"));
     assert!(
         rig.recorder
             .steps()
@@ -643,8 +640,7 @@ async fn a_percentile_delay_hedges_at_the_targets_observed_latency() {
 
 #[tokio::test(start_paused = true)]
 async fn all_benched_fails_by_default_and_probes_the_soonest_when_asked() {
-    let rig = Routed::new(ChainConfig::default());
-    rig.fake.set_default_all(Outcome::text("ok"));
+    let rig = Routed::answering_ok(ChainConfig::default());
     rig.bench("a").await;
     rig.clock.advance(Duration::from_secs(10));
     rig.bench("b").await; // benched 10 s after a, so a comes back first
@@ -655,8 +651,8 @@ async fn all_benched_fails_by_default_and_probes_the_soonest_when_asked() {
     assert_eq!(err.retry_after(), Some(Duration::from_secs(20)));
     assert_eq!(rig.fake.total_calls(), 0);
 
-    let probing = Routed::new(ChainConfig::default().all_benched(AllBenched::ProbeSoonest));
-    probing.fake.set_default_all(Outcome::text("ok"));
+    let probing =
+        Routed::answering_ok(ChainConfig::default().all_benched(AllBenched::ProbeSoonest));
     probing.bench("a").await;
     probing.clock.advance(Duration::from_secs(10));
     probing.bench("b").await;
@@ -690,13 +686,7 @@ async fn a_target_whose_context_window_is_too_small_is_skipped_without_penalty()
     let reply = generated(&chain, long).await;
     assert_eq!(reply.model, "big");
     assert_eq!(rig.fake.calls("small"), 0);
-    assert!(
-        reply.attempts[0]
-            .error
-            .as_deref()
-            .unwrap_or_default()
-            .contains("context window")
-    );
+    assert!(first_error(&reply).contains("context window"));
     assert!(
         rig.recorder
             .steps()

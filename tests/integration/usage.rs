@@ -6,31 +6,67 @@ use std::time::Duration;
 use futures::StreamExt as _;
 use majordomo::providers::fake::{FakeProvider, Outcome, StreamStep};
 use majordomo::{
-    ChainConfig, Error, ErrorClass, Model, ModelPrice, PriceTable, Registry, Request, Response,
-    StreamEvent, Usage, UsageOutcome, UsageRecord,
+    ChainConfig, Error, ErrorClass, EventStream, Model, ModelPrice, PriceTable, Registry,
+    RegistryBuilder, Request, Response, StreamEvent, Usage, UsageOutcome, UsageRecord,
 };
 
-/// A registry over a fake provider whose records land in the returned list.
-fn metered(prices: Option<PriceTable>) -> (Registry, FakeProvider, Arc<Mutex<Vec<UsageRecord>>>) {
+type Records = Arc<Mutex<Vec<UsageRecord>>>;
+
+/// `builder` built with a sink whose records land in the returned list.
+fn recording(builder: RegistryBuilder) -> (Registry, Records) {
     let records = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&records);
+    let registry = builder
+        .usage_sink(move |record: &UsageRecord| sink.lock().unwrap().push(record.clone()))
+        .build();
+    (registry, records)
+}
+
+/// A registry over a fake provider whose records land in the returned list.
+fn metered(prices: Option<PriceTable>) -> (Registry, FakeProvider, Records) {
     let mut builder = Registry::builder()
         .without_env()
-        .usage_sink(move |record: &UsageRecord| sink.lock().unwrap().push(record.clone()))
         .chain_config(ChainConfig::default().transient_retries(1));
     if let Some(prices) = prices {
         builder = builder.prices(prices);
     }
-    let registry = builder.build();
+    let (registry, records) = recording(builder);
     let fake = FakeProvider::new("fake");
     registry.register_provider(fake.clone());
     (registry, fake, records)
 }
 
 /// Every record so far: the sink runs on its own task, so wait for it first.
-async fn flushed(registry: &Registry, records: &Arc<Mutex<Vec<UsageRecord>>>) -> Vec<UsageRecord> {
+async fn flushed(registry: &Registry, records: &Records) -> Vec<UsageRecord> {
     registry.chain_config().flush_usage().await;
     records.lock().unwrap().clone()
+}
+
+/// The record of a call to `dsn` that fails for good.
+async fn failed_record(registry: &Registry, records: &Records, dsn: &str) -> UsageRecord {
+    let err = registry
+        .parse(dsn)
+        .unwrap()
+        .generate(request())
+        .await
+        .unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Permanent);
+    flushed(registry, records).await.remove(0)
+}
+
+/// A metered registry whose `fake/s` streams `steps`, and that stream, opened.
+async fn scripted_stream(
+    steps: impl IntoIterator<Item = StreamStep>,
+) -> (Registry, Records, EventStream) {
+    let (registry, fake, records) = metered(None);
+    fake.push("s", Outcome::stream_steps(steps));
+    let stream = registry
+        .parse("fake/s")
+        .unwrap()
+        .stream(request())
+        .await
+        .unwrap();
+    (registry, records, stream)
 }
 
 fn request() -> Request {
@@ -97,16 +133,7 @@ async fn a_chain_call_with_a_failed_then_a_good_attempt_is_one_record() {
 async fn a_failed_chain_is_a_record_too() {
     let (registry, fake, records) = metered(None);
     fake.set_default("a", Outcome::status(401));
-    let err = registry
-        .parse("fake/a")
-        .unwrap()
-        .generate(request())
-        .await
-        .unwrap_err();
-    assert_eq!(err.class(), ErrorClass::Permanent);
-
-    let records = flushed(&registry, &records).await;
-    let r = &records[0];
+    let r = &failed_record(&registry, &records, "fake/a").await;
     assert_eq!(r.outcome, UsageOutcome::Error);
     assert_eq!(r.error_class, Some(ErrorClass::Permanent));
     assert_eq!((r.provider.as_str(), r.model.as_str()), ("fake", "a"));
@@ -154,28 +181,19 @@ async fn a_failed_chain_is_a_record_too() {
 
 #[tokio::test(start_paused = true)]
 async fn a_stream_is_recorded_at_its_end_with_time_to_first_token_and_usage() {
-    let (registry, fake, records) = metered(None);
-    fake.push(
-        "s",
-        Outcome::stream_steps([
-            StreamStep::Delay(Duration::from_millis(40)),
-            StreamStep::Event(StreamEvent::TextDelta { text: "he".into() }),
-            StreamStep::Delay(Duration::from_millis(60)),
-            StreamStep::Event(StreamEvent::TextDelta { text: "llo".into() }),
-            StreamStep::Event(StreamEvent::Usage {
-                usage: Usage::new(12, 3),
-            }),
-            StreamStep::Event(StreamEvent::Finish {
-                reason: majordomo::FinishReason::Stop,
-            }),
-        ]),
-    );
-    let mut stream = registry
-        .parse("fake/s")
-        .unwrap()
-        .stream(request())
-        .await
-        .unwrap();
+    let (registry, records, mut stream) = scripted_stream([
+        StreamStep::Delay(Duration::from_millis(40)),
+        StreamStep::Event(StreamEvent::TextDelta { text: "he".into() }),
+        StreamStep::Delay(Duration::from_millis(60)),
+        StreamStep::Event(StreamEvent::TextDelta { text: "llo".into() }),
+        StreamStep::Event(StreamEvent::Usage {
+            usage: Usage::new(12, 3),
+        }),
+        StreamStep::Event(StreamEvent::Finish {
+            reason: majordomo::FinishReason::Stop,
+        }),
+    ])
+    .await;
     let mut text = String::new();
     while let Some(event) = stream.next().await {
         if let StreamEvent::TextDelta { text: t } = event.unwrap() {
@@ -195,21 +213,12 @@ async fn a_stream_is_recorded_at_its_end_with_time_to_first_token_and_usage() {
 
 #[tokio::test(start_paused = true)]
 async fn a_dropped_stream_is_recorded_as_cancelled() {
-    let (registry, fake, records) = metered(None);
-    fake.push(
-        "s",
-        Outcome::stream_steps([
-            StreamStep::Event(StreamEvent::TextDelta { text: "he".into() }),
-            StreamStep::Delay(Duration::from_secs(60)),
-            StreamStep::Event(StreamEvent::TextDelta { text: "llo".into() }),
-        ]),
-    );
-    let mut stream = registry
-        .parse("fake/s")
-        .unwrap()
-        .stream(request())
-        .await
-        .unwrap();
+    let (registry, records, mut stream) = scripted_stream([
+        StreamStep::Event(StreamEvent::TextDelta { text: "he".into() }),
+        StreamStep::Delay(Duration::from_secs(60)),
+        StreamStep::Event(StreamEvent::TextDelta { text: "llo".into() }),
+    ])
+    .await;
     let first = stream.next().await.unwrap().unwrap();
     assert!(matches!(first, StreamEvent::TextDelta { .. }));
     drop(stream);
@@ -308,26 +317,12 @@ async fn a_failed_http_call_names_the_registry_provider_and_its_protocol() {
         .respond_with(wiremock::ResponseTemplate::new(401).set_body_string("bad key"))
         .mount(&server)
         .await;
-    let records = Arc::new(Mutex::new(Vec::new()));
-    let sink = Arc::clone(&records);
     let address = server.address();
-    let registry = Registry::builder()
-        .without_env()
-        .env_vars([(
-            "LLM_M1",
-            format!("anthropic+http://sk-usage-secret@{address}"),
-        )])
-        .usage_sink(move |record: &UsageRecord| sink.lock().unwrap().push(record.clone()))
-        .build();
-    let error = registry
-        .parse("m1/claude-x")
-        .unwrap()
-        .generate(request())
-        .await
-        .unwrap_err();
-    assert_eq!(error.class(), ErrorClass::Permanent);
-    let records = flushed(&registry, &records).await;
-    let r = &records[0];
+    let (registry, records) = recording(Registry::builder().without_env().env_vars([(
+        "LLM_M1",
+        format!("anthropic+http://sk-usage-secret@{address}"),
+    )]));
+    let r = &failed_record(&registry, &records, "m1/claude-x").await;
     assert_eq!((r.provider.as_str(), r.model.as_str()), ("m1", "claude-x"));
     assert_eq!(r.protocol.as_deref(), Some("anthropic"));
     assert_eq!(r.outcome, UsageOutcome::Error);

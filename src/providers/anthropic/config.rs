@@ -1,7 +1,8 @@
 //! [`AnthropicConfig`]: where the Messages API lives and the protocol options.
 
-use crate::providers::http::config::Sealed;
-use crate::providers::http::{ProtocolOptions, ProviderConfig};
+use crate::providers::http::ProviderConfig;
+use crate::providers::http::config::protocol_options;
+use crate::setters::chained_setters;
 
 /// The public Anthropic API.
 pub const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
@@ -33,12 +34,7 @@ impl Default for AnthropicOptions {
     }
 }
 
-impl Sealed for AnthropicOptions {}
-
-impl ProtocolOptions for AnthropicOptions {
-    const DEFAULT_NAME: &'static str = "anthropic";
-    const DEFAULT_BASE_URL: &'static str = DEFAULT_BASE_URL;
-}
+protocol_options!(AnthropicOptions, "anthropic");
 
 /// How to reach an Anthropic Messages server and speak to it: the shared
 /// [`ProviderConfig`] vocabulary plus [`AnthropicOptions`].
@@ -71,10 +67,12 @@ pub type AnthropicConfig = ProviderConfig<AnthropicOptions>;
 
 /// The Anthropic protocol's options.
 impl ProviderConfig<AnthropicOptions> {
-    /// The `anthropic-version` header. Default `2023-06-01`.
-    pub fn version(mut self, version: impl Into<String>) -> Self {
-        self.options.version = version.into();
-        self
+    chained_setters! {
+        /// The `anthropic-version` header. Default `2023-06-01`.
+        version(version: impl Into<String>) => options.version = version.into();
+        /// Fetch URL images ourselves and send their bytes (base64) instead of
+        /// letting Anthropic fetch the URL. Default: off (`source.type: url`).
+        inline_images(yes: bool) => options.inline_images = yes;
     }
 
     /// Adds an `anthropic-beta` flag (sent comma-separated).
@@ -90,13 +88,6 @@ impl ProviderConfig<AnthropicOptions> {
     /// only a `max_tokens` the request did not set is raised that way.
     pub fn default_max_tokens(mut self, max_tokens: u32) -> Self {
         self.options.default_max_tokens = max_tokens.max(1);
-        self
-    }
-
-    /// Fetch URL images ourselves and send their bytes (base64) instead of
-    /// letting Anthropic fetch the URL. Default: off (`source.type: url`).
-    pub fn inline_images(mut self, yes: bool) -> Self {
-        self.options.inline_images = yes;
         self
     }
 

@@ -54,22 +54,21 @@ const PASS_THROUGH: ModelTraits = ModelTraits {
     send_disabled: false,
 };
 
+// Each generation differs from the one before in what is named here.
 const CLAUDE_4: ModelTraits = ModelTraits {
-    thinking: ThinkingStyle::Budget,
     sampling: Sampling::OneOf,
-    send_disabled: false,
+    ..PASS_THROUGH
 };
 
 const CLAUDE_4_6: ModelTraits = ModelTraits {
     thinking: ThinkingStyle::Adaptive,
-    sampling: Sampling::OneOf,
-    send_disabled: false,
+    ..CLAUDE_4
 };
 
 const NEWEST: ModelTraits = ModelTraits {
-    thinking: ThinkingStyle::Adaptive,
     sampling: Sampling::Unsupported,
     send_disabled: true,
+    ..CLAUDE_4_6
 };
 
 const ALWAYS_THINKING: ModelTraits = ModelTraits {

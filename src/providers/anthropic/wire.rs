@@ -152,20 +152,14 @@ pub(super) enum OutputFormat {
 
 /// A non-streamed answer (also the `message` of `message_start`).
 #[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
 pub(super) struct MessagesResponse {
-    #[serde(default)]
     pub(super) id: Option<String>,
-    #[serde(default)]
     pub(super) model: Option<String>,
-    #[serde(default)]
     pub(super) content: Vec<ResponseBlock>,
-    #[serde(default)]
     pub(super) stop_reason: Option<String>,
-    #[serde(default)]
     pub(super) stop_sequence: Option<String>,
-    #[serde(default)]
     pub(super) stop_details: Option<Value>,
-    #[serde(default)]
     pub(super) usage: Option<WireUsage>,
 }
 
@@ -202,16 +196,12 @@ pub(super) enum ResponseBlock {
 
 /// `usage`, in an answer, `message_start` or `message_delta`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
 pub(super) struct WireUsage {
-    #[serde(default)]
     pub(super) input_tokens: Option<u64>,
-    #[serde(default)]
     pub(super) output_tokens: Option<u64>,
-    #[serde(default)]
     pub(super) cache_creation_input_tokens: Option<u64>,
-    #[serde(default)]
     pub(super) cache_read_input_tokens: Option<u64>,
-    #[serde(default)]
     pub(super) output_tokens_details: Option<OutputTokensDetails>,
 }
 

@@ -26,12 +26,13 @@ mod outcome;
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
 pub use outcome::{Outcome, StreamStep};
 
+use crate::sync::LockUnpoisoned as _;
 use crate::{Capabilities, Error, EventStream, Model, Provider, Request, Response, Result, Target};
 
 /// A scriptable provider. Clones share their scripts and recordings, so a test
@@ -103,10 +104,7 @@ impl FakeProvider {
     fn state(&self) -> MutexGuard<'_, State> {
         // A panic elsewhere must not make the fake unusable: the state is
         // consistent after every statement, so a poisoned lock is safe to reuse.
-        self.inner
-            .state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        self.inner.state.lock_unpoisoned()
     }
 
     /// Queues `outcome` for the next call to `model`.

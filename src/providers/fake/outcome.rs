@@ -118,11 +118,15 @@ impl Outcome {
         response
     }
 
-    pub(super) async fn into_response(self, target: &Target) -> Result<Response> {
+    /// Plays the delays, hangs, panics and failures out: what is left is an
+    /// answer, whole or as stream steps, for either kind of call to deliver.
+    async fn settle(self, target: &Target) -> Result<Settled> {
         let mut outcome = self;
         loop {
             match outcome.kind {
-                Kind::Respond(response) => return Ok(Self::fill(*response, target)),
+                Kind::Respond(response) => {
+                    return Ok(Settled::Response(Box::new(Self::fill(*response, target))));
+                }
                 Kind::Fail(error) => return Err(error.or_target(target)),
                 Kind::Delay(delay, then) => {
                     tokio::time::sleep(delay).await;
@@ -130,71 +134,72 @@ impl Outcome {
                 }
                 Kind::Hang => futures::future::pending::<()>().await,
                 Kind::Panic(message) => panic!("{message}"),
-                Kind::Stream(steps) => {
-                    let mut acc = StreamAccumulator::new();
-                    for step in steps {
-                        match step {
-                            StreamStep::Event(event) => acc.push(event),
-                            StreamStep::Error(error) => return Err(error.or_target(target)),
-                            StreamStep::Delay(delay) => tokio::time::sleep(delay).await,
-                            StreamStep::Panic(message) => panic!("{message}"),
-                        }
+                Kind::Stream(steps) => return Ok(Settled::Steps(steps)),
+            }
+        }
+    }
+
+    pub(super) async fn into_response(self, target: &Target) -> Result<Response> {
+        match self.settle(target).await? {
+            Settled::Response(response) => Ok(*response),
+            Settled::Steps(steps) => {
+                let mut acc = StreamAccumulator::new();
+                for step in steps {
+                    match step {
+                        StreamStep::Event(event) => acc.push(event),
+                        StreamStep::Error(error) => return Err(error.or_target(target)),
+                        StreamStep::Delay(delay) => tokio::time::sleep(delay).await,
+                        StreamStep::Panic(message) => panic!("{message}"),
                     }
-                    return Ok(acc.finish(target.provider(), target.model()));
                 }
+                Ok(acc.finish(target.provider(), target.model()))
             }
         }
     }
 
     pub(super) async fn into_stream(self, target: &Target) -> Result<EventStream> {
-        let mut outcome = self;
-        loop {
-            match outcome.kind {
-                Kind::Respond(response) => {
-                    return Ok(EventStream::from_response(Self::fill(*response, target)));
-                }
-                Kind::Fail(error) => return Err(error.or_target(target)),
-                Kind::Delay(delay, then) => {
-                    tokio::time::sleep(delay).await;
-                    outcome = *then;
-                }
-                Kind::Hang => futures::future::pending::<()>().await,
-                Kind::Panic(message) => panic!("{message}"),
-                Kind::Stream(steps) => {
-                    let owned = target.clone();
-                    let events = futures::stream::iter(steps)
-                        .then(move |step| {
-                            let target = owned.clone();
-                            async move {
-                                match step {
-                                    StreamStep::Event(event) => Some(Ok(event)),
-                                    StreamStep::Error(error) => Some(Err(error.or_target(&target))),
-                                    StreamStep::Delay(delay) => {
-                                        tokio::time::sleep(delay).await;
-                                        None
-                                    }
-                                    StreamStep::Panic(message) => panic!("{message}"),
+        match self.settle(target).await? {
+            Settled::Response(response) => Ok(EventStream::from_response(*response)),
+            Settled::Steps(steps) => {
+                let owned = target.clone();
+                let events = futures::stream::iter(steps)
+                    .then(move |step| {
+                        let target = owned.clone();
+                        async move {
+                            match step {
+                                StreamStep::Event(event) => Some(Ok(event)),
+                                StreamStep::Error(error) => Some(Err(error.or_target(&target))),
+                                StreamStep::Delay(delay) => {
+                                    tokio::time::sleep(delay).await;
+                                    None
                                 }
+                                StreamStep::Panic(message) => panic!("{message}"),
                             }
-                        })
-                        .filter_map(futures::future::ready)
-                        .scan(false, |failed, item| {
-                            // An error ends the stream, as with real providers.
-                            if *failed {
-                                return futures::future::ready(None);
-                            }
-                            *failed = item.is_err();
-                            futures::future::ready(Some(item))
-                        });
-                    return Ok(EventStream::new(
-                        target.provider().to_owned(),
-                        target.model().to_owned(),
-                        events,
-                    ));
-                }
+                        }
+                    })
+                    .filter_map(futures::future::ready)
+                    .scan(false, |failed, item| {
+                        // An error ends the stream, as with real providers.
+                        if *failed {
+                            return futures::future::ready(None);
+                        }
+                        *failed = item.is_err();
+                        futures::future::ready(Some(item))
+                    });
+                Ok(EventStream::new(
+                    target.provider().to_owned(),
+                    target.model().to_owned(),
+                    events,
+                ))
             }
         }
     }
+}
+
+/// An [`Outcome`] with its delays and failures played out.
+enum Settled {
+    Response(Box<Response>),
+    Steps(Vec<StreamStep>),
 }
 
 impl StreamEvent {

@@ -1,7 +1,7 @@
 //! [`GeminiConfig`]: where the Gemini API is and how to reach it.
 
-use crate::providers::http::config::Sealed;
-use crate::providers::http::{ProtocolOptions, ProviderConfig};
+use crate::providers::http::ProviderConfig;
+use crate::providers::http::config::protocol_options;
 
 /// The Gemini API's default base URL.
 pub const DEFAULT_BASE_URL: &str = "https://generativelanguage.googleapis.com/v1beta";
@@ -12,12 +12,7 @@ pub const DEFAULT_BASE_URL: &str = "https://generativelanguage.googleapis.com/v1
 #[non_exhaustive]
 pub struct GeminiOptions {}
 
-impl Sealed for GeminiOptions {}
-
-impl ProtocolOptions for GeminiOptions {
-    const DEFAULT_NAME: &'static str = "gemini";
-    const DEFAULT_BASE_URL: &'static str = DEFAULT_BASE_URL;
-}
+protocol_options!(GeminiOptions, "gemini");
 
 /// How to reach Gemini: the shared [`ProviderConfig`] vocabulary for the
 /// Gemini API.

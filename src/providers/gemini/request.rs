@@ -37,6 +37,7 @@ use super::wire::{
 use crate::providers::http::MediaLimits;
 use crate::providers::http::client::HttpClient;
 use crate::providers::http::media::inline_image;
+use crate::structured::walk::each_schema;
 use crate::{
     Message, Part, ReasoningLevel, Request, ResponseFormat, Result, Role, ToolChoice, ToolResult,
 };
@@ -308,32 +309,10 @@ fn fold_system_prompt(contents: &mut Vec<Content>, system: Vec<WirePart>) {
 /// `schema` without its `$schema` dialect markers.
 fn json_schema(schema: &Value) -> Value {
     let mut schema = schema.clone();
-    strip_dialect(&mut schema);
+    each_schema(&mut schema, &mut |map| {
+        map.remove("$schema");
+    });
     schema
-}
-
-fn strip_dialect(node: &mut Value) {
-    match node {
-        Value::Object(map) => {
-            map.remove("$schema");
-            for (key, value) in map.iter_mut() {
-                match key.as_str() {
-                    // Name-to-subschema maps: their keys are names, kept as they are.
-                    "properties" | "patternProperties" | "$defs" | "definitions"
-                    | "dependentSchemas" => {
-                        if let Value::Object(named) = value {
-                            named.values_mut().for_each(strip_dialect);
-                        }
-                    }
-                    // Data, not schemas.
-                    "enum" | "const" | "default" | "examples" | "example" | "required" => {}
-                    _ => strip_dialect(value),
-                }
-            }
-        }
-        Value::Array(items) => items.iter_mut().for_each(strip_dialect),
-        _ => {}
-    }
 }
 
 fn tool_config(choice: &ToolChoice) -> ToolConfig {

@@ -24,11 +24,10 @@ pub(crate) struct GenerateContentRequest {
 
 /// `Content`: a role (`user` or `model`; none for `systemInstruction`) and parts.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase")]
 pub(crate) struct Content {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) role: Option<String>,
-    #[serde(default)]
     pub(crate) parts: Vec<Part>,
 }
 
@@ -36,19 +35,19 @@ pub(crate) struct Content {
 /// (others exist; we neither send nor read them), plus the `thought` flag and
 /// the opaque `thoughtSignature` any part may carry.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase")]
 pub(crate) struct Part {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) text: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) thought: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) thought_signature: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) inline_data: Option<Blob>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) function_call: Option<FunctionCall>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) function_response: Option<FunctionResponse>,
 }
 
@@ -170,52 +169,39 @@ pub(crate) struct ThinkingConfig {
 
 /// `GenerateContentResponse` (also each streamed chunk).
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase")]
 pub(crate) struct GenerateContentResponse {
-    #[serde(default)]
     pub(crate) candidates: Vec<Candidate>,
-    #[serde(default)]
     pub(crate) prompt_feedback: Option<PromptFeedback>,
-    #[serde(default)]
     pub(crate) usage_metadata: Option<UsageMetadata>,
-    #[serde(default)]
     pub(crate) model_version: Option<String>,
-    #[serde(default)]
     pub(crate) response_id: Option<String>,
 }
 
 /// `Candidate`.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase")]
 pub(crate) struct Candidate {
-    #[serde(default)]
     pub(crate) content: Option<Content>,
-    #[serde(default)]
     pub(crate) finish_reason: Option<String>,
 }
 
 /// `PromptFeedback`: a `blockReason` means the prompt was refused.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase")]
 pub(crate) struct PromptFeedback {
-    #[serde(default)]
     pub(crate) block_reason: Option<String>,
-    #[serde(default)]
     pub(crate) block_reason_message: Option<String>,
 }
 
 /// `UsageMetadata`. `candidatesTokenCount` excludes thoughts, which are
 /// reported separately in `thoughtsTokenCount`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase")]
 pub(crate) struct UsageMetadata {
-    #[serde(default)]
     pub(crate) prompt_token_count: Option<u64>,
-    #[serde(default)]
     pub(crate) candidates_token_count: Option<u64>,
-    #[serde(default)]
     pub(crate) thoughts_token_count: Option<u64>,
-    #[serde(default)]
     pub(crate) cached_content_token_count: Option<u64>,
 }
 

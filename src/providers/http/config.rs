@@ -33,6 +33,21 @@ pub trait ProtocolOptions: sealed::Sealed + Clone + std::fmt::Debug + Default {
 
 pub(crate) use sealed::Sealed;
 
+/// Makes `$options` a protocol's [`ProtocolOptions`], named `$name` and
+/// served at the protocol module's `DEFAULT_BASE_URL`: the sealing and the
+/// two defaults every protocol states the same way.
+macro_rules! protocol_options {
+    ($options:ty, $name:literal) => {
+        impl $crate::providers::http::config::Sealed for $options {}
+
+        impl $crate::providers::http::ProtocolOptions for $options {
+            const DEFAULT_NAME: &'static str = $name;
+            const DEFAULT_BASE_URL: &'static str = DEFAULT_BASE_URL;
+        }
+    };
+}
+pub(crate) use protocol_options;
+
 /// What every model of an HTTP provider declares unless told otherwise:
 /// streaming (every model these protocols serve streams); whether it takes
 /// tools, images or schemas depends on the model, so it stays undeclared.

@@ -35,6 +35,7 @@ use reqwest::header::{CONTENT_TYPE, HeaderMap};
 use super::client::HttpClient;
 use super::errors;
 use super::media_cache::{self, CachedImage};
+use crate::setters::chained_setters;
 use crate::{Error, ErrorClass, ErrorKind, Image, ImageSource, Request, Result};
 
 /// Limits on fetching an image by URL. They apply to `http`/`https` images
@@ -73,16 +74,11 @@ impl Default for MediaLimits {
 }
 
 impl MediaLimits {
-    /// Sets the largest image accepted, in bytes.
-    pub fn max_bytes(mut self, max_bytes: u64) -> Self {
-        self.max_bytes = max_bytes;
-        self
-    }
-
-    /// Sets the longest time a whole fetch may take.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
+    chained_setters! {
+        /// Sets the largest image accepted, in bytes.
+        max_bytes(max_bytes: u64) => max_bytes = max_bytes;
+        /// Sets the longest time a whole fetch may take.
+        timeout(timeout: Duration) => timeout = timeout;
     }
 }
 
@@ -432,12 +428,69 @@ mod tests {
         server.address().to_string()
     }
 
+    /// Inlines the image at `url`, in a fresh request of its own, through
+    /// `client` within `limits`.
+    async fn inline_url(
+        client: &HttpClient,
+        url: impl Into<String>,
+        limits: &MediaLimits,
+    ) -> Result<InlineImage> {
+        let image = url_image(url);
+        inline_image(client, &request_with(&image), &image, limits).await
+    }
+
+    fn img_url(server: &MockServer) -> String {
+        format!("{}/img.png", server.uri())
+    }
+
     /// The error of inlining `{server}/img.png` within `limits`.
     async fn fetch_error(server: &MockServer, limits: MediaLimits) -> Error {
-        let image = url_image(format!("{}/img.png", server.uri()));
-        inline_image(&client(), &request_with(&image), &image, &limits)
+        inline_url(&client(), img_url(server), &limits)
             .await
             .unwrap_err()
+    }
+
+    /// The address of a [`raw_server`] and the error of inlining its
+    /// `/img.png` within `limits`.
+    async fn raw_fetch_error(
+        head: &'static str,
+        body: Vec<u8>,
+        endless: bool,
+        stall: bool,
+        limits: &MediaLimits,
+    ) -> (String, Error) {
+        let addr = raw_server(head, body, endless, stall).await;
+        let error = inline_url(&client(), format!("http://{addr}/img.png"), limits)
+            .await
+            .unwrap_err();
+        (addr, error)
+    }
+
+    /// Asserts that inlining the image a server answers with `template`
+    /// fails, naming the server's host and `reason`.
+    async fn assert_served_refused(template: ResponseTemplate, limits: MediaLimits, reason: &str) {
+        let server = image_server(template, 1).await;
+        let error = fetch_error(&server, limits).await;
+        assert_refused(&error, &host_of_server(&server));
+        assert_refused(&error, reason);
+    }
+
+    /// A server of one PNG, fetched `expect` times, and a request with it.
+    async fn png_request(expect: u64) -> (MockServer, Image, Request) {
+        let server = image_server(png_template(), expect).await;
+        let image = url_image(img_url(&server));
+        let request = request_with(&image);
+        (server, image, request)
+    }
+
+    /// A timeout must come back well before the server's 10-second stall.
+    fn assert_prompt_timeout(started: Instant, error: &Error) {
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(error.is_timeout(), "{error:?}");
     }
 
     async fn image_server(template: ResponseTemplate, expect: u64) -> MockServer {
@@ -551,14 +604,12 @@ mod tests {
             ("data:image/jpeg,%FF%D8%FF%E0rest".to_owned(), "image/jpeg"),
         ];
         for (url, media_type) in cases {
-            let image = url_image(url.clone());
-            let got = inline_image(&client, &request_with(&image), &image, &limits)
+            let got = inline_url(&client, url.clone(), &limits)
                 .await
                 .unwrap_or_else(|e| panic!("{url}: {e}"));
             assert_eq!(got.media_type, media_type, "{url}");
         }
-        let image = url_image("data:image/jpeg,%FF%D8%FF%E0rest");
-        let got = inline_image(&client, &request_with(&image), &image, &limits)
+        let got = inline_url(&client, "data:image/jpeg,%FF%D8%FF%E0rest", &limits)
             .await
             .unwrap();
         assert_eq!(&*got.base64, b64(b"\xFF\xD8\xFF\xE0rest"));
@@ -570,10 +621,7 @@ mod tests {
             ("data:,hello", "not PNG"),
             ("data:image/png;base64,", "empty"),
         ] {
-            let image = url_image(bad);
-            let error = inline_image(&client, &request_with(&image), &image, &limits)
-                .await
-                .unwrap_err();
+            let error = inline_url(&client, bad, &limits).await.unwrap_err();
             assert_refused(&error, why);
             assert!(error.to_string().contains("data: URL"), "{error}");
         }
@@ -582,15 +630,9 @@ mod tests {
     #[tokio::test]
     async fn a_url_image_is_fetched_with_its_media_type() {
         let server = image_server(png_template(), 1).await;
-        let image = url_image(format!("{}/img.png", server.uri()));
-        let got = inline_image(
-            &client(),
-            &request_with(&image),
-            &image,
-            &MediaLimits::default(),
-        )
-        .await
-        .unwrap();
+        let got = inline_url(&client(), img_url(&server), &MediaLimits::default())
+            .await
+            .unwrap();
         assert_eq!(got.media_type, "image/png");
         assert_eq!(&*got.base64, b64(PNG));
     }
@@ -605,15 +647,9 @@ mod tests {
             1,
         )
         .await;
-        let image = url_image(format!("{}/img.png", server.uri()));
-        let got = inline_image(
-            &client(),
-            &request_with(&image),
-            &image,
-            &MediaLimits::default(),
-        )
-        .await
-        .unwrap();
+        let got = inline_url(&client(), img_url(&server), &MediaLimits::default())
+            .await
+            .unwrap();
         assert_eq!(got.media_type, "image/jpeg");
 
         let server = image_server(
@@ -621,98 +657,69 @@ mod tests {
             1,
         )
         .await;
-        let image = url_image(format!("{}/img.png", server.uri()));
-        let got = inline_image(
-            &client(),
-            &request_with(&image),
-            &image,
-            &MediaLimits::default(),
-        )
-        .await
-        .unwrap();
+        let got = inline_url(&client(), img_url(&server), &MediaLimits::default())
+            .await
+            .unwrap();
         assert_eq!(got.media_type, "image/webp");
 
-        let server = image_server(
+        assert_served_refused(
             ResponseTemplate::new(200)
                 .insert_header("content-type", "application/octet-stream")
                 .set_body_bytes(b"just text".to_vec()),
-            1,
+            MediaLimits::default(),
+            "not PNG, JPEG, GIF or WebP",
         )
         .await;
-        let error = fetch_error(&server, MediaLimits::default()).await;
-        assert_refused(&error, &host_of_server(&server));
-        assert_refused(&error, "not PNG, JPEG, GIF or WebP");
     }
 
     #[tokio::test]
     async fn an_oversize_content_length_is_refused_before_the_body() {
-        let server = image_server(
+        assert_served_refused(
             ResponseTemplate::new(200)
                 .insert_header("content-type", "image/png")
                 .set_body_bytes(vec![0u8; 4096]),
-            1,
+            small(1024, Duration::from_secs(10)),
+            "4096 bytes, over the 1024-byte limit",
         )
         .await;
-        let image = url_image(format!("{}/img.png", server.uri()));
-        let limits = small(1024, Duration::from_secs(10));
-        let error = inline_image(&client(), &request_with(&image), &image, &limits)
-            .await
-            .unwrap_err();
-        assert_refused(&error, &host_of_server(&server));
-        assert_refused(&error, "4096 bytes, over the 1024-byte limit");
     }
 
     #[tokio::test]
     async fn an_endless_body_without_length_stops_at_the_cap() {
-        // Close-delimited body that never ends: only an early stop returns.
-        let addr = raw_server(
-            "HTTP/1.1 200 OK\r\ncontent-type: image/png\r\nconnection: close\r\n\r\n",
-            vec![0x42; 8192],
-            true,
-            false,
-        )
-        .await;
-        let image = url_image(format!("http://{addr}/img.png"));
-        let limits = small(64 * 1024, Duration::from_secs(10));
-        let started = Instant::now();
-        let error = inline_image(&client(), &request_with(&image), &image, &limits)
-            .await
-            .unwrap_err();
-        assert_refused(&error, &addr);
-        assert_refused(&error, "over the 65536-byte limit");
-        assert!(!error.is_timeout(), "{error:?}");
-        assert!(started.elapsed() < Duration::from_secs(5));
-
-        // Chunked transfer encoding, no length: the same.
         let mut chunk = format!("{:x}\r\n", 4096).into_bytes();
         chunk.extend_from_slice(&[0x42; 4096]);
         chunk.extend_from_slice(b"\r\n");
-        let addr = raw_server(
-            "HTTP/1.1 200 OK\r\ncontent-type: image/png\r\ntransfer-encoding: chunked\r\n\r\n",
-            chunk,
-            true,
-            false,
-        )
-        .await;
-        let image = url_image(format!("http://{addr}/img.png"));
-        let error = inline_image(&client(), &request_with(&image), &image, &limits)
-            .await
-            .unwrap_err();
-        assert_refused(&error, &addr);
-        assert_refused(&error, "over the 65536-byte limit");
+        let limits = small(64 * 1024, Duration::from_secs(10));
+        // A close-delimited body and a chunked one, neither with a length and
+        // neither ending: only an early stop returns.
+        for (head, body) in [
+            (
+                "HTTP/1.1 200 OK\r\ncontent-type: image/png\r\nconnection: close\r\n\r\n",
+                vec![0x42; 8192],
+            ),
+            (
+                "HTTP/1.1 200 OK\r\ncontent-type: image/png\r\ntransfer-encoding: chunked\r\n\r\n",
+                chunk,
+            ),
+        ] {
+            let started = Instant::now();
+            let (addr, error) = raw_fetch_error(head, body, true, false, &limits).await;
+            assert_refused(&error, &addr);
+            assert_refused(&error, "over the 65536-byte limit");
+            assert!(!error.is_timeout(), "{error:?}");
+            assert!(started.elapsed() < Duration::from_secs(5));
+        }
     }
 
     #[tokio::test]
     async fn a_non_image_content_type_is_refused() {
-        let server = image_server(
+        assert_served_refused(
             ResponseTemplate::new(200)
                 .set_body_raw("<html>login</html>", "text/html; charset=utf-8"),
-            1,
+            MediaLimits::default(),
+            "\"text/html\", not an image",
         )
         .await;
-        let error = fetch_error(&server, MediaLimits::default()).await;
-        assert_refused(&error, &host_of_server(&server));
-        assert_refused(&error, "\"text/html\", not an image");
     }
 
     #[tokio::test]
@@ -742,43 +749,23 @@ mod tests {
     #[tokio::test]
     async fn a_slow_server_times_out_promptly() {
         let server = image_server(png_template().set_delay(Duration::from_secs(10)), 1).await;
-        let image = url_image(format!("{}/img.png", server.uri()));
         let limits = small(1024 * 1024, Duration::from_millis(300));
         let started = Instant::now();
-        let error = inline_image(&client(), &request_with(&image), &image, &limits)
+        let error = inline_url(&client(), img_url(&server), &limits)
             .await
             .unwrap_err();
-        assert!(
-            started.elapsed() < Duration::from_secs(3),
-            "{:?}",
-            started.elapsed()
-        );
-        assert!(error.is_timeout(), "{error:?}");
+        assert_prompt_timeout(started, &error);
         assert_refused(&error, &host_of_server(&server));
     }
 
     #[tokio::test]
     async fn a_body_that_stalls_after_the_head_times_out() {
         // The head arrives at once; the body never completes.
-        let addr = raw_server(
-            "HTTP/1.1 200 OK\r\ncontent-type: image/png\r\ncontent-length: 1000\r\n\r\n",
-            PNG.to_vec(),
-            false,
-            true,
-        )
-        .await;
-        let image = url_image(format!("http://{addr}/img.png"));
+        let head = "HTTP/1.1 200 OK\r\ncontent-type: image/png\r\ncontent-length: 1000\r\n\r\n";
         let limits = small(1024 * 1024, Duration::from_millis(300));
         let started = Instant::now();
-        let error = inline_image(&client(), &request_with(&image), &image, &limits)
-            .await
-            .unwrap_err();
-        assert!(
-            started.elapsed() < Duration::from_secs(3),
-            "{:?}",
-            started.elapsed()
-        );
-        assert!(error.is_timeout(), "{error:?}");
+        let (addr, error) = raw_fetch_error(head, PNG.to_vec(), false, true, &limits).await;
+        assert_prompt_timeout(started, &error);
         assert_refused(&error, &addr);
     }
 
@@ -788,16 +775,10 @@ mod tests {
         let client =
             HttpClient::new(HttpSettings::new("http://unused").timeout(Duration::from_millis(300)))
                 .unwrap();
-        let image = url_image(format!("{}/img.png", server.uri()));
         let started = Instant::now();
-        let error = inline_image(
-            &client,
-            &request_with(&image),
-            &image,
-            &MediaLimits::default(),
-        )
-        .await
-        .unwrap_err();
+        let error = inline_url(&client, img_url(&server), &MediaLimits::default())
+            .await
+            .unwrap_err();
         assert!(started.elapsed() < Duration::from_secs(3));
         assert!(error.is_timeout(), "{error:?}");
     }
@@ -811,15 +792,9 @@ mod tests {
             ("ftp://example.com/a.png", "example.com"),
             ("not a url", "not a valid URL"),
         ] {
-            let image = url_image(url);
-            let error = inline_image(
-                &client,
-                &request_with(&image),
-                &image,
-                &MediaLimits::default(),
-            )
-            .await
-            .unwrap_err();
+            let error = inline_url(&client, url, &MediaLimits::default())
+                .await
+                .unwrap_err();
             assert_refused(&error, needle);
             assert!(!error.to_string().contains("passwd"), "{error}");
         }
@@ -827,9 +802,7 @@ mod tests {
 
     #[tokio::test]
     async fn clones_and_concurrent_attempts_fetch_once() {
-        let server = image_server(png_template(), 1).await;
-        let image = url_image(format!("{}/img.png", server.uri()));
-        let request = request_with(&image);
+        let (server, image, request) = png_request(1).await;
         let client = client();
         let limits = MediaLimits::default();
         let retry = request.clone();
@@ -848,9 +821,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_stricter_limit_is_not_fooled_by_a_cached_fetch() {
-        let server = image_server(png_template(), 2).await;
-        let image = url_image(format!("{}/img.png", server.uri()));
-        let request = request_with(&image);
+        let (_server, image, request) = png_request(2).await;
         let client = client();
         inline_image(&client, &request, &image, &MediaLimits::default())
             .await
@@ -875,15 +846,9 @@ mod tests {
                 .header("x-api-key", "sk-very-secret"),
         )
         .unwrap();
-        let image = url_image(format!("{}/img.png", server.uri()));
-        inline_image(
-            &client,
-            &request_with(&image),
-            &image,
-            &MediaLimits::default(),
-        )
-        .await
-        .unwrap();
+        inline_url(&client, img_url(&server), &MediaLimits::default())
+            .await
+            .unwrap();
         let received = server.received_requests().await.unwrap();
         assert_eq!(received.len(), 1);
         for (name, value) in &received[0].headers {
@@ -918,14 +883,12 @@ mod tests {
             .await;
         let client = client();
         let limits = MediaLimits::default();
-        let image = url_image(format!("{}/moved", server.uri()));
-        let got = inline_image(&client, &request_with(&image), &image, &limits)
+        let got = inline_url(&client, format!("{}/moved", server.uri()), &limits)
             .await
             .unwrap();
         assert_eq!(&*got.base64, b64(PNG));
         for bad in ["/loop", "/to-file"] {
-            let image = url_image(format!("{}{bad}", server.uri()));
-            let error = inline_image(&client, &request_with(&image), &image, &limits)
+            let error = inline_url(&client, format!("{}{bad}", server.uri()), &limits)
                 .await
                 .unwrap_err();
             assert_refused(&error, &host_of_server(&server));

@@ -17,12 +17,13 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use base64::Engine as _;
 use bytes::Bytes;
 use tokio::sync::OnceCell;
 
+use crate::sync::LockUnpoisoned as _;
 use crate::{Request, Result};
 
 /// An image resolved to base64, as remembered for a URL.
@@ -72,11 +73,7 @@ impl MediaCache {
     pub(crate) fn base64_of(&self, data: &Bytes) -> Arc<str> {
         let key = (data.as_ptr() as usize, data.len());
         let slot = {
-            let mut table = self
-                .inner
-                .encoded
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
+            let mut table = self.inner.encoded.lock_unpoisoned();
             Arc::clone(
                 &table
                     .entry(key)
@@ -104,11 +101,7 @@ impl MediaCache {
     /// of a stricter one), created empty on first use. Fill it with
     /// [`OnceCell::get_or_init`].
     pub(crate) fn url_slot(&self, url: &str, variant: u64) -> UrlSlot {
-        let mut table = self
-            .inner
-            .urls
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut table = self.inner.urls.lock_unpoisoned();
         if let Some(slots) = table.get_mut(url) {
             if let Some((_, slot)) = slots.iter().find(|(v, _)| *v == variant) {
                 return Arc::clone(slot);

@@ -2,8 +2,8 @@
 //! options; and the reading of `OLLAMA_HOST` the way Ollama's own clients
 //! read it.
 
-use crate::providers::http::config::Sealed;
-use crate::providers::http::{ProtocolOptions, ProviderConfig};
+use crate::providers::http::ProviderConfig;
+use crate::providers::http::config::protocol_options;
 
 /// The address of a local Ollama server: `http://127.0.0.1:11434`.
 pub const DEFAULT_BASE_URL: &str = "http://127.0.0.1:11434";
@@ -17,12 +17,7 @@ const DEFAULT_PORT: u16 = 11434;
 #[non_exhaustive]
 pub struct OllamaOptions {}
 
-impl Sealed for OllamaOptions {}
-
-impl ProtocolOptions for OllamaOptions {
-    const DEFAULT_NAME: &'static str = "ollama";
-    const DEFAULT_BASE_URL: &'static str = DEFAULT_BASE_URL;
-}
+protocol_options!(OllamaOptions, "ollama");
 
 /// The configuration of an [`super::OllamaProvider`]: the shared
 /// [`ProviderConfig`] vocabulary for Ollama's native API.

@@ -134,63 +134,47 @@ impl Serialize for Think {
 
 /// A response body, or one line of a stream.
 #[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 pub(super) struct ChatResponse {
-    #[serde(default)]
     pub(super) model: Option<String>,
-    #[serde(default)]
     pub(super) created_at: Option<String>,
-    #[serde(default)]
     pub(super) message: Option<ResponseMessage>,
-    #[serde(default)]
     pub(super) done: bool,
-    #[serde(default)]
     pub(super) done_reason: Option<String>,
-    #[serde(default)]
     pub(super) prompt_eval_count: Option<u64>,
     /// How many of `prompt_eval_count` came from the server's cache (newer
     /// servers).
-    #[serde(default)]
     pub(super) prompt_eval_cached_count: Option<u64>,
-    #[serde(default)]
     pub(super) eval_count: Option<u64>,
-    #[serde(default)]
     pub(super) total_duration: Option<Value>,
-    #[serde(default)]
     pub(super) load_duration: Option<Value>,
-    #[serde(default)]
     pub(super) prompt_eval_duration: Option<Value>,
-    #[serde(default)]
     pub(super) eval_duration: Option<Value>,
     /// `{"error": "..."}`: a failure reported in a 200 answer or stream.
-    #[serde(default)]
     pub(super) error: Option<Value>,
 }
 
 /// The assistant's message (or its increment, in a stream).
 #[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 pub(super) struct ResponseMessage {
-    #[serde(default)]
     pub(super) content: Option<String>,
-    #[serde(default)]
     pub(super) thinking: Option<String>,
-    #[serde(default)]
     pub(super) tool_calls: Option<Vec<ResponseToolCall>>,
 }
 
 /// A tool call from the model; older servers give no id.
 #[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 pub(super) struct ResponseToolCall {
-    #[serde(default)]
     pub(super) id: Option<String>,
-    #[serde(default)]
     pub(super) function: ResponseFunction,
 }
 
 /// The called function.
 #[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 pub(super) struct ResponseFunction {
-    #[serde(default)]
     pub(super) name: Option<String>,
-    #[serde(default)]
     pub(super) arguments: Option<Value>,
 }

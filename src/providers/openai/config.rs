@@ -4,10 +4,9 @@
 
 use std::time::Duration;
 
-use crate::providers::http::config::Sealed;
-use crate::providers::http::{
-    DEFAULT_REQUEST_TIMEOUT, HttpSettings, ProtocolOptions, ProviderConfig,
-};
+use crate::providers::http::config::protocol_options;
+use crate::providers::http::{DEFAULT_REQUEST_TIMEOUT, HttpSettings, ProviderConfig};
+use crate::setters::chained_setters;
 use crate::{Dsn, Result};
 
 /// OpenAI's own API.
@@ -75,12 +74,7 @@ impl Default for OpenAiOptions {
     }
 }
 
-impl Sealed for OpenAiOptions {}
-
-impl ProtocolOptions for OpenAiOptions {
-    const DEFAULT_NAME: &'static str = "openai";
-    const DEFAULT_BASE_URL: &'static str = DEFAULT_BASE_URL;
-}
+protocol_options!(OpenAiOptions, "openai");
 
 /// Configuration of an [`super::OpenAiProvider`] (and of an
 /// [`super::AzureProvider`]): the shared [`ProviderConfig`] vocabulary (name,
@@ -160,31 +154,22 @@ impl ProviderConfig<OpenAiOptions> {
             .inline_images(inline_images))
     }
 
-    /// Which field carries the output-token cap. Default: [`MaxTokensField::Auto`].
-    pub fn max_tokens_field(mut self, field: MaxTokensField) -> Self {
-        self.options.max_tokens_field = field;
-        self
-    }
-
-    /// The `reasoning_effort` sent for [`crate::ReasoningLevel::Max`] (and for
-    /// budgets nearest to it). Default: `high`, which every OpenAI reasoning
-    /// model accepts; set `xhigh` for models that offer it (OpenAI documents
-    /// it for models after `gpt-5.1-codex-max`), or `max` for servers that
-    /// take it (vLLM, OpenRouter). Models known to stop at `high` (o-series,
-    /// `gpt-5`) still get `high`.
-    pub fn max_reasoning_effort(mut self, effort: impl Into<String>) -> Self {
-        self.options.max_reasoning_effort = effort.into();
-        self
-    }
-
-    /// Fetch `http(s)` image URLs ourselves and send their bytes as `data:`
-    /// URLs, for servers that take no image URL (Ollama's `/v1` answers 400
-    /// "image URLs are not currently supported"; LM Studio). Default: off
-    /// (the URL is sent; OpenAI, vLLM, llama.cpp, OpenRouter and Groq fetch
-    /// it themselves). A failed fetch is a request-specific error.
-    pub fn inline_images(mut self, yes: bool) -> Self {
-        self.options.inline_images = yes;
-        self
+    chained_setters! {
+        /// Which field carries the output-token cap. Default: [`MaxTokensField::Auto`].
+        max_tokens_field(field: MaxTokensField) => options.max_tokens_field = field;
+        /// The `reasoning_effort` sent for [`crate::ReasoningLevel::Max`] (and for
+        /// budgets nearest to it). Default: `high`, which every OpenAI reasoning
+        /// model accepts; set `xhigh` for models that offer it (OpenAI documents
+        /// it for models after `gpt-5.1-codex-max`), or `max` for servers that
+        /// take it (vLLM, OpenRouter). Models known to stop at `high` (o-series,
+        /// `gpt-5`) still get `high`.
+        max_reasoning_effort(effort: impl Into<String>) => options.max_reasoning_effort = effort.into();
+        /// Fetch `http(s)` image URLs ourselves and send their bytes as `data:`
+        /// URLs, for servers that take no image URL (Ollama's `/v1` answers 400
+        /// "image URLs are not currently supported"; LM Studio). Default: off
+        /// (the URL is sent; OpenAI, vLLM, llama.cpp, OpenRouter and Groq fetch
+        /// it themselves). A failed fetch is a request-specific error.
+        inline_images(yes: bool) => options.inline_images = yes;
     }
 }
 

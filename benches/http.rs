@@ -80,6 +80,26 @@ async fn serve(body: &'static str) -> std::net::SocketAddr {
     addr
 }
 
+/// The hand-written baseline: a minimal `reqwest` POST and a JSON decode.
+async fn raw_call(client: &reqwest::Client, url: &str) -> serde_json::Value {
+    let body = serde_json::json!({
+        "model": "gpt-4o",
+        "messages": [{"role": "user", "content": "Hello"}],
+    });
+    let bytes = client
+        .post(url)
+        .bearer_auth("sk-bench")
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(&body).unwrap())
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
 fn http_calls(c: &mut Criterion) {
     // One thread for client and server: no cross-thread wake-ups, so the
     // figures vary less between runs and the comparison is of our code.
@@ -95,22 +115,7 @@ fn http_calls(c: &mut Criterion) {
     let mut group = c.benchmark_group("http_loopback");
     group.bench_function("raw_reqwest", |b| {
         b.to_async(&rt).iter(|| async {
-            let body = serde_json::json!({
-                "model": "gpt-4o",
-                "messages": [{"role": "user", "content": "Hello"}],
-            });
-            let bytes = client
-                .post(&url)
-                .bearer_auth("sk-bench")
-                .header("content-type", "application/json")
-                .body(serde_json::to_vec(&body).unwrap())
-                .send()
-                .await
-                .unwrap()
-                .bytes()
-                .await
-                .unwrap();
-            let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            let value = raw_call(&client, &url).await;
             assert!(value["choices"][0]["message"]["content"].is_string());
         })
     });
@@ -151,23 +156,7 @@ fn http_calls(c: &mut Criterion) {
                     let start = std::time::Instant::now();
                     match which {
                         0 => {
-                            let body = serde_json::json!({
-                                "model": "gpt-4o",
-                                "messages": [{"role": "user", "content": "Hello"}],
-                            });
-                            let bytes = client
-                                .post(&url)
-                                .bearer_auth("sk-bench")
-                                .header("content-type", "application/json")
-                                .body(serde_json::to_vec(&body).unwrap())
-                                .send()
-                                .await
-                                .unwrap()
-                                .bytes()
-                                .await
-                                .unwrap();
-                            let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-                            std::hint::black_box(value);
+                            std::hint::black_box(raw_call(&client, &url).await);
                         }
                         1 => {
                             std::hint::black_box(

@@ -411,29 +411,24 @@ fn main() {
         )
         .await;
         let expected = stream_text();
-        let streamed = Clients::new(Answer::SseEventByEvent).await;
-        compare(
-            "streamed chat completion, 102 SSE events, one write each",
-            &[0, 1, 2, 3, 5],
-            rounds,
-            10,
-            |client| {
+        for (answer, title, per_round) in [
+            (
+                Answer::SseEventByEvent,
+                "streamed chat completion, 102 SSE events, one write each",
+                10,
+            ),
+            (
+                Answer::Sse,
+                "streamed chat completion, 102 SSE events in one write",
+                20,
+            ),
+        ] {
+            let streamed = Clients::new(answer).await;
+            compare(title, &[0, 1, 2, 3, 5], rounds, per_round, |client| {
                 let (streamed, expected) = (&streamed, &expected);
                 async move { assert_eq!(&streamed.streamed(client).await, expected) }
-            },
-        )
-        .await;
-        let streamed = Clients::new(Answer::Sse).await;
-        compare(
-            "streamed chat completion, 102 SSE events in one write",
-            &[0, 1, 2, 3, 5],
-            rounds,
-            20,
-            |client| {
-                let (streamed, expected) = (&streamed, &expected);
-                async move { assert_eq!(&streamed.streamed(client).await, expected) }
-            },
-        )
-        .await;
+            })
+            .await;
+        }
     });
 }

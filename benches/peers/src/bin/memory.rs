@@ -113,27 +113,23 @@ fn main() {
             std::mem::size_of_val(&sample)
         );
         drop(sample);
-        let bytes = per_call(calls, |request| {
-            let chain = chain.clone();
-            async move {
-                let _ = chain.generate(request).await;
-            }
-        })
-        .await;
-        println!(
-            "chain.generate in flight, model that never answers: {bytes:.0} bytes/call ({calls} calls)"
-        );
-
-        let stream_bytes = per_call(calls, |request| {
-            let chain = chain.clone();
-            async move {
-                let _ = chain.stream(request).await;
-            }
-        })
-        .await;
-        println!(
-            "chain.stream opening, model that never answers: {stream_bytes:.0} bytes/call ({calls} calls)"
-        );
+        for (what, streaming) in [
+            ("chain.generate in flight", false),
+            ("chain.stream opening", true),
+        ] {
+            let bytes = per_call(calls, |request| {
+                let chain = chain.clone();
+                async move {
+                    if streaming {
+                        let _ = chain.stream(request).await;
+                    } else {
+                        let _ = chain.generate(request).await;
+                    }
+                }
+            })
+            .await;
+            println!("{what}, model that never answers: {bytes:.0} bytes/call ({calls} calls)");
+        }
 
         let model_bytes = per_call(calls, |request| {
             let never = Arc::clone(&never);

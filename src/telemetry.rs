@@ -29,6 +29,20 @@ pub(crate) const OPERATION: &str = "chat";
 /// (`majordomo::gen_ai=info`).
 pub(crate) const TARGET: &str = "majordomo::gen_ai";
 
+/// `future` run inside `span`, or bare when no subscriber wants the span:
+/// entering and leaving even a disabled span on every poll costs about as
+/// much as the rest of the call's own bookkeeping (ADR 0021).
+pub(crate) fn in_span<F: std::future::Future>(
+    future: F,
+    span: &Span,
+) -> futures::future::Either<F, tracing::instrument::Instrumented<F>> {
+    use tracing::Instrument as _;
+    if span.is_disabled() {
+        futures::future::Either::Left(future)
+    } else {
+        futures::future::Either::Right(future.instrument(span.clone()))
+    }
+}
 /// `gen_ai.provider.name` for a wire protocol: the convention's well-known
 /// values where they exist (`openai`, `anthropic`, `gcp.gemini`,
 /// `azure.ai.openai`); Ollama has none, so its protocol name.

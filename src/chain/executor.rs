@@ -9,7 +9,6 @@ use std::time::{Duration, SystemTime};
 
 use futures::FutureExt as _;
 use futures::future::BoxFuture;
-use tracing::Instrument as _;
 
 use super::config::AllBenched;
 use super::event::{FailoverAction, FailoverEvent, notify};
@@ -98,7 +97,7 @@ fn invoke<'a, O: Op>(
     // (ADR 0014). Unwind safety: the attempt's future is dropped whole; what it
     // shared with other calls (lane slots, health, the model) is released by
     // RAII or kept consistent under poison-tolerant locks.
-    std::panic::AssertUnwindSafe(op.call(model, request).instrument(span))
+    std::panic::AssertUnwindSafe(crate::telemetry::in_span(op.call(model, request), &span))
         .catch_unwind()
         .map(|outcome| outcome.unwrap_or_else(|payload| Err(Error::panicked(&*payload))))
 }

@@ -444,11 +444,8 @@ impl Chain {
     async fn generate_unmetered(&self, request: &mut Request) -> Result<Response> {
         self.prepare(request);
         let span = self.span(request, false);
-        let answer = tracing::Instrument::instrument(
-            self.execute(&GenerateOp, request),
-            span.span().clone(),
-        )
-        .await;
+        let answer =
+            crate::telemetry::in_span(self.execute(&GenerateOp, request), span.span()).await;
         let result = answer.map(|answer| {
             let mut response = answer.output;
             if response.provider.is_empty() {
@@ -469,19 +466,15 @@ impl Chain {
         self.prepare(request);
         let span = self.span(request, true);
         let context = request.call_context().clone();
-        let answer = match tracing::Instrument::instrument(
-            self.execute(&StreamOp, request),
-            span.span().clone(),
-        )
-        .await
-        {
-            Ok(answer) => answer,
-            Err(error) => {
-                record_calls(span.span(), &Err::<(), _>(error.clone()));
-                span.failed(&error);
-                return Err(error);
-            }
-        };
+        let answer =
+            match crate::telemetry::in_span(self.execute(&StreamOp, request), span.span()).await {
+                Ok(answer) => answer,
+                Err(error) => {
+                    record_calls(span.span(), &Err::<(), _>(error.clone()));
+                    span.failed(&error);
+                    return Err(error);
+                }
+            };
         let target = answer.target;
         let provider = non_empty_or(answer.output.rest.provider(), target.provider());
         let model = non_empty_or(answer.output.rest.model(), target.model());

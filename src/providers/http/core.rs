@@ -440,27 +440,21 @@ impl<P: Protocol> Model for HttpModel<P> {
         // The request stays here and is lent below: moved into the inner
         // future it would be stored twice in this call's box (ADR 0021).
         let span = CallSpan::start(P::PROTOCOL, &self.target, &request, false);
-        let result = tracing::Instrument::instrument(
-            self.generate_inner(&request, &span),
-            span.span().clone(),
-        )
-        .await
-        .map(|mut response| {
-            response.protocol = Some(P::PROTOCOL.into());
-            response
-        })
-        .map_err(|e| e.or_target(&self.target));
+        let result = crate::telemetry::in_span(self.generate_inner(&request, &span), span.span())
+            .await
+            .map(|mut response| {
+                response.protocol = Some(P::PROTOCOL.into());
+                response
+            })
+            .map_err(|e| e.or_target(&self.target));
         span.finish(&result);
         result
     }
 
     async fn stream(&self, request: Request) -> Result<EventStream> {
         let span = CallSpan::start(P::PROTOCOL, &self.target, &request, true);
-        let result = tracing::Instrument::instrument(
-            self.stream_inner(&request, &span),
-            span.span().clone(),
-        )
-        .await;
+        let result =
+            crate::telemetry::in_span(self.stream_inner(&request, &span), span.span()).await;
         match result {
             Ok(stream) => {
                 Ok(span.stream(stream.with_protocol(P::PROTOCOL), P::WAIT_FOR_FIRST_EVENT))

@@ -230,22 +230,26 @@ async fn records_expire() {
         .record_failure("p/m", SystemTime::now(), &config, None)
         .await
         .unwrap();
-    let mut con = server.connection().await.unwrap();
+    let con = server.connection().await.unwrap();
     // The write may still be queued when `record_failure` answers from the
     // local view (a store that is not connected yet answers at once): wait
     // for the record to exist before reading its lifetime.
-    let mut ttl: i64 = -2;
-    for _ in 0..2000 {
-        ttl = redis::cmd("PTTL")
-            .arg("ttl:health:rec:p/m")
-            .query_async(&mut con)
-            .await
-            .unwrap();
-        if ttl != -2 {
-            break;
+    let read = std::sync::atomic::AtomicI64::new(-2);
+    let stored = eventually(|| {
+        let (mut con, read) = (con.clone(), &read);
+        async move {
+            let ttl: i64 = redis::cmd("PTTL")
+                .arg("ttl:health:rec:p/m")
+                .query_async(&mut con)
+                .await
+                .unwrap();
+            read.store(ttl, std::sync::atomic::Ordering::Relaxed);
+            ttl != -2
         }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    })
+    .await;
+    assert!(stored, "the record reaches Redis");
+    let ttl = read.load(std::sync::atomic::Ordering::Relaxed);
     assert!(
         // Generous bounds: a loaded CI machine may stall between the write
         // and this read.

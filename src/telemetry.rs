@@ -31,16 +31,18 @@ pub(crate) const TARGET: &str = "majordomo::gen_ai";
 
 /// `future` run inside `span`, or bare when no subscriber wants the span:
 /// entering and leaving even a disabled span on every poll costs about as
-/// much as the rest of the call's own bookkeeping (ADR 0021).
+/// much as the rest of the call's own bookkeeping (ADR 0021). The
+/// instrumented future is boxed, so that its span does not add to the size
+/// of every caller's future when nothing records it.
 pub(crate) fn in_span<F: std::future::Future>(
     future: F,
     span: &Span,
-) -> futures::future::Either<F, tracing::instrument::Instrumented<F>> {
+) -> futures::future::Either<F, std::pin::Pin<Box<tracing::instrument::Instrumented<F>>>> {
     use tracing::Instrument as _;
     if span.is_disabled() {
         futures::future::Either::Left(future)
     } else {
-        futures::future::Either::Right(future.instrument(span.clone()))
+        futures::future::Either::Right(Box::pin(future.instrument(span.clone())))
     }
 }
 /// `gen_ai.provider.name` for a wire protocol: the convention's well-known

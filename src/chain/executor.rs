@@ -8,7 +8,6 @@
 use std::time::{Duration, SystemTime};
 
 use futures::FutureExt as _;
-use futures::future::BoxFuture;
 
 use super::config::AllBenched;
 use super::event::{FailoverAction, FailoverEvent, notify};
@@ -45,7 +44,7 @@ pub(super) trait Op: Sync {
         &'a self,
         model: &'a dyn Model,
         request: Request,
-    ) -> BoxFuture<'a, Result<Self::Output>>;
+    ) -> impl std::future::Future<Output = Result<Self::Output>> + Send + 'a;
 
     /// Records what `output` says on the attempt's span (only called when a
     /// subscriber is interested in it).
@@ -102,6 +101,18 @@ fn invoke<'a, O: Op>(
         .map(|outcome| outcome.unwrap_or_else(|payload| Err(Error::panicked(&*payload))))
 }
 
+/// An admitted call's probe slot (`None` for a healthy target), or how
+/// long the target is benched (`None` while another call probes it).
+fn admitted(admission: Admission) -> std::result::Result<Option<Probe>, Option<SystemTime>> {
+    match admission {
+        Admission::Open => Ok(None),
+        Admission::Probe(probe) => Ok(Some(probe)),
+        Admission::Benched(until) => Err(Some(until)),
+        // Another call is probing this target: benched until it returns.
+        _ => Err(None),
+    }
+}
+
 /// A successful chain call: the answer, the steps taken, and which element answered.
 pub(super) struct Answer<T> {
     pub(super) output: T,
@@ -122,12 +133,11 @@ impl Chain {
     ) -> Result<Answer<O::Output>> {
         let mut run = Run {
             chain: self,
-            context: request.call_context().clone(),
+            context: request.call_context(),
             streaming: O::STREAMING,
             attempts: Vec::with_capacity(self.targets.len()),
             last_error: None,
             in_flight: None,
-            earliest_admission: None,
             soonest: None,
             missing: None,
             missing_variable: None,
@@ -140,11 +150,13 @@ impl Chain {
         if let Some(hedge) = &self.config.hedge {
             hedge.budget().deposit(self.health.now());
         }
-        // One walk future, awaited bare or under the deadline.
+        // One walk future, awaited bare or under the deadline. The timer is
+        // boxed with it: a chain without a deadline should not carry one in
+        // every call's future.
         let walk = run.walk(op, request);
         let outcome = match self.config.deadline {
             None => walk.await,
-            Some(limit) => match tokio::time::timeout(limit, walk).await {
+            Some(limit) => match Box::pin(tokio::time::timeout(limit, walk)).await {
                 Ok(outcome) => outcome,
                 Err(_elapsed) => Err(run.deadline_exceeded(limit)),
             },
@@ -163,16 +175,17 @@ impl Chain {
 /// The state of one chain call.
 struct Run<'c> {
     chain: &'c Chain,
-    context: CallContext,
+    context: &'c CallContext,
     streaming: bool,
     attempts: Vec<Attempt>,
     /// The error of the last failed call, reported when the chain runs out.
     last_error: Option<Error>,
-    /// The element and attempt number of the call in flight, for the deadline report.
-    in_flight: Option<(usize, u32)>,
-    /// The earliest re-admission among targets skipped while benched.
-    earliest_admission: Option<SystemTime>,
-    /// The target skipped while benched that comes back first, and when.
+    /// The element and attempt number of the call in flight, for the
+    /// deadline report (the index as `u32`: the run sits in every call's
+    /// future).
+    in_flight: Option<(u32, u32)>,
+    /// The target skipped while benched that comes back first, and when
+    /// (the earliest re-admission of all).
     soonest: Option<(SystemTime, usize)>,
     /// Why the last target skipped for the request's sake was skipped
     /// (a missing capability, a context window too small).
@@ -192,6 +205,13 @@ enum Raced<T> {
     Primary(Result<T>),
     /// A hedge answered first.
     Hedge(Won<T>),
+}
+
+/// What follows a settled call, each small: an answer waiting (boxed) for
+/// its success to be written to a shared health store, or the error.
+enum AfterCall<'a, T> {
+    Record(futures::future::BoxFuture<'a, Won<T>>),
+    Failed(Error),
 }
 
 /// What to do after a failed call.
@@ -237,16 +257,14 @@ impl<'c> Run<'c> {
                         Some(admission) => admission,
                         None => Box::pin(chain.health.admit(target)).await,
                     };
-                    let probe = match admission {
-                        Admission::Open => None,
-                        Admission::Probe(probe) => Some(probe),
-                        Admission::Benched(until) => {
-                            self.skip_benched(index, Some(until));
-                            break 'attempt;
-                        }
-                        // Another call is probing this target: benched until it returns.
-                        _ => {
-                            self.skip_benched(index, None);
+                    // Consumed whole (not matched in place), so that the
+                    // admission is not kept in this future during the call.
+                    // A probe slot is rare: boxed, it costs the healthy
+                    // path no room in this future.
+                    let probe = match admitted(admission) {
+                        Ok(probe) => probe.map(Box::new),
+                        Err(until) => {
+                            self.skip_benched(index, until);
                             break 'attempt;
                         }
                     };
@@ -256,7 +274,7 @@ impl<'c> Run<'c> {
                     };
                     if let Some(mut won) = self.call_target(op, index, request, member).await? {
                         if won.index == index {
-                            won.probe = probe;
+                            won.probe = probe.map(|probe| *probe);
                         }
                         return Ok(won);
                     }
@@ -357,7 +375,7 @@ impl<'c> Run<'c> {
         if self.chain.config.all_benched != AllBenched::ProbeSoonest || self.last_error.is_some() {
             return Ok(None);
         }
-        let Some((_, index)) = self.soonest.take() else {
+        let Some((_, index)) = self.soonest else {
             return Ok(None);
         };
         let mut adjusted = None;
@@ -384,7 +402,7 @@ impl<'c> Run<'c> {
         loop {
             attempt += 1;
             let span = attempt_span(element, attempt, false, O::STREAMING);
-            self.in_flight = Some((index, attempt));
+            self.in_flight = u32::try_from(index).ok().map(|index| (index, attempt));
             let result = match (&config.hedge, attempt) {
                 // Boxed: the race's state is large, and a chain without
                 // hedging should not carry it in every call's future.
@@ -408,33 +426,26 @@ impl<'c> Run<'c> {
                 }
             };
             self.in_flight = None;
-            let error = match result {
-                Ok(output) => {
-                    if !span.is_disabled() {
-                        O::record(&output, &span);
-                    }
-                    // A stream's success is recorded when it ends cleanly
-                    // (see `stream.rs`): an open stream may still break. The
-                    // output waits in the box, not in every call's future.
-                    let output = if !O::STREAMING && !chain.health.record_success_now(target) {
-                        let health = &chain.health;
-                        Box::pin(async move {
-                            health.record_success(target).await;
-                            output
-                        })
-                        .await
-                    } else {
-                        output
-                    };
-                    self.attempts.push(Attempt::ok(target.clone()));
-                    return Ok(Some(Won {
-                        output,
-                        index,
-                        attempt,
-                        probe: None,
-                    }));
+            // The answer is settled before anything else is awaited: held
+            // across an await it would sit in every call's future (ADR 0021).
+            let after = match self.settle::<O>(index, attempt, result, &span) {
+                // A stream's success is recorded when it ends cleanly (see
+                // `stream.rs`): an open stream may still break.
+                Ok(won) if O::STREAMING || chain.health.record_success_now(target) => {
+                    return Ok(Some(won));
                 }
-                Err(error) => error.or_target(target),
+                Ok(won) => {
+                    let health = &chain.health;
+                    AfterCall::Record(Box::pin(async move {
+                        health.record_success(target).await;
+                        won
+                    }))
+                }
+                Err(error) => AfterCall::Failed(error),
+            };
+            let error = match after {
+                AfterCall::Record(recording) => return Ok(Some(recording.await)),
+                AfterCall::Failed(error) => error,
             };
             let class = config.classifier.classify(&error);
             if !span.is_disabled() {
@@ -483,7 +494,7 @@ impl<'c> Run<'c> {
                 _ => error,
             };
             notify(config, || {
-                let mut event = FailoverEvent::new(action, &self.context, self.streaming);
+                let mut event = FailoverEvent::new(action, self.context, self.streaming);
                 event.target = Some(target.clone());
                 event.attempt = attempt;
                 event.error = Some(error.clone());
@@ -510,6 +521,34 @@ impl<'c> Run<'c> {
         }
     }
 
+    /// One call's result as the chain keeps it: an answer is recorded on
+    /// the attempt's span and in the steps taken; an error is given the
+    /// target it came from.
+    fn settle<O: Op>(
+        &mut self,
+        index: usize,
+        attempt: u32,
+        result: Result<O::Output>,
+        span: &tracing::Span,
+    ) -> Result<Won<O::Output>> {
+        let target = &self.chain.targets[index].target;
+        match result {
+            Ok(output) => {
+                if !span.is_disabled() {
+                    O::record(&output, span);
+                }
+                self.attempts.push(Attempt::ok(target.clone()));
+                Ok(Won {
+                    output,
+                    index,
+                    attempt,
+                    probe: None,
+                })
+            }
+            Err(error) => Err(error.or_target(target)),
+        }
+    }
+
     /// Skips a benched target; `until` is `None` while another call probes it.
     fn skip_benched(&mut self, index: usize, until: Option<SystemTime>) {
         let chain = self.chain;
@@ -519,8 +558,6 @@ impl<'c> Run<'c> {
             Some(until) => {
                 self.attempts
                     .push(Attempt::benched(target.clone(), until, now));
-                self.earliest_admission =
-                    Some(self.earliest_admission.map_or(until, |t| t.min(until)));
                 if self.soonest.is_none_or(|(soonest, _)| until < soonest) {
                     self.soonest = Some((until, index));
                 }
@@ -533,7 +570,7 @@ impl<'c> Run<'c> {
         }
         notify(&self.chain.config, || {
             let mut event =
-                FailoverEvent::new(FailoverAction::SkipBenched, &self.context, self.streaming);
+                FailoverEvent::new(FailoverAction::SkipBenched, self.context, self.streaming);
             event.target = Some(target.clone());
             event.set_admitted_at(until, now);
             event
@@ -570,11 +607,8 @@ impl<'c> Run<'c> {
         self.attempts
             .push(Attempt::skipped(target.clone(), reason, None));
         notify(&self.chain.config, || {
-            let mut event = FailoverEvent::new(
-                FailoverAction::SkipCapability,
-                &self.context,
-                self.streaming,
-            );
+            let mut event =
+                FailoverEvent::new(FailoverAction::SkipCapability, self.context, self.streaming);
             event.target = Some(target.clone());
             event.error = Some(error.clone());
             event
@@ -652,8 +686,7 @@ impl<'c> Run<'c> {
         };
         let second_target = &chain.targets[second_index].target;
         notify(&chain.config, || {
-            let mut event =
-                FailoverEvent::new(FailoverAction::Hedge, &self.context, self.streaming);
+            let mut event = FailoverEvent::new(FailoverAction::Hedge, self.context, self.streaming);
             event.target = Some(second_target.clone());
             event.attempt = 1;
             event
@@ -798,7 +831,7 @@ impl<'c> Run<'c> {
         }
         notify(&chain.config, || {
             let mut event =
-                FailoverEvent::new(FailoverAction::Advance, &self.context, self.streaming);
+                FailoverEvent::new(FailoverAction::Advance, self.context, self.streaming);
             event.target = Some(target.clone());
             event.attempt = 1;
             event.error = Some(error.clone());
@@ -815,7 +848,7 @@ impl<'c> Run<'c> {
     /// until the first comes back, a missing capability is request-specific.
     fn exhausted(&mut self) -> Error {
         let last = self.last_error.take().or_else(|| {
-            if let Some(until) = self.earliest_admission {
+            if let Some((until, _)) = self.soonest {
                 let wait = until
                     .duration_since(self.chain.health.now())
                     .unwrap_or(Duration::ZERO);
@@ -846,7 +879,7 @@ impl<'c> Run<'c> {
         ));
         let class = self.chain.config.classifier.classify(&error);
         let in_flight = self.in_flight.take().and_then(|(index, attempt)| {
-            let target = self.chain.targets.get(index)?.target.clone();
+            let target = self.chain.targets.get(index as usize)?.target.clone();
             self.attempts
                 .push(Attempt::failed(target.clone(), class, &error));
             Some((target, attempt))
@@ -864,7 +897,7 @@ impl<'c> Run<'c> {
     fn give_up(&self, target: Option<&Target>, attempt: u32, error: &Error) {
         notify(&self.chain.config, || {
             let mut event =
-                FailoverEvent::new(FailoverAction::GiveUp, &self.context, self.streaming);
+                FailoverEvent::new(FailoverAction::GiveUp, self.context, self.streaming);
             event.target = target.cloned();
             event.attempt = attempt;
             event.class = Some(self.chain.config.classifier.classify(error));

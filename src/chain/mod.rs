@@ -28,8 +28,7 @@ mod stream;
 use std::fmt;
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use futures::future::BoxFuture;
+use futures::TryFutureExt as _;
 
 pub use budget::RetryBudget;
 pub use config::{AllBenched, ChainConfig};
@@ -299,93 +298,98 @@ fn combined_capabilities(targets: &[ChainTarget]) -> Capabilities {
     }
 }
 
-/// `Model::generate`.
+/// `Model::generate`. The answer is boxed as it arrives: it passes through
+/// every layer of the failover loop, and a pointer moves where a
+/// `Response` would be copied at each (ADR 0021).
 struct GenerateOp;
 
 impl Op for GenerateOp {
-    type Output = Response;
+    type Output = Box<Response>;
     const STREAMING: bool = false;
 
     fn call<'a>(
         &'a self,
         model: &'a dyn Model,
         request: Request,
-    ) -> BoxFuture<'a, Result<Self::Output>> {
-        model.generate(request)
+    ) -> impl std::future::Future<Output = Result<Self::Output>> + Send + 'a {
+        model.generate(request).map_ok(Box::new)
     }
 
-    fn record(output: &Response, span: &tracing::Span) {
+    fn record(output: &Box<Response>, span: &tracing::Span) {
         telemetry::record_response(span, output, false);
     }
 }
 
-#[async_trait]
 impl Model for Chain {
     fn capabilities(&self) -> &Capabilities {
         &self.capabilities
     }
 
-    async fn generate(&self, mut request: Request) -> Result<Response> {
-        // The request is held here once and lent to the layers below: a
-        // `Request` moved into each nested future would be stored in each
-        // (ADR 0021).
-        let Some(reporter) = self.config.usage() else {
-            return self.generate_unmetered(&mut request).await;
-        };
-        // Boxed: the record would otherwise sit in every call's future,
-        // metered or not.
-        Box::pin(async {
-            let mut record = UsageRecord::begin(&self.spec_text(), request.call_context());
-            let started = tokio::time::Instant::now();
-            let result = self.generate_unmetered(&mut request).await;
-            record.protocol = match &result {
-                Ok(response) => response
-                    .protocol
-                    .as_deref()
-                    .map(str::to_owned)
-                    .or_else(|| self.protocol_of(&response.provider)),
-                Err(error) => error.target().and_then(|t| self.protocol_of(t.provider())),
+    // Each path is its own box, so the usage record sits only in the
+    // metered one.
+    crate::llm::model::boxed_model_calls! {
+        chain;
+        generate(mut request) {
+            let Some(reporter) = chain.config.usage() else {
+                return Box::pin(async move { chain.generate_unmetered(&mut request).await });
             };
-            metered::report_generate(reporter, &*self.config.classifier, record, started, &result);
-            result
-        })
-        .await
-    }
-
-    async fn stream(&self, mut request: Request) -> Result<EventStream> {
-        let Some(reporter) = self.config.usage() else {
-            return self.stream_unmetered(&mut request).await;
-        };
-        // Boxed, as in `generate`.
-        Box::pin(async {
-            let record = UsageRecord::begin(&self.spec_text(), request.call_context());
-            let started = tokio::time::Instant::now();
-            let classifier = &*self.config.classifier;
-            match self.stream_unmetered(&mut request).await {
-                Ok(stream) => {
-                    let mut record = record;
-                    record.set_attempts(stream.attempts());
-                    record.provider = stream.provider().to_owned();
-                    record.model = stream.model().to_owned();
-                    record.protocol = stream
-                        .protocol()
+            Box::pin(async move {
+                let mut record =
+                    UsageRecord::begin(&chain.spec_text(), request.call_context());
+                let started = tokio::time::Instant::now();
+                let result = chain.generate_unmetered(&mut request).await;
+                record.protocol = match &result {
+                    Ok(response) => response
+                        .protocol
+                        .as_deref()
                         .map(str::to_owned)
-                        .or_else(|| self.protocol_of(stream.provider()));
-                    let (reporter, classifier) =
-                        (reporter.clone(), Arc::clone(&self.config.classifier));
-                    Ok(stream.map_inner(|events| {
-                        Metered::new(events, Pending::new(record, started, reporter, classifier))
-                    }))
+                        .or_else(|| chain.protocol_of(&response.provider)),
+                    Err(error) => {
+                        error.target().and_then(|t| chain.protocol_of(t.provider()))
+                    }
+                };
+                let classifier = &*chain.config.classifier;
+                metered::report_generate(reporter, classifier, record, started, &result);
+                result
+            })
+        }
+        stream(mut request) {
+            let Some(reporter) = chain.config.usage() else {
+                return Box::pin(async move { chain.stream_unmetered(&mut request).await });
+            };
+            Box::pin(async move {
+                let record = UsageRecord::begin(&chain.spec_text(), request.call_context());
+                let started = tokio::time::Instant::now();
+                let classifier = &*chain.config.classifier;
+                match chain.stream_unmetered(&mut request).await {
+                    Ok(stream) => {
+                        let mut record = record;
+                        record.set_attempts(stream.attempts());
+                        record.provider = stream.provider().to_owned();
+                        record.model = stream.model().to_owned();
+                        record.protocol = stream
+                            .protocol()
+                            .map(str::to_owned)
+                            .or_else(|| chain.protocol_of(stream.provider()));
+                        let (reporter, classifier) =
+                            (reporter.clone(), Arc::clone(&chain.config.classifier));
+                        Ok(stream.map_inner(|events| {
+                            let pending = Pending::new(record, started, reporter, classifier);
+                            Metered::new(events, pending)
+                        }))
+                    }
+                    Err(error) => {
+                        let mut record = record;
+                        record.protocol =
+                            error.target().and_then(|t| chain.protocol_of(t.provider()));
+                        metered::report_open_failure(
+                            reporter, classifier, record, started, &error,
+                        );
+                        Err(error)
+                    }
                 }
-                Err(error) => {
-                    let mut record = record;
-                    record.protocol = error.target().and_then(|t| self.protocol_of(t.provider()));
-                    metered::report_open_failure(reporter, classifier, record, started, &error);
-                    Err(error)
-                }
-            }
-        })
-        .await
+            })
+        }
     }
 }
 
@@ -447,7 +451,7 @@ impl Chain {
         let answer =
             crate::telemetry::in_span(self.execute(&GenerateOp, request), span.span()).await;
         let result = answer.map(|answer| {
-            let mut response = answer.output;
+            let mut response = *answer.output;
             if response.provider.is_empty() {
                 response.provider = answer.target.provider().to_owned();
             }
@@ -465,7 +469,6 @@ impl Chain {
     async fn stream_unmetered(&self, request: &mut Request) -> Result<EventStream> {
         self.prepare(request);
         let span = self.span(request, true);
-        let context = request.call_context().clone();
         let answer =
             match crate::telemetry::in_span(self.execute(&StreamOp, request), span.span()).await {
                 Ok(answer) => answer,
@@ -484,7 +487,8 @@ impl Chain {
             config: Arc::clone(&self.config),
             target,
             attempt: answer.attempt,
-            context,
+            // Cloned once the stream is open, not held during the call.
+            context: request.call_context().clone(),
             _probe: answer.probe,
         };
         let mut stream = EventStream::new(provider, model, tail.into_stream(answer.output))

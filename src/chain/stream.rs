@@ -9,7 +9,6 @@
 use std::sync::Arc;
 
 use futures::FutureExt as _;
-use futures::future::BoxFuture;
 use futures::{Stream, StreamExt as _};
 
 use super::ChainConfig;
@@ -37,7 +36,9 @@ impl Op for StreamOp {
         &'a self,
         model: &'a dyn Model,
         request: Request,
-    ) -> BoxFuture<'a, Result<Self::Output>> {
+    ) -> impl std::future::Future<Output = Result<Self::Output>> + Send + 'a {
+        // Boxed: opening and the first event's wait are a large future that
+        // should not sit in every stream call's own.
         Box::pin(async move {
             let mut rest = model.stream(request).await?;
             match rest.next().await {

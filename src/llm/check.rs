@@ -26,11 +26,7 @@ pub fn required_capabilities(request: &Request, streaming: bool) -> Vec<Capabili
     if !request.tool_list().is_empty() {
         needs.push(Capability::Tools);
     }
-    let has_image = request
-        .messages()
-        .iter()
-        .any(|m| m.parts.iter().any(|p| matches!(p, Part::Image(_))));
-    if has_image {
+    if super::request::has_images(request.messages()) {
         needs.push(Capability::Images);
     }
     if matches!(request.output_format(), ResponseFormat::JsonSchema { .. }) {

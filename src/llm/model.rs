@@ -56,10 +56,49 @@ pub trait Provider: Send + Sync {
     fn model(&self, id: &str) -> Result<Arc<dyn Model>>;
 }
 
-/// A shared or boxed model is the model it points to.
+/// Writes a [`Model`]'s `generate` and `stream` as the plain functions that
+/// `async_trait` would generate, each body returning its boxed future.
+/// Written out, a call's box holds what its body puts there: an `async fn`
+/// would hold the request twice, as its argument and as the local it moves
+/// it into (ADR 0021). `$this` names `self` in the bodies.
+macro_rules! boxed_model_calls {
+    (
+        $this:ident;
+        generate($generate_request:pat) $generate:block
+        stream($stream_request:pat) $stream:block
+    ) => {
+        fn generate<'life0, 'async_trait>(
+            &'life0 self,
+            $generate_request: $crate::Request,
+        ) -> futures::future::BoxFuture<'async_trait, $crate::Result<$crate::Response>>
+        where
+            'life0: 'async_trait,
+            Self: 'async_trait,
+        {
+            let $this = self;
+            $generate
+        }
+
+        fn stream<'life0, 'async_trait>(
+            &'life0 self,
+            $stream_request: $crate::Request,
+        ) -> futures::future::BoxFuture<'async_trait, $crate::Result<$crate::EventStream>>
+        where
+            'life0: 'async_trait,
+            Self: 'async_trait,
+        {
+            let $this = self;
+            $stream
+        }
+    };
+}
+pub(crate) use boxed_model_calls;
+
+/// A shared or boxed model is the model it points to. Its calls return the
+/// pointee's own future: wrapped in one more `async` block they would cost a
+/// second allocation per call, holding a second copy of the request.
 macro_rules! forward_model {
     ($($pointer:ident),*) => {$(
-        #[async_trait]
         impl<M: Model + ?Sized> Model for $pointer<M> {
             fn capabilities(&self) -> &Capabilities {
                 (**self).capabilities()
@@ -69,12 +108,10 @@ macro_rules! forward_model {
                 (**self).protocol()
             }
 
-            async fn generate(&self, request: Request) -> Result<Response> {
-                (**self).generate(request).await
-            }
-
-            async fn stream(&self, request: Request) -> Result<EventStream> {
-                (**self).stream(request).await
+            boxed_model_calls! {
+                model;
+                generate(request) { (**model).generate(request) }
+                stream(request) { (**model).stream(request) }
             }
         }
     )*};

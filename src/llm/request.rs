@@ -172,8 +172,8 @@ pub struct Request {
     messages: Arc<Vec<Message>>,
     #[serde(default)]
     options: Options,
-    #[serde(default, skip_serializing_if = "is_empty_tools")]
-    tools: Arc<Vec<Tool>>,
+    #[serde(default, skip_serializing_if = "ToolList::is_empty")]
+    tools: ToolList,
     #[serde(default)]
     tool_choice: ToolChoice,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -190,8 +190,53 @@ pub struct Request {
     queue: super::queue_watch::QueueWatch,
 }
 
-fn is_empty_tools(tools: &Arc<Vec<Tool>>) -> bool {
-    tools.is_empty()
+/// The tools offered, shared by clones until changed. No tools is no
+/// allocation: most calls offer none, and every `Request::new` would pay for
+/// an empty shared list (ADR 0021).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(from = "Vec<Tool>", into = "Vec<Tool>")]
+struct ToolList(Option<Arc<Vec<Tool>>>);
+
+impl ToolList {
+    fn as_slice(&self) -> &[Tool] {
+        self.0.as_deref().map_or(&[], Vec::as_slice)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.as_slice().is_empty()
+    }
+
+    fn extend(&mut self, tools: impl IntoIterator<Item = Tool>) {
+        let mut tools = tools.into_iter().peekable();
+        if tools.peek().is_some() {
+            Arc::make_mut(self.0.get_or_insert_with(Arc::default)).extend(tools);
+        }
+    }
+}
+
+impl PartialEq for ToolList {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl From<Vec<Tool>> for ToolList {
+    fn from(tools: Vec<Tool>) -> Self {
+        ToolList((!tools.is_empty()).then(|| Arc::new(tools)))
+    }
+}
+
+impl From<ToolList> for Vec<Tool> {
+    fn from(tools: ToolList) -> Self {
+        tools.0.map(Arc::unwrap_or_clone).unwrap_or_default()
+    }
+}
+
+/// Whether any of `messages` holds an image.
+pub(crate) fn has_images(messages: &[Message]) -> bool {
+    messages
+        .iter()
+        .any(|m| m.parts.iter().any(|p| matches!(p, Part::Image(_))))
 }
 
 impl Request {
@@ -232,7 +277,13 @@ impl Request {
 
     /// Appends messages.
     pub fn messages_from(mut self, messages: impl IntoIterator<Item = Message>) -> Self {
-        Arc::make_mut(&mut self.messages).extend(messages);
+        let list = Arc::make_mut(&mut self.messages);
+        let before = list.len();
+        list.extend(messages);
+        if !self.scratch.is_shared() && has_images(&list[before..]) {
+            // Clones of a request with images share what is fetched for them.
+            self.scratch = CallScratch::fresh();
+        }
         self
     }
 
@@ -279,7 +330,7 @@ impl Request {
 
     /// Offers tools to the model.
     pub fn tools(mut self, tools: impl IntoIterator<Item = Tool>) -> Self {
-        Arc::make_mut(&mut self.tools).extend(tools);
+        self.tools.extend(tools);
         self
     }
 
@@ -336,7 +387,7 @@ impl Request {
 
     /// The tools offered.
     pub fn tool_list(&self) -> &[Tool] {
-        &self.tools
+        self.tools.as_slice()
     }
 
     /// The tool choice.
@@ -375,7 +426,11 @@ impl Request {
     /// and failovers then share fetched images, while separate calls with
     /// clones of one request never see each other's fetches (or failures).
     pub(crate) fn renew_scratch(&mut self) {
-        self.scratch = CallScratch::default();
+        self.scratch = if has_images(&self.messages) {
+            CallScratch::fresh()
+        } else {
+            CallScratch::default()
+        };
     }
 
     /// The lane-queue watch a timeout decorator put on this request.
@@ -391,5 +446,56 @@ impl Request {
     /// Sets the reasoning level in place (used by the chain for `#level` targets).
     pub fn set_reasoning(&mut self, level: Option<ReasoningLevel>) {
         self.reasoning = level;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_request_with_images_holds_a_shared_scratch() {
+        let text = Request::new().user("hi").tool(Tool::new(
+            "t",
+            "a tool",
+            serde_json::json!({"type": "object"}),
+        ));
+        assert!(!text.scratch().is_shared());
+        let with_image = text
+            .clone()
+            .user_with_image("and this?", Image::url("https://example.com/a.png"));
+        assert!(with_image.scratch().is_shared());
+
+        // A chain's renewal follows the messages, images added any way.
+        let mut renewed = text.clone();
+        renewed.renew_scratch();
+        assert!(!renewed.scratch().is_shared());
+        renewed.messages_mut().push(Message::new(
+            Role::User,
+            vec![Part::Image(Image::url("https://example.com/b.png"))],
+        ));
+        renewed.renew_scratch();
+        assert!(renewed.scratch().is_shared());
+    }
+
+    #[test]
+    fn no_tools_and_empty_tools_read_and_compare_alike() {
+        let none = Request::new().user("hi");
+        let empty = none.clone().tools([]);
+        assert_eq!(none, empty);
+        assert!(empty.tool_list().is_empty());
+        let json = serde_json::to_value(&none).unwrap();
+        assert!(json.get("tools").is_none());
+        let with = none.tool(Tool::new(
+            "t",
+            "a tool",
+            serde_json::json!({"type": "object"}),
+        ));
+        let back: Request = serde_json::from_value(serde_json::to_value(&with).unwrap()).unwrap();
+        assert_eq!(back.tool_list().len(), 1);
+        assert_eq!(back, with);
+        let listed: Request =
+            serde_json::from_value(serde_json::json!({"messages": [], "tools": []})).unwrap();
+        assert_eq!(listed, Request::new());
     }
 }

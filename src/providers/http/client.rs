@@ -290,37 +290,42 @@ impl HttpResponse {
     /// # Errors
     /// A transient transport or timeout error when the body cannot be read;
     /// a decode error for a body over the cap.
-    pub async fn bytes(self) -> Result<Bytes> {
-        let secret = self.secret;
-        let mut inner = self.inner;
-        if inner.content_length().is_some_and(|n| n > MAX_BODY as u64) {
-            return Err(too_large());
-        }
-        // Most answers arrive as one chunk: it is handed on without a copy.
-        let mut first: Option<Bytes> = None;
-        let mut body = Vec::new();
-        while let Some(chunk) = inner
-            .chunk()
-            .await
-            .map_err(|e| errors::from_transport(&e, secret.as_ref()))?
-        {
-            if body.is_empty() && first.is_none() {
-                if chunk.len() > MAX_BODY {
-                    return Err(too_large());
-                }
-                first = Some(chunk);
-                continue;
-            }
-            if let Some(first) = first.take() {
-                body.reserve(first.len() + chunk.len());
-                body.extend_from_slice(&first);
-            }
-            if body.len() + chunk.len() > MAX_BODY {
+    pub fn bytes(self) -> impl std::future::Future<Output = Result<Bytes>> {
+        // Taken apart here, not in an `async fn`, whose future would hold
+        // the whole answer and its parts besides.
+        let HttpResponse {
+            mut inner, secret, ..
+        } = self;
+        async move {
+            if inner.content_length().is_some_and(|n| n > MAX_BODY as u64) {
                 return Err(too_large());
             }
-            body.extend_from_slice(&chunk);
+            // Most answers arrive as one chunk: it is handed on without a copy.
+            let mut first: Option<Bytes> = None;
+            let mut body = Vec::new();
+            while let Some(chunk) = inner
+                .chunk()
+                .await
+                .map_err(|e| errors::from_transport(&e, secret.as_ref()))?
+            {
+                if body.is_empty() && first.is_none() {
+                    if chunk.len() > MAX_BODY {
+                        return Err(too_large());
+                    }
+                    first = Some(chunk);
+                    continue;
+                }
+                if let Some(first) = first.take() {
+                    body.reserve(first.len() + chunk.len());
+                    body.extend_from_slice(&first);
+                }
+                if body.len() + chunk.len() > MAX_BODY {
+                    return Err(too_large());
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(first.unwrap_or_else(|| Bytes::from(body)))
         }
-        Ok(first.unwrap_or_else(|| Bytes::from(body)))
     }
 }
 
@@ -482,7 +487,13 @@ impl HttpClient {
         } else {
             send.await.map_err(|e| errors::from_transport(&e, secret))?
         };
-        self.check(response, started).await
+        // A failure's body is read in a box of its own: its reading should
+        // not sit in every call's future (ADR 0021).
+        let failure = match self.accept(response, started) {
+            Accepted::Answer(answer) => return Ok(answer),
+            Accepted::Failed(response) => Box::pin(self.failure(response, started)),
+        };
+        Err(failure.await)
     }
 
     /// Runs `exchange` (a whole `generate`: request, answer and its body)
@@ -491,17 +502,21 @@ impl HttpClient {
     ///
     /// # Errors
     /// `exchange`'s error, or a timeout error once the request timeout passes.
-    pub(crate) async fn generate_deadline<T>(
+    ///
+    /// A plain function, not an `async fn`: that would hold `exchange` twice
+    /// in its future, as its argument and inside the timer (ADR 0021).
+    pub(crate) fn generate_deadline<T>(
         &self,
         exchange: impl std::future::Future<Output = Result<T>>,
-    ) -> Result<T> {
+    ) -> impl std::future::Future<Output = Result<T>> {
+        use futures::FutureExt as _;
         let limit = self.settings.request_timeout;
-        match tokio::time::timeout(limit, exchange).await {
+        tokio::time::timeout(limit, exchange).map(move |outcome| match outcome {
             Ok(result) => result,
             Err(_) => Err(Error::timeout(format!(
                 "request timed out: no answer within {limit:?}"
             ))),
-        }
+        })
     }
 
     /// GETs `url` (absolute), for the media pipeline: the answer's head, its
@@ -550,25 +565,28 @@ impl HttpClient {
             .map_err(|e| errors::from_transport(&e.without_url(), None))
     }
 
-    async fn check(
-        &self,
-        response: reqwest::Response,
-        started: tokio::time::Instant,
-    ) -> Result<HttpResponse> {
-        let status = response.status();
-        let secret = self.settings.credential.clone();
-        if status.is_success() {
-            return Ok(HttpResponse {
-                inner: response,
-                secret,
-                limits: StreamLimits {
-                    started,
-                    first_event: self.settings.request_timeout,
-                    idle: self.settings.stream_idle_timeout(),
-                    max_event_size: self.settings.max_event_size,
-                },
-            });
+    /// The answer when its status is a success; otherwise the response
+    /// back, for [`HttpClient::failure`].
+    fn accept(&self, response: reqwest::Response, started: tokio::time::Instant) -> Accepted {
+        if !response.status().is_success() {
+            return Accepted::Failed(response);
         }
+        Accepted::Answer(HttpResponse {
+            inner: response,
+            secret: self.settings.credential.clone(),
+            limits: StreamLimits {
+                started,
+                first_event: self.settings.request_timeout,
+                idle: self.settings.stream_idle_timeout(),
+                max_event_size: self.settings.max_event_size,
+            },
+        })
+    }
+
+    /// The error of an answer whose status is not a success.
+    async fn failure(&self, response: reqwest::Response, started: tokio::time::Instant) -> Error {
+        let status = response.status();
+        let secret = self.settings.credential.as_ref();
         let headers = response.headers().clone();
         let url = route_of(response.url());
         // Error bodies are small; a larger one is cut (never read without
@@ -577,9 +595,9 @@ impl HttpClient {
         // status.
         let deadline = crate::timeout::instant_after(started, self.settings.request_timeout);
         let body = read_capped(response, MAX_ERROR_BODY, deadline).await;
-        let error = errors::from_status(status.as_u16(), &headers, &body, secret.as_ref());
+        let error = errors::from_status(status.as_u16(), &headers, &body, secret);
         if status == reqwest::StatusCode::NOT_FOUND && error.class() == ErrorClass::Permanent {
-            return Err(Error::api(
+            return Error::api(
                 404,
                 format!(
                     "POST {url} answered 404 and no model-not-found signal ({}): check the base URL's path",
@@ -587,10 +605,18 @@ impl HttpClient {
                 ),
             )
             .with_code(ROUTE_NOT_FOUND)
-            .with_class(ErrorClass::Permanent));
+            .with_class(ErrorClass::Permanent);
         }
-        Err(error)
+        error
     }
+}
+
+/// An answer as its status reads it.
+enum Accepted {
+    /// A success: the answer, its body not read yet.
+    Answer(HttpResponse),
+    /// Any other status: the response, its body holding the error.
+    Failed(reqwest::Response),
 }
 
 /// Largest answer body read whole: far above any real chat answer, so a

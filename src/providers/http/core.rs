@@ -14,8 +14,7 @@ use std::fmt;
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
 
-use async_trait::async_trait;
-use futures::StreamExt as _;
+use futures::{FutureExt as _, StreamExt as _};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use super::body::{self, FrameHandler, Framing};
@@ -336,6 +335,10 @@ struct HttpModel<P> {
 
 impl<P: Protocol> HttpModel<P> {
     /// The serialized body of a call.
+    ///
+    /// Without images nothing is fetched, so the body is built in one poll,
+    /// on the stack: the builder's future (sized for image fetches) does not
+    /// sit in every call's future. With images it is boxed (ADR 0021).
     async fn body(
         &self,
         shared: &Shared<P>,
@@ -347,7 +350,16 @@ impl<P: Protocol> HttpModel<P> {
             model: self.target.model(),
             client: &shared.client,
         };
-        shared.protocol.body(call, request, streaming).await
+        if !crate::llm::request::has_images(request.messages()) {
+            if let Some(body) = shared
+                .protocol
+                .body(call, request, streaming)
+                .now_or_never()
+            {
+                return body;
+            }
+        }
+        Box::pin(shared.protocol.body(call, request, streaming)).await
     }
 
     /// Sends `body`: the URL and headers were built once, and are cloned.
@@ -426,7 +438,6 @@ impl<P: Protocol> HttpModel<P> {
     }
 }
 
-#[async_trait]
 impl<P: Protocol> Model for HttpModel<P> {
     fn capabilities(&self) -> &Capabilities {
         &self.capabilities
@@ -436,34 +447,42 @@ impl<P: Protocol> Model for HttpModel<P> {
         Some(P::PROTOCOL)
     }
 
-    async fn generate(&self, request: Request) -> Result<Response> {
-        // The request stays here and is lent below: moved into the inner
-        // future it would be stored twice in this call's box (ADR 0021).
-        let span = CallSpan::start(P::PROTOCOL, &self.target, &request, false);
-        let result = crate::telemetry::in_span(self.generate_inner(&request, &span), span.span())
-            .await
-            .map(|mut response| {
-                response.protocol = Some(P::PROTOCOL.into());
-                response
+    // The request stays in the call's box and is lent below.
+    crate::llm::model::boxed_model_calls! {
+        model;
+        generate(request) {
+            Box::pin(async move {
+                let span = CallSpan::start(P::PROTOCOL, &model.target, &request, false);
+                let result =
+                    crate::telemetry::in_span(model.generate_inner(&request, &span), span.span())
+                        .await
+                        .map(|mut response| {
+                            response.protocol = Some(P::PROTOCOL.into());
+                            response
+                        })
+                        .map_err(|e| e.or_target(&model.target));
+                span.finish(&result);
+                result
             })
-            .map_err(|e| e.or_target(&self.target));
-        span.finish(&result);
-        result
-    }
-
-    async fn stream(&self, request: Request) -> Result<EventStream> {
-        let span = CallSpan::start(P::PROTOCOL, &self.target, &request, true);
-        let result =
-            crate::telemetry::in_span(self.stream_inner(&request, &span), span.span()).await;
-        match result {
-            Ok(stream) => {
-                Ok(span.stream(stream.with_protocol(P::PROTOCOL), P::WAIT_FOR_FIRST_EVENT))
-            }
-            Err(e) => {
-                let e = e.or_target(&self.target);
-                span.failed(&e);
-                Err(e)
-            }
+        }
+        stream(request) {
+            Box::pin(async move {
+                let span = CallSpan::start(P::PROTOCOL, &model.target, &request, true);
+                let result =
+                    crate::telemetry::in_span(model.stream_inner(&request, &span), span.span())
+                        .await;
+                match result {
+                    Ok(stream) => Ok(span.stream(
+                        stream.with_protocol(P::PROTOCOL),
+                        P::WAIT_FOR_FIRST_EVENT,
+                    )),
+                    Err(e) => {
+                        let e = e.or_target(&model.target);
+                        span.failed(&e);
+                        Err(e)
+                    }
+                }
+            })
         }
     }
 }

@@ -84,6 +84,19 @@ where
     (live - handles) / calls as f64
 }
 
+/// The size of `model`'s boxed call futures (`&*`: the box's contents, not
+/// the box). Over 1,032 bytes, glibc's malloc leaves its per-thread cache
+/// for a slower path on every call.
+fn print_future_sizes(what: &str, model: &dyn Model) {
+    let generate = model.generate(Request::new().user("hi"));
+    let stream = model.stream(Request::new().user("hi"));
+    println!(
+        "{what} call futures: generate {} bytes, stream {} bytes",
+        std::mem::size_of_val(&*generate),
+        std::mem::size_of_val(&*stream)
+    );
+}
+
 fn main() {
     let calls: usize = std::env::args()
         .nth(1)
@@ -107,12 +120,7 @@ fn main() {
             HealthTracker::default(),
             Arc::new(ChainConfig::default()),
         );
-        let sample = chain.generate(Request::new().user("hi"));
-        println!(
-            "size_of_val(chain.generate(..)) = {} bytes (boxed by async-trait)",
-            std::mem::size_of_val(&sample)
-        );
-        drop(sample);
+        print_future_sizes("chain", &chain);
         for (what, streaming) in [
             ("chain.generate in flight", false),
             ("chain.stream opening", true),
@@ -150,6 +158,14 @@ fn main() {
             )])
             .build();
         let http_chain = registry.parse("silent/gpt-4o").expect("chain");
+        {
+            use majordomo::Provider as _;
+            let model = registry
+                .provider("silent")
+                .and_then(|p| p.model("gpt-4o"))
+                .expect("model");
+            print_future_sizes("openai model", &*model);
+        }
         let http_bytes = per_call(http_calls, |request| {
             let chain = http_chain.clone();
             async move {

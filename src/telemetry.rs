@@ -45,6 +45,21 @@ pub(crate) fn in_span<F: std::future::Future>(
         futures::future::Either::Right(Box::pin(future.instrument(span.clone())))
     }
 }
+/// Awaits `future` inside `span`, as [`in_span`] runs it, for a large
+/// future: awaited bare, it is not moved into an `Either` first (a copy of
+/// its whole size per call).
+macro_rules! await_in_span {
+    ($future:expr, $span:expr) => {{
+        let span: &tracing::Span = $span;
+        if span.is_disabled() {
+            $future.await
+        } else {
+            Box::pin(tracing::Instrument::instrument($future, span.clone())).await
+        }
+    }};
+}
+pub(crate) use await_in_span;
+
 /// `gen_ai.provider.name` for a wire protocol: the convention's well-known
 /// values where they exist (`openai`, `anthropic`, `gcp.gemini`,
 /// `azure.ai.openai`); Ollama has none, so its protocol name.

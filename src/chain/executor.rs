@@ -62,17 +62,17 @@ pub(super) fn attempt_span(
     streaming: bool,
 ) -> tracing::Span {
     let target = &element.target;
-    // The conventions' name for the protocol when the model says which; a
-    // host model that does not is named by its registry name.
-    let provider_name = element
-        .model
-        .protocol()
-        .map_or(target.provider(), crate::telemetry::provider_name);
     let span = crate::telemetry::gen_ai_span!(
         "gen_ai.attempt",
         "internal",
         streaming,
-        gen_ai.provider.name = provider_name,
+        // The conventions' name for the protocol when the model says which;
+        // a host model that does not is named by its registry name. (Read
+        // only when the span is enabled: the macro evaluates its fields then.)
+        gen_ai.provider.name = element
+            .model
+            .protocol()
+            .map_or(target.provider(), crate::telemetry::provider_name),
         majordomo.provider = target.provider(),
         gen_ai.request.model = target.model(),
         majordomo.attempt = attempt,

@@ -449,7 +449,7 @@ impl Chain {
         self.prepare(request);
         let span = self.span(request, false);
         let answer =
-            crate::telemetry::in_span(self.execute(&GenerateOp, request), span.span()).await;
+            crate::telemetry::await_in_span!(self.execute(&GenerateOp, request), span.span());
         let result = answer.map(|answer| {
             let mut response = *answer.output;
             if response.provider.is_empty() {
@@ -470,7 +470,7 @@ impl Chain {
         self.prepare(request);
         let span = self.span(request, true);
         let answer =
-            match crate::telemetry::in_span(self.execute(&StreamOp, request), span.span()).await {
+            match crate::telemetry::await_in_span!(self.execute(&StreamOp, request), span.span()) {
                 Ok(answer) => answer,
                 Err(error) => {
                     record_calls(span.span(), &Err::<(), _>(error.clone()));

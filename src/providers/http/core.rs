@@ -453,14 +453,15 @@ impl<P: Protocol> Model for HttpModel<P> {
         generate(request) {
             Box::pin(async move {
                 let span = CallSpan::start(P::PROTOCOL, &model.target, &request, false);
-                let result =
-                    crate::telemetry::in_span(model.generate_inner(&request, &span), span.span())
-                        .await
-                        .map(|mut response| {
-                            response.protocol = Some(P::PROTOCOL.into());
-                            response
-                        })
-                        .map_err(|e| e.or_target(&model.target));
+                let result = crate::telemetry::await_in_span!(
+                    model.generate_inner(&request, &span),
+                    span.span()
+                )
+                .map(|mut response| {
+                    response.protocol = Some(P::PROTOCOL.into());
+                    response
+                })
+                .map_err(|e| e.or_target(&model.target));
                 span.finish(&result);
                 result
             })
@@ -468,9 +469,10 @@ impl<P: Protocol> Model for HttpModel<P> {
         stream(request) {
             Box::pin(async move {
                 let span = CallSpan::start(P::PROTOCOL, &model.target, &request, true);
-                let result =
-                    crate::telemetry::in_span(model.stream_inner(&request, &span), span.span())
-                        .await;
+                let result = crate::telemetry::await_in_span!(
+                    model.stream_inner(&request, &span),
+                    span.span()
+                );
                 match result {
                     Ok(stream) => Ok(span.stream(
                         stream.with_protocol(P::PROTOCOL),

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
@@ -74,13 +75,30 @@ pub trait HealthStore: Send + Sync + fmt::Debug {
 /// across an `.await` (no method here awaits while holding it).
 #[derive(Debug, Default, Clone)]
 pub struct MemoryStore {
-    map: Arc<RwLock<HashMap<Arc<str>, TargetHealth>>>,
+    records: Arc<Records>,
+}
+
+#[derive(Debug, Default)]
+struct Records {
+    map: RwLock<HashMap<Arc<str>, TargetHealth>>,
+    /// How many records the map holds, kept by every write under the write
+    /// lock: when every target is healthy (no record at all), a read answers
+    /// from one atomic load, without the lock or hashing the key (ADR 0021).
+    len: AtomicUsize,
 }
 
 impl MemoryStore {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Changes the map under the write lock, keeping its record count.
+    fn write<R>(&self, change: impl FnOnce(&mut HashMap<Arc<str>, TargetHealth>) -> R) -> R {
+        let mut map = self.records.map.write_unpoisoned();
+        let out = change(&mut map);
+        self.records.len.store(map.len(), Ordering::Release);
+        out
     }
 
     /// Sets (or, with `None`, removes) the record of `key`: how the tracker's
@@ -92,15 +110,14 @@ impl MemoryStore {
             // none here either) takes no write lock.
             return;
         }
-        let mut map = self.map.write_unpoisoned();
-        match health {
+        self.write(|map| match health {
             Some(health) if !health.is_clean() => {
                 map.insert(Arc::from(key), health);
             }
             _ => {
                 map.remove(key);
             }
-        }
+        });
     }
 
     /// [`HealthStore::record_failure`], without the async wrapper.
@@ -111,32 +128,29 @@ impl MemoryStore {
         config: &HealthConfig,
         retry_after: Option<Duration>,
     ) -> TargetHealth {
-        let mut map = self.map.write_unpoisoned();
-        let entry = match map.get_mut(key) {
-            Some(entry) => entry,
-            None => map.entry(Arc::from(key)).or_default(),
-        };
-        entry.on_failure(now, config, retry_after);
-        *entry
+        self.write(|map| {
+            let entry = match map.get_mut(key) {
+                Some(entry) => entry,
+                None => map.entry(Arc::from(key)).or_default(),
+            };
+            entry.on_failure(now, config, retry_after);
+            *entry
+        })
     }
 
     /// [`HealthStore::record_success`], without the async wrapper.
     pub(crate) fn record_success_now(&self, key: &str) {
         // Most successes are on healthy targets with no record: check under the
         // read lock first so the hot path never takes the write lock.
-        {
-            let map = self.map.read_unpoisoned();
-            if !map.contains_key(key) {
-                return;
-            }
+        if self.get_now(key).is_none() {
+            return;
         }
-        let mut map = self.map.write_unpoisoned();
-        map.remove(key);
+        self.write(|map| map.remove(key));
     }
 
     /// Every record, sorted by key, without the async wrapper.
     pub(crate) fn snapshot_now(&self) -> Vec<(String, TargetHealth)> {
-        let map = self.map.read_unpoisoned();
+        let map = self.records.map.read_unpoisoned();
         let mut all: Vec<_> = map.iter().map(|(k, v)| (k.to_string(), *v)).collect();
         all.sort_by(|a, b| a.0.cmp(&b.0));
         all
@@ -144,7 +158,11 @@ impl MemoryStore {
 
     /// The record of `key`, without the async wrapper.
     pub(crate) fn get_now(&self, key: &str) -> Option<TargetHealth> {
-        let map = self.map.read_unpoisoned();
+        // A record inserted after this load was inserted after this read.
+        if self.records.len.load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        let map = self.records.map.read_unpoisoned();
         map.get(key).copied()
     }
 }
@@ -180,5 +198,38 @@ impl HealthStore for MemoryStore {
 
     fn peek(&self, key: &str) -> Option<Option<TargetHealth>> {
         Some(self.get_now(key))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_record_count_follows_every_write() {
+        let store = MemoryStore::new();
+        let config = HealthConfig::default();
+        let now = SystemTime::UNIX_EPOCH;
+        assert_eq!(store.get_now("p/a"), None);
+        store.record_failure_now("p/a", now, &config, None);
+        store.record_failure_now("p/a", now, &config, None);
+        store.record_failure_now("p/b", now, &config, None);
+        assert_eq!(store.records.len.load(Ordering::Acquire), 2);
+        assert_eq!(
+            store.get_now("p/a").map(|h| h.consecutive_failures),
+            Some(2)
+        );
+        assert_eq!(store.get_now("p/c"), None);
+        store.record_success_now("p/a");
+        assert_eq!(store.get_now("p/a"), None);
+        assert!(store.get_now("p/b").is_some());
+        store.put("p/b", None);
+        assert_eq!(store.records.len.load(Ordering::Acquire), 0);
+        assert_eq!(store.get_now("p/b"), None);
+        let mut benched = TargetHealth::default();
+        benched.on_failure(now, &config, None);
+        store.put("p/c", Some(benched));
+        assert_eq!(store.get_now("p/c"), Some(benched));
+        assert_eq!(store.snapshot_now().len(), 1);
     }
 }

@@ -11,34 +11,38 @@ impl Capabilities {
     /// The first capability `request` needs that this model declares it lacks.
     /// `streaming` says whether the call is a stream.
     pub fn missing_for(&self, request: &Request, streaming: bool) -> Option<Capability> {
-        required_capabilities(request, streaming)
-            .into_iter()
-            .find(|c| self.supports(*c) == Some(false))
+        needs(request, streaming).find(|c| self.supports(*c) == Some(false))
     }
 }
 
 /// The capabilities a request needs.
 pub fn required_capabilities(request: &Request, streaming: bool) -> Vec<Capability> {
-    let mut needs = Vec::new();
-    if streaming {
-        needs.push(Capability::Streaming);
-    }
-    if !request.tool_list().is_empty() {
-        needs.push(Capability::Tools);
-    }
-    if super::request::has_images(request.messages()) {
-        needs.push(Capability::Images);
-    }
-    if matches!(request.output_format(), ResponseFormat::JsonSchema { .. }) {
-        needs.push(Capability::JsonSchema);
-    }
-    if request
-        .reasoning_level()
-        .is_some_and(|r| r != ReasoningLevel::Off)
-    {
-        needs.push(Capability::Reasoning);
-    }
-    needs
+    needs(request, streaming).collect()
+}
+
+/// What [`required_capabilities`] lists, without collecting it: a chain asks
+/// on every attempt.
+fn needs(request: &Request, streaming: bool) -> impl Iterator<Item = Capability> {
+    [
+        (streaming, Capability::Streaming),
+        (!request.tool_list().is_empty(), Capability::Tools),
+        (
+            super::request::has_images(request.messages()),
+            Capability::Images,
+        ),
+        (
+            matches!(request.output_format(), ResponseFormat::JsonSchema { .. }),
+            Capability::JsonSchema,
+        ),
+        (
+            request
+                .reasoning_level()
+                .is_some_and(|r| r != ReasoningLevel::Off),
+            Capability::Reasoning,
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(needed, capability)| needed.then_some(capability))
 }
 
 /// Tokens an image is assumed to cost in [`estimate_input_tokens`]: about

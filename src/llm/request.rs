@@ -149,8 +149,9 @@ pub struct Options {
 /// A model call: messages, system prompt, options, tools, reasoning level,
 /// response format and the call context.
 ///
-/// Cloning is cheap: messages and tools are shared until changed, so the chain
-/// can hand each attempt its own copy.
+/// Cloning is cheap: everything but the reasoning level and the per-call
+/// scratch is shared until changed (one reference count), so the chain can
+/// hand each attempt its own copy, and moving a request moves a few words.
 ///
 /// ```
 /// use majordomo::{Request, ReasoningLevel};
@@ -163,72 +164,140 @@ pub struct Options {
 /// assert_eq!(req.messages().len(), 1);
 /// assert_eq!(req.system_prompt(), Some("Answer briefly."));
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq)]
 #[non_exhaustive]
 pub struct Request {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    system: Option<Arc<str>>,
-    #[serde(default)]
-    messages: Arc<Vec<Message>>,
-    #[serde(default)]
-    options: Options,
-    #[serde(default, skip_serializing_if = "ToolList::is_empty")]
-    tools: ToolList,
-    #[serde(default)]
-    tool_choice: ToolChoice,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// What is sent and who for, shared by clones until one changes it.
+    body: Arc<Body>,
+    /// Kept apart from the body: a chain's `#level` suffix changes it per
+    /// target, and that must not copy the messages.
     reasoning: Option<ReasoningLevel>,
-    #[serde(default)]
-    response_format: ResponseFormat,
-    #[serde(default, skip_serializing_if = "CallContext::is_empty")]
-    context: CallContext,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    affinity: Option<Arc<str>>,
-    #[serde(skip)]
     scratch: CallScratch,
-    #[serde(skip)]
     queue: super::queue_watch::QueueWatch,
 }
 
-/// The tools offered, shared by clones until changed. No tools is no
-/// allocation: most calls offer none, and every `Request::new` would pay for
-/// an empty shared list (ADR 0021).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(from = "Vec<Tool>", into = "Vec<Tool>")]
-struct ToolList(Option<Arc<Vec<Tool>>>);
+/// A request's shared part. Its fields (with the reasoning level) are the
+/// request's serialized form, in this order ([`RequestWire`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Body {
+    system: Option<Arc<str>>,
+    messages: Vec<Message>,
+    options: Options,
+    tools: Vec<Tool>,
+    tool_choice: ToolChoice,
+    response_format: ResponseFormat,
+    context: CallContext,
+    affinity: Option<Arc<str>>,
+}
 
-impl ToolList {
-    fn as_slice(&self) -> &[Tool] {
-        self.0.as_deref().map_or(&[], Vec::as_slice)
-    }
+/// The serialized form of a [`Request`]: a flat object, unchanged by the
+/// request's shared layout. Generic so that one definition serializes
+/// borrowed fields and deserializes owned ones.
+#[derive(Serialize, Deserialize)]
+#[serde(bound(
+    serialize = "S: Serialize, M: Serialize, O: Serialize, T: Serialize + AsRef<[Tool]>, \
+                 C: Serialize, F: Serialize, X: Serialize + std::borrow::Borrow<CallContext>",
+    deserialize = "S: Deserialize<'de>, M: Deserialize<'de> + Default, \
+                   O: Deserialize<'de> + Default, T: Deserialize<'de> + Default, \
+                   C: Deserialize<'de> + Default, F: Deserialize<'de> + Default, \
+                   X: Deserialize<'de> + Default"
+))]
+struct RequestWire<S, M, O, T, C, F, X> {
+    #[serde(default, skip_serializing_if = "is_none")]
+    system: Option<S>,
+    #[serde(default)]
+    messages: M,
+    #[serde(default)]
+    options: O,
+    #[serde(default, skip_serializing_if = "is_empty")]
+    tools: T,
+    #[serde(default)]
+    tool_choice: C,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reasoning: Option<ReasoningLevel>,
+    #[serde(default)]
+    response_format: F,
+    #[serde(default, skip_serializing_if = "is_empty_context")]
+    context: X,
+    #[serde(default, skip_serializing_if = "is_none")]
+    affinity: Option<S>,
+}
 
-    fn is_empty(&self) -> bool {
-        self.as_slice().is_empty()
-    }
+fn is_none<S>(value: &Option<S>) -> bool {
+    value.is_none()
+}
 
-    fn extend(&mut self, tools: impl IntoIterator<Item = Tool>) {
-        let mut tools = tools.into_iter().peekable();
-        if tools.peek().is_some() {
-            Arc::make_mut(self.0.get_or_insert_with(Arc::default)).extend(tools);
+fn is_empty<T: AsRef<[Tool]>>(tools: &T) -> bool {
+    tools.as_ref().is_empty()
+}
+
+fn is_empty_context<X: std::borrow::Borrow<CallContext>>(context: &X) -> bool {
+    context.borrow().is_empty()
+}
+
+impl Serialize for Request {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let body = &*self.body;
+        RequestWire {
+            system: body.system.as_deref(),
+            messages: &body.messages,
+            options: &body.options,
+            tools: body.tools.as_slice(),
+            tool_choice: &body.tool_choice,
+            reasoning: self.reasoning,
+            response_format: &body.response_format,
+            context: &body.context,
+            affinity: body.affinity.as_deref(),
         }
+        .serialize(serializer)
     }
 }
 
-impl PartialEq for ToolList {
-    fn eq(&self, other: &Self) -> bool {
-        self.as_slice() == other.as_slice()
+impl<'de> Deserialize<'de> for Request {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        type Owned = RequestWire<
+            Arc<str>,
+            Vec<Message>,
+            Options,
+            Vec<Tool>,
+            ToolChoice,
+            ResponseFormat,
+            CallContext,
+        >;
+        let wire = Owned::deserialize(deserializer)?;
+        let request = Request {
+            body: Arc::new(Body {
+                system: wire.system,
+                messages: wire.messages,
+                options: wire.options,
+                tools: wire.tools,
+                tool_choice: wire.tool_choice,
+                response_format: wire.response_format,
+                context: wire.context,
+                affinity: wire.affinity,
+            }),
+            reasoning: wire.reasoning,
+            scratch: CallScratch::default(),
+            queue: Default::default(),
+        };
+        Ok(request.with_scratch_for_images())
     }
 }
 
-impl From<Vec<Tool>> for ToolList {
-    fn from(tools: Vec<Tool>) -> Self {
-        ToolList((!tools.is_empty()).then(|| Arc::new(tools)))
-    }
-}
-
-impl From<ToolList> for Vec<Tool> {
-    fn from(tools: ToolList) -> Self {
-        tools.0.map(Arc::unwrap_or_clone).unwrap_or_default()
+impl fmt::Debug for Request {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let body = &*self.body;
+        f.debug_struct("Request")
+            .field("system", &body.system)
+            .field("messages", &body.messages)
+            .field("options", &body.options)
+            .field("tools", &body.tools)
+            .field("tool_choice", &body.tool_choice)
+            .field("reasoning", &self.reasoning)
+            .field("response_format", &body.response_format)
+            .field("context", &body.context)
+            .field("affinity", &body.affinity)
+            .finish_non_exhaustive()
     }
 }
 
@@ -277,17 +346,31 @@ impl Request {
 
     /// Appends messages.
     pub fn messages_from(mut self, messages: impl IntoIterator<Item = Message>) -> Self {
-        let list = Arc::make_mut(&mut self.messages);
+        let list = &mut self.body_mut().messages;
         let before = list.len();
         list.extend(messages);
-        if !self.scratch.is_shared() && has_images(&list[before..]) {
+        if !self.scratch.is_shared() && has_images(&self.body.messages[before..]) {
             // Clones of a request with images share what is fetched for them.
             self.scratch = CallScratch::fresh();
         }
         self
     }
 
+    /// The shared part, copied first if another request shares it.
+    fn body_mut(&mut self) -> &mut Body {
+        Arc::make_mut(&mut self.body)
+    }
+
+    /// This request with a call scratch when it holds an image.
+    fn with_scratch_for_images(mut self) -> Self {
+        if has_images(&self.body.messages) {
+            self.scratch = CallScratch::fresh();
+        }
+        self
+    }
+
     chained_setters! {
+        via body_mut;
         /// Sets the system prompt.
         system(text: impl Into<String>) => system = Some(Arc::from(text.into()));
         /// Sets the temperature.
@@ -302,8 +385,6 @@ impl Request {
         options(options: Options) => options = options;
         /// Sets the tool choice.
         tool_choice(choice: ToolChoice) => tool_choice = choice;
-        /// Sets the reasoning level.
-        reasoning(level: ReasoningLevel) => reasoning = Some(level);
         /// Sets the response format.
         response_format(format: ResponseFormat) => response_format = format;
         /// Sets the caller id of the call context.
@@ -317,9 +398,14 @@ impl Request {
         capture_content(on: bool) => context.capture_content = on;
     }
 
+    chained_setters! {
+        /// Sets the reasoning level.
+        reasoning(level: ReasoningLevel) => reasoning = Some(level);
+    }
+
     /// Adds a stop sequence.
     pub fn stop(mut self, stop: impl Into<String>) -> Self {
-        self.options.stop.push(stop.into());
+        self.body_mut().options.stop.push(stop.into());
         self
     }
 
@@ -330,7 +416,7 @@ impl Request {
 
     /// Offers tools to the model.
     pub fn tools(mut self, tools: impl IntoIterator<Item = Tool>) -> Self {
-        self.tools.extend(tools);
+        self.body_mut().tools.extend(tools);
         self
     }
 
@@ -345,7 +431,10 @@ impl Request {
 
     /// Adds a label to the call context.
     pub fn label(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.context.labels.insert(key.into(), value.into());
+        self.body_mut()
+            .context
+            .labels
+            .insert(key.into(), value.into());
         self
     }
 
@@ -359,7 +448,7 @@ impl Request {
     /// assert_eq!(req.affinity_key(), Some("conversation-9"));
     /// ```
     pub fn affinity(mut self, key: impl Into<String>) -> Self {
-        self.affinity = Some(Arc::from(key.into()));
+        self.body_mut().affinity = Some(Arc::from(key.into()));
         self
     }
 
@@ -367,32 +456,32 @@ impl Request {
 
     /// The affinity key, if set.
     pub fn affinity_key(&self) -> Option<&str> {
-        self.affinity.as_deref()
+        self.body.affinity.as_deref()
     }
 
     /// The system prompt.
     pub fn system_prompt(&self) -> Option<&str> {
-        self.system.as_deref()
+        self.body.system.as_deref()
     }
 
     /// The messages, in order.
     pub fn messages(&self) -> &[Message] {
-        &self.messages
+        &self.body.messages
     }
 
     /// The sampling options.
     pub fn model_options(&self) -> &Options {
-        &self.options
+        &self.body.options
     }
 
     /// The tools offered.
     pub fn tool_list(&self) -> &[Tool] {
-        self.tools.as_slice()
+        &self.body.tools
     }
 
     /// The tool choice.
     pub fn tool_choice_mode(&self) -> &ToolChoice {
-        &self.tool_choice
+        &self.body.tool_choice
     }
 
     /// The reasoning level, if set.
@@ -402,17 +491,17 @@ impl Request {
 
     /// The response format.
     pub fn output_format(&self) -> &ResponseFormat {
-        &self.response_format
+        &self.body.response_format
     }
 
     /// The call context.
     pub fn call_context(&self) -> &CallContext {
-        &self.context
+        &self.body.context
     }
 
     /// Mutable access to the messages (copied on first write if shared).
     pub fn messages_mut(&mut self) -> &mut Vec<Message> {
-        Arc::make_mut(&mut self.messages)
+        &mut self.body_mut().messages
     }
 
     /// The per-call scratch (the HTTP layer's media cache lives there),
@@ -426,7 +515,7 @@ impl Request {
     /// and failovers then share fetched images, while separate calls with
     /// clones of one request never see each other's fetches (or failures).
     pub(crate) fn renew_scratch(&mut self) {
-        self.scratch = if has_images(&self.messages) {
+        self.scratch = if has_images(&self.body.messages) {
             CallScratch::fresh()
         } else {
             CallScratch::default()

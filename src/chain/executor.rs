@@ -117,7 +117,8 @@ fn admitted(admission: Admission) -> std::result::Result<Option<Probe>, Option<S
 pub(super) struct Answer<T> {
     pub(super) output: T,
     pub(super) attempts: Vec<Attempt>,
-    pub(super) target: Target,
+    /// Index into `Chain::targets` of the element that answered.
+    pub(super) index: usize,
     pub(super) attempt: u32,
     /// The half-open probe slot the answering call holds: a stream keeps it
     /// until it ends, so no second probe starts while the first is open.
@@ -163,7 +164,7 @@ impl Chain {
         };
         let won = outcome?;
         Ok(Answer {
-            target: self.targets[won.index].target.clone(),
+            index: won.index,
             output: won.output,
             attempts: run.attempts,
             attempt: won.attempt,

@@ -453,10 +453,10 @@ impl Chain {
         let result = answer.map(|answer| {
             let mut response = *answer.output;
             if response.provider.is_empty() {
-                response.provider = answer.target.provider().to_owned();
+                response.provider = self.targets[answer.index].target.provider().to_owned();
             }
             if response.model.is_empty() {
-                response.model = answer.target.model().to_owned();
+                response.model = self.targets[answer.index].target.model().to_owned();
             }
             response.attempts = answer.attempts;
             response
@@ -478,7 +478,7 @@ impl Chain {
                     return Err(error);
                 }
             };
-        let target = answer.target;
+        let target = self.targets[answer.index].target.clone();
         let provider = non_empty_or(answer.output.rest.provider(), target.provider());
         let model = non_empty_or(answer.output.rest.model(), target.model());
         let protocol = answer.output.rest.protocol().map(str::to_owned);

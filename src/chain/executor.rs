@@ -12,7 +12,7 @@ use futures::FutureExt as _;
 use super::config::AllBenched;
 use super::event::{FailoverAction, FailoverEvent, notify};
 use super::group::Balancer;
-use super::{Chain, Slot};
+use super::{Chain, ChainTarget, Slot};
 use crate::health::{Admission, Probe};
 use crate::{
     Attempt, CallContext, Capability, Error, ErrorClass, Model, Request, Result, Target,
@@ -125,12 +125,134 @@ pub(super) struct Answer<T> {
     pub(super) probe: Option<Probe>,
 }
 
+/// The first target's call, made by [`Chain::execute`]'s plain path and
+/// handed to the failover loop when it did not simply answer.
+pub(super) struct First<T> {
+    result: Result<T>,
+    span: tracing::Span,
+}
+
+/// Why a target cannot serve a request, when it declares so.
+enum Unfit {
+    Lacks(Capability),
+    TooLarge { estimate: u64, window: u32 },
+}
+
 impl Chain {
     /// Runs `op` over the chain for `request`.
+    ///
+    /// The plain path first: when the chain's first position is one target
+    /// that is healthy and fits the request, and no hedge or deadline
+    /// applies, it is called here, and an answer that needs no health write
+    /// returns at once. Anything else (a failure, a group, a benched target,
+    /// a hedge, a deadline) goes to the failover loop, in a box of its own,
+    /// which carries on from the call already made. Same steps, same
+    /// records: the loop is only not entered when it would have done nothing
+    /// more; the healthy call then runs far less code (ADR 0021).
     pub(super) async fn execute<O: Op>(
         &self,
         op: &O,
         request: &Request,
+    ) -> Result<Answer<O::Output>> {
+        if let Some(budget) = &self.config.retry_budget {
+            budget.deposit(self.health.now());
+        }
+        if let Some(hedge) = &self.config.hedge {
+            hedge.budget().deposit(self.health.now());
+        }
+        let mut estimate = None;
+        let first = match self.plain_first(request, O::STREAMING, &mut estimate) {
+            Some(element) => {
+                let span = attempt_span(element, 1, false, O::STREAMING);
+                match invoke(op, &*element.model, request.clone(), span.clone()).await {
+                    // A stream's success is recorded when it ends cleanly.
+                    Ok(output)
+                        if O::STREAMING || self.health.record_success_now(&element.target) =>
+                    {
+                        if !span.is_disabled() {
+                            O::record(&output, &span);
+                        }
+                        return Ok(Answer {
+                            output,
+                            attempts: vec![Attempt::ok(element.target.clone())],
+                            index: 0,
+                            attempt: 1,
+                            probe: None,
+                        });
+                    }
+                    result => Some(First { result, span }),
+                }
+            }
+            None => None,
+        };
+        Box::pin(self.failover(op, request, first, estimate)).await
+    }
+
+    /// The first target when the plain path applies to it (see
+    /// [`Chain::execute`]).
+    fn plain_first(
+        &self,
+        request: &Request,
+        streaming: bool,
+        estimate: &mut Option<u64>,
+    ) -> Option<&ChainTarget> {
+        let config = &*self.config;
+        if config.hedge.is_some() || config.deadline.is_some() {
+            return None;
+        }
+        let slot = self.slots.first().filter(|slot| slot.balancer.is_none())?;
+        let element = &self.targets[slot.start];
+        let admitted = matches!(
+            self.health.admit_now(&element.target),
+            Some(Admission::Open)
+        );
+        let same_level = element
+            .reasoning
+            .is_none_or(|level| request.reasoning_level() == Some(level));
+        (admitted
+            && same_level
+            && self
+                .unfit(slot.start, request, streaming, estimate)
+                .is_none())
+        .then_some(element)
+    }
+
+    /// Why target `index` cannot serve `request` (`streaming`: the call is a
+    /// stream), when its declared capabilities or context window say so.
+    /// `estimate` keeps the request's size once computed.
+    fn unfit(
+        &self,
+        index: usize,
+        request: &Request,
+        streaming: bool,
+        estimate: &mut Option<u64>,
+    ) -> Option<Unfit> {
+        let element = &self.targets[index];
+        // A stream passes over a target that declares it cannot stream
+        // only while a later target might stream natively; the last such
+        // target streams by replaying its answer, as it does when called
+        // alone (so a chain of one streams what its model streams).
+        let streaming = streaming
+            && self.targets[index + 1..]
+                .iter()
+                .any(|later| later.model.capabilities().streaming != Some(false));
+        let capabilities = element.model.capabilities();
+        if let Some(capability) = capabilities.missing_for(request, streaming) {
+            return Some(Unfit::Lacks(capability));
+        }
+        let window = capabilities.context_window?;
+        let estimate = *estimate.get_or_insert_with(|| estimate_input_tokens(request));
+        (estimate > u64::from(window)).then_some(Unfit::TooLarge { estimate, window })
+    }
+
+    /// The failover loop (design §6): every step of [`Chain::execute`] but
+    /// the plain path's, carrying on from `first` when it was made.
+    async fn failover<O: Op>(
+        &self,
+        op: &O,
+        request: &Request,
+        first: Option<First<O::Output>>,
+        estimate: Option<u64>,
     ) -> Result<Answer<O::Output>> {
         let mut run = Run {
             chain: self,
@@ -143,18 +265,12 @@ impl Chain {
             missing: None,
             missing_variable: None,
             done: Vec::new(),
-            estimate: None,
+            estimate,
         };
-        if let Some(budget) = &self.config.retry_budget {
-            budget.deposit(self.health.now());
-        }
-        if let Some(hedge) = &self.config.hedge {
-            hedge.budget().deposit(self.health.now());
-        }
         // One walk future, awaited bare or under the deadline. The timer is
         // boxed with it: a chain without a deadline should not carry one in
         // every call's future.
-        let walk = run.walk(op, request);
+        let walk = run.walk(op, request, first);
         let outcome = match self.config.deadline {
             None => walk.await,
             Some(limit) => match Box::pin(tokio::time::timeout(limit, walk)).await {
@@ -224,7 +340,12 @@ enum Next {
 
 impl<'c> Run<'c> {
     /// Walks the targets; returns the answer and which target gave it.
-    async fn walk<O: Op>(&mut self, op: &O, request: &Request) -> Result<Won<O::Output>> {
+    async fn walk<O: Op>(
+        &mut self,
+        op: &O,
+        request: &Request,
+        mut first: Option<First<O::Output>>,
+    ) -> Result<Won<O::Output>> {
         let chain = self.chain;
         if chain.targets.is_empty() {
             return Err(
@@ -250,6 +371,17 @@ impl<'c> Run<'c> {
                     }
                 };
                 'attempt: {
+                    if let Some(first) = first.take() {
+                        // The plain path called this target (admitted and
+                        // fit for the request): carry on from its call.
+                        if let Some(won) = self
+                            .call_target(op, index, request, member, Some(first))
+                            .await?
+                        {
+                            return Ok(won);
+                        }
+                        break 'attempt;
+                    }
                     // The healthy path answers at once; the rest (a probe
                     // to start, a shared store to ask) is boxed so that its
                     // future does not sit in every call's (ADR 0021).
@@ -273,7 +405,9 @@ impl<'c> Run<'c> {
                     let Some(request) = self.prepare(request, index, &mut adjusted) else {
                         break 'attempt;
                     };
-                    if let Some(mut won) = self.call_target(op, index, request, member).await? {
+                    if let Some(mut won) =
+                        self.call_target(op, index, request, member, None).await?
+                    {
                         if won.index == index {
                             won.probe = probe.map(|probe| *probe);
                         }
@@ -341,24 +475,13 @@ impl<'c> Run<'c> {
             }
             _ => request,
         };
-        // A stream passes over a target that declares it cannot stream
-        // only while a later target might stream natively; the last such
-        // target streams by replaying its answer, as it does when called
-        // alone (so a chain of one streams what its model streams).
-        let streaming = self.streaming
-            && chain.targets[index + 1..]
-                .iter()
-                .any(|later| later.model.capabilities().streaming != Some(false));
-        let capabilities = element.model.capabilities();
-        if let Some(capability) = capabilities.missing_for(request, streaming) {
-            self.skip_capability(&element.target, capability);
-            return None;
-        }
-        if let Some(window) = capabilities.context_window {
-            let estimate = *self
-                .estimate
-                .get_or_insert_with(|| estimate_input_tokens(request));
-            if estimate > u64::from(window) {
+        match chain.unfit(index, request, self.streaming, &mut self.estimate) {
+            None => {}
+            Some(Unfit::Lacks(capability)) => {
+                self.skip_capability(&element.target, capability);
+                return None;
+            }
+            Some(Unfit::TooLarge { estimate, window }) => {
                 self.skip_context(&element.target, estimate, window);
                 return None;
             }
@@ -383,7 +506,7 @@ impl<'c> Run<'c> {
         let Some(request) = self.prepare(request, index, &mut adjusted) else {
             return Ok(None);
         };
-        self.call_target(op, index, request, None).await
+        self.call_target(op, index, request, None, None).await
     }
 
     /// Calls one element, retrying transient errors. `Ok(None)` means advance.
@@ -393,6 +516,7 @@ impl<'c> Run<'c> {
         index: usize,
         request: &Request,
         member: Member<'c>,
+        mut first: Option<First<O::Output>>,
     ) -> Result<Option<Won<O::Output>>> {
         let chain = self.chain;
         let config = &*chain.config;
@@ -402,31 +526,40 @@ impl<'c> Run<'c> {
         let mut attempt: u32 = 0;
         loop {
             attempt += 1;
-            let span = attempt_span(element, attempt, false, O::STREAMING);
-            self.in_flight = u32::try_from(index).ok().map(|index| (index, attempt));
-            let result = match (&config.hedge, attempt) {
-                // Boxed: the race's state is large, and a chain without
-                // hedging should not carry it in every call's future.
-                (Some(_), 1) => {
-                    match Box::pin(self.race(op, index, request, member, &span)).await {
-                        Raced::Primary(result) => result,
-                        Raced::Hedge(won) => {
-                            self.in_flight = None;
-                            return Ok(Some(won));
+            // The plain path's call, when made, is this target's first attempt.
+            let (result, span) = match first.take() {
+                Some(First { result, span }) => (result, span),
+                None => {
+                    let span = attempt_span(element, attempt, false, O::STREAMING);
+                    self.in_flight = u32::try_from(index).ok().map(|index| (index, attempt));
+                    let result = match (&config.hedge, attempt) {
+                        // Boxed: the race's state is large, and a chain
+                        // without hedging should not carry it in every
+                        // call's future.
+                        (Some(_), 1) => {
+                            match Box::pin(self.race(op, index, request, member, &span)).await {
+                                Raced::Primary(result) => result,
+                                Raced::Hedge(won) => {
+                                    self.in_flight = None;
+                                    return Ok(Some(won));
+                                }
+                            }
                         }
-                    }
-                }
-                _ => {
-                    let pending = member.map(|(balancer, m)| balancer.begin(m));
-                    let started = learns.then(tokio::time::Instant::now);
-                    let result = invoke(op, &*element.model, request.clone(), span.clone()).await;
-                    if result.is_ok() {
-                        self.learn(index, pending, started);
-                    }
-                    result
+                        _ => {
+                            let pending = member.map(|(balancer, m)| balancer.begin(m));
+                            let started = learns.then(tokio::time::Instant::now);
+                            let result =
+                                invoke(op, &*element.model, request.clone(), span.clone()).await;
+                            if result.is_ok() {
+                                self.learn(index, pending, started);
+                            }
+                            result
+                        }
+                    };
+                    self.in_flight = None;
+                    (result, span)
                 }
             };
-            self.in_flight = None;
             // The answer is settled before anything else is awaited: held
             // across an await it would sit in every call's future (ADR 0021).
             let after = match self.settle::<O>(index, attempt, result, &span) {

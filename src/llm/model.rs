@@ -67,28 +67,24 @@ macro_rules! boxed_model_calls {
         generate($generate_request:pat) $generate:block
         stream($stream_request:pat) $stream:block
     ) => {
-        fn generate<'life0, 'async_trait>(
+        $crate::llm::model::boxed_model_calls!(
+            @call generate, $crate::Response, $this, $generate_request, $generate
+        );
+        $crate::llm::model::boxed_model_calls!(
+            @call stream, $crate::EventStream, $this, $stream_request, $stream
+        );
+    };
+    (@call $name:ident, $output:ty, $this:ident, $request:pat, $body:block) => {
+        fn $name<'life0, 'async_trait>(
             &'life0 self,
-            $generate_request: $crate::Request,
-        ) -> futures::future::BoxFuture<'async_trait, $crate::Result<$crate::Response>>
+            $request: $crate::Request,
+        ) -> futures::future::BoxFuture<'async_trait, $crate::Result<$output>>
         where
             'life0: 'async_trait,
             Self: 'async_trait,
         {
             let $this = self;
-            $generate
-        }
-
-        fn stream<'life0, 'async_trait>(
-            &'life0 self,
-            $stream_request: $crate::Request,
-        ) -> futures::future::BoxFuture<'async_trait, $crate::Result<$crate::EventStream>>
-        where
-            'life0: 'async_trait,
-            Self: 'async_trait,
-        {
-            let $this = self;
-            $stream
+            $body
         }
     };
 }

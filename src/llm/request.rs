@@ -164,7 +164,7 @@ pub struct Options {
 /// assert_eq!(req.messages().len(), 1);
 /// assert_eq!(req.system_prompt(), Some("Answer briefly."));
 /// ```
-#[derive(Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 #[non_exhaustive]
 pub struct Request {
     /// What is sent and who for, shared by clones until one changes it.
@@ -281,23 +281,6 @@ impl<'de> Deserialize<'de> for Request {
             queue: Default::default(),
         };
         Ok(request.with_scratch_for_images())
-    }
-}
-
-impl fmt::Debug for Request {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let body = &*self.body;
-        f.debug_struct("Request")
-            .field("system", &body.system)
-            .field("messages", &body.messages)
-            .field("options", &body.options)
-            .field("tools", &body.tools)
-            .field("tool_choice", &body.tool_choice)
-            .field("reasoning", &self.reasoning)
-            .field("response_format", &body.response_format)
-            .field("context", &body.context)
-            .field("affinity", &body.affinity)
-            .finish_non_exhaustive()
     }
 }
 

@@ -20,7 +20,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use super::body::{self, FrameHandler, Framing};
 use super::client::{CallUrl, HttpClient, HttpResponse};
 use crate::scheme::BuildContext;
-use crate::telemetry::CallSpan;
+use crate::telemetry::{CallSpan, await_in_span};
 use crate::{
     Capabilities, Error, EventStream, Model, Provider, Request, Response, Result, Secret, Target,
 };
@@ -453,15 +453,12 @@ impl<P: Protocol> Model for HttpModel<P> {
         generate(request) {
             Box::pin(async move {
                 let span = CallSpan::start(P::PROTOCOL, &model.target, &request, false);
-                let result = crate::telemetry::await_in_span!(
-                    model.generate_inner(&request, &span),
-                    span.span()
-                )
-                .map(|mut response| {
-                    response.protocol = Some(P::PROTOCOL.into());
-                    response
-                })
-                .map_err(|e| e.or_target(&model.target));
+                let result = await_in_span!(model.generate_inner(&request, &span), span.span())
+                    .map(|mut response| {
+                        response.protocol = Some(P::PROTOCOL.into());
+                        response
+                    })
+                    .map_err(|e| e.or_target(&model.target));
                 span.finish(&result);
                 result
             })
@@ -469,10 +466,7 @@ impl<P: Protocol> Model for HttpModel<P> {
         stream(request) {
             Box::pin(async move {
                 let span = CallSpan::start(P::PROTOCOL, &model.target, &request, true);
-                let result = crate::telemetry::await_in_span!(
-                    model.stream_inner(&request, &span),
-                    span.span()
-                );
+                let result = await_in_span!(model.stream_inner(&request, &span), span.span());
                 match result {
                     Ok(stream) => Ok(span.stream(
                         stream.with_protocol(P::PROTOCOL),

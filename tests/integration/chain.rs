@@ -80,6 +80,63 @@ async fn single_transient_then_success_on_the_same_target() {
     assert!(rig.health.state(&rig.target("a")).await.is_clean());
 }
 
+/// A healthy first target is called on the chain's plain path; a call that
+/// needs more (a failure, a health record to reset, a group, a hedge, a
+/// deadline) goes through the failover loop. The steps and records must not
+/// depend on which: the same script with and without a deadline (which always
+/// takes the loop) gives the same answer, attempts, events and health.
+#[tokio::test(start_paused = true)]
+async fn the_plain_path_and_the_failover_loop_take_the_same_steps() {
+    for deadline in [None, Some(secs(60))] {
+        let rig = Rig::new(two_strikes());
+        let a = rig.target("a");
+        let config = match deadline {
+            Some(limit) => ChainConfig::default().deadline(limit),
+            None => ChainConfig::default(),
+        };
+        let chain = rig.chain(&["a", "b"], config);
+        rig.fake.set_default("b", Outcome::text("from b"));
+
+        // Healthy: one call, one step.
+        rig.fake.push("a", Outcome::text("first"));
+        let reply = generated(&chain, hi()).await;
+        assert_eq!(
+            (reply.text(), outcomes(&reply.attempts)),
+            ("first".into(), vec!["fake/a:ok".to_owned()])
+        );
+
+        // A record below the bench threshold: the success resets it.
+        rig.health.record_failure(&a, None).await;
+        rig.fake.push("a", Outcome::text("second"));
+        let reply = generated(&chain, hi()).await;
+        assert_eq!(outcomes(&reply.attempts), ["fake/a:ok"], "{deadline:?}");
+        assert!(rig.health.state(&a).await.is_clean(), "{deadline:?}");
+
+        // A failure on the first call: retried, then advanced, as the table says.
+        rig.fake
+            .push_all("a", [Outcome::status(503), Outcome::status(503)]);
+        let reply = generated(&chain, hi()).await;
+        assert_eq!(reply.text(), "from b");
+        assert_eq!(
+            outcomes(&reply.attempts),
+            ["fake/a:transient", "fake/a:transient", "fake/b:ok"],
+            "{deadline:?}"
+        );
+        assert_eq!(rig.recorder.steps(), ["fake/a:1:retry", "fake/a:2:advance"]);
+        assert_eq!(rig.benched_for("a").await, Some(secs(30)));
+
+        // A permanent error on the first call stops the chain there.
+        rig.recorder.clear();
+        rig.health.record_success(&a).await;
+        rig.fake.push("a", Outcome::status(401));
+        let error = generate_error(&chain, hi()).await;
+        assert_eq!(error.class(), ErrorClass::Permanent, "{deadline:?}");
+        assert_eq!(outcomes(error.attempts()), ["fake/a:permanent"]);
+        assert_eq!(rig.recorder.steps(), ["fake/a:1:give-up"]);
+        assert_eq!(rig.fake.calls("b"), 1, "{deadline:?}");
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn repeated_transients_bench_and_advance_then_the_bench_is_skipped() {
     let rig = Rig::new(two_strikes());

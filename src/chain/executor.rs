@@ -297,10 +297,8 @@ struct Run<'c> {
     attempts: Vec<Attempt>,
     /// The error of the last failed call, reported when the chain runs out.
     last_error: Option<Error>,
-    /// The element and attempt number of the call in flight, for the
-    /// deadline report (the index as `u32`: the run sits in every call's
-    /// future).
-    in_flight: Option<(u32, u32)>,
+    /// The element and attempt number of the call in flight, for the deadline report.
+    in_flight: Option<(usize, u32)>,
     /// The target skipped while benched that comes back first, and when
     /// (the earliest re-admission of all).
     soonest: Option<(SystemTime, usize)>,
@@ -531,7 +529,7 @@ impl<'c> Run<'c> {
                 Some(First { result, span }) => (result, span),
                 None => {
                     let span = attempt_span(element, attempt, false, O::STREAMING);
-                    self.in_flight = u32::try_from(index).ok().map(|index| (index, attempt));
+                    self.in_flight = Some((index, attempt));
                     let result = match (&config.hedge, attempt) {
                         // Boxed: the race's state is large, and a chain
                         // without hedging should not carry it in every
@@ -1013,7 +1011,7 @@ impl<'c> Run<'c> {
         ));
         let class = self.chain.config.classifier.classify(&error);
         let in_flight = self.in_flight.take().and_then(|(index, attempt)| {
-            let target = self.chain.targets.get(index as usize)?.target.clone();
+            let target = self.chain.targets.get(index)?.target.clone();
             self.attempts
                 .push(Attempt::failed(target.clone(), class, &error));
             Some((target, attempt))

@@ -6,9 +6,11 @@
 //! error is passed through (never spliced with a second answer), and health
 //! learns the outcome when the stream ends.
 
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
-use futures::FutureExt as _;
+use futures::future::BoxFuture;
 use futures::{Stream, StreamExt as _};
 
 use super::ChainConfig;
@@ -76,24 +78,12 @@ impl Tail {
         opened: Opened,
     ) -> impl Stream<Item = Result<StreamEvent>> + Send + 'static {
         let Opened { first, rest } = opened;
-        let tail = futures::stream::unfold(Some((self, rest)), |state| async move {
-            let (tail, mut rest) = state?;
-            // A panic inside the provider's stream ends it with an error, as
-            // a panic before the first event fails the attempt (ADR 0014).
-            let next = std::panic::AssertUnwindSafe(rest.next())
-                .catch_unwind()
-                .await
-                .unwrap_or_else(|payload| Some(Err(Error::panicked(&*payload))));
-            match next {
-                Some(Ok(event)) => Some((Ok(event), Some((tail, rest)))),
-                Some(Err(error)) => Some((Err(tail.failed(error).await), None)),
-                None => {
-                    tail.health.record_success(&tail.target).await;
-                    None
-                }
-            }
-        });
-        futures::stream::once(futures::future::ready(Ok(first))).chain(tail)
+        TailStream {
+            first: Some(first),
+            rest,
+            tail: Some(self),
+            ending: None,
+        }
     }
 
     async fn failed(self, error: Error) -> Error {
@@ -119,5 +109,61 @@ impl Tail {
             event
         });
         error
+    }
+}
+
+/// A chain's stream after its first event, written out rather than built
+/// from `unfold`: each event is one poll of the provider's stream, with no
+/// future built and no state moved per event (ADR 0021). The end (a health
+/// write, or a failure's record and notification) runs once, boxed.
+struct TailStream {
+    first: Option<StreamEvent>,
+    rest: EventStream,
+    /// Taken when the stream ends; `None` after.
+    tail: Option<Tail>,
+    /// The end's bookkeeping, then the last item (`None`: a clean end).
+    ending: Option<BoxFuture<'static, Option<Result<StreamEvent>>>>,
+}
+
+impl Stream for TailStream {
+    type Item = Result<StreamEvent>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        if let Some(first) = this.first.take() {
+            return Poll::Ready(Some(Ok(first)));
+        }
+        if this.ending.is_none() {
+            if this.tail.is_none() {
+                return Poll::Ready(None);
+            }
+            // A panic inside the provider's stream ends it with an error, as
+            // a panic before the first event fails the attempt (ADR 0014).
+            let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                this.rest.poll_next_unpin(cx)
+            }))
+            .unwrap_or_else(|payload| Poll::Ready(Some(Err(Error::panicked(&*payload)))));
+            let end = match polled {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Ok(event))) => return Poll::Ready(Some(Ok(event))),
+                Poll::Ready(item) => item,
+            };
+            let Some(tail) = this.tail.take() else {
+                return Poll::Ready(None);
+            };
+            this.ending = Some(match end {
+                Some(Err(error)) => Box::pin(async move { Some(Err(tail.failed(error).await)) }),
+                _ => Box::pin(async move {
+                    tail.health.record_success(&tail.target).await;
+                    None
+                }),
+            });
+        }
+        let Some(ending) = this.ending.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let last = std::task::ready!(ending.as_mut().poll(cx));
+        this.ending = None;
+        Poll::Ready(last)
     }
 }

@@ -1,9 +1,12 @@
 //! The failover loop shared by `generate` and `stream` (design §6).
 //!
-//! One [`Run`] per call walks the targets in order: skip benched ones, skip
-//! those declaring a missing capability, call the rest, and act on each
-//! error's class. The run's state lives outside the future that the deadline
-//! may cut short, so an expired deadline still reports every step taken.
+//! A healthy first target that fits the request is called on a plain path
+//! ([`Chain::execute`]); everything else goes through the loop, which carries
+//! on from that call. One [`Run`] per looped call walks the targets in order:
+//! skip benched ones, skip those declaring a missing capability, call the
+//! rest, and act on each error's class. The run's state lives outside the
+//! future that the deadline may cut short, so an expired deadline still
+//! reports every step taken.
 
 use std::time::{Duration, SystemTime};
 

@@ -551,6 +551,30 @@ mod tests {
     }
 
     #[test]
+    fn clones_share_the_body_until_one_changes_and_the_level_never_copies_it() {
+        let original = Request::new().system("be brief").user("hi").label("k", "v");
+        let mut leveled = original.clone();
+        leveled.set_reasoning(Some(ReasoningLevel::High));
+        assert!(Arc::ptr_eq(&original.body, &leveled.body));
+        assert_eq!(leveled.reasoning_level(), Some(ReasoningLevel::High));
+        assert_eq!(original.reasoning_level(), None);
+
+        // A change to a clone copies the body first: the original is untouched.
+        let changed = original
+            .clone()
+            .user("more")
+            .temperature(0.5)
+            .label("k", "w");
+        assert!(!Arc::ptr_eq(&original.body, &changed.body));
+        assert_eq!(original.messages().len(), 1);
+        assert_eq!(original.model_options().temperature, None);
+        assert_eq!(original.call_context().labels["k"], "v");
+        assert_eq!(changed.messages().len(), 2);
+        assert_eq!(changed.call_context().labels["k"], "w");
+        assert_eq!(changed.system_prompt(), Some("be brief"));
+    }
+
+    #[test]
     fn no_tools_and_empty_tools_read_and_compare_alike() {
         let none = Request::new().user("hi");
         let empty = none.clone().tools([]);
